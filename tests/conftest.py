@@ -1,0 +1,40 @@
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from kerasaudio.config import FeatureConfig  # noqa: E402
+from kerasaudio.datasets.base import Dataset, make_task  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def corpus_cache(tmp_path_factory):
+    """One cache directory for the whole session, so the built-in corpus is made once."""
+    path = tmp_path_factory.mktemp("cache")
+    os.environ["KERASAUDIO_CACHE"] = str(path)
+    return path
+
+
+def make_sequences(n: int, n_features: int = 5, seed: int = 0, min_len: int = 3,
+                   max_len: int = 17) -> Dataset:
+    """A small learnable data set: the class is which feature carries a positive offset."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(min_len, max_len + 1, size=n)
+    labels = rng.integers(0, 3, size=n)
+    seqs = []
+    for length, label in zip(lengths, labels):
+        x = rng.standard_normal((length, n_features)).astype(np.float32)
+        x[:, label] += 2.0
+        seqs.append(x)
+    split = np.array(["train", "val", "test"])[np.arange(n) % 3]
+    names = ["a", "b", "c"]
+    return Dataset(name="toy", frames=np.concatenate(seqs), lengths=lengths.astype(np.int64),
+                   targets={"label": labels.astype(np.int64)}, tasks=[make_task("label", names)],
+                   class_names={"label": names}, split=split, features=FeatureConfig())
+
+
+@pytest.fixture
+def toy_dataset():
+    return make_sequences(90)
