@@ -1,0 +1,77 @@
+"""The one in-memory form every data source is turned into."""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from kerasaudio.config import FeatureConfig, Task
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Dataset:
+    """Variable-length feature sequences with their targets, split and metadata.
+
+    Attributes:
+        name: where it came from (a built-in name or a path).
+        frames: float32 (total_frames, n_features): all sequences' frames, end to end.
+        lengths: int64 (n_examples,): frames per sequence, in order.
+        targets: task name -> int64 (n_examples,) class index.
+        tasks: the prediction targets, in order.
+        class_names: task name -> class names by index.
+        split: (n_examples,) of "train" | "val" | "test".
+        features: how the frames were computed.
+        info: per-example metadata arrays (speaker, voice, ...), same length as `lengths`.
+    """
+
+    name: str
+    frames: np.ndarray
+    lengths: np.ndarray
+    targets: dict
+    tasks: list
+    class_names: dict
+    split: np.ndarray
+    features: FeatureConfig
+    info: dict = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return self.frames.shape[1]
+
+    def offsets(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.lengths)])
+
+    def sequences(self) -> list:
+        """The sequences as a list of (time, features) arrays (views, no copy)."""
+        off = self.offsets()
+        return [self.frames[a:b] for a, b in zip(off[:-1], off[1:])]
+
+    def take(self, index: np.ndarray) -> "Dataset":
+        """A new Dataset of the examples at `index`, in that order."""
+        off = self.offsets()
+        frames = np.concatenate([self.frames[off[i]:off[i + 1]] for i in index]) if len(index) \
+            else self.frames[:0]
+        return Dataset(
+            name=self.name, frames=frames, lengths=self.lengths[index],
+            targets={k: v[index] for k, v in self.targets.items()}, tasks=self.tasks,
+            class_names=self.class_names, split=self.split[index], features=self.features,
+            info={k: v[index] for k, v in self.info.items()})
+
+    def subset(self, split: str) -> "Dataset":
+        return self.take(np.nonzero(self.split == split)[0])
+
+    def limit(self, per_split: int, seed: int) -> "Dataset":
+        """At most `per_split` examples of each split, drawn at random with `seed`."""
+        rng = np.random.default_rng(seed)
+        keep = [np.sort(rng.permutation(np.nonzero(self.split == s)[0])[:per_split])
+                for s in SPLITS]
+        return self.take(np.concatenate(keep))
+
+    def frame_statistics(self):
+        """Per-feature mean and variance over all frames (call it on the training split)."""
+        return self.frames.mean(axis=0), self.frames.var(axis=0)
+
+
+def make_task(name: str, class_names: list) -> Task:
+    return Task(name=name, kind="classification", num_classes=len(class_names))
