@@ -1,0 +1,117 @@
+"""tf.data pipelines: ragged sequences -> padded batches with a mask.
+
+Sequences stay ragged until batching. Training batches come from `bucket_by_sequence_length`,
+so each batch holds sequences of similar length and little padding. Evaluation batches are
+sorted by length, so they pad little too and keep a known order for predictions.
+
+Batches are ({"features": (batch, time, n_features), "mask": (batch, time) bool},
+{task: (batch,) int}); `mask` is False on padded frames.
+"""
+
+import numpy as np
+import tensorflow as tf
+
+from kerasaudio.datasets.base import Dataset
+
+N_BUCKETS = 12
+
+
+def bucket_boundaries(lengths: np.ndarray, n_buckets: int = N_BUCKETS) -> list:
+    """Length boundaries that split `lengths` into buckets holding about as many sequences each."""
+    quantiles = np.quantile(lengths, np.linspace(0, 1, n_buckets + 1)[1:-1])
+    bounds = sorted({int(np.ceil(q)) for q in quantiles if q > lengths.min()})
+    return bounds or [int(lengths.max()) + 1]
+
+
+def _shuffled_indices(n: int, seed: int) -> tf.data.Dataset:
+    # A fixed op seed makes the k-th epoch's order the same in every dataset built this way,
+    # which is what lets `padding_per_epoch` replay training's batches on lengths alone.
+    return tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True)
+
+
+def bucketed_batch_count(lengths: np.ndarray, boundaries: list, batch_size: int) -> int:
+    """Batches per epoch from bucketing: each bucket yields ceil(members / batch_size),
+    whatever the order, so the count is fixed and Keras can show a full progress bar."""
+    members = np.bincount(np.searchsorted(boundaries, lengths, side="right"),
+                          minlength=len(boundaries) + 1)
+    return int(np.sum(-(-members // batch_size)))
+
+
+def _bucketed(ds: tf.data.Dataset, length_fn, boundaries: list, batch_size: int) -> tf.data.Dataset:
+    return ds.bucket_by_sequence_length(
+        element_length_func=length_fn,
+        bucket_boundaries=boundaries,
+        bucket_batch_sizes=[batch_size] * (len(boundaries) + 1))
+
+
+def _element_fn(dataset: Dataset):
+    sequences = tf.RaggedTensor.from_row_lengths(dataset.frames, dataset.lengths)
+    targets = {name: tf.constant(values) for name, values in dataset.targets.items()}
+
+    def element(i):
+        x = sequences[i]
+        inputs = {"features": x, "mask": tf.ones(tf.shape(x)[:1], tf.bool)}
+        return inputs, {name: values[i] for name, values in targets.items()}
+
+    return element
+
+
+def _length_of(inputs, targets):
+    return tf.shape(inputs["features"])[0]
+
+
+def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: list | None = None,
+                     bucketing: bool = True) -> tf.data.Dataset:
+    """Shuffled (reshuffled every epoch) batches of similar-length sequences.
+
+    Args:
+        dataset: the training split.
+        batch_size: sequences per batch.
+        seed: shuffling seed.
+        boundaries: bucket length boundaries (default: from the data's length quantiles).
+        bucketing: False pads every batch to the longest sequence of the data set instead
+            (the baseline the pipeline benchmark compares against).
+    """
+    ds = _shuffled_indices(len(dataset.lengths), seed).map(
+        _element_fn(dataset), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if bucketing:
+        boundaries = boundaries or bucket_boundaries(dataset.lengths)
+        ds = _bucketed(ds, _length_of, boundaries, batch_size).apply(
+            tf.data.experimental.assert_cardinality(
+                bucketed_batch_count(dataset.lengths, boundaries, batch_size)))
+    else:
+        longest = int(dataset.lengths.max())
+        ds = ds.padded_batch(batch_size, padded_shapes=(
+            {"features": [longest, dataset.n_features], "mask": [longest]},
+            {name: [] for name in dataset.targets}))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_batches(dataset: Dataset, batch_size: int):
+    """Batches in order of increasing length (little padding, fixed order).
+
+    Returns:
+        (tf.data.Dataset, order): `order[k]` is the dataset index of the k-th example served.
+    """
+    order = np.argsort(dataset.lengths, kind="stable")
+    ds = tf.data.Dataset.from_tensor_slices(order).map(
+        _element_fn(dataset), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.padded_batch(batch_size).prefetch(tf.data.AUTOTUNE), order
+
+
+def padding_per_epoch(lengths: np.ndarray, batch_size: int, seed: int,
+                      boundaries: list | None = None):
+    """Yields, epoch after epoch, the fraction of padded frames in the batches that
+    `training_batches` serves that epoch (same seed, same bucketing, lengths only)."""
+    boundaries = boundaries or bucket_boundaries(lengths)
+    table = tf.constant(lengths)
+    ds = _bucketed(_shuffled_indices(len(lengths), seed).map(lambda i: table[i]),
+                   lambda n: tf.cast(n, tf.int32), boundaries, batch_size)
+    # Batches of lengths are padded with zeros, so max * size counts padded + real frames.
+    ds = ds.map(lambda b: (tf.reduce_max(b) * tf.size(b, tf.int64), tf.reduce_sum(b)))
+    while True:
+        served = real = 0
+        for total, used in ds.as_numpy_iterator():
+            served += int(total)
+            real += int(used)
+        yield 1.0 - real / served

@@ -1,0 +1,53 @@
+import numpy as np
+
+from kerasaudio import pipeline
+from tests.conftest import make_sequences
+
+
+def test_bucketed_batches_pad_little_and_mask_real_frames():
+    data = make_sequences(400, min_len=5, max_len=120)
+    ds = pipeline.training_batches(data, batch_size=16, seed=0)
+    seen, served, real = [], 0, 0
+    for x, _ in ds:
+        mask = x["mask"].numpy()
+        lengths = mask.sum(axis=1)
+        # The mask is True exactly on each sequence's first `length` frames.
+        np.testing.assert_array_equal(mask, np.arange(mask.shape[1]) < lengths[:, None])
+        seen.extend(lengths)
+        served += mask.size
+        real += mask.sum()
+    assert sorted(seen) == sorted(data.lengths)  # every sequence served once, intact
+    assert 1 - real / served < 0.10
+    assert ds.cardinality().numpy() == pipeline.bucketed_batch_count(
+        data.lengths, pipeline.bucket_boundaries(data.lengths), 16)
+
+
+def test_padding_replay_matches_the_real_batches_every_epoch():
+    data = make_sequences(300, min_len=5, max_len=90)
+    ds = pipeline.training_batches(data, batch_size=8, seed=7)
+    replay = pipeline.padding_per_epoch(data.lengths, 8, seed=7)
+    fractions = []
+    for _ in range(3):
+        served = real = 0
+        for x, _ in ds:
+            mask = x["mask"].numpy()
+            served += mask.size
+            real += mask.sum()
+        fractions.append(1 - real / served)
+        assert abs(next(replay) - fractions[-1]) < 1e-12
+    assert len(set(fractions)) > 1  # reshuffled every epoch
+
+
+def test_pad_to_longest_pads_more_than_bucketing():
+    data = make_sequences(300, min_len=5, max_len=90)
+    padded = [x["mask"].numpy() for x, _ in pipeline.training_batches(data, 8, 0, bucketing=False)]
+    assert all(m.shape[1] == 90 or m.shape[1] == data.lengths.max() for m in padded)
+    waste = 1 - sum(m.sum() for m in padded) / sum(m.size for m in padded)
+    assert waste > next(pipeline.padding_per_epoch(data.lengths, 8, 0))
+
+
+def test_evaluation_order_maps_back_to_the_dataset():
+    data = make_sequences(50)
+    ds, order = pipeline.evaluation_batches(data, batch_size=16)
+    labels = np.concatenate([y["label"].numpy() for _, y in ds])
+    np.testing.assert_array_equal(labels, data.targets["label"][order])
