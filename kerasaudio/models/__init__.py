@@ -1,0 +1,41 @@
+"""Architecture registry: one module per architecture, each with
+`build(spec, tasks, **hparams) -> keras.Model`. Modules are imported only when used, so
+listing names does not import Keras."""
+
+import importlib
+import inspect
+
+from kerasaudio.errors import UserError
+
+ARCHITECTURES = {
+    "dense": "kerasaudio.models.dense",
+    "gru": "kerasaudio.models.gru",
+    "gru_attention": "kerasaudio.models.gru_attention",
+}
+
+
+def _module(name: str):
+    if name not in ARCHITECTURES:
+        raise UserError(f"unknown architecture {name!r}; valid: {', '.join(ARCHITECTURES)}")
+    return importlib.import_module(ARCHITECTURES[name])
+
+
+def hyperparameters(name: str) -> dict:
+    """The architecture's hyperparameters with their default values."""
+    params = list(inspect.signature(_module(name).build).parameters.values())[2:]
+    return {p.name: p.default for p in params}
+
+
+def resolve(name: str, given: dict) -> dict:
+    """The defaults of `name` overridden by `given`; unknown names are a UserError."""
+    defaults = hyperparameters(name)
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        raise UserError(f"architecture {name!r} has no hyperparameter {', '.join(unknown)}; "
+                        f"valid: {', '.join(defaults)}")
+    return {**defaults, **given}
+
+
+def build(name: str, spec, tasks, **hparams):
+    """Builds architecture `name` for inputs `spec` and targets `tasks`."""
+    return _module(name).build(spec, tasks, **resolve(name, hparams))

@@ -1,0 +1,26 @@
+"""`gru_attention`: stacked GRU with attention pooling over the real frames."""
+
+import keras
+
+from kerasaudio.models import heads
+from kerasaudio.models.inputs import InputSpec, sequence_inputs
+from kerasaudio.models.layers import AttentionPooling
+from kerasaudio.models.recurrent import gru_stack
+
+
+def build(spec: InputSpec, tasks, hidden: int = 128, layers: int = 2,
+          dropout: float = 0.1) -> keras.Model:
+    """Stacked GRU -> additive attention pooling (padding masked out) -> dropout -> heads.
+
+    Args:
+        spec: input description.
+        tasks: the prediction targets.
+        hidden: GRU units per layer (also the attention width).
+        layers: number of stacked GRU layers.
+        dropout: dropout between GRU layers and before the heads.
+    """
+    inputs, x, mask = sequence_inputs(spec)
+    x = gru_stack(x, hidden, layers, dropout)
+    x = AttentionPooling(name="attention")(x, mask=mask)
+    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    return keras.Model(inputs, heads.outputs(x, tasks), name="gru_attention")
