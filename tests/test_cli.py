@@ -1,0 +1,62 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, env=None):
+    return subprocess.run([sys.executable, "cli.py", *args], cwd=ROOT, capture_output=True,
+                          text=True, env={**os.environ, **(env or {})}, timeout=900)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["fit", "--help"]])
+def test_help_does_not_import_tensorflow(argv):
+    code = ("import sys, cli\n"
+            f"try:\n    cli.main({argv!r})\nexcept SystemExit:\n    pass\n"
+            "print('TF' if 'tensorflow' in sys.modules else 'no TF')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.strip().endswith("no TF"), out.stdout + out.stderr
+
+
+def test_bad_arch_is_one_line_and_exit_status_2(tmp_path):
+    result = run_cli("fit", "--arch", "transformer", "--out", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: unknown architecture 'transformer'; valid: dense, gru, gru_attention"]
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_bad_hyperparameter_value_is_a_usage_error():
+    result = run_cli("fit", "--hidden", "12,x")
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "--hidden" in result.stderr
+
+
+@pytest.mark.slow
+def test_fit_smoke_run_writes_a_complete_run_directory(tmp_path, corpus_cache):
+    result = run_cli("fit", "--arch", "gru_attention", "--limit", "40", "--epochs", "2",
+                     "--hidden", "16", "--layers", "1", "--out", str(tmp_path),
+                     env={"KERASAUDIO_CACHE": str(corpus_cache)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = tmp_path.iterdir()
+    assert run_dir.name.endswith("-gru_attention-spoken-digits")
+    assert f"run directory: {run_dir}" in result.stdout
+    assert "test accuracy" in result.stdout
+    for name in ("config.json", "history.csv", "best.keras", "metrics.json", "predictions.csv"):
+        assert (run_dir / name).stat().st_size > 0, name
+    assert any((run_dir / "tensorboard").rglob("*tfevents*"))
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert 0.0 <= metrics["test"]["accuracy"] <= 1.0 and metrics["epochs_run"] == 2
+    assert 0.0 <= metrics["padded_fraction"] < 0.5
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model"]["hparams"] == {"hidden": 16, "layers": 1, "dropout": 0.1}
+    assert config["dataset"]["examples"] == {"train": 40, "val": 40, "test": 40}
+    assert json.loads((run_dir / "status.json").read_text()) == {"status": "complete"}
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert len(history) == 3 and "padded_fraction" in history[0]
+    assert len((run_dir / "predictions.csv").read_text().splitlines()) == 41
