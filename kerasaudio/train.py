@@ -81,7 +81,7 @@ def _write_predictions(path: Path, dataset: Dataset, probabilities: dict) -> Non
 def predict(model, dataset: Dataset) -> dict:
     """Class probabilities per task, in dataset order."""
     batches, order = pipeline.evaluation_batches(dataset, EVAL_BATCH)
-    served = model.predict(batches.map(lambda x, y: x), verbose=0)
+    served = model.predict(batches, verbose=0)  # predict takes x from (x, y) batches
     served = served if isinstance(served, dict) else {dataset.tasks[0].name: served}
     out = {}
     for name, probs in served.items():
