@@ -5,6 +5,10 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("constant", "cosine", "cosine-restarts", "plateau")
+WINDOW_EDGES = ("repeat", "zero")
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -26,16 +30,20 @@ class FeatureConfig:
     """Waveform -> frame features.
 
     Attributes:
-        kind: feature type; `mfcc` for now.
+        kind: `mfcc`, `logmel`, `chroma`, or several joined by "+" (e.g. `logmel+chroma`).
+        deltas: add deltas and delta-deltas to the MFCCs (13 -> 39).
+        beat_sync: replace the frames between consecutive detected beats by their median.
         sample_rate: rate the waveform is resampled to, in Hz.
         n_mfcc: cepstral coefficients kept per frame.
-        n_mels: mel filters the MFCCs are computed from.
+        n_mels: mel bands of `logmel`, and the ones the MFCCs are computed from.
         frame_ms: analysis window length in milliseconds.
         hop_ms: frame step in milliseconds (10 ms gives 100 frames a second).
         fft_length: FFT size in samples.
     """
 
     kind: str = "mfcc"
+    deltas: bool = False
+    beat_sync: bool = False
     sample_rate: int = 16000
     n_mfcc: int = 13
     n_mels: int = 40
@@ -68,15 +76,41 @@ class TrainConfig:
     Attributes:
         epochs: maximum number of epochs (early stopping may end sooner).
         batch_size: examples per batch.
-        lr: Adam learning rate.
-        patience: epochs without a better validation loss before stopping.
+        lr: (initial) learning rate.
+        optimizer: `adam`, `adamw` or `sgd` (with `momentum`).
+        momentum: SGD momentum.
+        weight_decay: decoupled weight decay (0 for none).
+        clipnorm: clip each gradient to this norm (None for no clipping).
+        schedule: `constant`, `cosine` (decay to 0 over all epochs), `cosine-restarts`
+            (first period `t0` epochs, each next one `t_mult` times longer) or `plateau`
+            (divide by 10 after `patience // 2` epochs without improvement).
+        t0: first cosine-restart period in epochs.
+        t_mult: growth of each cosine-restart period.
+        monitor: metric that picks the best epoch and drives early stopping.
+        patience: epochs without a better `monitor` before stopping.
+        class_weights: weigh examples by inverse class frequency (imbalanced data).
+        overfit_batches: train on this many batches only, as a sanity check (None: off).
+        spec_augment: SpecAugment-style time and frequency masking while training.
+        window_edge: how frame windows are filled past an utterance's ends (`repeat`, `zero`).
         seed: seeds Python, NumPy, TensorFlow and the input pipeline's shuffling.
     """
 
     epochs: int = 40
     batch_size: int = 32
     lr: float = 1e-3
+    optimizer: str = "adam"
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    clipnorm: float | None = None
+    schedule: str = "constant"
+    t0: int = 2
+    t_mult: float = 2.0
+    monitor: str = "val_loss"
     patience: int = 6
+    class_weights: bool = False
+    overfit_batches: int | None = None
+    spec_augment: bool = False
+    window_edge: str = "repeat"
     seed: int = 0
 
 
@@ -112,8 +146,10 @@ class Task:
         name: the target's name; also the name of the model output that predicts it.
         kind: `classification` for now.
         num_classes: number of classes of a classification target.
+        level: `sequence` (one label per sequence) or `frame` (one label per frame).
     """
 
     name: str
     kind: str = "classification"
     num_classes: int = 0
+    level: str = "sequence"

@@ -1,17 +1,40 @@
-"""Waveform -> frame features.
+"""Waveform -> frame features: MFCC (optionally with deltas), log-mel, chroma, their
+concatenations, and beat-synchronous versions of any of them.
 
-MFCCs are computed with tf.signal rather than librosa so that the very same function can run
-inside an exported serving graph: what training saw and what serving computes cannot drift.
+MFCC and log-mel are computed with tf.signal rather than librosa so that the very same
+function can run inside an exported serving graph: what training saw and what serving
+computes cannot drift. Chroma and beat tracking come from librosa, in a pool of processes.
 """
+
+import functools
+import multiprocessing
+import os
 
 import numpy as np
 
 from kerasaudio.config import FeatureConfig
+from kerasaudio.errors import UserError
 
+TF_KINDS = ("mfcc", "logmel")
+LIBROSA_KINDS = ("chroma",)
+KINDS = TF_KINDS + LIBROSA_KINDS
 # Utterances per tf.signal call: large enough to amortise the call, small enough to keep the
 # zero-padded batch (up to the longest utterance in it) cheap.
 EXTRACT_BATCH = 256
+LIBROSA_CHUNK = 64
 LOG_OFFSET = 1e-6  # keeps log() finite on digital silence
+DELTA_WIDTH = 5  # HTK's +-2 frames
+TEMPO_WINDOW_S = 2.0  # tempo autocorrelation window; librosa's 8 s default costs 100x more
+
+
+def kinds(cfg: FeatureConfig) -> list:
+    """The feature types of `cfg.kind`, e.g. "logmel+chroma" -> ["logmel", "chroma"]."""
+    parts = cfg.kind.split("+")
+    unknown = [p for p in parts if p not in KINDS]
+    if unknown or len(set(parts)) != len(parts):
+        raise UserError(f"bad feature type {cfg.kind!r}; valid: {', '.join(KINDS)}, "
+                        "or several joined by '+' (e.g. logmel+chroma)")
+    return parts
 
 
 def frame_count(num_samples, cfg: FeatureConfig):
@@ -19,15 +42,16 @@ def frame_count(num_samples, cfg: FeatureConfig):
     return -(-np.asarray(num_samples) // cfg.frame_step)
 
 
-def mfcc(waveforms, cfg: FeatureConfig):
-    """MFCCs of a batch of waveforms with tf.signal.
+def log_mel(waveforms, cfg: FeatureConfig, n_mels: int | None = None):
+    """Log mel power spectrogram of a batch of waveforms with tf.signal.
 
     Args:
         waveforms: float32 tensor (batch, samples) in [-1, 1] at `cfg.sample_rate`.
         cfg: the feature configuration.
+        n_mels: mel bands (default `cfg.n_mels`).
 
     Returns:
-        float32 tensor (batch, frames, cfg.n_mfcc); frames = ceil(samples / hop).
+        float32 tensor (batch, frames, n_mels); frames = ceil(samples / hop).
     """
     import tensorflow as tf
 
@@ -35,10 +59,101 @@ def mfcc(waveforms, cfg: FeatureConfig):
                           fft_length=cfg.fft_length, pad_end=True)
     power = tf.math.square(tf.abs(stft))
     mel_matrix = tf.signal.linear_to_mel_weight_matrix(
-        num_mel_bins=cfg.n_mels, num_spectrogram_bins=cfg.fft_length // 2 + 1,
+        num_mel_bins=n_mels or cfg.n_mels, num_spectrogram_bins=cfg.fft_length // 2 + 1,
         sample_rate=cfg.sample_rate, lower_edge_hertz=20.0, upper_edge_hertz=cfg.sample_rate / 2)
-    log_mel = tf.math.log(tf.tensordot(power, mel_matrix, 1) + LOG_OFFSET)
-    return tf.signal.mfccs_from_log_mel_spectrograms(log_mel)[..., : cfg.n_mfcc]
+    return tf.math.log(tf.tensordot(power, mel_matrix, 1) + LOG_OFFSET)
+
+
+def mfcc(waveforms, cfg: FeatureConfig):
+    """MFCCs (batch, frames, cfg.n_mfcc) of a batch of waveforms with tf.signal."""
+    import tensorflow as tf
+
+    return tf.signal.mfccs_from_log_mel_spectrograms(log_mel(waveforms, cfg))[..., : cfg.n_mfcc]
+
+
+def deltas(x: np.ndarray) -> np.ndarray:
+    """(time, n) -> (time, 3n): the features, their deltas and delta-deltas."""
+    import librosa
+
+    d1 = librosa.feature.delta(x, width=DELTA_WIDTH, order=1, axis=0, mode="nearest")
+    d2 = librosa.feature.delta(x, width=DELTA_WIDTH, order=2, axis=0, mode="nearest")
+    return np.concatenate([x, d1, d2], axis=1)
+
+
+def _tf_features(waves, lengths, cfg, wanted, label) -> dict:
+    """kind -> list of (frames, n) arrays, for the tf.signal feature types in `wanted`."""
+    import click
+    import tensorflow as tf
+
+    fns = {"mfcc": mfcc, "logmel": log_mel}
+    compute = {k: tf.function(functools.partial(fns[k], cfg=cfg), reduce_retracing=True)
+               for k in wanted}
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    n_frames = frame_count(lengths, cfg)
+    order = np.argsort(lengths, kind="stable")  # similar lengths per batch: little padding
+    out = {k: [None] * len(lengths) for k in wanted}
+    with click.progressbar(range(0, len(order), EXTRACT_BATCH), label=f"Extracting {label}",
+                           file=None) as bar:
+        for start in bar:
+            idx = order[start:start + EXTRACT_BATCH]
+            batch = np.zeros((len(idx), lengths[idx].max()), np.float32)
+            for row, i in enumerate(idx):
+                batch[row, : lengths[i]] = waves[offsets[i]:offsets[i + 1]]
+            for kind, fn in compute.items():
+                values = fn(tf.constant(batch)).numpy()
+                for row, i in enumerate(idx):
+                    out[kind][i] = values[row, : n_frames[i]]
+    return out
+
+
+def _librosa_chunk(args):
+    """Chroma and/or beat frames of a few utterances; runs in a worker process."""
+    import librosa
+
+    chunk, cfg, want_chroma, want_beats = args
+    chromas, beats = [], []
+    for y in chunk:
+        n = int(frame_count(len(y), cfg))
+        # Frames start at multiples of the hop, as tf.signal's do; the end is zero-padded.
+        padded = np.pad(y, (0, cfg.fft_length))
+        if want_chroma:
+            power = np.abs(librosa.stft(padded, n_fft=cfg.fft_length, hop_length=cfg.frame_step,
+                                        win_length=cfg.frame_length, center=False)) ** 2
+            chroma = librosa.feature.chroma_stft(S=power, sr=cfg.sample_rate,
+                                                 n_fft=cfg.fft_length, tuning=0.0)
+            chromas.append(chroma.T[:n].astype(np.float32))
+        if want_beats:
+            onset = librosa.onset.onset_strength(y=padded, sr=cfg.sample_rate,
+                                                 hop_length=cfg.frame_step)[:n]
+            tempo = librosa.feature.tempo(onset_envelope=onset, sr=cfg.sample_rate,
+                                          hop_length=cfg.frame_step, ac_size=TEMPO_WINDOW_S)
+            _, frames = librosa.beat.beat_track(onset_envelope=onset, sr=cfg.sample_rate,
+                                                hop_length=cfg.frame_step, bpm=float(tempo[0]))
+            beats.append(frames[frames < n])
+    return chromas, beats
+
+
+def _librosa_features(waves, lengths, cfg, want_chroma, want_beats, label):
+    """(chromas, beats) per utterance, computed by a pool of processes over all cores."""
+    import click
+
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    utterances = [waves[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
+    jobs = [(utterances[s:s + LIBROSA_CHUNK], cfg, want_chroma, want_beats)
+            for s in range(0, len(utterances), LIBROSA_CHUNK)]
+    # forkserver: the caller has TensorFlow loaded, which must not be forked.
+    with multiprocessing.get_context("forkserver").Pool(os.cpu_count() or 1) as pool:
+        with click.progressbar(pool.imap(_librosa_chunk, jobs), length=len(jobs),
+                               label=f"Extracting {label} (librosa)", file=None) as bar:
+            parts = list(bar)
+    return ([c for part in parts for c in part[0]], [b for part in parts for b in part[1]])
+
+
+def beat_sync(x: np.ndarray, beats: np.ndarray) -> np.ndarray:
+    """(time, n) -> (segments, n): the median of the frames between consecutive beats."""
+    import librosa
+
+    return librosa.util.sync(x.T, beats, aggregate=np.median).T.astype(np.float32)
 
 
 def extract(waves: np.ndarray, lengths: np.ndarray, cfg: FeatureConfig, label: str = "features"):
@@ -56,27 +171,18 @@ def extract(waves: np.ndarray, lengths: np.ndarray, cfg: FeatureConfig, label: s
     Returns:
         (frames, frame_lengths): float32 (total_frames, n_features) and frames per utterance.
     """
-    import click
-    import tensorflow as tf
-
-    if cfg.kind != "mfcc":
-        from kerasaudio.errors import UserError
-
-        raise UserError(f"unknown feature type {cfg.kind!r}; valid: mfcc")
-    compute = tf.function(lambda x: mfcc(x, cfg), reduce_retracing=True)
-    scale = 1 / 32768.0 if waves.dtype == np.int16 else 1.0
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    n_frames = frame_count(lengths, cfg)
-    order = np.argsort(lengths, kind="stable")  # similar lengths per batch: little padding
-    out = [None] * len(lengths)
-    starts = range(0, len(order), EXTRACT_BATCH)
-    with click.progressbar(starts, label=f"Extracting {label}", file=None) as bar:
-        for start in bar:
-            idx = order[start:start + EXTRACT_BATCH]
-            batch = np.zeros((len(idx), lengths[idx].max()), np.float32)
-            for row, i in enumerate(idx):
-                batch[row, : lengths[i]] = waves[offsets[i]:offsets[i + 1]] * scale
-            feats = compute(tf.constant(batch)).numpy()
-            for row, i in enumerate(idx):
-                out[i] = feats[row, : n_frames[i]]
-    return np.concatenate(out).astype(np.float32), n_frames.astype(np.int64)
+    wanted = kinds(cfg)
+    waves = waves.astype(np.float32) / 32768.0 if waves.dtype == np.int16 else \
+        waves.astype(np.float32)
+    parts = _tf_features(waves, lengths, cfg, [k for k in wanted if k in TF_KINDS], label)
+    if "chroma" in wanted or cfg.beat_sync:
+        chromas, beats = _librosa_features(waves, lengths, cfg, "chroma" in wanted,
+                                           cfg.beat_sync, label)
+        if chromas:
+            parts["chroma"] = chromas
+    if cfg.deltas and "mfcc" in parts:
+        parts["mfcc"] = [deltas(x) for x in parts["mfcc"]]
+    out = [np.concatenate([parts[k][i] for k in wanted], axis=1) for i in range(len(lengths))]
+    if cfg.beat_sync:
+        out = [beat_sync(x, b) for x, b in zip(out, beats)]
+    return np.concatenate(out).astype(np.float32), np.array([len(x) for x in out], np.int64)
