@@ -11,6 +11,7 @@ Batches are ({"features": (batch, time, n_features), "mask": (batch, time) bool}
 import numpy as np
 import tensorflow as tf
 
+from kerasaudio.config import WINDOW_EDGES
 from kerasaudio.datasets.base import Dataset
 
 N_BUCKETS = 12
@@ -44,24 +45,34 @@ def _bucketed(ds: tf.data.Dataset, length_fn, boundaries: list, batch_size: int)
         bucket_batch_sizes=[batch_size] * (len(boundaries) + 1))
 
 
-def _element_fn(dataset: Dataset):
+def _sample_weights(dataset: Dataset, class_weights):
+    """Per-target weights from the first task's class weights (None: unweighted)."""
+    if class_weights is None:
+        return None
+    labels = dataset.targets[dataset.tasks[0].name]
+    return tf.constant(np.asarray(class_weights, np.float32)[labels])
+
+
+def _element_fn(dataset: Dataset, class_weights=None):
     sequences = tf.RaggedTensor.from_row_lengths(dataset.frames, dataset.lengths)
     targets = {name: tf.constant(values) for name, values in dataset.targets.items()}
+    weights = _sample_weights(dataset, class_weights)
 
     def element(i):
         x = sequences[i]
         inputs = {"features": x, "mask": tf.ones(tf.shape(x)[:1], tf.bool)}
-        return inputs, {name: values[i] for name, values in targets.items()}
+        labels = {name: values[i] for name, values in targets.items()}
+        return (inputs, labels) if weights is None else (inputs, labels, weights[i])
 
     return element
 
 
-def _length_of(inputs, targets):
+def _length_of(inputs, *targets_and_weights):
     return tf.shape(inputs["features"])[0]
 
 
 def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: list | None = None,
-                     bucketing: bool = True) -> tf.data.Dataset:
+                     bucketing: bool = True, class_weights=None) -> tf.data.Dataset:
     """Shuffled (reshuffled every epoch) batches of similar-length sequences.
 
     Args:
@@ -71,9 +82,11 @@ def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: l
         boundaries: bucket length boundaries (default: from the data's length quantiles).
         bucketing: False pads every batch to the longest sequence of the data set instead
             (the baseline the pipeline benchmark compares against).
+        class_weights: per-class weights of the first task; batches then carry sample weights.
     """
     ds = _shuffled_indices(len(dataset.lengths), seed).map(
-        _element_fn(dataset), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        _element_fn(dataset, class_weights), num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True)
     if bucketing:
         boundaries = boundaries or bucket_boundaries(dataset.lengths)
         ds = _bucketed(ds, _length_of, boundaries, batch_size).apply(
@@ -81,9 +94,9 @@ def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: l
                 bucketed_batch_count(dataset.lengths, boundaries, batch_size)))
     else:
         longest = int(dataset.lengths.max())
-        ds = ds.padded_batch(batch_size, padded_shapes=(
-            {"features": [longest, dataset.n_features], "mask": [longest]},
-            {name: [] for name in dataset.targets}))
+        shapes = ({"features": [longest, dataset.n_features], "mask": [longest]},
+                  {name: [] for name in dataset.targets})
+        ds = ds.padded_batch(batch_size, padded_shapes=shapes + ((),) * (class_weights is not None))
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -115,3 +128,62 @@ def padding_per_epoch(lengths: np.ndarray, batch_size: int, seed: int,
             served += int(total)
             real += int(used)
         yield 1.0 - real / served
+
+
+WINDOW_SHUFFLE_FRAMES = 8192
+
+
+def _edge_padding(x, k: int, edge: str):
+    if edge == "repeat":
+        return tf.repeat(x[:1], k, axis=0), tf.repeat(x[-1:], k, axis=0)
+    zeros = tf.zeros([k, tf.shape(x)[1]], x.dtype)
+    return zeros, zeros
+
+
+def window_batches(dataset: Dataset, window: int, batch_size: int, seed: int | None = None,
+                   edge: str = "repeat", class_weights=None) -> tf.data.Dataset:
+    """Batches of ({"features": (batch, window, n_features)}, {task: (batch,)}) for frame-level
+    tasks: every frame with the `window // 2` frames on each side.
+
+    Windows are cut inside tf.data, one utterance at a time, so memory does not grow with the
+    window size. With a seed, utterances and then frames are shuffled; without, frames come in
+    dataset order.
+
+    Args:
+        dataset: a data set whose tasks are frame-level.
+        window: odd number of frames per window.
+        batch_size: frames per batch.
+        seed: shuffling seed (None: no shuffling, for evaluation).
+        edge: how frames past an utterance's ends are filled: `repeat` the edge frame, or `zero`.
+        class_weights: per-class weights of the first task; batches then carry sample weights.
+    """
+    if edge not in WINDOW_EDGES:
+        raise ValueError(f"edge must be one of {WINDOW_EDGES}, got {edge!r}")
+    k = window // 2
+    sequences = tf.RaggedTensor.from_row_lengths(dataset.frames, dataset.lengths)
+    labels = {name: tf.RaggedTensor.from_row_lengths(values, dataset.lengths)
+              for name, values in dataset.targets.items()}
+    weights = _sample_weights(dataset, class_weights)
+    if weights is not None:
+        weights = tf.RaggedTensor.from_row_lengths(weights, dataset.lengths)
+
+    def windows(i):
+        x = sequences[i]
+        head, tail = _edge_padding(x, k, edge)
+        framed = tf.signal.frame(tf.concat([head, x, tail], 0), window, 1, axis=0)
+        element = ({"features": framed}, {name: values[i] for name, values in labels.items()})
+        if weights is not None:
+            element += (weights[i],)
+        return tf.data.Dataset.from_tensor_slices(element)
+
+    ds = tf.data.Dataset.range(len(dataset.lengths))
+    if seed is not None:
+        ds = ds.shuffle(len(dataset.lengths), seed=seed, reshuffle_each_iteration=True)
+        # Interleaving utterances mixes speakers in the shuffle buffer.
+        ds = ds.interleave(windows, cycle_length=8)
+        ds = ds.shuffle(WINDOW_SHUFFLE_FRAMES, seed=seed, reshuffle_each_iteration=True)
+    else:
+        ds = ds.flat_map(windows)
+    ds = ds.batch(batch_size).apply(tf.data.experimental.assert_cardinality(
+        -(-int(dataset.lengths.sum()) // batch_size)))
+    return ds.prefetch(tf.data.AUTOTUNE)

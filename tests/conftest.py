@@ -38,3 +38,25 @@ def make_sequences(n: int, n_features: int = 5, seed: int = 0, min_len: int = 3,
 @pytest.fixture
 def toy_dataset():
     return make_sequences(90)
+
+
+def make_frames(n: int, n_features: int = 4, seed: int = 0) -> Dataset:
+    """Utterances with one label per frame: the label is which feature is raised, and it
+    changes along the utterance, so a frame's neighbours matter."""
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(5, 30, size=n)
+    frames, labels = [], []
+    for length in lengths:
+        y = (np.arange(length) // 4 + rng.integers(0, 3)) % 3
+        x = rng.standard_normal((length, n_features)).astype(np.float32) * 0.5
+        x[np.arange(length), y] += 2.0
+        frames.append(x)
+        labels.append(y)
+    names = ["p", "q", "r"]
+    return Dataset(name="toy-frames", frames=np.concatenate(frames),
+                   lengths=lengths.astype(np.int64),
+                   targets={"phone": np.concatenate(labels).astype(np.int64)},
+                   tasks=[make_task("phone", names, level="frame")],
+                   class_names={"phone": names},
+                   split=np.array(["train", "val", "test"])[np.arange(n) % 3],
+                   features=FeatureConfig())

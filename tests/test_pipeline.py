@@ -1,7 +1,8 @@
 import numpy as np
+import pytest
 
 from kerasaudio import pipeline
-from tests.conftest import make_sequences
+from tests.conftest import make_frames, make_sequences
 
 
 def test_bucketed_batches_pad_little_and_mask_real_frames():
@@ -51,3 +52,31 @@ def test_evaluation_order_maps_back_to_the_dataset():
     ds, order = pipeline.evaluation_batches(data, batch_size=16)
     labels = np.concatenate([y["label"].numpy() for _, y in ds])
     np.testing.assert_array_equal(labels, data.targets["label"][order])
+
+
+@pytest.mark.parametrize("edge", ["repeat", "zero"])
+def test_windows_centre_on_each_frame_with_edges_filled(edge):
+    data = make_frames(6)
+    ds = pipeline.window_batches(data, window=5, batch_size=1000, edge=edge)
+    (x, y), = list(ds)
+    windows, labels = x["features"].numpy(), y["phone"].numpy()
+    assert windows.shape == (data.lengths.sum(), 5, data.n_features)
+    np.testing.assert_array_equal(windows[:, 2], data.frames)  # centre = the labelled frame
+    np.testing.assert_array_equal(labels, data.targets["phone"])
+    first = data.frames[0]
+    expected_left = first if edge == "repeat" else np.zeros_like(first)
+    np.testing.assert_array_equal(windows[0, 0], expected_left)
+    np.testing.assert_array_equal(windows[0, 3], data.frames[1])
+    # The window never crosses into the next utterance.
+    end = data.lengths[0] - 1
+    expected_right = data.frames[end] if edge == "repeat" else np.zeros_like(first)
+    np.testing.assert_array_equal(windows[end, 4], expected_right)
+
+
+def test_shuffled_windows_serve_every_frame_once():
+    data = make_frames(20)
+    ds = pipeline.window_batches(data, window=3, batch_size=16, seed=0)
+    assert ds.cardinality().numpy() == -(-data.lengths.sum() // 16)
+    centres = np.concatenate([x["features"].numpy()[:, 1, 0] for x, _ in ds])
+    assert sorted(centres) == sorted(data.frames[:, 0])
+    assert not np.array_equal(centres, data.frames[:, 0])

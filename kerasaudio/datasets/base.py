@@ -17,7 +17,8 @@ class Dataset:
         name: where it came from (a built-in name or a path).
         frames: float32 (total_frames, n_features): all sequences' frames, end to end.
         lengths: int64 (n_examples,): frames per sequence, in order.
-        targets: task name -> int64 (n_examples,) class index.
+        targets: task name -> int64 class index per sequence (n_examples,), or per frame
+            (total_frames,) for a frame-level task.
         tasks: the prediction targets, in order.
         class_names: task name -> class names by index.
         split: (n_examples,) of "train" | "val" | "test".
@@ -47,14 +48,18 @@ class Dataset:
         off = self.offsets()
         return [self.frames[a:b] for a, b in zip(off[:-1], off[1:])]
 
+    def frame_level(self, task_name: str) -> bool:
+        return next(t for t in self.tasks if t.name == task_name).level == "frame"
+
     def take(self, index: np.ndarray) -> "Dataset":
         """A new Dataset of the examples at `index`, in that order."""
         off = self.offsets()
-        frames = np.concatenate([self.frames[off[i]:off[i + 1]] for i in index]) if len(index) \
-            else self.frames[:0]
+        rows = np.concatenate([np.arange(off[i], off[i + 1]) for i in index] + [[]]).astype(int)
+        targets = {k: v[rows] if self.frame_level(k) else v[index]
+                   for k, v in self.targets.items()}
         return Dataset(
-            name=self.name, frames=frames, lengths=self.lengths[index],
-            targets={k: v[index] for k, v in self.targets.items()}, tasks=self.tasks,
+            name=self.name, frames=self.frames[rows], lengths=self.lengths[index],
+            targets=targets, tasks=self.tasks,
             class_names=self.class_names, split=self.split[index], features=self.features,
             info={k: v[index] for k, v in self.info.items()})
 
@@ -73,5 +78,5 @@ class Dataset:
         return self.frames.mean(axis=0), self.frames.var(axis=0)
 
 
-def make_task(name: str, class_names: list) -> Task:
-    return Task(name=name, kind="classification", num_classes=len(class_names))
+def make_task(name: str, class_names: list, level: str = "sequence") -> Task:
+    return Task(name=name, kind="classification", num_classes=len(class_names), level=level)
