@@ -5,9 +5,15 @@ import pytest
 from kerasaudio import models, pipeline
 from kerasaudio.errors import UserError
 from kerasaudio.models.inputs import InputSpec
-from tests.conftest import make_sequences
+from tests.conftest import make_frames, make_sequences
 
 ARCHS = list(models.ARCHITECTURES)
+SEQUENCE_ARCHS = [a for a in ARCHS if models.input_kind(a) == "sequence"]
+# Small sizes keep every architecture's test fast; the defaults are tested separately.
+SMALL = {"dense": {}, "gru": {"hidden": 8}, "gru_attention": {"hidden": 8},
+         "lstm": {"hidden": 8}, "bilstm": {"hidden": 8}, "conv1d": {"filters": 8},
+         "cnn2d": {"channels": (8, 4)}, "frame_mlp": {"width": 16, "window": 5},
+         "bilstm_frames": {"hidden": 8, "width": 16, "window": 5}}
 
 
 def _spec(data):
@@ -24,25 +30,37 @@ def _batch(sequences, width):
     return {"features": x, "mask": mask}
 
 
+def test_registry_covers_every_seed_architecture():
+    assert set(ARCHS) == set(SMALL)
+    assert {a for a in ARCHS if models.input_kind(a) == "window"} == {"frame_mlp", "bilstm_frames"}
+
+
 @pytest.mark.parametrize("arch", ARCHS)
-def test_every_architecture_builds_trains_and_predicts(arch, toy_dataset):
+def test_every_architecture_builds_trains_and_predicts(arch):
     keras.utils.set_random_seed(0)
-    model = models.build(arch, _spec(toy_dataset), toy_dataset.tasks)
+    if models.input_kind(arch) == "window":
+        data, window = make_frames(30), SMALL[arch]["window"]
+        batches = pipeline.window_batches(data.subset("train"), window, batch_size=16, seed=0)
+        predict_on = next(iter(pipeline.window_batches(data, window, batch_size=4)))[0]
+    else:
+        data = make_sequences(90)
+        batches = pipeline.training_batches(data.subset("train"), batch_size=8, seed=0)
+        predict_on = _batch(data.sequences()[:4], 17)
+    model = models.build(arch, _spec(data), data.tasks, **SMALL[arch])
     model.compile("adam", loss="sparse_categorical_crossentropy")
-    batches = pipeline.training_batches(toy_dataset.subset("train"), batch_size=8, seed=0)
     before = [w.copy() for w in model.get_weights()]
-    model.fit(batches.take(1), epochs=1, verbose=0, shuffle=False)
+    model.fit(batches.take(2), epochs=1, verbose=0, shuffle=False)
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
-    probs = model.predict(_batch(toy_dataset.sequences()[:4], 17), verbose=0)["label"]
+    (probs,) = model.predict(predict_on, verbose=0).values()
     assert probs.shape == (4, 3)
     np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", SEQUENCE_ARCHS)
 def test_padding_never_changes_a_prediction(arch):
     keras.utils.set_random_seed(1)
     data = make_sequences(30, min_len=4, max_len=40)
-    model = models.build(arch, _spec(data), data.tasks)
+    model = models.build(arch, _spec(data), data.tasks, **SMALL[arch])
     seqs = data.sequences()
     short = min(seqs, key=len)
     alone = model.predict(_batch([short], len(short)), verbose=0)["label"]
@@ -56,13 +74,39 @@ def test_padding_never_changes_a_prediction(arch):
 
 
 @pytest.mark.parametrize("arch", ARCHS)
-def test_saved_model_reloads_in_safe_mode(arch, tmp_path, toy_dataset):
-    model = models.build(arch, _spec(toy_dataset), toy_dataset.tasks)
-    batch = _batch(toy_dataset.sequences()[:3], 17)
+def test_saved_model_reloads_in_safe_mode(arch, tmp_path):
+    if models.input_kind(arch) == "window":
+        data = make_frames(9)
+        batch = next(iter(pipeline.window_batches(data, SMALL[arch]["window"], batch_size=5)))[0]
+    else:
+        data = make_sequences(9)
+        batch = _batch(data.sequences()[:3], 17)
+    model = models.build(arch, _spec(data), data.tasks, **SMALL[arch])
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras", safe_mode=True)
-    np.testing.assert_allclose(model.predict(batch, verbose=0)["label"],
-                               loaded.predict(batch, verbose=0)["label"], atol=1e-6)
+    np.testing.assert_allclose(list(model.predict(batch, verbose=0).values())[0],
+                               list(loaded.predict(batch, verbose=0).values())[0], atol=1e-6)
+
+
+def test_cnn2d_defaults_are_the_seed_cnn(toy_dataset):
+    model = models.build("cnn2d", _spec(toy_dataset), toy_dataset.tasks)
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert [(c.filters, c.kernel_size) for c in convs] == [
+        (128, (5, 5)), (64, (5, 5)), (32, (5, 5)), (8, (5, 5))]
+    assert len([la for la in model.layers if isinstance(la, keras.layers.MaxPooling2D)]) == 4
+
+
+def test_spec_augment_masks_in_training_only():
+    from kerasaudio.models.layers import SpecAugment
+
+    layer = SpecAugment(time_masks=2, time_width=5, freq_masks=1, freq_width=3, seed=0)
+    x = np.ones((4, 40, 16), np.float32)
+    np.testing.assert_array_equal(layer(x, training=False), x)
+    masked = np.asarray(layer(x, training=True))
+    zero_frames = (masked == 0).all(axis=2).sum(axis=1)
+    zero_bands = (masked == 0).all(axis=1).sum(axis=1)
+    assert zero_frames.max() > 0 and zero_frames.max() <= 10
+    assert zero_bands.max() > 0 and zero_bands.max() <= 3
 
 
 def test_dense_defaults_are_the_seed_baseline(toy_dataset):
@@ -85,7 +129,7 @@ def test_gru_attention_hyperparameters_shape_the_model(toy_dataset):
 
 
 def test_unknown_architecture_and_hyperparameter_are_user_errors(toy_dataset):
-    with pytest.raises(UserError, match="valid: dense, gru, gru_attention"):
+    with pytest.raises(UserError, match="valid: dense, gru, gru_attention, lstm"):
         models.build("transformer", _spec(toy_dataset), toy_dataset.tasks)
     with pytest.raises(UserError, match="no hyperparameter width"):
         models.resolve("gru", {"width": 3})

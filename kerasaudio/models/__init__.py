@@ -1,5 +1,6 @@
 """Architecture registry: one module per architecture, each with
-`build(spec, tasks, **hparams) -> keras.Model`. Modules are imported only when used, so
+`build(spec, tasks, **hparams) -> keras.Model` and, for frame classifiers, `INPUT = "window"`.
+Modules are imported only when used, so
 listing names does not import Keras."""
 
 import importlib
@@ -11,6 +12,12 @@ ARCHITECTURES = {
     "dense": "kerasaudio.models.dense",
     "gru": "kerasaudio.models.gru",
     "gru_attention": "kerasaudio.models.gru_attention",
+    "lstm": "kerasaudio.models.lstm",
+    "bilstm": "kerasaudio.models.bilstm",
+    "conv1d": "kerasaudio.models.conv1d",
+    "cnn2d": "kerasaudio.models.cnn2d",
+    "frame_mlp": "kerasaudio.models.frame_mlp",
+    "bilstm_frames": "kerasaudio.models.bilstm_frames",
 }
 
 
@@ -18,6 +25,12 @@ def _module(name: str):
     if name not in ARCHITECTURES:
         raise UserError(f"unknown architecture {name!r}; valid: {', '.join(ARCHITECTURES)}")
     return importlib.import_module(ARCHITECTURES[name])
+
+
+def input_kind(name: str) -> str:
+    """`sequence` (whole padded sequences, one label each) or `window` (a window of frames
+    around each labelled frame)."""
+    return getattr(_module(name), "INPUT", "sequence")
 
 
 def hyperparameters(name: str) -> dict:

@@ -5,7 +5,7 @@ import keras
 from kerasaudio.models import heads
 from kerasaudio.models.inputs import InputSpec, sequence_inputs
 from kerasaudio.models.layers import LastValidStep
-from kerasaudio.models.recurrent import gru_stack
+from kerasaudio.models.recurrent import rnn_stack
 
 
 def build(spec: InputSpec, tasks, hidden: int = 128, layers: int = 2,
@@ -20,7 +20,7 @@ def build(spec: InputSpec, tasks, hidden: int = 128, layers: int = 2,
         dropout: dropout between GRU layers and before the heads.
     """
     inputs, x, mask = sequence_inputs(spec)
-    x = gru_stack(x, hidden, layers, dropout)
+    x = rnn_stack(x, mask, "gru", hidden, layers, dropout)
     x = LastValidStep(name="last_step")(x, mask=mask)
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     return keras.Model(inputs, heads.outputs(x, tasks), name="gru")

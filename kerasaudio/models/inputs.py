@@ -5,6 +5,9 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from kerasaudio.errors import UserError
+from kerasaudio.models.layers import SpecAugment
+
 
 @dataclass(frozen=True)
 class InputSpec:
@@ -14,11 +17,13 @@ class InputSpec:
         n_features: features per frame.
         mean: per-feature mean over the training split's frames.
         variance: per-feature variance over the training split's frames.
+        spec_augment: mask random time spans and feature bands while training.
     """
 
     n_features: int
     mean: np.ndarray
     variance: np.ndarray
+    spec_augment: bool = False
 
 
 def sequence_inputs(spec: InputSpec):
@@ -35,4 +40,30 @@ def sequence_inputs(spec: InputSpec):
     mask = keras.Input((None,), dtype="bool", name="mask")
     normalized = keras.layers.Normalization(
         mean=spec.mean.tolist(), variance=spec.variance.tolist(), name="normalize")(features)
+    if spec.spec_augment:
+        normalized = SpecAugment(name="spec_augment")(normalized)
     return {"features": features, "mask": mask}, normalized, mask
+
+
+def window_inputs(spec: InputSpec, window: int):
+    """Inputs of a frame classifier: `window` consecutive frames centred on the one to label.
+
+    Returns:
+        (inputs, features): the inputs dict and the normalised (batch, window, n_features).
+    """
+    if window < 1 or window % 2 == 0:
+        raise UserError(f"window must be an odd number of frames, got {window}")
+    features = keras.Input((window, spec.n_features), name="features")
+    normalized = keras.layers.Normalization(
+        mean=spec.mean.tolist(), variance=spec.variance.tolist(), name="normalize")(features)
+    return {"features": features}, normalized
+
+
+def mlp_blocks(x, width: int, depth: int, dropout: float, prefix: str = "block"):
+    """The seed's frame-classifier blocks: [Dense -> BatchNorm -> ReLU -> Dropout] x depth."""
+    for i in range(depth):
+        x = keras.layers.Dense(width, name=f"{prefix}_{i}_dense")(x)
+        x = keras.layers.BatchNormalization(name=f"{prefix}_{i}_batch_norm")(x)
+        x = keras.layers.ReLU(name=f"{prefix}_{i}_relu")(x)
+        x = keras.layers.Dropout(dropout, name=f"{prefix}_{i}_dropout")(x)
+    return x

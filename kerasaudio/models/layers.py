@@ -62,3 +62,115 @@ class LastValidStep(keras.layers.Layer):
 
     def compute_mask(self, inputs, mask=None):
         return None
+
+
+@keras.saving.register_keras_serializable(package="kerasaudio")
+class ZeroPadding(keras.layers.Layer):
+    """Sets padded frames to zero: (batch, time, ...) features, (batch, time) mask.
+
+    Convolutions with "same" padding see zeros past a sequence's end when it is alone, so
+    zeroing the padded frames before every convolution makes a batch give the same outputs
+    at real frames as the sequence alone.
+    """
+
+    def call(self, inputs, mask):
+        keep = ops.cast(mask, inputs.dtype)
+        while len(keep.shape) < len(inputs.shape):
+            keep = ops.expand_dims(keep, -1)
+        return inputs * keep
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+
+@keras.saving.register_keras_serializable(package="kerasaudio")
+class PoolMask(keras.layers.Layer):
+    """The mask after max-pooling time by `pool` with "same" padding: a pooled frame is real
+    if any frame in its window is."""
+
+    def __init__(self, pool: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.pool = pool
+
+    def call(self, inputs):
+        # The argument is not named `mask`: Keras would take it for the implicit mask.
+        pooled = ops.max_pool(ops.cast(inputs, "float32")[..., None], pool_size=self.pool,
+                              strides=self.pool, padding="same")
+        return ops.cast(pooled[..., 0], "bool")
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None)
+
+    def get_config(self):
+        return {**super().get_config(), "pool": self.pool}
+
+
+@keras.saving.register_keras_serializable(package="kerasaudio")
+class SpecAugment(keras.layers.Layer):
+    """SpecAugment-style masking, in training only: `time_masks` random spans of up to
+    `time_width` frames and `freq_masks` random bands of up to `freq_width` features are set
+    to zero (the mean, after normalisation). At inference it is the identity.
+    """
+
+    def __init__(self, time_masks: int = 2, time_width: int = 10, freq_masks: int = 2,
+                 freq_width: int = 8, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.time_masks, self.time_width = time_masks, time_width
+        self.freq_masks, self.freq_width = freq_masks, freq_width
+        self.seed = seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def _spans(self, batch, size, count, width):
+        """(batch, size) boolean: True outside `count` random spans of up to `width`."""
+        keep = ops.ones((batch, size), "bool")
+        positions = ops.arange(size)[None, :]
+        for _ in range(count):
+            # Uniform floats scaled per row: randint wants scalar bounds.
+            w = ops.floor(keras.random.uniform((batch, 1), seed=self.generator) * (width + 1))
+            room = ops.cast(size, "float32") - w + 1.0
+            start = ops.floor(keras.random.uniform((batch, 1), seed=self.generator) * room)
+            w, start = ops.cast(w, "int32"), ops.cast(start, "int32")
+            keep = ops.logical_and(keep, ops.logical_or(positions < start, positions >= start + w))
+        return keep
+
+    def call(self, inputs, training=None):
+        if not training:
+            return inputs
+        batch, time, freq = ops.shape(inputs)[0], ops.shape(inputs)[1], inputs.shape[-1]
+        keep_t = self._spans(batch, time, self.time_masks, self.time_width)
+        keep_f = self._spans(batch, freq, self.freq_masks, min(self.freq_width, freq))
+        keep = ops.logical_and(keep_t[:, :, None], keep_f[:, None, :])
+        return ops.where(keep, inputs, ops.zeros_like(inputs))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "time_masks": self.time_masks,
+                "time_width": self.time_width, "freq_masks": self.freq_masks,
+                "freq_width": self.freq_width, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="kerasaudio")
+class FrameMask(keras.layers.Layer):
+    """The (batch, time) mask broadcast to every position of (batch, time, ..., channels)
+    but the channels, the shape BatchNormalization wants for masked statistics."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.supports_masking = True  # takes the mask explicitly; emits none
+
+    def call(self, inputs, mask):
+        m = mask
+        while len(m.shape) < len(inputs.shape) - 1:
+            m = ops.expand_dims(m, -1)
+        return ops.broadcast_to(m, ops.shape(inputs)[:-1])
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[:-1]
+
+    def compute_mask(self, inputs, mask=None):
+        return None

@@ -1,0 +1,30 @@
+"""`conv1d`: temporal convolutions, then a mean over the real frames."""
+
+import keras
+
+from kerasaudio.models import heads
+from kerasaudio.models.inputs import InputSpec, sequence_inputs
+from kerasaudio.models.layers import ZeroPadding
+
+
+def build(spec: InputSpec, tasks, filters: int = 128, kernel: int = 5, layers: int = 3,
+          dropout: float = 0.1) -> keras.Model:
+    """[zero padding -> Conv1D -> masked BatchNorm -> ReLU] x layers -> masked mean -> heads.
+
+    Args:
+        spec: input description.
+        tasks: the prediction targets.
+        filters: channels of every convolution.
+        kernel: kernel length in frames.
+        layers: number of convolution blocks.
+        dropout: dropout before the heads.
+    """
+    inputs, x, mask = sequence_inputs(spec)
+    for i in range(layers):
+        x = ZeroPadding(name=f"zero_padding_{i}")(x, mask=mask)
+        x = keras.layers.Conv1D(filters, kernel, padding="same", name=f"conv_{i}")(x)
+        x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x, mask=mask)
+        x = keras.layers.ReLU(name=f"relu_{i}")(x)
+    x = keras.layers.GlobalAveragePooling1D(name="mean_over_time")(x, mask=mask)
+    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    return keras.Model(inputs, heads.outputs(x, tasks), name="conv1d")

@@ -1,0 +1,26 @@
+"""`lstm`: stacked LSTM, classified from the output at each sequence's last real frame."""
+
+import keras
+
+from kerasaudio.models import heads
+from kerasaudio.models.inputs import InputSpec, sequence_inputs
+from kerasaudio.models.layers import LastValidStep
+from kerasaudio.models.recurrent import rnn_stack
+
+
+def build(spec: InputSpec, tasks, hidden: int = 128, layers: int = 2,
+          dropout: float = 0.1) -> keras.Model:
+    """Stacked LSTM -> last real frame's output -> dropout -> heads.
+
+    Args:
+        spec: input description.
+        tasks: the prediction targets.
+        hidden: LSTM units per layer.
+        layers: number of stacked LSTM layers.
+        dropout: dropout between LSTM layers and before the heads.
+    """
+    inputs, x, mask = sequence_inputs(spec)
+    x = rnn_stack(x, mask, "lstm", hidden, layers, dropout)
+    x = LastValidStep(name="last_step")(x, mask=mask)
+    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    return keras.Model(inputs, heads.outputs(x, tasks), name="lstm")
