@@ -6,7 +6,16 @@ import sys
 
 import click
 
-from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from kerasaudio.config import (
+    OPTIMIZERS,
+    SCHEDULES,
+    WINDOW_EDGES,
+    DataConfig,
+    FeatureConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+)
 from kerasaudio.errors import UserError
 
 
@@ -39,6 +48,31 @@ def _parse_hidden(ctx, param, value):
     return widths[0] if len(widths) == 1 else widths
 
 
+def _parse_value(text: str):
+    """A --set value: int, float, true/false, or a comma-separated tuple of those."""
+    if "," in text:
+        return tuple(_parse_value(part) for part in text.split(","))
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _parse_sets(ctx, param, values):
+    """--set key=value, repeatable, into a dict of hyperparameters."""
+    hparams = {}
+    for item in values:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise click.BadParameter(f"expected key=value, got {item!r}")
+        hparams[key.strip()] = _parse_value(value.strip())
+    return hparams
+
+
 @click.group(cls=Group)
 def main():
     """Train, tune, evaluate and export Keras models on audio features."""
@@ -49,47 +83,108 @@ def main():
               help="Architecture (see `archs`).")
 @click.option("--data", default=DataConfig.name, show_default=True,
               help="Built-in data set name.")
+@click.option("--features", "feature_kind", default=FeatureConfig.kind, show_default=True,
+              help="mfcc, logmel, chroma, or several joined by '+' (logmel+chroma).")
+@click.option("--deltas/--no-deltas", default=FeatureConfig.deltas, show_default=True,
+              help="Add MFCC deltas and delta-deltas (13 -> 39).")
+@click.option("--beat-sync/--no-beat-sync", default=FeatureConfig.beat_sync, show_default=True,
+              help="Median of the frames between detected beats.")
+@click.option("--n-mfcc", type=click.IntRange(min=1), default=FeatureConfig.n_mfcc,
+              show_default=True)
+@click.option("--n-mels", type=click.IntRange(min=1), default=FeatureConfig.n_mels,
+              show_default=True, help="Mel bands (logmel, and under the MFCCs).")
 @click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs, show_default=True,
               help="Maximum epochs; early stopping on validation loss may stop sooner.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size,
               show_default=True)
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.lr,
-              show_default=True, help="Adam learning rate.")
+              show_default=True, help="(Initial) learning rate.")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS),
+              default=TrainConfig.optimizer, show_default=True)
+@click.option("--momentum", type=click.FloatRange(0, 1), default=TrainConfig.momentum,
+              show_default=True, help="SGD momentum.")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=TrainConfig.weight_decay,
+              show_default=True, help="Decoupled weight decay.")
+@click.option("--clipnorm", type=click.FloatRange(min=0, min_open=True),
+              help="Clip each gradient to this norm.")
+@click.option("--schedule", type=click.Choice(SCHEDULES),
+              default=TrainConfig.schedule, show_default=True, help="Learning-rate schedule.")
+@click.option("--t0", type=click.IntRange(min=1), default=TrainConfig.t0, show_default=True,
+              help="cosine-restarts: first period in epochs.")
+@click.option("--t-mult", type=click.FloatRange(min=1), default=TrainConfig.t_mult,
+              show_default=True, help="cosine-restarts: growth of each period.")
+@click.option("--monitor", default=TrainConfig.monitor, show_default=True,
+              help="Metric for the best checkpoint and early stopping (e.g. val_accuracy).")
 @click.option("--patience", type=click.IntRange(min=1), default=TrainConfig.patience,
               show_default=True, help="Early-stopping patience in epochs.")
+@click.option("--class-weights/--no-class-weights", default=TrainConfig.class_weights,
+              show_default=True, help="Weigh examples by inverse class frequency.")
+@click.option("--overfit-batches", type=click.IntRange(min=1),
+              help="Sanity check: train on N batches only; the loss should go to ~0.")
+@click.option("--spec-augment/--no-spec-augment", default=TrainConfig.spec_augment,
+              show_default=True, help="Time and frequency masking while training.")
+@click.option("--window-edge", type=click.Choice(WINDOW_EDGES),
+              default=TrainConfig.window_edge, show_default=True,
+              help="Frame windows: fill past an utterance's ends by repeating, or zeros.")
 @click.option("--hidden", callback=_parse_hidden,
               help="Hidden units: N, or N,N,... one per layer (dense). Default: the arch's.")
 @click.option("--layers", type=click.IntRange(min=1), help="Stacked layers. Default: the arch's.")
 @click.option("--dropout", type=click.FloatRange(0, 1, max_open=True),
               help="Dropout rate. Default: the arch's.")
+@click.option("--set", "sets", multiple=True, callback=_parse_sets, metavar="KEY=VALUE",
+              help="Any hyperparameter of the arch (repeatable), e.g. --set window=21.")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True,
               help="Seeds weights, dropout and shuffling.")
 @click.option("--limit", type=click.IntRange(min=1),
               help="Keep at most N examples per split (quick experiments).")
 @click.option("--out", default=RunConfig.out, show_default=True,
               help="Parent folder of run directories.")
-def fit(arch, data, epochs, batch_size, lr, patience, hidden, layers, dropout, seed, limit, out):
+def fit(arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs, batch_size, lr,
+        optimizer, momentum, weight_decay, clipnorm, schedule, t0, t_mult, monitor, patience,
+        class_weights, overfit_batches, spec_augment, window_edge, hidden, layers, dropout, sets,
+        seed, limit, out):
     """Train a model and write a run directory."""
+    from kerasaudio import features as feature_lib
     from kerasaudio import models
 
     given = {"hidden": hidden, "layers": layers, "dropout": dropout}
+    hparams = {**{k: v for k, v in given.items() if v is not None}, **sets}
     cfg = RunConfig(
         data=DataConfig(name=data, limit=limit),
-        model=ModelConfig(arch=arch, hparams={k: v for k, v in given.items() if v is not None}),
-        train=TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, patience=patience,
-                          seed=seed),
+        features=FeatureConfig(kind=feature_kind, deltas=deltas, beat_sync=beat_sync,
+                               n_mfcc=n_mfcc, n_mels=n_mels),
+        model=ModelConfig(arch=arch, hparams=hparams),
+        train=TrainConfig(
+            epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
+            weight_decay=weight_decay, clipnorm=clipnorm, schedule=schedule, t0=t0,
+            t_mult=t_mult, monitor=monitor, patience=patience, class_weights=class_weights,
+            overfit_batches=overfit_batches, spec_augment=spec_augment,
+            window_edge=window_edge, seed=seed),
         out=out)
-    models.resolve(cfg.model.arch, cfg.model.hparams)  # fail on a bad name before loading data
+    # Fail on a bad name before loading any data.
+    models.resolve(cfg.model.arch, cfg.model.hparams)
+    feature_lib.kinds(cfg.features)
     _quiet_tensorflow()
     from kerasaudio import train
 
     run_dir, metrics = train.fit(cfg)
-    test = metrics["test"]
-    click.echo(f"test accuracy {test['accuracy']:.4f}  loss {test['loss']:.4f}  "
-               f"(best epoch {metrics['best_epoch']} of {metrics['epochs_run']}, "
-               f"{metrics['seconds_per_epoch']:.1f} s/epoch, "
-               f"{100 * metrics['padded_fraction']:.1f} % padded frames)")
+    click.echo(_summary(metrics))
     click.echo(f"run directory: {run_dir}")
+
+
+def _summary(metrics: dict) -> str:
+    test = metrics["test"]
+    accuracy = "  ".join(f"{k.replace('accuracy', 'accuracy ')}{v:.4f}"
+                         for k, v in test.items() if k.endswith("accuracy"))
+    text = (f"test {accuracy}  loss {test['loss']:.4f}  (best epoch {metrics['best_epoch']} "
+            f"of {metrics['epochs_run']}, {metrics['seconds_per_epoch']:.1f} s/epoch")
+    if "padded_fraction" in metrics:
+        text += f", {100 * metrics['padded_fraction']:.1f} % padded frames"
+    text += ")"
+    if "overfit_batches" in metrics:
+        text += (f"\noverfit check on {metrics['overfit_batches']} batches: training loss "
+                 f"{metrics['first_train_loss']:.4f} -> {metrics['final_train_loss']:.4f}")
+    return text
 
 
 @main.command()

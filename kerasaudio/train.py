@@ -1,5 +1,5 @@
 """fit: data -> model -> run directory (config.json, history.csv, best.keras, metrics.json,
-predictions.csv, tensorboard/)."""
+predictions.csv, status.json, tensorboard/)."""
 
 import csv
 import dataclasses
@@ -9,11 +9,13 @@ from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 import kerasaudio
 from kerasaudio import datasets, models, pipeline, runs
-from kerasaudio.config import RunConfig
+from kerasaudio.config import OPTIMIZERS, SCHEDULES, WINDOW_EDGES, RunConfig, TrainConfig
 from kerasaudio.datasets.base import SPLITS, Dataset
+from kerasaudio.errors import UserError
 from kerasaudio.models import heads
 from kerasaudio.models.inputs import InputSpec
 
@@ -27,22 +29,23 @@ class BestCheckpoint(keras.callbacks.Callback):
     def __init__(self, path: Path, monitor: str = "val_loss"):
         super().__init__()
         self.path, self.monitor = Path(path), monitor
+        self.sign = 1.0 if _lower_is_better(monitor) else -1.0
         self.best, self.best_epoch = np.inf, 0
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if value is not None and value < self.best:
-            self.best, self.best_epoch = value, epoch + 1
+        if value is not None and self.sign * value < self.best:
+            self.best, self.best_epoch = self.sign * value, epoch + 1
             tmp = self.path.with_name(self.path.stem + ".tmp.keras")
             self.model.save(tmp)
             os.replace(tmp, self.path)
 
 
 class EpochStats(keras.callbacks.Callback):
-    """Adds each epoch's wall time and fraction of padded frames to the logs (so they reach
-    history.csv and TensorBoard; it must come before those callbacks)."""
+    """Adds each epoch's wall time, learning rate and (for padded sequences) fraction of padded
+    frames to the logs, so they reach history.csv and TensorBoard; it must come first."""
 
-    def __init__(self, padding):
+    def __init__(self, padding=None):
         super().__init__()
         self.padding = padding
 
@@ -51,51 +54,124 @@ class EpochStats(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs["epoch_seconds"] = time.perf_counter() - self.start
-        logs["padded_fraction"] = next(self.padding)
+        lr = self.model.optimizer.learning_rate
+        logs["learning_rate"] = float(lr(self.model.optimizer.iterations) if callable(lr) else lr)
+        if self.padding is not None:
+            logs["padded_fraction"] = next(self.padding)
 
 
-def _compile(model, cfg: RunConfig, tasks) -> None:
-    model.compile(optimizer=keras.optimizers.Adam(cfg.train.lr),
-                  loss=heads.losses(tasks), metrics=heads.metrics(tasks))
+def _lower_is_better(metric: str) -> bool:
+    return "loss" in metric or "error" in metric
+
+
+def learning_rate(cfg: TrainConfig, steps_per_epoch: int):
+    """A float, or a Keras schedule stepped once per batch."""
+    if cfg.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(cfg.lr, cfg.epochs * steps_per_epoch)
+    if cfg.schedule == "cosine-restarts":
+        return keras.optimizers.schedules.CosineDecayRestarts(
+            cfg.lr, first_decay_steps=cfg.t0 * steps_per_epoch, t_mul=cfg.t_mult)
+    return cfg.lr  # constant, or plateau (a callback lowers it)
+
+
+def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    """The configured optimizer with its schedule, weight decay and gradient clipping."""
+    common = {"learning_rate": learning_rate(cfg, steps_per_epoch), "clipnorm": cfg.clipnorm,
+              "weight_decay": cfg.weight_decay or None}
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(**common)
+    if cfg.optimizer == "adamw":
+        return keras.optimizers.AdamW(**{**common, "weight_decay": cfg.weight_decay})
+    return keras.optimizers.SGD(momentum=cfg.momentum, **common)
+
+
+def validate(cfg: RunConfig) -> None:
+    """Rejects option combinations that cannot work, before any data is loaded."""
+    t = cfg.train
+    if t.optimizer not in OPTIMIZERS:
+        raise UserError(f"unknown optimizer {t.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
+    if t.schedule not in SCHEDULES:
+        raise UserError(f"unknown schedule {t.schedule!r}; valid: {', '.join(SCHEDULES)}")
+    if t.window_edge not in WINDOW_EDGES:
+        raise UserError(f"unknown window edge {t.window_edge!r}; valid: {', '.join(WINDOW_EDGES)}")
+    models.resolve(cfg.model.arch, cfg.model.hparams)
+
+
+def _check_monitor(monitor: str, dataset: Dataset) -> None:
+    names = ["loss"] + [f"{t.name}_{m}" for t in dataset.tasks for m in ("loss", "accuracy")]
+    if len(dataset.tasks) == 1:
+        names.append("accuracy")  # Keras drops the output's name when there is only one
+    valid = names + [f"val_{n}" for n in names]
+    if monitor not in valid:
+        raise UserError(f"cannot monitor {monitor!r}; valid: {', '.join(valid)}")
+
+
+def class_weights(dataset: Dataset) -> np.ndarray:
+    """Per-class weights n / (classes * n_c) from the first task's training targets."""
+    task = dataset.tasks[0]
+    counts = np.bincount(dataset.targets[task.name], minlength=task.num_classes)
+    return np.where(counts > 0, counts.sum() / (task.num_classes * np.maximum(counts, 1)), 0.0)
+
+
+class Batches:
+    """Builds the batches an architecture needs: padded sequences, or frame windows."""
+
+    def __init__(self, cfg: RunConfig, kind: str, hparams: dict):
+        self.cfg, self.kind, self.hparams = cfg, kind, hparams
+
+    def training(self, data: Dataset, weights: np.ndarray | None = None, boundaries=None):
+        t = self.cfg.train
+        if self.kind == "window":
+            return pipeline.window_batches(data, self.hparams["window"], t.batch_size, t.seed,
+                                           t.window_edge, class_weights=weights)
+        return pipeline.training_batches(data, t.batch_size, t.seed, boundaries,
+                                         class_weights=weights)
+
+    def evaluation(self, data: Dataset):
+        """(batches, order): order[k] is the index (sequence or frame) of the k-th output."""
+        if self.kind == "window":
+            return (pipeline.window_batches(data, self.hparams["window"], EVAL_BATCH,
+                                            edge=self.cfg.train.window_edge),
+                    np.arange(int(data.lengths.sum())))
+        return pipeline.evaluation_batches(data, EVAL_BATCH)
+
+
+def _check_levels(dataset: Dataset, arch: str, kind: str) -> None:
+    wanted = "frame" if kind == "window" else "sequence"
+    for task in dataset.tasks:
+        if task.level != wanted:
+            raise UserError(f"architecture {arch!r} predicts one label per {wanted}, but task "
+                            f"{task.name!r} of {dataset.name!r} has one per {task.level}")
 
 
 def _write_predictions(path: Path, dataset: Dataset, probabilities: dict) -> None:
-    rows = []
-    for i in range(len(dataset.lengths)):
-        row = {"index": i}
-        for task in dataset.tasks:
-            names = dataset.class_names[task.name]
-            p = probabilities[task.name][i]
-            row.update({f"{task.name}_true": names[dataset.targets[task.name][i]],
-                        f"{task.name}_pred": names[int(np.argmax(p))],
-                        f"{task.name}_prob": f"{float(np.max(p)):.6f}"})
-        rows.append(row)
+    """One row per test example (or frame): true class, predicted class, its probability."""
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
+        writer = csv.writer(f)
+        header = ["index"]
+        for task in dataset.tasks:
+            header += [f"{task.name}_true", f"{task.name}_pred", f"{task.name}_prob"]
+        writer.writerow(header)
+        columns = [np.arange(len(next(iter(probabilities.values()))))]
+        for task in dataset.tasks:
+            names = np.array(dataset.class_names[task.name])
+            probs = probabilities[task.name]
+            columns += [names[dataset.targets[task.name]], names[probs.argmax(axis=1)],
+                        np.char.mod("%.6f", probs.max(axis=1))]
+        writer.writerows(zip(*columns))
     os.replace(tmp, path)
 
 
-def predict(model, dataset: Dataset) -> dict:
+def predict(model, batches, order) -> dict:
     """Class probabilities per task, in dataset order."""
-    batches, order = pipeline.evaluation_batches(dataset, EVAL_BATCH)
     served = model.predict(batches, verbose=0)  # predict takes x from (x, y) batches
-    served = served if isinstance(served, dict) else {dataset.tasks[0].name: served}
     out = {}
     for name, probs in served.items():
         restored = np.empty_like(probs)
         restored[order] = probs
         out[name] = restored
     return out
-
-
-def evaluate(model, dataset: Dataset) -> tuple[dict, dict]:
-    """Loss and accuracy on `dataset`; returns (metrics, probabilities)."""
-    batches, _ = pipeline.evaluation_batches(dataset, EVAL_BATCH)
-    metrics = model.evaluate(batches, return_dict=True, verbose=0)
-    return {k: float(v) for k, v in metrics.items()}, predict(model, dataset)
 
 
 def fit(cfg: RunConfig, dataset: Dataset | None = None, verbose="auto") -> tuple[Path, dict]:
@@ -109,14 +185,19 @@ def fit(cfg: RunConfig, dataset: Dataset | None = None, verbose="auto") -> tuple
     Returns:
         (run directory, metrics dict as written to metrics.json).
     """
+    validate(cfg)
     keras.utils.set_random_seed(cfg.train.seed)
+    # Same seed, same machine, same numbers: deterministic kernels cost little on a CPU.
+    tf.config.experimental.enable_op_determinism()
     dataset = dataset or datasets.load(cfg.data, cfg.features)
+    kind = models.input_kind(cfg.model.arch)
+    _check_levels(dataset, cfg.model.arch, kind)
+    _check_monitor(cfg.train.monitor, dataset)
     train, val, test = (dataset.subset(s) for s in SPLITS)
     hparams = models.resolve(cfg.model.arch, cfg.model.hparams)
     mean, variance = train.frame_statistics()
-    model = models.build(cfg.model.arch, InputSpec(dataset.n_features, mean, variance),
-                         dataset.tasks, **hparams)
-    _compile(model, cfg, dataset.tasks)
+    spec = InputSpec(dataset.n_features, mean, variance, spec_augment=cfg.train.spec_augment)
+    model = models.build(cfg.model.arch, spec, dataset.tasks, **hparams)
 
     run_dir = runs.create(cfg.out, cfg.model.arch, cfg.data.name)
     resolved = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, hparams=hparams))
@@ -129,7 +210,8 @@ def fit(cfg: RunConfig, dataset: Dataset | None = None, verbose="auto") -> tuple
     })
     runs.write_json(run_dir / "status.json", {"status": "running"})
     try:
-        metrics = _train_and_test(model, cfg, run_dir, train, val, test, verbose)
+        metrics = _train_and_test(model, cfg, Batches(cfg, kind, hparams), run_dir,
+                                  train, val, test, verbose)
     except BaseException as error:
         runs.write_json(run_dir / "status.json", {"status": "failed", "error": repr(error)})
         raise
@@ -137,37 +219,67 @@ def fit(cfg: RunConfig, dataset: Dataset | None = None, verbose="auto") -> tuple
     return run_dir, metrics
 
 
-def _train_and_test(model, cfg, run_dir, train, val, test, verbose) -> dict:
-    batch = cfg.train.batch_size
-    boundaries = pipeline.bucket_boundaries(train.lengths)
-    checkpoint = BestCheckpoint(run_dir / "best.keras")
+def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose) -> dict:
+    t = cfg.train
+    weights = class_weights(train) if t.class_weights else None
+    padding = None
+    if batches.kind == "sequence":
+        boundaries = pipeline.bucket_boundaries(train.lengths)
+        train_batches = batches.training(train, weights, boundaries)
+        if not t.overfit_batches:
+            padding = pipeline.padding_per_epoch(train.lengths, t.batch_size, t.seed, boundaries)
+    else:
+        train_batches = batches.training(train, weights)
+    val_batches = batches.evaluation(val)[0]
+    monitor, patience = t.monitor, t.patience
+    if t.overfit_batches:
+        # The seed's sanity check: the same few batches every epoch, no early stopping;
+        # a model that cannot drive their loss to ~0 has a bug.
+        train_batches = train_batches.take(t.overfit_batches).cache()
+        val_batches, monitor, patience = train_batches, "loss", t.epochs
+    steps = int(train_batches.cardinality().numpy())
+    model.compile(optimizer=make_optimizer(t, steps), loss=heads.losses(train.tasks),
+                  metrics=heads.metrics(train.tasks))
+
+    checkpoint = BestCheckpoint(run_dir / "best.keras", monitor)
     callbacks = [
-        EpochStats(pipeline.padding_per_epoch(train.lengths, batch, cfg.train.seed, boundaries)),
+        EpochStats(padding),
         checkpoint,
-        keras.callbacks.EarlyStopping(monitor="val_loss", patience=cfg.train.patience),
+        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
+                                      mode="min" if _lower_is_better(monitor) else "max"),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
     ]
+    if t.schedule == "plateau":
+        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, factor=0.1, patience=max(1, patience // 2),
+            mode="min" if _lower_is_better(monitor) else "max"))
     start = time.perf_counter()
-    history = model.fit(
-        pipeline.training_batches(train, batch, cfg.train.seed, boundaries),
-        validation_data=pipeline.evaluation_batches(val, EVAL_BATCH)[0],
-        epochs=cfg.train.epochs, callbacks=callbacks, verbose=verbose,
-        shuffle=False)  # the pipeline shuffles (seeded, every epoch)
+    history = model.fit(train_batches, validation_data=val_batches, epochs=t.epochs,
+                        callbacks=callbacks, verbose=verbose,
+                        shuffle=False)  # the pipeline shuffles (seeded, every epoch)
     train_seconds = time.perf_counter() - start
 
     # Test the best epoch's model as saved, which also proves best.keras loads (safe mode).
     best = keras.models.load_model(run_dir / "best.keras")
-    test_metrics, probabilities = evaluate(best, test)
-    _write_predictions(run_dir / "predictions.csv", test, probabilities)
-    epochs = history.history["epoch_seconds"]
+    test_batches, order = batches.evaluation(test)
+    test_metrics = {k: float(v) for k, v in
+                    best.evaluate(test_batches, return_dict=True, verbose=0).items()}
+    _write_predictions(run_dir / "predictions.csv", test, predict(best, test_batches, order))
+    h = history.history
     metrics = {
         "test": test_metrics,
         "best_epoch": checkpoint.best_epoch,
-        "epochs_run": len(epochs),
+        "epochs_run": len(h["loss"]),
         "train_seconds": round(train_seconds, 2),
-        "seconds_per_epoch": round(float(np.mean(epochs)), 3),
-        "padded_fraction": round(float(np.mean(history.history["padded_fraction"])), 5),
+        "seconds_per_epoch": round(float(np.mean(h["epoch_seconds"])), 3),
+        "first_train_loss": float(h["loss"][0]),
+        "final_train_loss": float(h["loss"][-1]),
     }
+    if padding is not None:
+        metrics["padded_fraction"] = round(float(np.mean(h["padded_fraction"])), 5)
+    if t.overfit_batches:
+        metrics["overfit_batches"] = t.overfit_batches
     runs.write_json(run_dir / "metrics.json", metrics)
     return metrics
+

@@ -1,0 +1,108 @@
+"""train.fit end to end on toy data: training controls, sanity checks, repeatability."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+from conftest import make_frames, make_sequences
+
+from kerasaudio import train
+from kerasaudio.config import ModelConfig, RunConfig, TrainConfig
+from kerasaudio.errors import UserError
+
+
+def run(tmp_path, arch="gru", hparams=None, **train_options):
+    cfg = RunConfig(model=ModelConfig(arch, hparams or {"hidden": 8, "layers": 1}),
+                    train=TrainConfig(**{"epochs": 2, "batch_size": 8, **train_options}),
+                    out=str(tmp_path))
+    return cfg
+
+
+def test_sgd_with_restarts_clipping_class_weights_and_spec_augment_trains(tmp_path):
+    cfg = run(tmp_path, optimizer="sgd", lr=0.05, schedule="cosine-restarts", t0=2,
+              clipnorm=1.0, class_weights=True, spec_augment=True, epochs=3)
+    run_dir, metrics = train.fit(cfg, make_sequences(90), verbose=0)
+    assert metrics["epochs_run"] == 3
+    history = (run_dir / "history.csv").read_text().splitlines()
+    header = history[0].split(",")
+    rates = [float(line.split(",")[header.index("learning_rate")]) for line in history[1:]]
+    # Logged at each epoch's end: halfway down the first 2-epoch period, restarted, then a
+    # quarter into the second period, which is t_mult = 2 times longer.
+    expected = [0.025, 0.05, 0.05 * (1 + np.cos(np.pi / 4)) / 2]
+    assert rates == pytest.approx(expected, rel=1e-5)
+    model = keras.models.load_model(run_dir / "best.keras")
+    assert isinstance(model.optimizer, keras.optimizers.SGD)
+    assert model.optimizer.clipnorm == 1.0
+
+
+def test_overfit_batches_drives_training_loss_to_near_zero(tmp_path):
+    cfg = run(tmp_path, hparams={"hidden": 32, "layers": 1, "dropout": 0.0},
+              overfit_batches=2, epochs=60, lr=0.01)
+    _, metrics = train.fit(cfg, make_sequences(90), verbose=0)
+    assert metrics["overfit_batches"] == 2 and metrics["epochs_run"] == 60
+    assert metrics["final_train_loss"] < 0.05 < metrics["first_train_loss"]
+
+
+def test_same_seed_gives_the_same_metrics(tmp_path):
+    data = make_sequences(90)
+    first = train.fit(run(tmp_path / "a", seed=3), data, verbose=0)[1]
+    second = train.fit(run(tmp_path / "b", seed=3), data, verbose=0)[1]
+    third = train.fit(run(tmp_path / "c", seed=4), data, verbose=0)[1]
+    assert first["test"] == second["test"]
+    assert first["final_train_loss"] == second["final_train_loss"]
+    assert first["final_train_loss"] != third["final_train_loss"]
+
+
+def test_frame_classifier_trains_through_fit_and_predicts_every_frame(tmp_path):
+    data = make_frames(30)
+    cfg = run(tmp_path, arch="frame_mlp", hparams={"window": 5, "width": 32, "depth": 2},
+              epochs=15, batch_size=32, lr=0.01, window_edge="zero")
+    run_dir, metrics = train.fit(cfg, data, verbose=0)
+    rows = (run_dir / "predictions.csv").read_text().splitlines()
+    assert len(rows) - 1 == int(data.subset("test").lengths.sum())
+    assert metrics["test"]["accuracy"] > 0.6  # chance is 1/3
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
+def test_schedules_lower_the_learning_rate(tmp_path, schedule):
+    cfg = run(tmp_path, schedule=schedule, epochs=4, patience=2, lr=0.01)
+    run_dir, _ = train.fit(cfg, make_sequences(60), verbose=0)
+    header, *rows = (run_dir / "history.csv").read_text().splitlines()
+    column = header.split(",").index("learning_rate")
+    rates = [float(r.split(",")[column]) for r in rows]
+    if schedule == "cosine":
+        assert rates == sorted(rates, reverse=True) and rates[-1] < 0.01
+    else:
+        assert rates[0] == pytest.approx(0.01)  # plateau lowers it only after stalling
+
+
+def test_adamw_with_weight_decay_is_saved_in_the_config(tmp_path):
+    run_dir, _ = train.fit(run(tmp_path, optimizer="adamw", weight_decay=1e-3, epochs=1),
+                           make_sequences(30), verbose=0)
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["train"]["optimizer"] == "adamw" and config["train"]["weight_decay"] == 1e-3
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"monitor": "val_f1"}, "cannot monitor 'val_f1'"),
+    ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'"),
+    ({"schedule": "step"}, "unknown schedule 'step'"),
+])
+def test_bad_training_options_are_user_errors_before_anything_is_written(tmp_path, options,
+                                                                         message):
+    with pytest.raises(UserError, match=message):
+        train.fit(run(tmp_path / "out", **options), make_sequences(30), verbose=0)
+    assert not (tmp_path / "out").exists()
+
+
+def test_sequence_architecture_on_frame_labels_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="one label per sequence"):
+        train.fit(run(tmp_path), make_frames(12), verbose=0)
+
+
+def test_class_weights_are_inverse_frequency():
+    data = make_sequences(90)
+    weights = train.class_weights(data)
+    counts = np.bincount(data.targets["label"], minlength=3)
+    assert np.allclose(weights * counts, counts.sum() / 3)
