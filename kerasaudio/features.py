@@ -37,6 +37,13 @@ def kinds(cfg: FeatureConfig) -> list:
     return parts
 
 
+def width(kind: str, cfg: FeatureConfig) -> int:
+    """Columns one feature kind takes in the concatenated frame."""
+    if kind == "mfcc":
+        return cfg.n_mfcc * (3 if cfg.deltas else 1)
+    return cfg.n_mels if kind == "logmel" else 12
+
+
 def frame_count(num_samples, cfg: FeatureConfig):
     """Frames of an utterance of `num_samples` samples: one per hop, the last one zero-padded."""
     return -(-np.asarray(num_samples) // cfg.frame_step)

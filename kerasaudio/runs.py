@@ -1,11 +1,15 @@
 """Run directories: <out>/<time>-<arch>-<data>/ holding everything one `fit` produced."""
 
+import csv
 import json
+import math
 import os
 import re
 import tempfile
 import time
 from pathlib import Path
+
+from kerasaudio.errors import UserError
 
 
 def _slug(text: str) -> str:
@@ -41,3 +45,54 @@ def write_json(path: Path, data) -> None:
 
 def read_json(path: Path):
     return json.loads(Path(path).read_text())
+
+
+def read_history(path: Path) -> dict:
+    """history.csv as column -> list of floats ({} if there is none)."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        return {}
+    return {k: [float(r[k]) if r[k] not in ("", None) else math.nan for r in rows]
+            for k in (rows[0] if rows else {})}
+
+
+def is_run(path: Path) -> bool:
+    return (Path(path) / "config.json").is_file()
+
+
+def is_experiment(path: Path) -> bool:
+    return (Path(path) / "experiment.json").is_file()
+
+
+def create_experiment(out, arch: str, data: str, seeds: list) -> Path:
+    """A folder grouping the repeated runs of one configuration (seeds s..s+N-1)."""
+    path = create(out, arch, f"{data}-x{len(seeds)}")
+    write_json(path / "experiment.json", {"arch": arch, "data": data, "seeds": seeds})
+    return path
+
+
+def experiment_runs(path: Path) -> list:
+    return sorted(p for p in Path(path).iterdir() if is_run(p))
+
+
+def discover(paths: list) -> list:
+    """Runs and experiments named by `paths`; a folder that is neither is searched one level
+    down (so `results/runs` lists everything in it).
+
+    Raises:
+        UserError: for a path that does not exist or holds no runs.
+    """
+    found = []
+    for path in map(Path, paths):
+        if not path.exists():
+            raise UserError(f"{path}: no such run, experiment or folder")
+        if is_run(path) or is_experiment(path):
+            found.append(path)
+            continue
+        children = sorted(p for p in path.iterdir() if is_run(p) or is_experiment(p))
+        if not children:
+            raise UserError(f"{path}: holds no run directories (no config.json found)")
+        found += children
+    return found

@@ -1,5 +1,5 @@
 """fit: data -> model -> run directory (config.json, history.csv, best.keras, metrics.json,
-predictions.csv, status.json, tensorboard/)."""
+predictions.csv, report.md, plots/, status.json, tensorboard/)."""
 
 import csv
 import dataclasses
@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 import kerasaudio
-from kerasaudio import datasets, models, pipeline, runs
+from kerasaudio import datasets, evaluate, models, pipeline, runs
 from kerasaudio.config import OPTIMIZERS, SCHEDULES, WINDOW_EDGES, RunConfig, TrainConfig
 from kerasaudio.datasets.base import SPLITS, Dataset
 from kerasaudio.errors import UserError
@@ -203,20 +203,83 @@ def fit(cfg: RunConfig, dataset: Dataset | None = None, verbose="auto") -> tuple
     resolved = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, hparams=hparams))
     runs.write_json(run_dir / "config.json", {
         **dataclasses.asdict(resolved),
-        "dataset": {"name": dataset.name, "class_names": dataset.class_names,
-                    "examples": {s: int(np.sum(dataset.split == s)) for s in SPLITS},
-                    "n_features": dataset.n_features},
+        "dataset": describe(dataset),
         "versions": {"keras": keras.__version__, "kerasaudio": kerasaudio.__version__},
     })
     runs.write_json(run_dir / "status.json", {"status": "running"})
     try:
-        metrics = _train_and_test(model, cfg, Batches(cfg, kind, hparams), run_dir,
+        metrics = _train_and_test(model, resolved, Batches(cfg, kind, hparams), run_dir,
                                   train, val, test, verbose)
     except BaseException as error:
         runs.write_json(run_dir / "status.json", {"status": "failed", "error": repr(error)})
         raise
     runs.write_json(run_dir / "status.json", {"status": "complete"})
     return run_dir, metrics
+
+
+def describe(dataset: Dataset) -> dict:
+    """What config.json records of the data: enough for evaluate and compare to work from the
+    run directory alone (class names, tasks, examples and class counts per split)."""
+    splits = {s: dataset.subset(s) for s in SPLITS}
+    counts = {t.name: {s: np.bincount(d.targets[t.name], minlength=t.num_classes).tolist()
+                       for s, d in splits.items()}
+              for t in dataset.tasks if t.kind == "classification"}
+    return {"name": dataset.name, "class_names": dataset.class_names,
+            "tasks": [dataclasses.asdict(t) for t in dataset.tasks],
+            "examples": {s: len(d.lengths) for s, d in splits.items()},
+            "class_counts": counts, "n_features": dataset.n_features}
+
+
+def write_split_predictions(run_dir: Path, split: str) -> Path:
+    """Predicts `split` of the run's data set with its best.keras into predictions_<split>.csv."""
+    config = runs.read_json(run_dir / "config.json")
+    cfg = RunConfig.from_dict(config)
+    dataset = datasets.load(cfg.data, cfg.features)
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    data = dataset.subset(split)
+    kind = models.input_kind(cfg.model.arch)
+    model = keras.models.load_model(run_dir / "best.keras")
+    batches, order = Batches(cfg, kind, cfg.model.hparams).evaluation(data)
+    path = evaluate.predictions_path(run_dir, split)
+    _write_predictions(path, data, predict(model, batches, order))
+    return path
+
+
+def _log_hparams(run_dir: Path, cfg: RunConfig, metrics: dict) -> None:
+    """The run's settings and final test metrics for TensorBoard's HParams dashboard, whose
+    parallel-coordinates view then compares every run under the log directory."""
+    from tensorboard.plugins.hparams import api as hp
+
+    settings = {"arch": cfg.model.arch, "features": cfg.features.kind, "lr": cfg.train.lr,
+                "optimizer": cfg.train.optimizer, "batch_size": cfg.train.batch_size,
+                "seed": cfg.train.seed, "schedule": cfg.train.schedule}
+    for key, value in cfg.model.hparams.items():
+        settings[key] = ",".join(map(str, value)) if isinstance(value, list | tuple) else value
+    with tf.summary.create_file_writer(str(run_dir / "tensorboard")).as_default():
+        hp.hparams({k: v for k, v in settings.items() if v is not None}, trial_id=run_dir.name)
+        for name, value in metrics["test"].items():
+            tf.summary.scalar(f"test_{name}", value, step=0)
+
+
+def fit_repeats(cfg: RunConfig, repeats: int, dataset: Dataset | None = None,
+                verbose="auto") -> tuple[Path, list]:
+    """`repeats` runs of `cfg` with seeds seed..seed+repeats-1, grouped in one experiment
+    directory that `compare` summarises as mean ± confidence interval.
+
+    Returns:
+        (experiment directory, metrics of each run).
+    """
+    validate(cfg)
+    dataset = dataset or datasets.load(cfg.data, cfg.features)
+    seeds = list(range(cfg.train.seed, cfg.train.seed + repeats))
+    experiment = runs.create_experiment(cfg.out, cfg.model.arch, cfg.data.name, seeds)
+    results = []
+    for seed in seeds:
+        run_cfg = dataclasses.replace(cfg, out=str(experiment),
+                                      train=dataclasses.replace(cfg.train, seed=seed))
+        results.append(fit(run_cfg, dataset, verbose)[1])
+    return experiment, results
 
 
 def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose) -> dict:
@@ -281,5 +344,7 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose) -> 
     if t.overfit_batches:
         metrics["overfit_batches"] = t.overfit_batches
     runs.write_json(run_dir / "metrics.json", metrics)
-    return metrics
+    _log_hparams(run_dir, cfg, metrics)
+    evaluate.evaluate_run(run_dir, "test")
+    return runs.read_json(run_dir / "metrics.json")
 

@@ -1,0 +1,195 @@
+"""Metrics of a finished run, computed from its run directory only: the classification report,
+regression errors and Spearman correlation, baselines, and report.md with its plots."""
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from scipy import stats
+from sklearn import metrics as skm
+
+from kerasaudio import plots, runs
+from kerasaudio.errors import UserError
+
+
+def classification_metrics(y_true, y_pred, class_names: list) -> dict:
+    """Accuracy, per-class precision/recall/F1/support, their macro, micro and weighted
+    averages, and the confusion matrix (rows true, columns predicted), by class index."""
+    labels = list(range(len(class_names)))
+    per_class = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels,
+                                                    zero_division=0)
+    out = {
+        "accuracy": float(skm.accuracy_score(y_true, y_pred)),
+        "classes": {name: {"precision": float(per_class[0][i]), "recall": float(per_class[1][i]),
+                           "f1": float(per_class[2][i]), "support": int(per_class[3][i])}
+                    for i, name in enumerate(class_names)},
+        "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
+    }
+    for average in ("macro", "micro", "weighted"):
+        p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels,
+                                                         average=average, zero_division=0)
+        out[average] = {"precision": float(p), "recall": float(r), "f1": float(f)}
+    return out
+
+
+def regression_metrics(y_true, y_pred) -> dict:
+    """Mean squared error, mean absolute error and Spearman rank correlation of one target."""
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    rho = stats.spearmanr(y_true, y_pred).statistic if np.ptp(y_pred) > 0 else float("nan")
+    return {"mse": float(skm.mean_squared_error(y_true, y_pred)),
+            "mae": float(skm.mean_absolute_error(y_true, y_pred)), "spearman": float(rho)}
+
+
+def baselines(train_counts, test_counts) -> dict:
+    """Accuracy of guessing without looking at the input.
+
+    `random`: the expected accuracy of a uniform guess, 1 / classes. `majority`: always the
+    most frequent training class, scored on the test counts.
+    """
+    train_counts, test_counts = np.asarray(train_counts), np.asarray(test_counts)
+    return {"random": 1.0 / len(train_counts),
+            "majority": float(test_counts[int(np.argmax(train_counts))] / test_counts.sum())}
+
+
+def confidence_interval(values, level: float = 0.95) -> tuple:
+    """(mean, half width) of the Student-t interval for the mean of `values` (half width NaN
+    for a single value)."""
+    values = np.asarray(values, float)
+    mean = float(values.mean())
+    if len(values) < 2:
+        return mean, float("nan")
+    half = stats.t.ppf(0.5 + level / 2, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+    return mean, float(half)
+
+
+def read_predictions(path: Path) -> dict:
+    """Column name -> list of strings, from predictions.csv."""
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.DictReader(f))
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file (has the run finished?)") from None
+    if not rows:
+        raise UserError(f"{path}: no predictions")
+    return {k: [r[k] for r in rows] for k in rows[0]}
+
+
+def predictions_path(run_dir: Path, split: str) -> Path:
+    return run_dir / ("predictions.csv" if split == "test" else f"predictions_{split}.csv")
+
+
+def _task_report(task: dict, columns: dict, class_names: list | None) -> dict:
+    true, pred = columns[f"{task['name']}_true"], columns[f"{task['name']}_pred"]
+    if task["kind"] == "regression":
+        return regression_metrics(np.asarray(true, float), np.asarray(pred, float))
+    index = {name: i for i, name in enumerate(class_names)}
+    return classification_metrics([index[t] for t in true], [index[p] for p in pred], class_names)
+
+
+def evaluate_run(run_dir, split: str = "test") -> dict:
+    """Computes the report of `split` from the run directory, writes it into metrics.json
+    (under "evaluation") and report.md, and draws the plots into plots/.
+
+    Test predictions are written by `fit`; other splits are predicted here with best.keras.
+
+    Returns:
+        task name -> metrics dict.
+    """
+    run_dir = Path(run_dir)
+    config = _read_run_json(run_dir / "config.json")
+    path = predictions_path(run_dir, split)
+    if not path.exists() and split != "test":
+        from kerasaudio import train  # TensorFlow only when a model must run
+
+        train.write_split_predictions(run_dir, split)
+    columns = read_predictions(path)
+    dataset = config["dataset"]
+    report = {task["name"]: _task_report(task, columns, dataset["class_names"].get(task["name"]))
+              for task in dataset["tasks"]}
+    regression = [r["spearman"] for t, r in report.items() if "spearman" in r]
+    summary = {"tasks": report}
+    if regression:
+        summary["mean_spearman"] = float(np.nanmean(regression))
+    metrics = _read_run_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() \
+        else {}
+    metrics.setdefault("evaluation", {})[split] = summary
+    metrics["baselines"] = run_baselines(config)
+    runs.write_json(run_dir / "metrics.json", metrics)
+    figures = draw_run_plots(run_dir, config, report, split)
+    runs.write_text(run_dir / "report.md", report_markdown(run_dir, config, metrics, figures))
+    return report
+
+
+def run_baselines(config: dict) -> dict:
+    """Random and majority baselines of every classification task, from config.json."""
+    counts = config["dataset"].get("class_counts", {})
+    return {name: baselines(c["train"], c["test"]) for name, c in counts.items()}
+
+
+def _read_run_json(path: Path) -> dict:
+    try:
+        return runs.read_json(path)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file; is {path.parent} a run directory?") from None
+    except ValueError as error:
+        raise UserError(f"{path}: not valid JSON ({error})") from None
+
+
+def draw_run_plots(run_dir: Path, config: dict, report: dict, split: str) -> list:
+    """Learning curves and confusion matrices (counts and row-normalised) into plots/."""
+    figures = []
+    history = runs.read_history(run_dir / "history.csv")
+    name = run_dir.name
+    if history and "loss" in history and "val_loss" in history:
+        figures.append(plots.learning_curves(history, run_dir / "plots" / "learning_curves.png",
+                                             title=f"Learning curves of {name}"))
+    for task, metrics in report.items():
+        if "confusion_matrix" not in metrics:
+            continue
+        classes = config["dataset"]["class_names"][task]
+        for normalised in (False, True):
+            kind = "normalised" if normalised else "counts"
+            figures.append(plots.confusion_matrix(
+                metrics["confusion_matrix"], classes,
+                run_dir / "plots" / f"confusion_{task}_{split}_{kind}.png", normalised=normalised,
+                title=f"{task} on {split}, {name}"))
+    return figures
+
+
+def _fmt(x: float) -> str:
+    return f"{x:.4f}"
+
+
+def report_markdown(run_dir: Path, config: dict, metrics: dict, figures: list) -> str:
+    """report.md: settings, then per split and task the averages, per-class table and plots."""
+    model, train = config["model"], config["train"]
+    lines = [f"# {run_dir.name}", "",
+             f"`{model['arch']}` on `{config['data']['name']}` ({config['features']['kind']} "
+             f"features); hyperparameters {model['hparams']}; {train['optimizer']} lr "
+             f"{train['lr']}, batch {train['batch_size']}, seed {train['seed']}.", ""]
+    if "best_epoch" in metrics:
+        lines += [f"Best epoch {metrics['best_epoch']} of {metrics['epochs_run']} run, "
+                  f"{metrics['seconds_per_epoch']} s per epoch.", ""]
+    for split, summary in metrics.get("evaluation", {}).items():
+        for task, r in summary["tasks"].items():
+            lines += [f"## {task} on the {split} split", ""]
+            if "spearman" in r:
+                lines += ["| MSE | MAE | Spearman |", "|---|---|---|",
+                          f"| {_fmt(r['mse'])} | {_fmt(r['mae'])} | {_fmt(r['spearman'])} |", ""]
+                continue
+            lines += [f"Accuracy **{_fmt(r['accuracy'])}**", "",
+                      "| average | precision | recall | F1 |", "|---|---|---|---|"]
+            lines += [f"| {a} | {_fmt(r[a]['precision'])} | {_fmt(r[a]['recall'])} | "
+                      f"{_fmt(r[a]['f1'])} |" for a in ("macro", "micro", "weighted")]
+            lines += ["", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+            lines += [f"| {c} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} "
+                      f"| {m['support']} |" for c, m in r["classes"].items()]
+            lines.append("")
+        if "mean_spearman" in summary:
+            lines += [f"Mean Spearman over the regression targets: "
+                      f"{_fmt(summary['mean_spearman'])}", ""]
+    for task, b in metrics.get("baselines", {}).items():
+        lines += [f"Baselines for {task}: random guess {_fmt(b['random'])}, majority class "
+                  f"{_fmt(b['majority'])} (test accuracy).", ""]
+    lines += [f"![{Path(f).stem}]({Path(f).relative_to(run_dir)})" for f in figures]
+    return "\n".join(lines) + "\n"

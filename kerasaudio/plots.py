@@ -1,0 +1,189 @@
+"""Figures as PNG files: matplotlib only (Agg backend, no display). Each function takes the data
+and a path, writes the PNG there (through a temporary file) and returns the path."""
+
+import os
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only; never needs a display
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+FEATURE_AXES = {"mfcc": "MFCC coefficient", "logmel": "mel band", "chroma": "pitch class"}
+PITCH_CLASSES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"]
+
+
+def _save(fig, path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+def learning_curves(history: dict, path, title: str = "Learning curves") -> Path:
+    """Loss and every metric per epoch, training against validation.
+
+    Args:
+        history: column name -> per-epoch values, as in history.csv (`loss`, `val_loss`, ...).
+    """
+    metrics = [k for k in history if not k.startswith("val_") and f"val_{k}" in history]
+    metrics.sort(key=lambda k: (k != "loss", k))
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 3.8), squeeze=False,
+                             layout="constrained")
+    epochs = np.arange(1, len(history[metrics[0]]) + 1)
+    for ax, name in zip(axes[0], metrics):
+        ax.plot(epochs, history[name], marker=".", label="training")
+        ax.plot(epochs, history[f"val_{name}"], marker=".", label="validation")
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("cross-entropy (nats)" if "loss" in name else f"{name} (fraction)")
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def confusion_matrix(counts: np.ndarray, class_names: list, path, normalised: bool = False,
+                     title: str = "Confusion matrix") -> Path:
+    """Rows are true classes, columns predicted; `normalised` divides each row by its total,
+    so the diagonal is each class's recall."""
+    counts = np.asarray(counts, dtype=float)
+    values = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) if normalised else counts
+    n = len(class_names)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.55 * n, 0.9 + 0.5 * n), layout="constrained")
+    image = ax.imshow(values, cmap="Blues", vmin=0, vmax=1 if normalised else None)
+    fig.colorbar(image, ax=ax, label="fraction of the true class" if normalised else "examples")
+    dark = 0.6 * (1.0 if normalised else values.max())
+    if n <= 30:  # beyond that the numbers are unreadable
+        for i in range(n):
+            for j in range(n):
+                text = f"{values[i, j]:.2f}" if normalised else f"{int(values[i, j])}"
+                ax.text(j, i, text, ha="center", va="center", fontsize=7,
+                        color="white" if values[i, j] > dark else "black")
+    ax.set_xticks(range(n), class_names, rotation=90 if n > 12 else 0)
+    ax.set_yticks(range(n), class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(title + (" (row-normalised)" if normalised else " (counts)"))
+    return _save(fig, path)
+
+
+def class_histogram(counts: dict, class_names: list, path, title: str = "Examples per class"):
+    """Bars of examples per class, one group per split.
+
+    Args:
+        counts: split name -> examples per class (same order as `class_names`).
+    """
+    x = np.arange(len(class_names))
+    width = 0.8 / max(len(counts), 1)
+    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(class_names)), 3.8), layout="constrained")
+    for k, (split, values) in enumerate(counts.items()):
+        ax.bar(x + k * width - 0.4 + width / 2, values, width, label=split)
+    ax.set_xticks(x, class_names, rotation=90 if len(class_names) > 12 else 0)
+    ax.set_xlabel("class")
+    ax.set_ylabel("examples")
+    ax.set_title(title)
+    ax.legend()
+    return _save(fig, path)
+
+
+def length_histogram(seconds: dict, path, title: str = "Sequence lengths") -> Path:
+    """Histogram of sequence durations per split. `seconds`: split name -> durations in s."""
+    fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
+    everything = np.concatenate([np.asarray(v, float) for v in seconds.values()])
+    bins = np.histogram_bin_edges(everything, bins=30)
+    for split, values in seconds.items():
+        ax.hist(values, bins=bins, alpha=0.6, label=split)
+    ax.set_xlabel("length (s)")
+    ax.set_ylabel("sequences")
+    ax.set_title(title)
+    ax.legend()
+    return _save(fig, path)
+
+
+def feature_image(frames: np.ndarray, kinds: list, widths: list, hop_ms: float, path,
+                  title: str = "Features") -> Path:
+    """One panel per feature kind of a (time, features) example, time in seconds on x.
+
+    Args:
+        kinds: the feature kinds in column order (`mfcc`, `logmel`, `chroma`, or other names).
+        widths: how many columns each kind takes.
+        hop_ms: frame step, which turns frame numbers into seconds.
+    """
+    fig, axes = plt.subplots(len(kinds), 1, figsize=(7, 2.6 * len(kinds)), squeeze=False,
+                             layout="constrained")
+    seconds = frames.shape[0] * hop_ms / 1000
+    start = 0
+    for ax, kind, width in zip(axes[:, 0], kinds, widths):
+        block = frames[:, start:start + width].T
+        start += width
+        image = ax.imshow(block, aspect="auto", origin="lower", cmap="magma",
+                          extent=(0, seconds, -0.5, width - 0.5))
+        fig.colorbar(image, ax=ax, label="normalised value" if kind == "chroma" else "value")
+        ax.set_ylabel(FEATURE_AXES.get(kind, "feature"))
+        if kind == "chroma" and width == 12:
+            ax.set_yticks(range(12), PITCH_CLASSES, fontsize=7)
+        else:
+            ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_title(kind)
+    axes[-1, 0].set_xlabel("time (s)")
+    fig.suptitle(title)
+    return _save(fig, path)
+
+
+def parallel_coordinates(rows: list, columns: list, metric: str, path,
+                         title: str = "Runs by setting") -> Path:
+    """One line per run across one vertical axis per setting, coloured by `metric`.
+
+    Numeric settings are scaled to their own range (log scale for learning rates and weight
+    decay); text settings are spread evenly with their values as tick labels.
+
+    Args:
+        rows: one dict per run holding every name in `columns` and `metric`.
+        columns: the settings to draw, left to right; the metric is the last axis.
+    """
+    axes_names = list(columns) + [metric]
+    positions, ticks = [], []
+    for name in axes_names:
+        values = [r.get(name) for r in rows]
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        if numeric:
+            v = np.asarray(values, float)
+            log = name in ("lr", "weight_decay") and np.all(v > 0)
+            v = np.log10(v) if log else v
+            lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+            scale = (v - lo) / (hi - lo) if hi > lo else np.full_like(v, 0.5)
+            labels = np.linspace(lo, hi, 5)
+            ticks.append((np.linspace(0, 1, 5) if hi > lo else [0.5],
+                          [f"{10 ** t:.2g}" if log else f"{t:.3g}" for t in
+                           (labels if hi > lo else [lo])]))
+        else:
+            levels = sorted({str(x) for x in values})
+            step = 1 / max(len(levels) - 1, 1)
+            scale = np.array([levels.index(str(x)) * step for x in values]) if len(levels) > 1 \
+                else np.full(len(values), 0.5)
+            ticks.append(([i * step for i in range(len(levels))] if len(levels) > 1 else [0.5],
+                          levels))
+        positions.append(scale)
+    positions = np.asarray(positions)
+    scores = np.asarray([r[metric] for r in rows], float)
+    fig, ax = plt.subplots(figsize=(1.6 * len(axes_names) + 2, 4.5), layout="constrained")
+    cmap = plt.get_cmap("viridis")
+    norm = matplotlib.colors.Normalize(np.nanmin(scores), np.nanmax(scores))
+    for k in np.argsort(scores):  # best drawn last, on top
+        ax.plot(range(len(axes_names)), positions[:, k], color=cmap(norm(scores[k])), alpha=0.8)
+    for i, (where, labels) in enumerate(ticks):
+        ax.axvline(i, color="grey", linewidth=0.8)
+        for y, label in zip(where, labels):
+            ax.text(i + 0.03, y, label, fontsize=7, va="center")
+    ax.set_xticks(range(len(axes_names)), axes_names)
+    ax.set_yticks([])
+    ax.set_ylabel("position on each axis (scaled to its range)")
+    ax.set_xlim(-0.2, len(axes_names) - 0.5)
+    fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=metric)
+    ax.set_title(title)
+    return _save(fig, path)
