@@ -3,6 +3,7 @@ inside commands that need it, so `python cli.py --help` stays fast."""
 
 import os
 import sys
+from pathlib import Path
 
 import click
 
@@ -139,10 +140,12 @@ def main():
               help="Keep at most N examples per split (quick experiments).")
 @click.option("--out", default=RunConfig.out, show_default=True,
               help="Parent folder of run directories.")
+@click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Runs with seeds SEED..SEED+N-1, grouped in one experiment directory.")
 def fit(arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs, batch_size, lr,
         optimizer, momentum, weight_decay, clipnorm, schedule, t0, t_mult, monitor, patience,
         class_weights, overfit_batches, spec_augment, window_edge, hidden, layers, dropout, sets,
-        seed, limit, out):
+        seed, limit, out, repeats):
     """Train a model and write a run directory."""
     from kerasaudio import features as feature_lib
     from kerasaudio import models
@@ -167,9 +170,16 @@ def fit(arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs, bat
     _quiet_tensorflow()
     from kerasaudio import train
 
-    run_dir, metrics = train.fit(cfg)
-    click.echo(_summary(metrics))
-    click.echo(f"run directory: {run_dir}")
+    if repeats == 1:
+        run_dir, metrics = train.fit(cfg)
+        click.echo(_summary(metrics))
+        click.echo(f"run directory: {run_dir}")
+        return
+    from kerasaudio import compare as compare_lib
+
+    experiment, _ = train.fit_repeats(cfg, repeats)
+    click.echo(compare_lib.markdown(compare_lib.table([experiment])), nl=False)
+    click.echo(f"experiment directory: {experiment}")
 
 
 def _summary(metrics: dict) -> str:
@@ -196,6 +206,75 @@ def archs():
     for name in models.ARCHITECTURES:
         params = ", ".join(f"{k}={v}" for k, v in models.hyperparameters(name).items())
         click.echo(f"{name}: {params}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test",
+              show_default=True, help="Which split to report on (val/train run the model).")
+def evaluate(run_dir, split):
+    """Classification report, confusion matrices and report.md of a finished run."""
+    _quiet_tensorflow()
+    from kerasaudio import evaluate as evaluate_lib
+
+    report = evaluate_lib.evaluate_run(run_dir, split)
+    for task, r in report.items():
+        if "accuracy" in r:
+            click.echo(f"{task} on {split}: accuracy {r['accuracy']:.4f}  macro F1 "
+                       f"{r['macro']['f1']:.4f}  weighted F1 {r['weighted']['f1']:.4f}")
+        else:
+            click.echo(f"{task} on {split}: MSE {r['mse']:.4f}  MAE {r['mae']:.4f}  "
+                       f"Spearman {r['spearman']:.4f}")
+    click.echo(f"report: {os.path.join(run_dir, 'report.md')}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--sort", help="Column to sort by (e.g. test_accuracy, lr, arch).")
+@click.option("--desc", is_flag=True, help="Sort in descending order.")
+@click.option("--csv", "csv_path", type=click.Path(dir_okay=False),
+              help="Also write the table as CSV to this file.")
+def compare(paths, sort, desc, csv_path):
+    """One table of runs and experiments (mean ± 95 % CI) with the baselines.
+
+    PATHS are run directories, experiment directories, or folders holding them.
+    """
+    from kerasaudio import compare as compare_lib
+    from kerasaudio import runs
+
+    rows = compare_lib.table(list(paths), sort=sort, descending=desc)
+    click.echo(compare_lib.markdown(rows), nl=False)
+    if csv_path:
+        runs.write_text(Path(csv_path), compare_lib.to_csv(rows))
+
+
+@main.group()
+def data():
+    """Inspect data sets."""
+
+
+@data.command()
+@click.option("--data", "name", default=DataConfig.name, show_default=True,
+              help="Built-in data set name.")
+@click.option("--features", "feature_kind", default=FeatureConfig.kind, show_default=True,
+              help="Feature type to describe and draw.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N examples per split.")
+@click.option("--out", type=click.Path(file_okay=False),
+              help="Folder for info.md, info.json and the PNGs [default: results/data/NAME].")
+def info(name, feature_kind, limit, out):
+    """Examples per split, class and length histograms, feature sizes, baselines."""
+    from kerasaudio import features as feature_lib
+
+    cfg = FeatureConfig(kind=feature_kind)
+    feature_lib.kinds(cfg)
+    _quiet_tensorflow()
+    from kerasaudio import datainfo, datasets
+
+    dataset = datasets.load(DataConfig(name=name, limit=limit), cfg)
+    info, figures = datainfo.write(dataset, Path(out or Path("results", "data", name)))
+    click.echo(datainfo.markdown(info), nl=False)
+    for figure in figures:
+        click.echo(f"wrote {figure}")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,9 @@ def test_fit_smoke_run_writes_a_complete_run_directory(tmp_path, corpus_cache):
     assert run_dir.name.endswith("-gru_attention-spoken-digits")
     assert f"run directory: {run_dir}" in result.stdout
     assert "test accuracy" in result.stdout
-    for name in ("config.json", "history.csv", "best.keras", "metrics.json", "predictions.csv"):
+    for name in ("config.json", "history.csv", "best.keras", "metrics.json", "predictions.csv",
+                 "report.md", "plots/learning_curves.png",
+                 "plots/confusion_digit_test_normalised.png"):
         assert (run_dir / name).stat().st_size > 0, name
     assert any((run_dir / "tensorboard").rglob("*tfevents*"))
     metrics = json.loads((run_dir / "metrics.json").read_text())
@@ -61,3 +63,20 @@ def test_fit_smoke_run_writes_a_complete_run_directory(tmp_path, corpus_cache):
     history = (run_dir / "history.csv").read_text().splitlines()
     assert len(history) == 3 and "padded_fraction" in history[0]
     assert len((run_dir / "predictions.csv").read_text().splitlines()) == 41
+
+
+@pytest.mark.slow
+def test_data_info_prints_tables_and_writes_histograms(tmp_path, corpus_cache):
+    result = run_cli("data", "info", "--limit", "30", "--out", str(tmp_path),
+                     env={"KERASAUDIO_CACHE": str(corpus_cache)})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "| train | 30 |" in result.stdout and "random guess 0.1000" in result.stdout
+    for name in ("classes_digit.png", "lengths.png", "example_features.png", "info.md"):
+        assert (tmp_path / name).stat().st_size > 0, name
+
+
+@pytest.mark.parametrize("argv", [["compare", "no/such/runs"], ["evaluate", "."]])
+def test_bad_paths_for_reports_are_one_line_and_exit_status_2(argv):
+    result = run_cli(*argv)
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and "error:" in result.stderr

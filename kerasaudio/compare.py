@@ -1,0 +1,151 @@
+"""One table of runs and experiments (repeated runs: mean ± 95 % Student-t interval), with the
+random and majority baselines as rows, and flags for runs that diverged or were cut short.
+Reads only run directories."""
+
+import csv
+import io
+import math
+from pathlib import Path
+
+import numpy as np
+
+from kerasaudio import runs
+from kerasaudio.errors import UserError
+from kerasaudio.evaluate import confidence_interval, run_baselines
+
+SETTINGS = ("arch", "features", "hparams", "optimizer", "lr", "batch_size", "seeds")
+METRICS = ("test_accuracy", "macro_f1", "test_loss", "best_epoch", "epochs_run",
+           "seconds_per_epoch")
+
+
+def _flags(config: dict, metrics: dict) -> list:
+    """The seed's two questions of every run: did it ever learn, and was it stopped while
+    still improving?"""
+    flags = []
+    first, final = metrics.get("first_train_loss"), metrics.get("final_train_loss")
+    if final is not None and (math.isnan(final) or final >= first):
+        flags.append("diverged")
+    epochs, run = config["train"]["epochs"], metrics.get("epochs_run")
+    if (run == epochs and metrics.get("best_epoch") == run
+            and not metrics.get("overfit_batches")):
+        flags.append("cut short")
+    return flags
+
+
+def _hparams_text(hparams: dict) -> str:
+    return " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list | tuple) else v}"
+                    for k, v in sorted(hparams.items()))
+
+
+def run_row(path: Path) -> dict:
+    """Settings and metrics of one run directory."""
+    config = runs.read_json(path / "config.json")
+    metrics = runs.read_json(path / "metrics.json") if (path / "metrics.json").exists() else {}
+    if "test" not in metrics:
+        raise UserError(f"{path}: has no test metrics (unfinished or failed run)")
+    task = config["dataset"]["tasks"][0]["name"] if "tasks" in config["dataset"] else None
+    report = metrics.get("evaluation", {}).get("test", {}).get("tasks", {}).get(task, {})
+    test = metrics["test"]
+    return {
+        "run": path.name, "data": config["data"]["name"], "arch": config["model"]["arch"],
+        "features": config["features"]["kind"],
+        "hparams": _hparams_text(config["model"]["hparams"]),
+        "optimizer": config["train"]["optimizer"], "lr": config["train"]["lr"],
+        "batch_size": config["train"]["batch_size"], "seeds": str(config["train"]["seed"]),
+        "test_accuracy": report.get("accuracy", test.get("accuracy")),
+        "macro_f1": report.get("macro", {}).get("f1"), "test_loss": test.get("loss"),
+        "best_epoch": metrics.get("best_epoch"), "epochs_run": metrics.get("epochs_run"),
+        "seconds_per_epoch": metrics.get("seconds_per_epoch"),
+        "flags": ", ".join(_flags(config, metrics)),
+        "_baselines": run_baselines(config), "_task": task,
+        "_data_key": (config["data"]["name"], config["data"].get("limit")),
+    }
+
+
+def experiment_row(path: Path) -> dict:
+    """One row for repeated runs: settings of the first, metrics as mean and CI half width."""
+    members = [run_row(p) for p in runs.experiment_runs(path)]
+    if not members:
+        raise UserError(f"{path}: experiment holds no finished runs")
+    row = {**members[0], "run": f"{path.name} ({len(members)} runs)",
+           "seeds": ",".join(m["seeds"] for m in members)}
+    for name in METRICS:
+        values = [m[name] for m in members if m[name] is not None]
+        if values:
+            row[name], row[f"{name}_ci95"] = confidence_interval(values)
+    flagged = [f"{m['seeds']}: {m['flags']}" for m in members if m["flags"]]
+    row["flags"] = "; ".join(f"seed {f}" for f in flagged)
+    return row
+
+
+def baseline_rows(rows: list) -> list:
+    """The random-guess and majority-class rows of every data set among `rows`."""
+    out, seen = [], set()
+    for row in rows:
+        if row["_data_key"] in seen or not row["_baselines"]:
+            continue
+        seen.add(row["_data_key"])
+        for name, label in (("random", "random guess"), ("majority", "majority class")):
+            value = row["_baselines"][row["_task"]][name]
+            out.append({"run": f"baseline: {label}", "data": row["data"],
+                        "test_accuracy": value})
+    return out
+
+
+def table(paths: list, sort: str | None = None, descending: bool = False) -> list:
+    """Rows for every run and experiment under `paths`, sorted by column `sort`, then the
+    baselines.
+
+    Raises:
+        UserError: for an unknown sort column or a path holding no runs.
+    """
+    rows = [experiment_row(p) if runs.is_experiment(p) else run_row(p)
+            for p in runs.discover(paths)]
+    if sort is not None:
+        if sort not in COLUMNS:
+            raise UserError(f"cannot sort by {sort!r}; columns: {', '.join(COLUMNS)}")
+        present = [r for r in rows if r.get(sort) is not None]
+        present.sort(key=lambda r: r[sort], reverse=descending)
+        rows = present + [r for r in rows if r.get(sort) is None]
+    return rows + baseline_rows(rows)
+
+
+COLUMNS = ("run", "data") + SETTINGS + METRICS + ("flags",)
+FORMATS = {"lr": "{:.4g}", "best_epoch": "{:.1f}", "epochs_run": "{:.1f}",
+           "seconds_per_epoch": "{:.2f}"}
+
+
+def _cell(row: dict, name: str) -> str:
+    value = row.get(name)
+    if value is None:
+        return ""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        form = FORMATS.get(name, "{:.4f}")
+        ci = row.get(f"{name}_ci95")
+        if ci is None:
+            return (form if isinstance(value, float) else "{}").format(value)
+        return form.format(value) + " ± " + ("n/a" if np.isnan(ci) else form.format(ci))
+    return str(value)
+
+
+def markdown(rows: list) -> str:
+    """The table in Markdown; empty columns are left out."""
+    columns = [c for c in COLUMNS if any(r.get(c) not in (None, "") for r in rows)]
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(r, c).replace("|", "/") for c in columns) + " |"
+              for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def to_csv(rows: list) -> str:
+    """The table as CSV: numbers unrounded, each interval in its own `_ci95` column."""
+    columns = []
+    for c in COLUMNS:
+        columns.append(c)
+        if any(f"{c}_ci95" in r for r in rows):
+            columns.append(f"{c}_ci95")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()

@@ -1,0 +1,88 @@
+"""`data info`: what a data set holds before anything is trained on it."""
+
+from pathlib import Path
+
+import numpy as np
+
+from kerasaudio import evaluate, features, plots, runs
+from kerasaudio.datasets.base import SPLITS, Dataset
+
+
+def summary(dataset: Dataset) -> dict:
+    """Examples per split, class counts per task and split, lengths, feature dimensions and the
+    random and majority baselines (both scored on the test split)."""
+    splits = {s: dataset.subset(s) for s in SPLITS}
+    hop = dataset.features.hop_ms / 1000
+    out = {"name": dataset.name, "n_features": dataset.n_features,
+           "features": dataset.features.kind,
+           "examples": {s: len(d.lengths) for s, d in splits.items()},
+           "frames": {s: int(d.lengths.sum()) for s, d in splits.items()},
+           "length_seconds": {s: _stats(d.lengths * hop) for s, d in splits.items()},
+           "tasks": {}}
+    for task in dataset.tasks:
+        if task.kind != "classification":
+            continue
+        counts = {s: np.bincount(d.targets[task.name], minlength=task.num_classes).tolist()
+                  for s, d in splits.items()}
+        out["tasks"][task.name] = {
+            "level": task.level, "classes": dataset.class_names[task.name], "counts": counts,
+            "empty_classes": [c for c, n in zip(dataset.class_names[task.name], counts["train"])
+                              if n == 0],
+            "baselines": evaluate.baselines(counts["train"], counts["test"])}
+    return out
+
+
+def _stats(seconds: np.ndarray) -> dict:
+    if len(seconds) == 0:
+        return {}
+    return {"min": float(seconds.min()), "median": float(np.median(seconds)),
+            "max": float(seconds.max())}
+
+
+def markdown(info: dict) -> str:
+    lines = [f"# {info['name']}", "",
+             f"{info['n_features']} features per frame ({info['features']}).", "",
+             "| split | examples | frames | length min / median / max (s) |", "|---|---|---|---|"]
+    for s in SPLITS:
+        st = info["length_seconds"][s]
+        lengths = f"{st['min']:.2f} / {st['median']:.2f} / {st['max']:.2f}" if st else ""
+        lines.append(f"| {s} | {info['examples'][s]} | {info['frames'][s]} | {lengths} |")
+    for name, task in info["tasks"].items():
+        lines += ["", f"## {name} ({task['level']} level, {len(task['classes'])} classes)", "",
+                  "| class | " + " | ".join(SPLITS) + " |", "|---|" + "---|" * len(SPLITS)]
+        for i, c in enumerate(task["classes"]):
+            lines.append(f"| {c} | " + " | ".join(str(task["counts"][s][i]) for s in SPLITS)
+                         + " |")
+        b = task["baselines"]
+        lines += ["", f"Baselines (test accuracy): random guess {b['random']:.4f}, "
+                  f"majority class {b['majority']:.4f}."]
+        if task["empty_classes"]:
+            lines.append(f"Classes with no training examples: {', '.join(task['empty_classes'])}.")
+    return "\n".join(lines) + "\n"
+
+
+def write(dataset: Dataset, out: Path) -> tuple[dict, list]:
+    """info.md, info.json and the histograms and an example feature image into `out`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    info = summary(dataset)
+    figures = []
+    for name, task in info["tasks"].items():
+        figures.append(plots.class_histogram(task["counts"], task["classes"],
+                                             out / f"classes_{name}.png",
+                                             title=f"{dataset.name}: examples per {name}"))
+    if not any(t["level"] == "frame" for t in info["tasks"].values()):
+        hop = dataset.features.hop_ms / 1000
+        figures.append(plots.length_histogram(
+            {s: dataset.subset(s).lengths * hop for s in SPLITS}, out / "lengths.png",
+            title=f"{dataset.name}: sequence lengths"))
+    kinds = features.kinds(dataset.features)
+    widths = [features.width(k, dataset.features) for k in kinds]
+    first = dataset.subset("train").sequences()[0]
+    figures.append(plots.feature_image(first, kinds, widths, dataset.features.hop_ms,
+                                       out / "example_features.png",
+                                       title=f"{dataset.name}: first training example"))
+    runs.write_json(out / "info.json", info)
+    runs.write_text(out / "info.md", markdown(info) + "\n" + "\n".join(
+        f"![{f.stem}]({f.name})" for f in figures) + "\n")
+    return info, figures

@@ -1,0 +1,187 @@
+"""Metrics against scikit-learn and hand-computed values, confidence intervals, baselines,
+report and plots of a real (toy) run, and the compare table."""
+
+import json
+
+import numpy as np
+import pytest
+from conftest import make_sequences
+from scipy import stats
+from sklearn.metrics import classification_report
+
+from kerasaudio import compare, evaluate, plots, runs, train
+from kerasaudio.config import ModelConfig, RunConfig, TrainConfig
+from kerasaudio.errors import UserError
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def is_png(path) -> bool:
+    return path.stat().st_size > 1000 and path.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_classification_metrics_match_scikit_learn_and_hand_values():
+    y_true = [0, 0, 0, 1, 1, 2, 2, 2, 2, 2]
+    y_pred = [0, 1, 0, 1, 1, 2, 2, 0, 2, 1]
+    names = ["a", "b", "c"]
+    got = evaluate.classification_metrics(y_true, y_pred, names)
+    want = classification_report(y_true, y_pred, output_dict=True, zero_division=0)
+    assert got["accuracy"] == pytest.approx(0.7)
+    # Class b: predicted 4 times, right twice; 2 true examples, both found.
+    assert got["classes"]["b"] == {"precision": 0.5, "recall": 1.0, "f1": pytest.approx(2 / 3),
+                                   "support": 2}
+    for i, name in enumerate(names):
+        for key in ("precision", "recall"):
+            assert got["classes"][name][key] == pytest.approx(want[str(i)][key])
+        assert got["classes"][name]["f1"] == pytest.approx(want[str(i)]["f1-score"])
+    for average in ("macro", "weighted"):
+        assert got[average]["f1"] == pytest.approx(want[f"{average} avg"]["f1-score"])
+    assert got["micro"]["f1"] == pytest.approx(0.7)  # single-label: micro F1 is accuracy
+    assert got["confusion_matrix"] == [[2, 1, 0], [0, 2, 0], [1, 1, 3]]
+
+
+def test_a_class_never_predicted_scores_zero_without_warnings():
+    got = evaluate.classification_metrics([0, 1, 2], [0, 0, 0], ["a", "b", "c"])
+    assert got["classes"]["b"]["precision"] == 0.0 and got["classes"]["c"]["support"] == 1
+
+
+def test_regression_metrics_against_hand_values_and_scipy():
+    y_true, y_pred = [1.0, 2.0, 3.0, 4.0], [1.5, 1.5, 3.5, 5.0]
+    got = evaluate.regression_metrics(y_true, y_pred)
+    assert got["mse"] == pytest.approx((0.25 + 0.25 + 0.25 + 1.0) / 4)
+    assert got["mae"] == pytest.approx((0.5 + 0.5 + 0.5 + 1.0) / 4)
+    assert got["spearman"] == pytest.approx(stats.spearmanr(y_true, y_pred).statistic)
+    assert np.isnan(evaluate.regression_metrics([1, 2, 3], [2, 2, 2])["spearman"])
+
+
+def test_confidence_interval_is_the_student_t_interval():
+    mean, half = evaluate.confidence_interval([1, 2, 3, 4, 5])
+    # t(0.975, 4) = 2.7764, sample sd = sqrt(2.5)
+    assert mean == 3.0 and half == pytest.approx(2.7764451 * np.sqrt(2.5) / np.sqrt(5))
+    assert np.isnan(evaluate.confidence_interval([0.9])[1])
+
+
+def test_baselines_score_the_training_majority_on_the_test_split():
+    got = evaluate.baselines(train_counts=[10, 30, 5, 5], test_counts=[4, 2, 2, 2])
+    assert got == {"random": 0.25, "majority": 0.2}
+
+
+def test_every_plot_writes_a_png(tmp_path):
+    history = {"loss": [1.0, 0.5], "val_loss": [1.1, 0.7], "accuracy": [0.5, 0.8],
+               "val_accuracy": [0.4, 0.7], "learning_rate": [0.001, 0.001]}
+    rng = np.random.default_rng(0)
+    written = [
+        plots.learning_curves(history, tmp_path / "curves.png"),
+        plots.confusion_matrix([[5, 1], [2, 4]], ["x", "y"], tmp_path / "cm.png"),
+        plots.confusion_matrix([[5, 1], [2, 4]], ["x", "y"], tmp_path / "cmn.png", True),
+        plots.class_histogram({"train": [3, 4], "test": [1, 2]}, ["x", "y"], tmp_path / "c.png"),
+        plots.length_histogram({"train": rng.random(50), "test": rng.random(20)},
+                               tmp_path / "lengths.png"),
+        plots.feature_image(rng.random((80, 25)), ["mfcc", "chroma"], [13, 12], 10.0,
+                            tmp_path / "features.png"),
+        plots.parallel_coordinates(
+            [{"arch": a, "lr": lr, "dropout": d, "val_accuracy": s}
+             for a, lr, d, s in [("gru", 1e-3, 0.1, 0.9), ("dense", 1e-2, 0.5, 0.6),
+                                 ("gru", 1e-4, 0.3, 0.7)]],
+            ["arch", "lr", "dropout"], "val_accuracy", tmp_path / "parallel.png"),
+    ]
+    assert all(is_png(path) for path in written)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    cfg = RunConfig(model=ModelConfig("gru", {"hidden": 8, "layers": 1}),
+                    train=TrainConfig(epochs=3, batch_size=8),
+                    out=str(tmp_path_factory.mktemp("runs")))
+    return train.fit(cfg, make_sequences(90), verbose=0)[0]
+
+
+def test_fit_leaves_a_report_with_plots_and_evaluation_metrics(toy_run):
+    metrics = json.loads((toy_run / "metrics.json").read_text())
+    report = metrics["evaluation"]["test"]["tasks"]["label"]
+    rows = evaluate.read_predictions(toy_run / "predictions.csv")
+    accuracy = np.mean(np.array(rows["label_true"]) == np.array(rows["label_pred"]))
+    assert report["accuracy"] == pytest.approx(accuracy)
+    assert report["accuracy"] == pytest.approx(metrics["test"]["accuracy"], abs=1e-6)
+    assert sum(map(sum, report["confusion_matrix"])) == 30
+    assert metrics["baselines"]["label"]["random"] == pytest.approx(1 / 3)
+    text = (toy_run / "report.md").read_text()
+    assert "| macro |" in text and "plots/confusion_label_test_counts.png" in text
+    for name in ("learning_curves.png", "confusion_label_test_counts.png",
+                 "confusion_label_test_normalised.png"):
+        assert is_png(toy_run / "plots" / name)
+    assert any((toy_run / "tensorboard").glob("events.out.tfevents*"))  # the HParams session
+
+
+def test_evaluate_val_split_runs_the_saved_model(toy_run, monkeypatch):
+    data = make_sequences(90)  # what the toy run trained on; no built-in corpus needed
+    monkeypatch.setattr("kerasaudio.datasets.load", lambda *_: data)
+    report = evaluate.evaluate_run(toy_run, "val")
+    assert (toy_run / "predictions_val.csv").exists()
+    assert sum(report["label"]["classes"][c]["support"] for c in "abc") == 30
+    metrics = json.loads((toy_run / "metrics.json").read_text())
+    assert set(metrics["evaluation"]) == {"test", "val"}  # the test report is kept
+
+
+def test_evaluate_of_a_folder_that_is_not_a_run_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="config.json: no such file"):
+        evaluate.evaluate_run(tmp_path)
+
+
+def fake_run(parent, name, arch="gru", seed=0, accuracy=0.9, first=2.0, final=0.1, best=5,
+             run=8, epochs=40):
+    path = parent / name
+    path.mkdir(parents=True)
+    runs.write_json(path / "config.json", {
+        "data": {"name": "toy", "limit": None, "seed": 0}, "features": {"kind": "mfcc"},
+        "model": {"arch": arch, "hparams": {"hidden": 8}},
+        "train": {"optimizer": "adam", "lr": 0.001, "batch_size": 32, "seed": seed,
+                  "epochs": epochs},
+        "dataset": {"tasks": [{"name": "label"}], "class_names": {"label": ["a", "b"]},
+                    "class_counts": {"label": {"train": [30, 10], "test": [6, 4]}}}})
+    runs.write_json(path / "metrics.json", {
+        "test": {"accuracy": accuracy, "loss": 0.3}, "first_train_loss": first,
+        "final_train_loss": final, "best_epoch": best, "epochs_run": run,
+        "seconds_per_epoch": 1.0})
+    return path
+
+
+def test_compare_gives_mean_and_interval_of_an_experiment_and_baseline_rows(tmp_path):
+    experiment = runs.create_experiment(tmp_path, "gru", "toy", [0, 1, 2])
+    for seed, accuracy in enumerate([0.8, 0.9, 1.0]):
+        fake_run(experiment, f"run{seed}", seed=seed, accuracy=accuracy)
+    fake_run(tmp_path, "single", arch="dense", accuracy=0.5, final=2.5)  # diverged
+    fake_run(tmp_path, "short", arch="lstm", accuracy=0.7, best=40, run=40)  # still improving
+    rows = compare.table([tmp_path], sort="test_accuracy", descending=True)
+    assert [r["run"] for r in rows] == [f"{experiment.name} (3 runs)", "short", "single",
+                                        "baseline: random guess", "baseline: majority class"]
+    assert rows[0]["test_accuracy"] == pytest.approx(0.9)
+    assert rows[0]["test_accuracy_ci95"] == pytest.approx(stats.t.ppf(0.975, 2) * 0.1 / 3**0.5)
+    assert rows[1]["flags"] == "cut short" and rows[2]["flags"] == "diverged"
+    assert rows[3]["test_accuracy"] == 0.5 and rows[4]["test_accuracy"] == 0.6
+    table = compare.markdown(rows)
+    assert "| 0.9000 ± 0.2484 |" in table
+    header = compare.to_csv(rows).splitlines()[0].split(",")
+    assert "test_accuracy_ci95" in header and "lr" in header
+
+
+def test_compare_rejects_unknown_columns_and_empty_folders(tmp_path):
+    fake_run(tmp_path, "one")
+    with pytest.raises(UserError, match="cannot sort by 'speed'"):
+        compare.table([tmp_path], sort="speed")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="holds no run directories"):
+        compare.table([tmp_path / "empty"])
+
+
+def test_fit_repeats_groups_seeded_runs_in_one_experiment(tmp_path):
+    cfg = RunConfig(model=ModelConfig("dense", {"hidden": 8}),
+                    train=TrainConfig(epochs=1, batch_size=16, seed=7), out=str(tmp_path))
+    experiment, results = train.fit_repeats(cfg, 2, make_sequences(60), verbose=0)
+    assert runs.read_json(experiment / "experiment.json")["seeds"] == [7, 8]
+    seeds = [runs.read_json(p / "config.json")["train"]["seed"]
+             for p in runs.experiment_runs(experiment)]
+    assert sorted(seeds) == [7, 8] and len(results) == 2
+    (row,) = [r for r in compare.table([experiment]) if not r["run"].startswith("baseline")]
+    assert row["seeds"] in ("7,8", "8,7")
