@@ -142,16 +142,33 @@ def main():
               help="Parent folder of run directories.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs with seeds SEED..SEED+N-1, grouped in one experiment directory.")
-def fit(arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs, batch_size, lr,
+@click.option("--hparams", "hparams_file", type=click.Path(dir_okay=False),
+              help="A tune best.json: its arch, hyperparameters, training settings and best "
+                   "epoch count (options given explicitly still win).")
+@click.pass_context
+def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs, batch_size, lr,
         optimizer, momentum, weight_decay, clipnorm, schedule, t0, t_mult, monitor, patience,
         class_weights, overfit_batches, spec_augment, window_edge, hidden, layers, dropout, sets,
-        seed, limit, out, repeats):
+        seed, limit, out, repeats, hparams_file):
     """Train a model and write a run directory."""
     from kerasaudio import features as feature_lib
     from kerasaudio import models
 
     given = {"hidden": hidden, "layers": layers, "dropout": dropout}
     hparams = {**{k: v for k, v in given.items() if v is not None}, **sets}
+    if hparams_file:
+        best = _read_best(hparams_file)
+        explicit = {p for p in ctx.params
+                    if ctx.get_parameter_source(p) != click.core.ParameterSource.DEFAULT}
+        arch = arch if "arch" in explicit else best["arch"]
+        hparams = {**(best["hparams"] if arch == best["arch"] else {}), **hparams}
+        train_given = {**best["train"], "epochs": best["epochs"]}
+        epochs = epochs if "epochs" in explicit else train_given["epochs"]
+        lr = lr if "lr" in explicit else train_given.get("lr", lr)
+        batch_size = batch_size if "batch_size" in explicit else \
+            train_given.get("batch_size", batch_size)
+        optimizer = optimizer if "optimizer" in explicit else \
+            train_given.get("optimizer", optimizer)
     cfg = RunConfig(
         data=DataConfig(name=data, limit=limit),
         features=FeatureConfig(kind=feature_kind, deltas=deltas, beat_sync=beat_sync,
@@ -182,6 +199,24 @@ def fit(arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs, bat
     click.echo(f"experiment directory: {experiment}")
 
 
+def _read_best(path: str) -> dict:
+    """A tune best.json, checked for the keys fit uses."""
+    import json
+
+    try:
+        best = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except ValueError as error:
+        raise UserError(f"{path}: not valid JSON ({error})") from None
+    missing = [k for k in ("arch", "hparams", "train", "epochs") if k not in best]
+    if missing:
+        raise UserError(f"{path}: not a tune best.json (missing {', '.join(missing)})")
+    if isinstance(best["hparams"].get("hidden"), list):
+        best["hparams"]["hidden"] = tuple(best["hparams"]["hidden"])
+    return best
+
+
 def _summary(metrics: dict) -> str:
     test = metrics["test"]
     accuracy = "  ".join(f"{k.replace('accuracy', 'accuracy ')}{v:.4f}"
@@ -206,6 +241,97 @@ def archs():
     for name in models.ARCHITECTURES:
         params = ", ".join(f"{k}={v}" for k, v in models.hyperparameters(name).items())
         click.echo(f"{name}: {params}")
+
+
+@main.command()
+@click.option("--arch", default=ModelConfig.arch, show_default=True,
+              help="Architecture to search (or --grid arch=a,b).")
+@click.option("--data", default=DataConfig.name, show_default=True,
+              help="Built-in data set name.")
+@click.option("--features", "feature_kind", default=FeatureConfig.kind, show_default=True,
+              help="mfcc, logmel, chroma, or several joined by '+'.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most N examples per split.")
+@click.option("--tuner", type=click.Choice(["hyperband", "bayesian", "random", "grid"]),
+              default="hyperband", show_default=True)
+@click.option("--max-epochs", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Epochs of the longest trial (Hyperband) or of every trial.")
+@click.option("--max-trials", type=click.IntRange(min=1),
+              help="Trials of bayesian/random (default 20) and grid (default: all).")
+@click.option("--objective", default="val_accuracy", show_default=True,
+              help="Validation metric to optimise (a loss is minimised).")
+@click.option("--patience", type=click.IntRange(min=1), default=TrainConfig.patience,
+              show_default=True, help="Early stopping inside each trial.")
+@click.option("--fix", multiple=True, metavar="NAME=VALUE", help="Fix a value (repeatable).")
+@click.option("--range", "ranges", multiple=True, metavar="NAME=LOW:HIGH",
+              help="Narrow a range (repeatable).")
+@click.option("--grid", multiple=True, metavar="NAME=A,B,...",
+              help="Exact values of an axis (repeatable); with --tuner grid only these vary.")
+@click.option("--name", help="Search folder under --out [default: ARCH-DATA-TUNER].")
+@click.option("--out", default="results/tuning", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Start the search named --name afresh.")
+@click.option("--workers", type=click.IntRange(min=1),
+              help="Run a KerasTuner chief and N workers on this machine.")
+@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
+def tune(arch, data, feature_kind, limit, tuner, max_epochs, max_trials, objective, patience,
+         fix, ranges, grid, name, out, overwrite, workers, seed):
+    """Search hyperparameters with KerasTuner; rerun the same command to resume."""
+    from tuning import spaces
+
+    overrides = spaces.Overrides.parse(fix, ranges, grid)
+    archs = spaces.archs(arch, overrides)
+    if max_trials is None and tuner in ("bayesian", "random"):
+        max_trials = 20
+    name = name or f"{'+'.join(archs)}-{data}-{tuner}"
+    _quiet_tensorflow()
+    from kerasaudio import features as feature_lib
+    from tuning import search
+
+    run = RunConfig(data=DataConfig(name=data, limit=limit),
+                    features=FeatureConfig(kind=feature_kind),
+                    model=ModelConfig(arch=archs[0]),
+                    train=TrainConfig(patience=patience, seed=seed))
+    cfg = search.SearchConfig(run=run, archs=archs, overrides=overrides, tuner=tuner,
+                              max_epochs=max_epochs, max_trials=max_trials,
+                              objective=objective, name=name, out=out)
+    feature_lib.kinds(run.features)
+    search.validate(cfg)
+    role = os.environ.get("KERASTUNER_TUNER_ID")
+    if role is None or role == "chief":
+        search.check_resumable(cfg, overwrite and role is None)
+    if workers:
+        argv = [a for a in sys.argv if a != "--overwrite"]
+        argv = _without_option(argv, "--workers")
+        search.launch_distributed(argv, workers, cfg.directory / "workers")
+    else:
+        try:
+            search.search(cfg)
+        except KeyboardInterrupt:
+            click.echo(f"\ninterrupted; run the same command again to resume {cfg.directory}",
+                       err=True)
+            sys.exit(130)
+        if role is not None:
+            return  # chief and workers: the launcher (or the user) exports at the end
+    best = search.export(cfg)
+    s = best["search"]
+    click.echo(f"best {cfg.objective} {best['objective']['value']:.4f}: {best['arch']} "
+               f"{best['hparams']} {best['train']} at epoch {best['epochs']}")
+    click.echo(f"{s['completed']} trials, {s['epochs_trained']} epochs trained; a full grid "
+               f"over the same values: {s['grid_configurations']} configurations, "
+               f"{s['grid_epochs']} epochs")
+    click.echo(f"search directory: {cfg.directory}")
+
+
+def _without_option(argv: list, option: str) -> list:
+    """argv without `option VALUE` or `option=VALUE`."""
+    out, skip = [], False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = True
+        elif not arg.startswith(option + "="):
+            out.append(arg)
+    return out
 
 
 @main.command()

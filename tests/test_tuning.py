@@ -1,0 +1,187 @@
+"""Search spaces, KerasTuner searches on toy data, their export, resuming and distribution."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import keras_tuner as kt
+import pytest
+from conftest import make_sequences
+
+from kerasaudio.config import DataConfig, RunConfig, TrainConfig
+from kerasaudio.errors import UserError
+from tuning import search, spaces
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_overrides_fix_narrow_and_grid_the_space():
+    o = spaces.Overrides.parse(fix=["hidden=64"], ranges=["dropout=0.05:0.3", "lr=1e-4:1e-3"],
+                               grid=["batch_size=16,32"])
+    space = spaces.resolve(["gru_attention"], o)
+    assert space["hidden"][0].grid() == [64]
+    assert space["dropout"][0].grid() == [0.1, 0.2, 0.3]  # snapped onto the 0.1 grid
+    assert space["lr"][0].grid() == [1e-4, 3e-4, 1e-3]
+    assert space["batch_size"][0].grid() == [16, 32]
+    assert space["layers"][0].grid() == [1, 2, 3]
+    assert not space["optimizer"][0].searched  # stays adam unless opened
+    assert spaces.grid_size(space, ["gru_attention"]) == 1 * 3 * 3 * 2 * 3
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [
+    ({"fix": ["window=5"]}, "'window' is not in the search space of gru"),
+    ({"ranges": ["dropout=0.3:0.1"]}, "low <= high"),
+    ({"ranges": ["lr=0.5:0.9"]}, "keeps none of"),
+    ({"grid": ["lr"]}, "--grid expects name=value"),
+])
+def test_bad_overrides_are_user_errors(kwargs, message):
+    with pytest.raises(UserError, match=message):
+        spaces.resolve(["gru"], spaces.Overrides.parse(**kwargs))
+
+
+def test_grid_search_varies_only_the_grid_axes_and_arch_can_be_one():
+    o = spaces.Overrides.parse(grid=["arch=dense,gru", "lr=0.1,0.01", "dropout=0,0.5"])
+    names = spaces.archs("gru_attention", o)
+    space = spaces.resolve(names, o, grid_search=True)
+    assert names == ["dense", "gru"]
+    assert spaces.grid_size(space, names) == 2 * (2 * 2)
+    hp = kt.HyperParameters()
+    values = spaces.define(hp, names, space)
+    assert values["arch"] == "dense"
+    assert values["model"] == {"dropout": 0.0, "hidden": (100, 10)}  # the rest: defaults
+    assert values["train"] == {"lr": 0.1, "optimizer": "adam"}
+    assert {p.name for p in hp.space} == {"arch", "lr", "dropout"}
+
+
+def toy_search(tmp_path, tuner="random", **options) -> search.SearchConfig:
+    overrides = spaces.Overrides.parse(
+        fix=options.pop("fix", ["hidden=8", "layers=1"]), grid=options.pop("grid", []))
+    run = RunConfig(data=DataConfig(name="toy"), train=TrainConfig(patience=2))
+    return search.SearchConfig(run=run, archs=["gru"], overrides=overrides, tuner=tuner,
+                               name="toy", out=str(tmp_path), **options)
+
+
+def test_random_search_exports_trials_best_and_parallel_coordinates(tmp_path):
+    cfg = toy_search(tmp_path, max_trials=3, max_epochs=2)
+    search.check_resumable(cfg, overwrite=False)
+    search.search(cfg, make_sequences(60), verbose=0)
+    best = search.export(cfg)
+    with open(cfg.directory / "trials.csv") as f:
+        trials = list(csv.DictReader(f))
+    assert len(trials) == 3 and {t["status"] for t in trials} == {"COMPLETED"}
+    assert {"lr", "batch_size", "dropout", "hidden", "epochs", "score"} <= set(trials[0])
+    scores = [float(t["score"]) for t in trials]
+    assert best["objective"]["value"] == max(scores)
+    assert best["arch"] == "gru" and best["hparams"]["hidden"] == 8
+    assert set(best["train"]) == {"lr", "batch_size"} and 1 <= best["epochs"] <= 2
+    assert best["search"]["epochs_trained"] == sum(int(t["epochs"]) for t in trials)
+    for name in ("parallel.png", "parallel_top_quartile.png"):
+        assert (cfg.directory / name).read_bytes()[:4] == b"\x89PNG"
+    assert len(list((cfg.directory / "tensorboard").iterdir())) == 3  # one log dir per trial
+
+
+def test_hyperband_spends_fewer_epochs_than_the_grid(tmp_path):
+    cfg = toy_search(tmp_path, tuner="hyperband", max_epochs=4)
+    search.check_resumable(cfg, overwrite=False)
+    search.search(cfg, make_sequences(60), verbose=0)
+    best = search.export(cfg)["search"]
+    assert best["completed"] >= 4
+    assert 0 < best["epochs_trained"] < best["grid_epochs"]
+
+
+def test_grid_search_runs_every_combination_once(tmp_path):
+    cfg = toy_search(tmp_path, tuner="grid", max_epochs=1,
+                     grid=["lr=0.1,0.01", "optimizer=sgd,adam"])
+    search.check_resumable(cfg, overwrite=False)
+    search.search(cfg, make_sequences(45), verbose=0)
+    rows = search.trial_rows(cfg.directory)
+    assert sorted((r["lr"], r["optimizer"]) for r in rows) == [
+        (0.01, "adam"), (0.01, "sgd"), (0.1, "adam"), (0.1, "sgd")]
+
+
+def test_changed_settings_under_the_same_name_are_refused(tmp_path):
+    search.check_resumable(toy_search(tmp_path, max_trials=2), overwrite=False)
+    with pytest.raises(UserError, match="holds a search with other settings"):
+        search.check_resumable(toy_search(tmp_path, max_trials=5), overwrite=False)
+    search.check_resumable(toy_search(tmp_path, max_trials=5), overwrite=True)
+
+
+TUNE = ["tune", "--arch", "gru", "--limit", "24", "--fix", "hidden=8", "--fix", "layers=1",
+        "--fix", "batch_size=8"]
+
+
+def tune_cli(tmp_path, corpus_cache, *args, **popen):
+    return subprocess.Popen(
+        [sys.executable, "cli.py", *TUNE, "--out", str(tmp_path), *args], cwd=ROOT,
+        env={**os.environ, "KERASAUDIO_CACHE": str(corpus_cache)}, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, **popen)
+
+
+def completed_trials(directory: Path) -> dict:
+    out = {}
+    for path in directory.glob("trial_*/trial.json"):
+        trial = json.loads(path.read_text())
+        if trial["status"] == "COMPLETED":
+            out[trial["trial_id"]] = path.read_text()
+    return out
+
+
+@pytest.mark.slow
+def test_a_killed_search_resumes_without_redoing_finished_trials(tmp_path, corpus_cache):
+    args = ("--tuner", "random", "--max-trials", "4", "--max-epochs", "3", "--name", "resume")
+    directory = tmp_path / "resume"
+    first = tune_cli(tmp_path, corpus_cache, *args)
+    deadline = time.monotonic() + 600
+    while not completed_trials(directory) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    first.send_signal(signal.SIGKILL)  # no chance to clean up: the worst interruption
+    first.wait()
+    finished = completed_trials(directory)
+    assert 1 <= len(finished) < 4
+    second = tune_cli(tmp_path, corpus_cache, *args)
+    output = second.communicate(timeout=900)[0]
+    assert second.returncode == 0, output[-3000:]
+    after = completed_trials(directory)
+    assert len(after) == 4
+    assert all(after[t] == text for t, text in finished.items())  # untouched, not rerun
+    with open(directory / "trials.csv") as f:
+        assert len(list(csv.DictReader(f))) == 4
+
+
+@pytest.mark.slow
+def test_distributed_chief_and_two_workers_run_every_trial_once(tmp_path, corpus_cache):
+    proc = tune_cli(tmp_path, corpus_cache, "--tuner", "grid", "--grid", "lr=0.1,0.01,0.001",
+                    "--grid", "optimizer=sgd,adam", "--max-epochs", "1", "--workers", "2",
+                    "--name", "dist")
+    output = proc.communicate(timeout=900)[0]
+    assert proc.returncode == 0, output[-3000:]
+    directory = tmp_path / "dist"
+    rows = search.trial_rows(directory)
+    combos = [(r["lr"], r["optimizer"]) for r in rows]
+    assert len(rows) == 6 and len(set(combos)) == 6
+    assert {r["status"] for r in rows} == {"COMPLETED"}
+    assert [r["runs"] for r in rows] == [1] * 6  # each trial ran once, in one worker
+    assert {r["tuner"] for r in rows} <= {"tuner0", "tuner1"}
+    assert "best val_accuracy" in output
+
+
+@pytest.mark.slow
+def test_fit_retrains_the_winner_from_best_json(tmp_path, corpus_cache):
+    best = {"arch": "gru", "hparams": {"hidden": 12, "layers": 1, "dropout": 0.2},
+            "train": {"lr": 0.003, "batch_size": 16}, "epochs": 2}
+    (tmp_path / "best.json").write_text(json.dumps(best))
+    result = subprocess.run(
+        [sys.executable, "cli.py", "fit", "--hparams", str(tmp_path / "best.json"), "--limit",
+         "20", "--out", str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, "KERASAUDIO_CACHE": str(corpus_cache)}, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["model"] == {"arch": "gru", "hparams": best["hparams"]}
+    assert config["train"]["lr"] == 0.003 and config["train"]["batch_size"] == 16
+    assert config["train"]["epochs"] == 2

@@ -1,0 +1,1 @@
+"""Hyperparameter search with KerasTuner: search spaces (spaces.py) and searches (search.py)."""

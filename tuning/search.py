@@ -1,0 +1,339 @@
+"""KerasTuner searches over kerasaudio models: the hypermodel, the tuner factory, the export of
+trials (trials.csv, best.json, parallel-coordinates charts) and distributed runs.
+
+A search lives in results/tuning/<name>/: KerasTuner's own state (oracle.json, trial_*/) next
+to what this module exports. Running the same command again reloads that state, so an
+interrupted search continues where it stopped and finished trials are never redone.
+"""
+
+import csv
+import dataclasses
+import gc
+import io
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import keras_tuner as kt
+import numpy as np
+
+from kerasaudio import datasets, models, pipeline, plots, runs, train
+from kerasaudio.config import RunConfig
+from kerasaudio.datasets.base import Dataset
+from kerasaudio.errors import UserError
+from kerasaudio.models import heads
+from kerasaudio.models.inputs import InputSpec
+from tuning import spaces
+
+TUNERS = ("hyperband", "bayesian", "random", "grid")
+HYPERBAND_FACTOR = 3
+SETTINGS_FILE = "search.json"
+EXECUTIONS = "executions.jsonl"
+
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """One search.
+
+    Attributes:
+        run: data, features and the training settings not searched (epochs is unused).
+        archs: the architectures searched (several when `arch` is a grid axis).
+        overrides: the user's changes to the search space.
+        tuner: `hyperband`, `bayesian`, `random` or `grid`.
+        max_epochs: epochs of the longest trial (Hyperband) or of every trial.
+        max_trials: trials of bayesian, random and grid (None: the whole grid).
+        objective: a validation metric, maximised unless it is a loss.
+        name: folder under `out`.
+        out: parent folder of searches.
+    """
+
+    run: RunConfig
+    archs: list
+    overrides: spaces.Overrides
+    tuner: str = "hyperband"
+    max_epochs: int = 20
+    max_trials: int | None = None
+    objective: str = "val_accuracy"
+    name: str = "search"
+    out: str = "results/tuning"
+
+    @property
+    def directory(self) -> Path:
+        return Path(self.out) / self.name
+
+
+def objective(name: str) -> kt.Objective:
+    return kt.Objective(name, "min" if "loss" in name else "max")
+
+
+class AudioHyperModel(kt.HyperModel):
+    """Builds a model from the search space and trains it on tf.data batches whose batch
+    size is itself a hyperparameter (hence `fit` here, not in the tuner)."""
+
+    def __init__(self, cfg: SearchConfig, dataset: Dataset, space: dict):
+        super().__init__(name="kerasaudio")
+        self.cfg, self.space = cfg, space
+        self.train_split, self.val_split = dataset.subset("train"), dataset.subset("val")
+        mean, variance = self.train_split.frame_statistics()
+        self.tasks = dataset.tasks
+        self.spec = InputSpec(dataset.n_features, mean, variance,
+                              spec_augment=cfg.run.train.spec_augment)
+        self.boundaries = pipeline.bucket_boundaries(self.train_split.lengths)
+
+    def _settings(self, hp) -> tuple:
+        values = spaces.define(hp, self.cfg.archs, self.space)
+        run = self.cfg.run
+        hparams = models.resolve(values["arch"], values["model"])
+        run = dataclasses.replace(run, model=dataclasses.replace(run.model, arch=values["arch"],
+                                                                 hparams=hparams),
+                                  train=dataclasses.replace(run.train, **values["train"]))
+        return run, hparams
+
+    def build(self, hp):
+        run, hparams = self._settings(hp)
+        model = models.build(run.model.arch, self.spec, self.tasks, **hparams)
+        steps = -(-len(self.train_split.lengths) // run.train.batch_size)
+        model.compile(optimizer=train.make_optimizer(run.train, steps),
+                      loss=heads.losses(self.tasks), metrics=heads.metrics(self.tasks))
+        return model
+
+    def fit(self, hp, model, *args, **kwargs):
+        run, hparams = self._settings(hp)
+        batches = train.Batches(run, models.input_kind(run.model.arch), hparams)
+        if batches.kind == "sequence":
+            training = batches.training(self.train_split, boundaries=self.boundaries)
+        else:
+            training = batches.training(self.train_split)
+        validation = batches.evaluation(self.val_split)[0]
+        return model.fit(training, validation_data=validation, shuffle=False, **kwargs)
+
+
+class EpochCounting:
+    """Mixed into each tuner: records which tuner ran each trial and the epochs it really
+    trained (Hyperband trials resume from earlier ones; early stopping cuts others short), and
+    frees the previous trial's graph and tensors so memory stays flat over many trials."""
+
+    def run_trial(self, trial, *args, **kwargs):
+        histories = super().run_trial(trial, *args, **kwargs)
+        epochs = sum(len(h.history.get("loss", [])) for h in histories)
+        # Appended, not rewritten: a trial that ran twice would show two lines.
+        with open(Path(self.get_trial_dir(trial.trial_id)) / EXECUTIONS, "a") as f:
+            f.write(json.dumps({"tuner": self.tuner_id, "epochs": epochs}) + "\n")
+        return histories
+
+    def on_trial_end(self, trial):
+        super().on_trial_end(trial)
+        keras.backend.clear_session()
+        gc.collect()
+
+
+def _tuner_class(name: str):
+    base = {"hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization,
+            "random": kt.RandomSearch, "grid": kt.GridSearch}[name]
+    return type(f"Audio{base.__name__}", (EpochCounting, base), {})
+
+
+def make_tuner(cfg: SearchConfig, dataset: Dataset, space: dict):
+    """The configured KerasTuner tuner, reloading an earlier state of the same search."""
+    common = {"hypermodel": AudioHyperModel(cfg, dataset, space),
+              "objective": objective(cfg.objective), "directory": cfg.out,
+              "project_name": cfg.name, "overwrite": False, "seed": cfg.run.train.seed}
+    if cfg.tuner == "hyperband":
+        return _tuner_class("hyperband")(max_epochs=cfg.max_epochs, factor=HYPERBAND_FACTOR,
+                                         **common)
+    return _tuner_class(cfg.tuner)(max_trials=cfg.max_trials, **common)
+
+
+def _settings_record(cfg: SearchConfig) -> dict:
+    return {"archs": cfg.archs, "tuner": cfg.tuner, "max_epochs": cfg.max_epochs,
+            "max_trials": cfg.max_trials, "objective": cfg.objective,
+            "overrides": dataclasses.asdict(cfg.overrides),
+            "data": dataclasses.asdict(cfg.run.data),
+            "features": dataclasses.asdict(cfg.run.features),
+            "train": dataclasses.asdict(cfg.run.train)}
+
+
+def check_resumable(cfg: SearchConfig, overwrite: bool) -> None:
+    """Refuses to continue a search with other settings (its trials would not compare).
+
+    Raises:
+        UserError: when `cfg.directory` holds a search with different settings.
+    """
+    path = cfg.directory / SETTINGS_FILE
+    record = _settings_record(cfg)
+    if overwrite and cfg.directory.exists():
+        import shutil
+
+        shutil.rmtree(cfg.directory)
+    if path.exists():
+        earlier = runs.read_json(path)
+        if earlier != record:
+            changed = sorted(k for k in record if earlier.get(k) != record[k])
+            raise UserError(f"{cfg.directory} holds a search with other settings "
+                            f"({', '.join(changed)} differ); use another --name, or --overwrite")
+        return
+    cfg.directory.mkdir(parents=True, exist_ok=True)
+    runs.write_json(path, record)
+
+
+def validate(cfg: SearchConfig) -> dict:
+    """Checks names before any data is loaded; returns the resolved space."""
+    if cfg.tuner not in TUNERS:
+        raise UserError(f"unknown tuner {cfg.tuner!r}; valid: {', '.join(TUNERS)}")
+    space = spaces.resolve(cfg.archs, cfg.overrides, grid_search=cfg.tuner == "grid")
+    train.validate(dataclasses.replace(
+        cfg.run, model=dataclasses.replace(cfg.run.model, arch=cfg.archs[0], hparams={})))
+    return space
+
+
+def search(cfg: SearchConfig, dataset: Dataset | None = None, verbose: int = 1):
+    """Runs (or resumes) the search and exports its results.
+
+    Returns:
+        the tuner (finished), or None in a distributed worker that has more to do elsewhere.
+    """
+    space = validate(cfg)
+    keras.utils.set_random_seed(cfg.run.train.seed)
+    dataset = dataset or datasets.load(cfg.run.data, cfg.run.features)
+    train.check_monitor(cfg.objective, dataset)
+    tuner = make_tuner(cfg, dataset, space)
+    stop = keras.callbacks.EarlyStopping(monitor=cfg.objective,
+                                         mode=tuner.oracle.objective.direction,
+                                         patience=cfg.run.train.patience)
+    board = keras.callbacks.TensorBoard(log_dir=str(cfg.directory / "tensorboard"))
+    tuner.search(epochs=cfg.max_epochs, callbacks=[stop, board], verbose=verbose)
+    return tuner
+
+
+def trial_rows(directory: Path) -> list:
+    """Every trial of a search as a dict: id, status, hyperparameters, epochs trained, best
+    objective and the epoch it was reached at. Reads KerasTuner's trial files only."""
+    rows = []
+    for path in sorted(directory.glob("trial_*/trial.json")):
+        trial = runs.read_json(path)
+        values = trial["hyperparameters"]["values"]
+        executions = _executions(path.parent / EXECUTIONS)
+        rows.append({
+            "trial": trial["trial_id"], "status": trial["status"],
+            **{k: round(v, 10) if isinstance(v, float) else v
+               for k, v in values.items() if not k.startswith("tuner/")},
+            "bracket": values.get("tuner/bracket"), "round": values.get("tuner/round"),
+            "epochs": sum(e["epochs"] for e in executions), "runs": len(executions),
+            "tuner": executions[-1]["tuner"] if executions else None,
+            "score": trial.get("score"), "best_step": trial.get("best_step"),
+        })
+    return rows
+
+
+def _executions(path: Path) -> list:
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _to_csv(rows: list) -> str:
+    columns = []
+    for row in rows:
+        columns += [k for k in row if k not in columns]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def export(cfg: SearchConfig) -> dict:
+    """trials.csv, best.json and the parallel-coordinates charts of a finished search.
+
+    Returns:
+        the best.json contents.
+    """
+    rows = trial_rows(cfg.directory)
+    done = [r for r in rows if r["status"] == "COMPLETED" and r["score"] is not None]
+    if not done:
+        raise UserError(f"{cfg.directory}: no completed trial to export")
+    runs.write_text(cfg.directory / "trials.csv", _to_csv(rows))
+    maximise = objective(cfg.objective).direction == "max"
+    best = max(done, key=lambda r: r["score"] if maximise else -r["score"])
+    space = spaces.resolve(cfg.archs, cfg.overrides, grid_search=cfg.tuner == "grid")
+    train_names = [n for n, (_, owners) in space.items() if owners is None]
+    arch = best.get("arch", cfg.archs[0])
+    model_names = models.hyperparameters(arch)
+    record = {
+        "arch": arch,
+        "hparams": {k: v for k, v in best.items() if k in model_names},
+        "train": {k: v for k, v in best.items() if k in train_names},
+        "epochs": int(best["best_step"]) + 1,  # the step is the 0-based best epoch
+        "objective": {"name": cfg.objective, "value": best["score"]},
+        "trial": best["trial"],
+        "search": {"trials": len(rows), "completed": len(done),
+                   "epochs_trained": int(sum(r["epochs"] for r in rows)),
+                   "grid_configurations": spaces.grid_size(space, cfg.archs),
+                   "grid_epochs": spaces.grid_size(space, cfg.archs) * cfg.max_epochs},
+    }
+    runs.write_json(cfg.directory / "best.json", record)
+    _draw(cfg, done, space, maximise)
+    return record
+
+
+def _draw(cfg: SearchConfig, done: list, space: dict, maximise: bool) -> None:
+    axes = [n for n, (param, _) in space.items() if param.searched]
+    if len(cfg.archs) > 1:
+        axes = ["arch"] + axes
+    complete = [r for r in done if all(r.get(a) is not None for a in axes)]
+    if not complete:
+        return
+    plots.parallel_coordinates(complete, axes, "score", cfg.directory / "parallel.png",
+                               title=f"{cfg.name}: all {len(complete)} trials by "
+                                     f"{cfg.objective}")
+    scores = np.array([r["score"] for r in complete])
+    cut = np.quantile(scores, 0.75 if maximise else 0.25)
+    top = [r for r in complete if (r["score"] >= cut if maximise else r["score"] <= cut)]
+    plots.parallel_coordinates(top, axes, "score", cfg.directory / "parallel_top_quartile.png",
+                               title=f"{cfg.name}: top quartile ({len(top)} trials) by "
+                                     f"{cfg.objective}")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def launch_distributed(argv: list, workers: int, log_dir: Path) -> None:
+    """Runs the same `tune` command as a KerasTuner chief (which serves the oracle) and
+    `workers` workers on this machine, over loopback; each writes its log to `log_dir`.
+
+    On several machines, run the command yourself on each with KERASTUNER_TUNER_ID (`chief`
+    on one, `tuner0`, `tuner1`, ... on the others), KERASTUNER_ORACLE_IP (the chief's address)
+    and KERASTUNER_ORACLE_PORT set, and the same --out on a shared file system.
+
+    Raises:
+        UserError: if the chief or a worker fails.
+    """
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "KERASTUNER_ORACLE_IP": "127.0.0.1",
+           "KERASTUNER_ORACLE_PORT": str(free_port())}
+    ids = ["chief"] + [f"tuner{i}" for i in range(workers)]
+    procs = []
+    for tuner_id in ids:
+        log = open(log_dir / f"{tuner_id}.log", "w")
+        procs.append((tuner_id, log, subprocess.Popen(
+            [sys.executable, *argv], env={**env, "KERASTUNER_TUNER_ID": tuner_id},
+            stdout=log, stderr=subprocess.STDOUT)))
+    failed = []
+    try:
+        for tuner_id, log, proc in procs:
+            if proc.wait() != 0:
+                failed.append(tuner_id)
+            log.close()
+    except KeyboardInterrupt:
+        for _, _, proc in procs:
+            proc.terminate()
+        raise
+    if failed:
+        raise UserError(f"tuning {', '.join(failed)} failed; see {log_dir}/<id>.log")
