@@ -64,7 +64,7 @@ def run_row(path: Path) -> dict:
 
 def experiment_row(path: Path) -> dict:
     """One row for repeated runs: settings of the first, metrics as mean and CI half width."""
-    members = [run_row(p) for p in runs.experiment_runs(path)]
+    members = [run_row(p) for p in runs.experiment_runs(path) if runs.is_complete(p)]
     if not members:
         raise UserError(f"{path}: experiment holds no finished runs")
     row = {**members[0], "run": f"{path.name} ({len(members)} runs)",

@@ -77,9 +77,14 @@ def experiment_runs(path: Path) -> list:
     return sorted(p for p in Path(path).iterdir() if is_run(p))
 
 
+def is_complete(path: Path) -> bool:
+    status = Path(path) / "status.json"
+    return not status.exists() or read_json(status).get("status") == "complete"
+
+
 def discover(paths: list) -> list:
     """Runs and experiments named by `paths`; a folder that is neither is searched one level
-    down (so `results/runs` lists everything in it).
+    down (so `results/runs` lists everything in it), skipping runs still running or failed.
 
     Raises:
         UserError: for a path that does not exist or holds no runs.
@@ -91,7 +96,8 @@ def discover(paths: list) -> list:
         if is_run(path) or is_experiment(path):
             found.append(path)
             continue
-        children = sorted(p for p in path.iterdir() if is_run(p) or is_experiment(p))
+        children = sorted(p for p in path.iterdir()
+                          if (is_run(p) and is_complete(p)) or is_experiment(p))
         if not children:
             raise UserError(f"{path}: holds no run directories (no config.json found)")
         found += children

@@ -97,7 +97,7 @@ def validate(cfg: RunConfig) -> None:
     models.resolve(cfg.model.arch, cfg.model.hparams)
 
 
-def _check_monitor(monitor: str, dataset: Dataset) -> None:
+def check_monitor(monitor: str, dataset: Dataset) -> None:
     names = ["loss"] + [f"{t.name}_{m}" for t in dataset.tasks for m in ("loss", "accuracy")]
     if len(dataset.tasks) == 1:
         names.append("accuracy")  # Keras drops the output's name when there is only one
@@ -192,7 +192,7 @@ def fit(cfg: RunConfig, dataset: Dataset | None = None, verbose="auto") -> tuple
     dataset = dataset or datasets.load(cfg.data, cfg.features)
     kind = models.input_kind(cfg.model.arch)
     _check_levels(dataset, cfg.model.arch, kind)
-    _check_monitor(cfg.train.monitor, dataset)
+    check_monitor(cfg.train.monitor, dataset)
     train, val, test = (dataset.subset(s) for s in SPLITS)
     hparams = models.resolve(cfg.model.arch, cfg.model.hparams)
     mean, variance = train.frame_statistics()

@@ -185,3 +185,15 @@ def test_fit_repeats_groups_seeded_runs_in_one_experiment(tmp_path):
     assert sorted(seeds) == [7, 8] and len(results) == 2
     (row,) = [r for r in compare.table([experiment]) if not r["run"].startswith("baseline")]
     assert row["seeds"] in ("7,8", "8,7")
+
+
+def test_compare_of_a_folder_skips_runs_still_running(tmp_path):
+    fake_run(tmp_path, "done")
+    running = tmp_path / "running"
+    running.mkdir()
+    runs.write_json(running / "config.json", {})
+    runs.write_json(running / "status.json", {"status": "running"})
+    rows = compare.table([tmp_path])
+    assert [r["run"] for r in rows if not r["run"].startswith("baseline")] == ["done"]
+    with pytest.raises(UserError, match="has no test metrics"):
+        compare.table([running])  # named explicitly: an error, not a silent gap
