@@ -74,6 +74,18 @@ def _parse_sets(ctx, param, values):
     return hparams
 
 
+def data_options(command):
+    """--data, --features and --limit, as fit, tune and data info share them."""
+    command = click.option("--limit", type=click.IntRange(min=1),
+                           help="Keep at most N examples per split (quick experiments).")(command)
+    command = click.option("--features", "feature_kind", default=FeatureConfig.kind,
+                           show_default=True,
+                           help="mfcc, logmel, chroma, or several joined by '+' "
+                                "(logmel+chroma).")(command)
+    return click.option("--data", default=DataConfig.name, show_default=True,
+                        help="Built-in data set name.")(command)
+
+
 @click.group(cls=Group)
 def main():
     """Train, tune, evaluate and export Keras models on audio features."""
@@ -82,10 +94,7 @@ def main():
 @main.command()
 @click.option("--arch", default=ModelConfig.arch, show_default=True,
               help="Architecture (see `archs`).")
-@click.option("--data", default=DataConfig.name, show_default=True,
-              help="Built-in data set name.")
-@click.option("--features", "feature_kind", default=FeatureConfig.kind, show_default=True,
-              help="mfcc, logmel, chroma, or several joined by '+' (logmel+chroma).")
+@data_options
 @click.option("--deltas/--no-deltas", default=FeatureConfig.deltas, show_default=True,
               help="Add MFCC deltas and delta-deltas (13 -> 39).")
 @click.option("--beat-sync/--no-beat-sync", default=FeatureConfig.beat_sync, show_default=True,
@@ -136,8 +145,6 @@ def main():
               help="Any hyperparameter of the arch (repeatable), e.g. --set window=21.")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True,
               help="Seeds weights, dropout and shuffling.")
-@click.option("--limit", type=click.IntRange(min=1),
-              help="Keep at most N examples per split (quick experiments).")
 @click.option("--out", default=RunConfig.out, show_default=True,
               help="Parent folder of run directories.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
@@ -246,11 +253,7 @@ def archs():
 @main.command()
 @click.option("--arch", default=ModelConfig.arch, show_default=True,
               help="Architecture to search (or --grid arch=a,b).")
-@click.option("--data", default=DataConfig.name, show_default=True,
-              help="Built-in data set name.")
-@click.option("--features", "feature_kind", default=FeatureConfig.kind, show_default=True,
-              help="mfcc, logmel, chroma, or several joined by '+'.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most N examples per split.")
+@data_options
 @click.option("--tuner", type=click.Choice(["hyperband", "bayesian", "random", "grid"]),
               default="hyperband", show_default=True)
 @click.option("--max-epochs", type=click.IntRange(min=1), default=20, show_default=True,
@@ -380,14 +383,10 @@ def data():
 
 
 @data.command()
-@click.option("--data", "name", default=DataConfig.name, show_default=True,
-              help="Built-in data set name.")
-@click.option("--features", "feature_kind", default=FeatureConfig.kind, show_default=True,
-              help="Feature type to describe and draw.")
-@click.option("--limit", type=click.IntRange(min=1), help="At most N examples per split.")
+@data_options
 @click.option("--out", type=click.Path(file_okay=False),
               help="Folder for info.md, info.json and the PNGs [default: results/data/NAME].")
-def info(name, feature_kind, limit, out):
+def info(data, feature_kind, limit, out):
     """Examples per split, class and length histograms, feature sizes, baselines."""
     from kerasaudio import features as feature_lib
 
@@ -396,8 +395,8 @@ def info(name, feature_kind, limit, out):
     _quiet_tensorflow()
     from kerasaudio import datainfo, datasets
 
-    dataset = datasets.load(DataConfig(name=name, limit=limit), cfg)
-    info, figures = datainfo.write(dataset, Path(out or Path("results", "data", name)))
+    dataset = datasets.load(DataConfig(name=data, limit=limit), cfg)
+    info, figures = datainfo.write(dataset, Path(out or Path("results", "data", data)))
     click.echo(datainfo.markdown(info), nl=False)
     for figure in figures:
         click.echo(f"wrote {figure}")

@@ -2,10 +2,8 @@
 
 import keras
 
-from kerasaudio.models import heads
-from kerasaudio.models.inputs import InputSpec, sequence_inputs
-from kerasaudio.models.layers import LastValidStep
-from kerasaudio.models.recurrent import rnn_stack
+from kerasaudio.models.inputs import InputSpec
+from kerasaudio.models.recurrent import last_step_model
 
 
 def build(spec: InputSpec, tasks, hidden: int = 128, layers: int = 2,
@@ -19,8 +17,4 @@ def build(spec: InputSpec, tasks, hidden: int = 128, layers: int = 2,
         layers: number of stacked GRU layers.
         dropout: dropout between GRU layers and before the heads.
     """
-    inputs, x, mask = sequence_inputs(spec)
-    x = rnn_stack(x, mask, "gru", hidden, layers, dropout)
-    x = LastValidStep(name="last_step")(x, mask=mask)
-    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    return keras.Model(inputs, heads.outputs(x, tasks), name="gru")
+    return last_step_model(spec, tasks, "gru", hidden, layers, dropout)

@@ -2,6 +2,10 @@
 
 import keras
 
+from kerasaudio.models import heads
+from kerasaudio.models.inputs import InputSpec, sequence_inputs
+from kerasaudio.models.layers import LastValidStep
+
 CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 
 
@@ -25,3 +29,13 @@ def rnn_stack(x, mask, cell: str, hidden: int, layers: int, dropout: float,
         else:
             x = rnn(x)
     return x
+
+
+def last_step_model(spec: InputSpec, tasks, cell: str, hidden: int, layers: int,
+                    dropout: float) -> keras.Model:
+    """Stacked `cell` layers -> last real frame's output -> dropout -> heads (gru, lstm)."""
+    inputs, x, mask = sequence_inputs(spec)
+    x = rnn_stack(x, mask, cell, hidden, layers, dropout)
+    x = LastValidStep(name="last_step")(x, mask=mask)
+    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    return keras.Model(inputs, heads.outputs(x, tasks), name=cell)
