@@ -3,8 +3,9 @@
     python bench/tune.py [--arch gru_attention] [--limit 200] [--trials 30]
 
 Prints one JSON line per figure. Hyperband with max_epochs 27 starts with 27 one-epoch trials,
-so 30 trials build 30 models of varied size: a leak of graphs or tensors between trials would
-show as growth.
+so 30 trials build 30 models. Their size is fixed (hidden, layers, batch size; --fix) while
+the learning rate and dropout vary, so growth can only be what trials leave behind, not a larger
+model drawn later.
 """
 
 import argparse
@@ -39,13 +40,16 @@ def main():
     parser.add_argument("--arch", default="gru_attention")
     parser.add_argument("--limit", type=int, default=200)
     parser.add_argument("--trials", type=int, default=30)
+    parser.add_argument("--fix", action="append", metavar="NAME=VALUE",
+                        default=["hidden=128", "layers=2", "batch_size=32"])
     args = parser.parse_args()
     marks = sorted({5, 15, args.trials})
 
     run = RunConfig(data=DataConfig(limit=args.limit), train=TrainConfig(patience=3))
     dataset = datasets.load(run.data, run.features)
     with tempfile.TemporaryDirectory() as out:
-        cfg = search.SearchConfig(run=run, archs=[args.arch], overrides=spaces.Overrides(),
+        cfg = search.SearchConfig(run=run, archs=[args.arch],
+                                  overrides=spaces.Overrides.parse(fix=args.fix),
                                   tuner="hyperband", max_epochs=27, name="bench", out=out)
         tuner = search.make_tuner(cfg, dataset, search.validate(cfg))
         finished = []
