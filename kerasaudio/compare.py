@@ -22,6 +22,9 @@ def _flags(config: dict, metrics: dict) -> list:
     """The seed's two questions of every run: did it ever learn, and was it stopped while
     still improving?"""
     flags = []
+    if metrics.get("overfit_batches"):
+        flags.append(f"overfit check on {metrics['overfit_batches']} batches: train loss "
+                     f"{metrics['final_train_loss']:.4f}")
     first, final = metrics.get("first_train_loss"), metrics.get("final_train_loss")
     if final is not None and (math.isnan(final) or final >= first):
         flags.append("diverged")

@@ -97,7 +97,8 @@ def discover(paths: list) -> list:
             found.append(path)
             continue
         children = sorted(p for p in path.iterdir()
-                          if (is_run(p) and is_complete(p)) or is_experiment(p))
+                          if (is_run(p) and is_complete(p))
+                          or (is_experiment(p) and any(map(is_complete, experiment_runs(p)))))
         if not children:
             raise UserError(f"{path}: holds no run directories (no config.json found)")
         found += children
