@@ -131,16 +131,35 @@ def completed_trials(directory: Path) -> dict:
     return out
 
 
+def spawned_children(pid: int) -> list:
+    """Processes started by `pid` through multiprocessing's spawn (the trial processes)."""
+    found = []
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                found.append(int(child))
+        except FileNotFoundError:  # it ended while we looked
+            pass
+    return found
+
+
 @pytest.mark.slow
 def test_a_killed_search_resumes_without_redoing_finished_trials(tmp_path, corpus_cache):
     args = ("--tuner", "random", "--max-trials", "4", "--max-epochs", "3", "--name", "resume")
     directory = tmp_path / "resume"
     first = tune_cli(tmp_path, corpus_cache, *args)
     deadline = time.monotonic() + 600
-    while not completed_trials(directory) and time.monotonic() < deadline:
+    trial_processes = []
+    while not (completed_trials(directory) and trial_processes):
+        assert time.monotonic() < deadline, "no trial finished, or none ran in its own process"
         time.sleep(0.2)
+        trial_processes = spawned_children(first.pid)
     first.send_signal(signal.SIGKILL)  # no chance to clean up: the worst interruption
     first.wait()
+    deadline = time.monotonic() + 30
+    while any(Path(f"/proc/{pid}").exists() for pid in trial_processes):
+        assert time.monotonic() < deadline, "a trial kept training after its search was killed"
+        time.sleep(0.2)
     finished = completed_trials(directory)
     assert 1 <= len(finished) < 4
     second = tune_cli(tmp_path, corpus_cache, *args)

@@ -7,14 +7,17 @@ interrupted search continues where it stopped and finished trials are never redo
 """
 
 import csv
+import ctypes
 import dataclasses
-import gc
 import io
 import json
+import multiprocessing
 import os
+import signal
 import socket
 import subprocess
 import sys
+from concurrent import futures
 from pathlib import Path
 
 import keras
@@ -33,6 +36,7 @@ TUNERS = ("hyperband", "bayesian", "random", "grid")
 HYPERBAND_FACTOR = 3
 SETTINGS_FILE = "search.json"
 EXECUTIONS = "executions.jsonl"
+PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,40 +116,87 @@ class AudioHyperModel(kt.HyperModel):
         return model.fit(training, validation_data=validation, shuffle=False, **kwargs)
 
 
-class EpochCounting:
-    """Mixed into each tuner: records which tuner ran each trial and the epochs it really
-    trained (Hyperband trials resume from earlier ones; early stopping cuts others short), and
-    frees the previous trial's graph and tensors so memory stays flat over many trials."""
+class IsolatedTrials:
+    """Mixed into each tuner: runs every trial in a fresh Python process, and records which
+    tuner ran it and the epochs it really trained (Hyperband trials resume from earlier ones;
+    early stopping cuts others short).
+
+    Why a process per trial: TensorFlow keeps each fitted model's traced graphs alive for the
+    life of the process (keras-team/keras#17458, tensorflow#61791), about 30 MiB a trial that
+    `clear_session` and `gc.collect` do not return. A process that exits returns everything,
+    so memory over hundreds of trials stays flat. The parent keeps the oracle and never builds
+    a model after the search space is known.
+    """
+
+    kerastuner_class = None  # the KerasTuner tuner this is mixed into; see `_tuner_class`
+
+    def __init__(self, hypermodel, **kwargs):
+        super().__init__(hypermodel=hypermodel, **kwargs)
+        self.construction_kwargs = kwargs  # to rebuild the same tuner in each trial's process
 
     def run_trial(self, trial, *args, **kwargs):
-        histories = super().run_trial(trial, *args, **kwargs)
-        epochs = sum(len(h.history.get("loss", [])) for h in histories)
+        context = multiprocessing.get_context("spawn")  # a fresh interpreter, not a fork
+        with futures.ProcessPoolExecutor(1, mp_context=context,
+                                         initializer=_exit_with_parent) as pool:
+            results = pool.submit(_run_trial_here, self.kerastuner_class, self.hypermodel,
+                                  self.construction_kwargs, trial, args, kwargs).result()
+        histories = []
+        for logs in results:
+            history = keras.callbacks.History()
+            history.history = logs
+            histories.append(history)
+        epochs = sum(len(logs.get("loss", [])) for logs in results)
         # Appended, not rewritten: a trial that ran twice would show two lines.
         with open(Path(self.get_trial_dir(trial.trial_id)) / EXECUTIONS, "a") as f:
             f.write(json.dumps({"tuner": self.tuner_id, "epochs": epochs}) + "\n")
         return histories
 
-    def on_trial_end(self, trial):
-        super().on_trial_end(trial)
-        keras.backend.clear_session()
-        gc.collect()
+
+class _TrialRunner:
+    """Mixed into the tuner rebuilt in a trial's process: it only runs the trial it is given,
+    so it needs no search space (the parent's oracle has it)."""
+
+    def _populate_initial_space(self):
+        pass
+
+
+def _exit_with_parent() -> None:
+    """Asks Linux to kill this process when its parent dies, so a killed search leaves no
+    trial training on into the trial directory a resumed search is about to use."""
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _run_trial_here(base, hypermodel, settings, trial, args, kwargs) -> list:
+    """Runs one trial with KerasTuner's own `run_trial` of `base` (checkpoints, Hyperband's
+    warm start and epochs, TensorBoard folders) and returns each execution's logs."""
+    for name in ("KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT"):
+        os.environ.pop(name, None)  # a plain local tuner: the chief already made this trial
+    os.environ["KERASTUNER_TUNER_ID"] = "trial-process"  # no saved state of its own to reload
+    # Every trial starts from the same seed, so a resumed search reruns a trial identically.
+    keras.utils.set_random_seed(hypermodel.cfg.run.train.seed)
+    runner = type(f"{base.__name__}Runner", (_TrialRunner, base), {})(
+        hypermodel=hypermodel, **settings)
+    histories = runner.run_trial(trial, *args, **kwargs)
+    return [{k: [float(v) for v in values] for k, values in h.history.items()}
+            for h in histories]
 
 
 def _tuner_class(name: str):
     base = {"hyperband": kt.Hyperband, "bayesian": kt.BayesianOptimization,
             "random": kt.RandomSearch, "grid": kt.GridSearch}[name]
-    return type(f"Audio{base.__name__}", (EpochCounting, base), {})
+    return type(f"Audio{base.__name__}", (IsolatedTrials, base), {"kerastuner_class": base})
 
 
 def make_tuner(cfg: SearchConfig, dataset: Dataset, space: dict):
     """The configured KerasTuner tuner, reloading an earlier state of the same search."""
-    common = {"hypermodel": AudioHyperModel(cfg, dataset, space),
-              "objective": objective(cfg.objective), "directory": cfg.out,
+    common = {"objective": objective(cfg.objective), "directory": cfg.out,
               "project_name": cfg.name, "overwrite": False, "seed": cfg.run.train.seed}
     if cfg.tuner == "hyperband":
-        return _tuner_class("hyperband")(max_epochs=cfg.max_epochs, factor=HYPERBAND_FACTOR,
-                                         **common)
-    return _tuner_class(cfg.tuner)(max_trials=cfg.max_trials, **common)
+        common.update(max_epochs=cfg.max_epochs, factor=HYPERBAND_FACTOR)
+    else:
+        common.update(max_trials=cfg.max_trials)
+    return _tuner_class(cfg.tuner)(hypermodel=AudioHyperModel(cfg, dataset, space), **common)
 
 
 def _settings_record(cfg: SearchConfig) -> dict:
