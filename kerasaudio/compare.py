@@ -36,8 +36,9 @@ def _flags(config: dict, metrics: dict) -> list:
 
 
 def _hparams_text(hparams: dict) -> str:
+    """`hidden=100,10 dropout=0.5`; unset options (None, e.g. dense's `layers`) are left out."""
     return " ".join(f"{k}={','.join(map(str, v)) if isinstance(v, list | tuple) else v}"
-                    for k, v in sorted(hparams.items()))
+                    for k, v in sorted(hparams.items()) if v is not None)
 
 
 def run_row(path: Path) -> dict:

@@ -152,7 +152,7 @@ def draw_run_plots(run_dir: Path, config: dict, report: dict, split: str) -> lis
             figures.append(plots.confusion_matrix(
                 metrics["confusion_matrix"], classes,
                 run_dir / "plots" / f"confusion_{task}_{split}_{kind}.png", normalised=normalised,
-                title=f"{task} on {split}, {name}"))
+                title=f"{name}\n{task} on the {split} split"))
     return figures
 
 

@@ -68,7 +68,7 @@ def confusion_matrix(counts: np.ndarray, class_names: list, path, normalised: bo
     ax.set_yticks(range(n), class_names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(title + (" (row-normalised)" if normalised else " (counts)"))
+    ax.set_title(title + (" (row-normalised)" if normalised else " (counts)"), fontsize=10)
     return _save(fig, path)
 
 
