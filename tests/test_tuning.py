@@ -89,9 +89,15 @@ def test_hyperband_spends_fewer_epochs_than_the_grid(tmp_path):
     cfg = toy_search(tmp_path, tuner="hyperband", max_epochs=4)
     search.check_resumable(cfg, overwrite=False)
     search.search(cfg, make_sequences(60), verbose=0)
-    best = search.export(cfg)["search"]
-    assert best["completed"] >= 4
-    assert 0 < best["epochs_trained"] < best["grid_epochs"]
+    best = search.export(cfg)
+    assert best["search"]["completed"] >= 4
+    assert 0 < best["search"]["epochs_trained"] < best["search"]["grid_epochs"]
+    with open(cfg.directory / "trials.csv") as f:
+        trials = {t["trial"]: t for t in csv.DictReader(f)}
+    assert any(int(t["initial_epoch"]) > 0 for t in trials.values())  # warm starts happened
+    # The best epoch count includes the epochs a warm-started trial inherited.
+    row = trials[best["trial"]]
+    assert best["epochs"] == int(row["initial_epoch"]) + int(row["best_step"]) + 1 <= 4
 
 
 def test_grid_search_runs_every_combination_once(tmp_path):
@@ -143,6 +149,43 @@ def spawned_children(pid: int) -> list:
     return found
 
 
+def running(pid: int) -> bool:
+    """Whether a process exists and is not a zombie (a killed orphan that nobody reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+ORPHAN_PARENT = """
+import os, sys, time
+from concurrent import futures
+import multiprocessing
+sys.path.insert(0, sys.argv[1])
+from tuning import search
+pool = futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=search._exit_with_parent, initargs=(os.getpid(),))
+pool.submit(time.sleep, 300)
+print(*pool._processes, flush=True)
+time.sleep(1)  # the task is queued; the worker is still importing Keras
+os._exit(0)
+"""
+
+
+def test_a_trial_process_whose_search_died_during_its_start_up_exits(tmp_path):
+    # The parent dies before the worker could ask to be killed with it: the worker must notice
+    # on its own rather than run the queued task.
+    parent = subprocess.run([sys.executable, "-c", ORPHAN_PARENT, str(ROOT)],
+                            capture_output=True, text=True, timeout=120)
+    assert parent.returncode == 0, parent.stderr[-2000:]
+    worker = int(parent.stdout.split()[0])
+    deadline = time.monotonic() + 90
+    while running(worker):
+        assert time.monotonic() < deadline, "the orphaned trial process ran its task"
+        time.sleep(0.2)
+
+
 @pytest.mark.slow
 def test_a_killed_search_resumes_without_redoing_finished_trials(tmp_path, corpus_cache):
     args = ("--tuner", "random", "--max-trials", "4", "--max-epochs", "3", "--name", "resume")
@@ -157,7 +200,7 @@ def test_a_killed_search_resumes_without_redoing_finished_trials(tmp_path, corpu
     first.send_signal(signal.SIGKILL)  # no chance to clean up: the worst interruption
     first.wait()
     deadline = time.monotonic() + 30
-    while any(Path(f"/proc/{pid}").exists() for pid in trial_processes):
+    while any(running(pid) for pid in trial_processes):
         assert time.monotonic() < deadline, "a trial kept training after its search was killed"
         time.sleep(0.2)
     finished = completed_trials(directory)

@@ -136,8 +136,8 @@ class IsolatedTrials:
 
     def run_trial(self, trial, *args, **kwargs):
         context = multiprocessing.get_context("spawn")  # a fresh interpreter, not a fork
-        with futures.ProcessPoolExecutor(1, mp_context=context,
-                                         initializer=_exit_with_parent) as pool:
+        with futures.ProcessPoolExecutor(1, mp_context=context, initializer=_exit_with_parent,
+                                         initargs=(os.getpid(),)) as pool:
             results = pool.submit(_run_trial_here, self.kerastuner_class, self.hypermodel,
                                   self.construction_kwargs, trial, args, kwargs).result()
         histories = []
@@ -160,11 +160,15 @@ class _TrialRunner:
         pass
 
 
-def _exit_with_parent() -> None:
+def _exit_with_parent(parent: int) -> None:
     """Asks Linux to kill this process when its parent dies, so a killed search leaves no
     trial training on into the trial directory a resumed search is about to use."""
     if sys.platform.startswith("linux"):
         ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    # A parent killed before the request above (while this process imported Keras) sends no
+    # signal; this process has been handed to another parent by then.
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _run_trial_here(base, hypermodel, settings, trial, args, kwargs) -> list:
@@ -273,6 +277,8 @@ def trial_rows(directory: Path) -> list:
             **{k: round(v, 10) if isinstance(v, float) else v
                for k, v in values.items() if not k.startswith("tuner/")},
             "bracket": values.get("tuner/bracket"), "round": values.get("tuner/round"),
+            # Hyperband continues a trial from an earlier one's weights at this epoch.
+            "initial_epoch": values.get("tuner/initial_epoch", 0),
             "epochs": sum(e["epochs"] for e in executions), "runs": len(executions),
             "tuner": executions[-1]["tuner"] if executions else None,
             "score": trial.get("score"), "best_step": trial.get("best_step"),
@@ -318,7 +324,8 @@ def export(cfg: SearchConfig) -> dict:
         "arch": arch,
         "hparams": {k: v for k, v in best.items() if k in model_names},
         "train": {k: v for k, v in best.items() if k in train_names},
-        "epochs": int(best["best_step"]) + 1,  # the step is the 0-based best epoch
+        # The step counts from the epoch the trial started at, 0-based.
+        "epochs": best["initial_epoch"] + int(best["best_step"]) + 1,
         "objective": {"name": cfg.objective, "value": best["score"]},
         "trial": best["trial"],
         "search": {"trials": len(rows), "completed": len(done),
