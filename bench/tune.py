@@ -2,18 +2,21 @@
 
     python bench/tune.py [--arch gru_attention] [--limit 200] [--trials 30]
 
-Prints one JSON line per figure. Hyperband with max_epochs 27 starts with 27 one-epoch trials,
-so 30 trials build 30 models. Their size is fixed (hidden, layers, batch size; --fix) while
-the learning rate and dropout vary, so growth can only be what trials leave behind, not a larger
-model drawn later.
+Prints one JSON line per figure: the resident memory of the search process (which holds the
+oracle and the data), now and at its peak, and the peak of the largest trial process so far
+(each trial runs in a process of its own). Hyperband with max_epochs 27 starts with 27 one-epoch
+trials, so 30 trials build 30 models. Their size is fixed (hidden, layers, batch size; --fix)
+while the learning rate and dropout vary, so growth can only be what trials leave behind, not a
+larger model drawn later.
 """
 
 import argparse
 import json
 import os
-import resource
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -28,11 +31,34 @@ class Done(Exception):
     """Raised after the last measured trial: the search itself would go on."""
 
 
-def rss_mib() -> tuple[float, float]:
-    """(current, peak) resident set size of this process in MiB."""
-    with open("/proc/self/statm") as f:
-        current = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
-    return current, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def rss_mib(pid: str = "self") -> tuple[float, float]:
+    """(current, peak) resident set size of a process in MiB, from /proc (VmRSS, VmHWM)."""
+    with open(f"/proc/{pid}/status") as f:
+        fields = dict(line.split(":", 1) for line in f)
+    return tuple(int(fields[k].split()[0]) / 1024 for k in ("VmRSS", "VmHWM"))
+
+
+class TrialPeaks(threading.Thread):
+    """Samples the peak resident memory of the trial processes this process spawns.
+
+    Read from each child's own VmHWM while it runs: `getrusage(RUSAGE_CHILDREN)` would report
+    at least the parent's size at fork, not what the trial used."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak = 0.0
+
+    def run(self):
+        while True:
+            for task in Path("/proc/self/task").iterdir():
+                for child in (task / "children").read_text().split():
+                    try:
+                        # Between fork and exec a child still reports the parent's peak.
+                        if b"spawn_main" in Path(f"/proc/{child}/cmdline").read_bytes():
+                            self.peak = max(self.peak, rss_mib(child)[1])
+                    except (FileNotFoundError, ProcessLookupError, KeyError):
+                        pass  # ended (or became a zombie) while we looked
+            time.sleep(0.1)
 
 
 def main():
@@ -60,7 +86,9 @@ def main():
             finished.append(trial.trial_id)
             if len(finished) in marks:
                 current, peak = rss_mib()
-                for figure, value in (("peak_rss_mib", peak), ("rss_mib", current)):
+                figures = {"rss_mib": current, "peak_rss_mib": peak,
+                           "trial_peak_rss_mib": trials.peak}
+                for figure, value in figures.items():
                     print(json.dumps({"bench": "tune", "figure": figure, "trials": len(finished),
                                       "value": round(value, 1), "arch": args.arch,
                                       "limit": args.limit}), flush=True)
@@ -68,6 +96,8 @@ def main():
                 raise Done
 
         tuner.on_trial_end = measure
+        trials = TrialPeaks()
+        trials.start()
         try:
             tuner.search(epochs=27, verbose=0)
         except Done:
