@@ -53,22 +53,31 @@ def _sample_weights(dataset: Dataset, class_weights):
     return tf.constant(np.asarray(class_weights, np.float32)[labels])
 
 
-def _element_fn(dataset: Dataset, class_weights=None):
+def _batch_fn(dataset: Dataset, class_weights=None, pad_to: int | None = None):
+    """Maps a batch of dataset indices to ({"features", "mask"}, targets[, weights]).
+
+    Gathering a whole batch at once is one op per batch instead of one per sequence, which
+    keeps the pipeline well ahead of even the smallest model (bench/pipeline.py)."""
     sequences = tf.RaggedTensor.from_row_lengths(dataset.frames, dataset.lengths)
+    lengths = tf.constant(dataset.lengths)
     targets = {name: tf.constant(values) for name, values in dataset.targets.items()}
     weights = _sample_weights(dataset, class_weights)
+    n_features = dataset.n_features
 
-    def element(i):
-        x = sequences[i]
-        inputs = {"features": x, "mask": tf.ones(tf.shape(x)[:1], tf.bool)}
-        labels = {name: values[i] for name, values in targets.items()}
-        return (inputs, labels) if weights is None else (inputs, labels, weights[i])
+    def batch(indices):
+        features = tf.gather(sequences, indices).to_tensor(shape=[None, pad_to, n_features])
+        mask = tf.sequence_mask(tf.gather(lengths, indices), tf.shape(features)[1])
+        inputs = {"features": features, "mask": mask}
+        labels = {name: tf.gather(values, indices) for name, values in targets.items()}
+        return (inputs, labels) if weights is None else (inputs, labels,
+                                                         tf.gather(weights, indices))
 
-    return element
+    return batch
 
 
-def _length_of(inputs, *targets_and_weights):
-    return tf.shape(inputs["features"])[0]
+def _length_table(lengths: np.ndarray):
+    table = tf.constant(lengths)
+    return lambda i: tf.cast(table[i], tf.int32)
 
 
 def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: list | None = None,
@@ -84,19 +93,18 @@ def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: l
             (the baseline the pipeline benchmark compares against).
         class_weights: per-class weights of the first task; batches then carry sample weights.
     """
-    ds = _shuffled_indices(len(dataset.lengths), seed).map(
-        _element_fn(dataset, class_weights), num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True)
+    # Indices are shuffled and grouped by length alone; the frames are gathered per batch.
+    ds = _shuffled_indices(len(dataset.lengths), seed)
     if bucketing:
         boundaries = boundaries or bucket_boundaries(dataset.lengths)
-        ds = _bucketed(ds, _length_of, boundaries, batch_size).apply(
+        ds = _bucketed(ds, _length_table(dataset.lengths), boundaries, batch_size).apply(
             tf.data.experimental.assert_cardinality(
                 bucketed_batch_count(dataset.lengths, boundaries, batch_size)))
+        pad_to = None
     else:
-        longest = int(dataset.lengths.max())
-        shapes = ({"features": [longest, dataset.n_features], "mask": [longest]},
-                  {name: [] for name in dataset.targets})
-        ds = ds.padded_batch(batch_size, padded_shapes=shapes + ((),) * (class_weights is not None))
+        ds, pad_to = ds.batch(batch_size), int(dataset.lengths.max())
+    batch = _batch_fn(dataset, class_weights, pad_to)
+    ds = ds.map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
@@ -107,9 +115,9 @@ def evaluation_batches(dataset: Dataset, batch_size: int):
         (tf.data.Dataset, order): `order[k]` is the dataset index of the k-th example served.
     """
     order = np.argsort(dataset.lengths, kind="stable")
-    ds = tf.data.Dataset.from_tensor_slices(order).map(
-        _element_fn(dataset), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.padded_batch(batch_size).prefetch(tf.data.AUTOTUNE), order
+    ds = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).map(
+        _batch_fn(dataset), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE), order
 
 
 def padding_per_epoch(lengths: np.ndarray, batch_size: int, seed: int,
@@ -118,8 +126,8 @@ def padding_per_epoch(lengths: np.ndarray, batch_size: int, seed: int,
     `training_batches` serves that epoch (same seed, same bucketing, lengths only)."""
     boundaries = boundaries or bucket_boundaries(lengths)
     table = tf.constant(lengths)
-    ds = _bucketed(_shuffled_indices(len(lengths), seed).map(lambda i: table[i]),
-                   lambda n: tf.cast(n, tf.int32), boundaries, batch_size)
+    ds = _bucketed(_shuffled_indices(len(lengths), seed), _length_table(lengths), boundaries,
+                   batch_size).map(lambda indices: tf.gather(table, indices))
     # Batches of lengths are padded with zeros, so max * size counts padded + real frames.
     ds = ds.map(lambda b: (tf.reduce_max(b) * tf.size(b, tf.int64), tf.reduce_sum(b)))
     while True:
