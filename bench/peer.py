@@ -1,0 +1,100 @@
+"""kerasaudio's gru_attention against the PyTorch reference (../shared/peers/torch_gru_attention.py)
+on the spoken-digits MFCC splits: seconds per epoch and test accuracy of both, one after the
+other in the same run, with the same hidden size, layers, batch size and epochs.
+
+    python3 -m venv /tmp/torch-peer && /tmp/torch-peer/bin/pip install torch==2.13.0 numpy
+    python bench/peer.py [--torch-python /tmp/torch-peer/bin/python] [--epochs 3]
+
+Prints one JSON line per figure. The project never depends on torch: the reference runs in its
+own virtual environment. Both train on the training split for a fixed number of epochs (no early
+stopping) and are tested on the test split. Seconds per epoch are training time over epochs for
+both; kerasaudio's also include its per-epoch validation pass (600 of the 6,600 examples it sees
+an epoch), which the reference does not run.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+
+from kerasaudio import datasets, train  # noqa: E402
+from kerasaudio.config import DataConfig, FeatureConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402,E501
+
+PEER = ROOT.parent / "shared" / "peers" / "torch_gru_attention.py"
+
+
+def emit(figure: str, value, **extra):
+    print(json.dumps({"bench": "peer", "figure": figure, "value": value, **extra}), flush=True)
+
+
+def export_npz(data, path: Path) -> None:
+    """The splits in the reference's layout: concatenated frames, lengths, class indices."""
+    arrays = {}
+    for split in ("train", "test"):
+        part = data.subset(split)
+        arrays[f"x_{split}"] = part.frames.astype(np.float32)
+        arrays[f"len_{split}"] = part.lengths.astype(np.int64)
+        arrays[f"y_{split}"] = part.targets[part.tasks[0].name].astype(np.int64)
+    np.savez(path, **arrays)
+
+
+def run_peer(python: str, npz: Path, args) -> dict:
+    command = [python, str(PEER), "--npz", str(npz), "--seed", "0", "--epochs", str(args.epochs),
+               "--batch", str(args.batch_size), "--hidden", str(args.hidden),
+               "--layers", str(args.layers), "--threads", str(os.cpu_count())]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"bench/peer.py: the reference failed: {done.stderr.strip().splitlines()[-1]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def run_kerasaudio(data, out: Path, args) -> dict:
+    cfg = RunConfig(
+        model=ModelConfig(arch="gru_attention",
+                          hparams={"hidden": args.hidden, "layers": args.layers}),
+        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
+                          patience=args.epochs),  # fixed epochs, like the reference
+        out=str(out))
+    _, metrics = train.fit(cfg, data, verbose=0)
+    return {"test_accuracy": metrics["test"]["accuracy"],
+            "seconds_per_epoch": metrics["train_seconds"] / metrics["epochs_run"]}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--torch-python", default="/tmp/torch-peer/bin/python",
+                        help="python of a virtual environment with torch and numpy")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--hidden", type=int, default=128)
+    parser.add_argument("--layers", type=int, default=2)
+    args = parser.parse_args()
+    if not Path(args.torch_python).exists():
+        sys.exit(f"bench/peer.py: {args.torch_python}: no such python; set it up as the "
+                 "docstring says, or pass --torch-python")
+
+    data = datasets.load(DataConfig(), FeatureConfig())
+    settings = {"epochs": args.epochs, "batch_size": args.batch_size, "hidden": args.hidden,
+                "layers": args.layers}
+    with tempfile.TemporaryDirectory() as tmp:
+        export_npz(data, Path(tmp) / "digits.npz")
+        peer = run_peer(args.torch_python, Path(tmp) / "digits.npz", args)
+        ours = run_kerasaudio(data, Path(tmp) / "runs", args)
+    for name, found in (("torch", peer), ("kerasaudio", ours)):
+        emit("seconds_per_epoch", round(found["seconds_per_epoch"], 2), system=name, **settings)
+        emit("test_accuracy", round(found["test_accuracy"], 4), system=name, **settings)
+    emit("kerasaudio_over_torch_seconds",
+         round(ours["seconds_per_epoch"] / peer["seconds_per_epoch"], 2), **settings)
+
+
+if __name__ == "__main__":
+    main()
