@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Reruns every figure in results/README.md on the built-in corpus, one run after another
+# (concurrent runs would share the 2 cores and distort seconds per epoch).
+#   results/reference_runs.sh [zoo] [repeats] [tune] [bench]    (default: all four)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=results/runs/reference
+fit() { python cli.py fit --out "$out" "$@"; }
+
+zoo() {  # issue 3: one run per architecture, and the overfit sanity check
+  fit --arch dense                 # the seed's baseline: hidden 100,10, dropout 0.5
+  fit --arch gru_attention
+  fit --arch gru
+  fit --arch lstm
+  fit --arch bilstm
+  fit --arch conv1d
+  fit --arch cnn2d --features logmel
+  fit --arch gru_attention --overfit-batches 3 --epochs 200
+  fit --arch cnn2d --features logmel --overfit-batches 3 --epochs 200
+}
+
+repeats() {  # issue 5: five seeds each, compared with the baselines
+  fit --arch dense --repeats 5
+  fit --arch gru_attention --repeats 5
+}
+
+tune() {  # issue 6: Hyperband over the gru_attention space, then the winner five times
+  python cli.py tune --arch gru_attention --max-epochs 9 --name gru_attention-hyperband
+  fit --hparams results/tuning/gru_attention-hyperband/best.json --repeats 5
+  fit --hparams results/tuning/gru_attention-hyperband/best.json --epochs 40 --repeats 5
+}
+
+bench() {  # issue 9: on an otherwise idle machine
+  mkdir -p results/bench
+  for b in cli pipeline train tune; do python "bench/$b.py" > "results/bench/$b.jsonl"; done
+}
+
+for step in "${@:-zoo repeats tune bench}"; do
+  for s in $step; do "$s"; done
+done
