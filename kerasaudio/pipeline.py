@@ -57,7 +57,7 @@ def _batch_fn(dataset: Dataset, class_weights=None, pad_to: int | None = None):
     """Maps a batch of dataset indices to ({"features", "mask"}, targets[, weights]).
 
     Gathering a whole batch at once is one op per batch instead of one per sequence, which
-    keeps the pipeline well ahead of even the smallest model (bench/pipeline.py)."""
+    keeps the pipeline ahead of training (bench/pipeline.py, bench/train.py)."""
     sequences = tf.RaggedTensor.from_row_lengths(dataset.frames, dataset.lengths)
     lengths = tf.constant(dataset.lengths)
     targets = {name: tf.constant(values) for name, values in dataset.targets.items()}
