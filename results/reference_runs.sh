@@ -32,7 +32,7 @@ tune() {  # issue 6: Hyperband over the gru_attention space, then the winner fiv
 
 bench() {  # issue 9: on an otherwise idle machine
   mkdir -p results/bench
-  for b in cli pipeline train tune; do python "bench/$b.py" > "results/bench/$b.jsonl"; done
+  for b in cli pipeline train features peer fit_options tune; do python "bench/$b.py" > "results/bench/$b.jsonl"; done
 }
 
 for step in "${@:-zoo repeats tune bench}"; do
