@@ -131,9 +131,10 @@ def tune_cli(tmp_path, corpus_cache, *args, **popen):
 def completed_trials(directory: Path) -> dict:
     out = {}
     for path in directory.glob("trial_*/trial.json"):
-        trial = json.loads(path.read_text())
+        text = path.read_text()  # whole, never half-written: the search replaces it atomically
+        trial = json.loads(text)
         if trial["status"] == "COMPLETED":
-            out[trial["trial_id"]] = path.read_text()
+            out[trial["trial_id"]] = text
     return out
 
 

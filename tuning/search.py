@@ -23,6 +23,7 @@ from pathlib import Path
 import keras
 import keras_tuner as kt
 import numpy as np
+from keras_tuner.src import utils as kt_utils
 
 from kerasaudio import datasets, models, pipeline, plots, runs, train
 from kerasaudio.config import RunConfig
@@ -37,6 +38,25 @@ HYPERBAND_FACTOR = 3
 SETTINGS_FILE = "search.json"
 EXECUTIONS = "executions.jsonl"
 PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def _save_json_atomically(path, obj):
+    """KerasTuner's `utils.save_json`, but local files are replaced whole.
+
+    KerasTuner truncates and rewrites oracle.json and trial.json in place, so a search killed
+    mid-write leaves an empty or partial file that the resumed search cannot reload."""
+    if "://" in str(path):  # a remote file system: KerasTuner's own way
+        return _save_json_in_place(path, obj)
+    text = json.dumps(obj)
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+    return text
+
+
+_save_json_in_place = kt_utils.save_json
+kt_utils.save_json = _save_json_atomically  # KerasTuner looks it up on the module each time
 
 
 @dataclasses.dataclass(frozen=True)
