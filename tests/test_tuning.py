@@ -117,6 +117,17 @@ def test_changed_settings_under_the_same_name_are_refused(tmp_path):
     search.check_resumable(toy_search(tmp_path, max_trials=5), overwrite=True)
 
 
+def test_a_corrupt_state_file_is_named_before_resuming(tmp_path):
+    cfg = toy_search(tmp_path, max_trials=2)
+    search.check_resumable(cfg, overwrite=False)
+    (cfg.directory / "trial_0000").mkdir()
+    bad = cfg.directory / "trial_0000" / "trial.json"
+    bad.write_text('{"trial_id": "00')  # what a full disk leaves
+    with pytest.raises(UserError, match=f"{bad}: not valid JSON"):
+        search.check_resumable(cfg, overwrite=False)
+    search.check_resumable(cfg, overwrite=True)  # starting again is still possible
+
+
 TUNE = ["tune", "--arch", "gru", "--limit", "24", "--fix", "hidden=8", "--fix", "layers=1",
         "--fix", "batch_size=8"]
 

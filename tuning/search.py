@@ -245,6 +245,7 @@ def check_resumable(cfg: SearchConfig, overwrite: bool) -> None:
 
         shutil.rmtree(cfg.directory)
     if path.exists():
+        _check_state_files(cfg.directory)
         earlier = runs.read_json(path)
         if earlier != record:
             changed = sorted(k for k in record if earlier.get(k) != record[k])
@@ -253,6 +254,21 @@ def check_resumable(cfg: SearchConfig, overwrite: bool) -> None:
         return
     cfg.directory.mkdir(parents=True, exist_ok=True)
     runs.write_json(path, record)
+
+
+def _check_state_files(directory: Path) -> None:
+    """Names the first saved state file of a search that cannot be reloaded (e.g. one cut
+    short by a full disk), rather than failing inside KerasTuner's reload."""
+    for path in sorted([directory / SETTINGS_FILE, *directory.glob("*.json"),
+                        *directory.glob("trial_*/trial.json")]):
+        try:
+            runs.read_json(path)
+        except FileNotFoundError:
+            pass
+        except ValueError as error:
+            raise UserError(f"{path}: not valid JSON ({error}); the search cannot resume "
+                            "from it: fix or delete the file, or start again with "
+                            "--overwrite") from None
 
 
 def validate(cfg: SearchConfig) -> dict:
