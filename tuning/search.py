@@ -48,10 +48,7 @@ def _save_json_atomically(path, obj):
     if "://" in str(path):  # a remote file system: KerasTuner's own way
         return _save_json_in_place(path, obj)
     text = json.dumps(obj)
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    runs.write_text(Path(path), text)
     return text
 
 
@@ -259,12 +256,9 @@ def check_resumable(cfg: SearchConfig, overwrite: bool) -> None:
 def _check_state_files(directory: Path) -> None:
     """Names the first saved state file of a search that cannot be reloaded (e.g. one cut
     short by a full disk), rather than failing inside KerasTuner's reload."""
-    for path in sorted([directory / SETTINGS_FILE, *directory.glob("*.json"),
-                        *directory.glob("trial_*/trial.json")]):
+    for path in sorted([*directory.glob("*.json"), *directory.glob("trial_*/trial.json")]):
         try:
             runs.read_json(path)
-        except FileNotFoundError:
-            pass
         except ValueError as error:
             raise UserError(f"{path}: not valid JSON ({error}); the search cannot resume "
                             "from it: fix or delete the file, or start again with "
