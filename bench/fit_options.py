@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -40,42 +39,25 @@ def pad_to_bucket_edge(boundaries: list, longest: int):
 
 def measure(option: str, epochs: int) -> dict:
     """Runs in the child process."""
-    import keras
     import tensorflow as tf
 
-    from kerasaudio import datasets, models, pipeline, train
+    from bench.train import time_epochs
+    from kerasaudio import datasets, pipeline
     from kerasaudio.config import DataConfig, FeatureConfig, TrainConfig
-    from kerasaudio.models import heads
-    from kerasaudio.models.inputs import InputSpec
 
-    keras.utils.set_random_seed(0)
-    if option != "nondeterministic":
-        tf.config.experimental.enable_op_determinism()  # what fit does
     if option == "interop1":
         tf.config.threading.set_inter_op_parallelism_threads(1)
     batch_size = 64 if option == "batch64" else TrainConfig.batch_size
     data = datasets.load(DataConfig(), FeatureConfig())
-    trn, val = data.subset("train"), data.subset("val")
-    mean, variance = trn.frame_statistics()
-    model = models.build("gru_attention", InputSpec(data.n_features, mean, variance), data.tasks,
-                         **models.resolve("gru_attention", {}))
-    boundaries = pipeline.bucket_boundaries(trn.lengths)
-    batches = pipeline.training_batches(trn, batch_size, seed=0, boundaries=boundaries)
-    if option == "xla":
-        batches = batches.map(pad_to_bucket_edge(boundaries, int(trn.lengths.max())))
-    steps = int(batches.cardinality().numpy())
-    model.compile(optimizer=train.make_optimizer(TrainConfig(batch_size=batch_size), steps),
-                  loss=heads.losses(trn.tasks), metrics=heads.metrics(trn.tasks),
-                  jit_compile=option == "xla")
-    seconds = []
-    timer = keras.callbacks.LambdaCallback(
-        on_epoch_begin=lambda epoch, logs: seconds.append(-time.perf_counter()),
-        on_epoch_end=lambda epoch, logs: seconds.__setitem__(-1, seconds[-1] + time.perf_counter()))
-    history = model.fit(batches, validation_data=pipeline.evaluation_batches(val, 256)[0],
-                        epochs=1 + epochs, callbacks=[timer], verbose=0, shuffle=False)
-    return {"seconds_per_epoch": round(sum(seconds[1:]) / epochs, 2),
-            "val_accuracy": round(float(history.history["val_accuracy"][-1]), 4),
-            "batch_size": batch_size}
+    lengths = data.subset("train").lengths
+    transform = None
+    if option == "xla":  # the same boundaries training_batches derives from the lengths
+        transform = pad_to_bucket_edge(pipeline.bucket_boundaries(lengths), int(lengths.max()))
+    found = time_epochs("gru_attention", data, bucketing=True, epochs=epochs,
+                        batch_size=batch_size, deterministic=option != "nondeterministic",
+                        jit_compile=option == "xla", transform=transform)
+    return {"seconds_per_epoch": round(found["seconds_per_epoch"], 2),
+            "val_accuracy": round(found["val_accuracy"], 4), "batch_size": batch_size}
 
 
 def main():

@@ -48,18 +48,26 @@ class EpochTimes(keras.callbacks.Callback):
         self.seconds = []
 
 
-def time_epochs(arch: str, data, bucketing: bool, epochs: int, batch_size: int) -> dict:
-    """Trains a fresh model (seed 0) and returns its timed epochs and final val accuracy."""
+def time_epochs(arch: str, data, bucketing: bool, epochs: int, batch_size: int,
+                deterministic: bool = True, jit_compile: bool = False, transform=None) -> dict:
+    """Trains a fresh model (seed 0) and returns its timed epochs and final val accuracy.
+
+    `deterministic` and `jit_compile` default to what `fit` does; `transform` is mapped over
+    the training batches (bench/fit_options.py pads them for XLA)."""
     keras.utils.set_random_seed(0)
-    tf.config.experimental.enable_op_determinism()
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
     trn, val = data.subset("train"), data.subset("val")
     hparams = models.resolve(arch, {})
     mean, variance = trn.frame_statistics()
     model = models.build(arch, InputSpec(data.n_features, mean, variance), data.tasks, **hparams)
     batches = pipeline.training_batches(trn, batch_size, seed=0, bucketing=bucketing)
+    if transform is not None:
+        batches = batches.map(transform)
     steps = int(batches.cardinality().numpy())
     model.compile(optimizer=train.make_optimizer(TrainConfig(batch_size=batch_size), steps),
-                  loss=heads.losses(trn.tasks), metrics=heads.metrics(trn.tasks))
+                  loss=heads.losses(trn.tasks), metrics=heads.metrics(trn.tasks),
+                  jit_compile=jit_compile)
     timer = EpochTimes()
     history = model.fit(batches, validation_data=pipeline.evaluation_batches(val, 256)[0],
                         epochs=1 + epochs, callbacks=[timer], verbose=0, shuffle=False)
