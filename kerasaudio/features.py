@@ -71,20 +71,79 @@ def log_mel(waveforms, cfg: FeatureConfig, n_mels: int | None = None):
     return tf.math.log(tf.tensordot(power, mel_matrix, 1) + LOG_OFFSET)
 
 
-def mfcc(waveforms, cfg: FeatureConfig):
-    """MFCCs (batch, frames, cfg.n_mfcc) of a batch of waveforms with tf.signal."""
+def mfcc(waveforms, cfg: FeatureConfig, num_samples=None):
+    """MFCCs (batch, frames, n) of a batch of waveforms with tf.signal; n = cfg.n_mfcc, or
+    3 * cfg.n_mfcc with deltas (which need each waveform's `num_samples` before padding)."""
     import tensorflow as tf
 
-    return tf.signal.mfccs_from_log_mel_spectrograms(log_mel(waveforms, cfg))[..., : cfg.n_mfcc]
+    x = tf.tensordot(log_mel(waveforms, cfg), _dct_matrix(cfg.n_mels, cfg.n_mfcc), 1)
+    if not cfg.deltas:
+        return x
+    step = cfg.frame_step
+    return deltas(x, (tf.cast(num_samples, tf.int32) + step - 1) // step)
 
 
-def deltas(x: np.ndarray) -> np.ndarray:
-    """(time, n) -> (time, 3n): the features, their deltas and delta-deltas."""
-    import librosa
+def _dct_matrix(n_mels: int, n_mfcc: int) -> np.ndarray:
+    """(n_mels, n_mfcc) float32: the first `n_mfcc` columns of the DCT-II that
+    tf.signal.mfccs_from_log_mel_spectrograms applies, as one matrix product.
 
-    d1 = librosa.feature.delta(x, width=DELTA_WIDTH, order=1, axis=0, mode="nearest")
-    d2 = librosa.feature.delta(x, width=DELTA_WIDTH, order=2, axis=0, mode="nearest")
-    return np.concatenate([x, d1, d2], axis=1)
+    tf.signal computes the DCT with an FFT of length 2 * n_mels, which TensorFlow Lite runs
+    only for powers of two; the product runs everywhere and skips the unused coefficients."""
+    from scipy.fft import dct
+
+    return (dct(np.eye(n_mels), type=2, axis=-1)[:, :n_mfcc] / np.sqrt(2.0 * n_mels)).astype(
+        np.float32)
+
+
+def deltas(x, num_frames):
+    """(batch, time, n) -> (batch, time, 3n): the features, their deltas and delta-deltas.
+
+    The same Savitzky-Golay filters as librosa.feature.delta(width=5, mode="nearest"), in
+    TensorFlow so that serving graphs compute them too. Each sequence's own last frame is
+    repeated past its end, so the zero padding of a batch never leaks into its deltas.
+    """
+    import tensorflow as tf
+    from scipy.signal import savgol_coeffs
+
+    half = DELTA_WIDTH // 2
+    time = tf.range(tf.shape(x)[1])[None, :]
+    last = tf.cast(num_frames, tf.int32)[:, None] - 1
+    neighbours = [tf.gather(x, tf.minimum(tf.maximum(time + offset, 0), last), batch_dims=1)
+                  for offset in range(-half, half + 1)]
+    out = [x]
+    for order in (1, 2):
+        weights = savgol_coeffs(DELTA_WIDTH, order, deriv=order, use="dot")
+        out.append(tf.add_n([float(w) * n for w, n in zip(weights, neighbours)]))
+    return tf.concat(out, axis=-1)
+
+
+def in_graph(waveforms, num_samples, cfg: FeatureConfig):
+    """The features of a zero-padded batch of waveforms, computed in TensorFlow alone, as
+    training computed them: what an exported serving graph runs.
+
+    Args:
+        waveforms: float32 (batch, samples) in [-1, 1] at `cfg.sample_rate`, zero-padded.
+        num_samples: int (batch,) samples of each waveform before padding.
+        cfg: the feature configuration.
+
+    Returns:
+        (features (batch, frames, n_features), frames per waveform).
+
+    Raises:
+        UserError: if `cfg` needs librosa (chroma, beat-synchronous frames).
+    """
+    import tensorflow as tf
+
+    wanted = kinds(cfg)
+    outside = [k for k in wanted if k not in TF_KINDS] + (["beat-sync"] if cfg.beat_sync else [])
+    if outside:
+        raise UserError(f"{', '.join(outside)} features are computed by librosa, not in "
+                        f"TensorFlow, so they cannot run inside a serving graph; in-graph "
+                        f"features: {', '.join(TF_KINDS)} (with or without deltas)")
+    parts = [mfcc(waveforms, cfg, num_samples) if k == "mfcc" else log_mel(waveforms, cfg)
+             for k in wanted]
+    step = cfg.frame_step
+    return tf.concat(parts, axis=-1), (tf.cast(num_samples, tf.int32) + step - 1) // step
 
 
 def _tf_features(waves, lengths, cfg, wanted, label) -> dict:
@@ -92,7 +151,7 @@ def _tf_features(waves, lengths, cfg, wanted, label) -> dict:
     import click
     import tensorflow as tf
 
-    fns = {"mfcc": mfcc, "logmel": log_mel}
+    fns = {"mfcc": mfcc, "logmel": lambda waves, cfg, num_samples: log_mel(waves, cfg)}
     compute = {k: tf.function(functools.partial(fns[k], cfg=cfg), reduce_retracing=True)
                for k in wanted}
     offsets = np.concatenate([[0], np.cumsum(lengths)])
@@ -107,7 +166,7 @@ def _tf_features(waves, lengths, cfg, wanted, label) -> dict:
             for row, i in enumerate(idx):
                 batch[row, : lengths[i]] = waves[offsets[i]:offsets[i + 1]]
             for kind, fn in compute.items():
-                values = fn(tf.constant(batch)).numpy()
+                values = fn(tf.constant(batch), num_samples=tf.constant(lengths[idx])).numpy()
                 for row, i in enumerate(idx):
                     out[kind][i] = values[row, : n_frames[i]]
     return out
@@ -187,8 +246,6 @@ def extract(waves: np.ndarray, lengths: np.ndarray, cfg: FeatureConfig, label: s
                                            cfg.beat_sync, label)
         if chromas:
             parts["chroma"] = chromas
-    if cfg.deltas and "mfcc" in parts:
-        parts["mfcc"] = [deltas(x) for x in parts["mfcc"]]
     out = [np.concatenate([parts[k][i] for k in wanted], axis=1) for i in range(len(lengths))]
     if cfg.beat_sync:
         out = [beat_sync(x, b) for x, b in zip(out, beats)]

@@ -1,3 +1,4 @@
+import librosa
 import numpy as np
 
 from kerasaudio import features
@@ -64,6 +65,12 @@ def test_mfcc_deltas_give_39_dimensions():
     assert full.shape == (counts.sum(), 39)
     np.testing.assert_allclose(full[:, :13], plain, atol=1e-5)
     assert np.abs(full[:50, 13:26]).mean() < np.abs(full[:50, :13]).mean()
+    # The TensorFlow deltas are librosa's, each utterance on its own (no padding leaks in).
+    first, second = np.split(plain, [counts[0]])
+    for own, got in ((first, full[:counts[0]]), (second, full[counts[0]:])):
+        for order, columns in ((1, slice(13, 26)), (2, slice(26, 39))):
+            expected = librosa.feature.delta(own, width=5, order=order, axis=0, mode="nearest")
+            np.testing.assert_allclose(got[:, columns], expected, atol=1e-4)
 
 
 def test_beat_sync_takes_medians_between_beats():
