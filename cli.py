@@ -17,6 +17,7 @@ from kerasaudio.config import (
     RunConfig,
     TrainConfig,
 )
+from kerasaudio.distribute import STRATEGIES
 from kerasaudio.errors import UserError
 
 
@@ -149,6 +150,13 @@ def main():
               help="Parent folder of run directories.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs with seeds SEED..SEED+N-1, grouped in one experiment directory.")
+@click.option("--strategy", type=click.Choice(STRATEGIES),
+              default=TrainConfig.strategy, show_default=True,
+              help="tf.distribute: one device, every local GPU (or logical CPU), or the "
+                   "machines of TF_CONFIG; --batch-size is per replica.")
+@click.option("--resume/--no-resume", default=True, show_default=True,
+              help="Continue an interrupted run (or --repeats experiment) of the same settings "
+                   "under --out from its last completed epoch.")
 @click.option("--hparams", "hparams_file", type=click.Path(dir_okay=False),
               help="A tune best.json: its arch, hyperparameters, training settings and best "
                    "epoch count (options given explicitly still win).")
@@ -156,7 +164,7 @@ def main():
 def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs, batch_size, lr,
         optimizer, momentum, weight_decay, clipnorm, schedule, t0, t_mult, monitor, patience,
         class_weights, overfit_batches, spec_augment, window_edge, hidden, layers, dropout, sets,
-        seed, limit, out, repeats, hparams_file):
+        seed, limit, out, repeats, strategy, resume, hparams_file):
     """Train a model and write a run directory."""
     from kerasaudio import features as feature_lib
     from kerasaudio import models
@@ -186,7 +194,7 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs
             weight_decay=weight_decay, clipnorm=clipnorm, schedule=schedule, t0=t0,
             t_mult=t_mult, monitor=monitor, patience=patience, class_weights=class_weights,
             overfit_batches=overfit_batches, spec_augment=spec_augment,
-            window_edge=window_edge, seed=seed),
+            window_edge=window_edge, seed=seed, strategy=strategy),
         out=out)
     # Fail on a bad name before loading any data.
     models.resolve(cfg.model.arch, cfg.model.hparams)
@@ -194,14 +202,21 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs
     _quiet_tensorflow()
     from kerasaudio import train
 
+    try:
+        if repeats == 1:
+            run_dir, metrics = train.fit(cfg, resume=resume)
+        else:
+            experiment, _ = train.fit_repeats(cfg, repeats, resume=resume)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted; run the same command again to continue from the last "
+                   "completed epoch", err=True)
+        sys.exit(130)
     if repeats == 1:
-        run_dir, metrics = train.fit(cfg)
         click.echo(_summary(metrics))
         click.echo(f"run directory: {run_dir}")
         return
     from kerasaudio import compare as compare_lib
 
-    experiment, _ = train.fit_repeats(cfg, repeats)
     click.echo(compare_lib.markdown(compare_lib.table([experiment])), nl=False)
     click.echo(f"experiment directory: {experiment}")
 

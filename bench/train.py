@@ -61,16 +61,16 @@ def time_epochs(arch: str, data, bucketing: bool, epochs: int, batch_size: int,
     hparams = models.resolve(arch, {})
     mean, variance = trn.frame_statistics()
     model = models.build(arch, InputSpec(data.n_features, mean, variance), data.tasks, **hparams)
-    batches = pipeline.training_batches(trn, batch_size, seed=0, bucketing=bucketing)
+    batches, steps = pipeline.training_batches(trn, batch_size, seed=0, bucketing=bucketing)
     if transform is not None:
         batches = batches.map(transform)
-    steps = int(batches.cardinality().numpy())
     model.compile(optimizer=train.make_optimizer(TrainConfig(batch_size=batch_size), steps),
                   loss=heads.losses(trn.tasks), metrics=heads.metrics(trn.tasks),
                   jit_compile=jit_compile)
     timer = EpochTimes()
     history = model.fit(batches, validation_data=pipeline.evaluation_batches(val, 256)[0],
-                        epochs=1 + epochs, callbacks=[timer], verbose=0, shuffle=False)
+                        epochs=1 + epochs, steps_per_epoch=steps, callbacks=[timer], verbose=0,
+                        shuffle=False)
     seconds = float(np.mean(timer.seconds[1:]))
     return {"seconds_per_epoch": seconds, "examples_per_second": len(trn.lengths) / seconds,
             "val_accuracy": float(history.history["val_accuracy"][-1])}

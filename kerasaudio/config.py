@@ -93,6 +93,8 @@ class TrainConfig:
         spec_augment: SpecAugment-style time and frequency masking while training.
         window_edge: how frame windows are filled past an utterance's ends (`repeat`, `zero`).
         seed: seeds Python, NumPy, TensorFlow and the input pipeline's shuffling.
+        strategy: `default` (one device), `mirrored` (every local GPU, or every logical CPU)
+            or `multiworker` (the machines of TF_CONFIG); `batch_size` is per replica.
     """
 
     epochs: int = 40
@@ -112,6 +114,7 @@ class TrainConfig:
     spec_augment: bool = False
     window_edge: str = "repeat"
     seed: int = 0
+    strategy: str = "default"
 
 
 @dataclass(frozen=True)

@@ -24,18 +24,57 @@ def bucket_boundaries(lengths: np.ndarray, n_buckets: int = N_BUCKETS) -> list:
     return bounds or [int(lengths.max()) + 1]
 
 
-def _shuffled_indices(n: int, seed: int) -> tf.data.Dataset:
-    # A fixed op seed makes the k-th epoch's order the same in every dataset built this way,
-    # which is what lets `padding_per_epoch` replay training's batches on lengths alone.
-    return tf.data.Dataset.range(n).shuffle(n, seed=seed, reshuffle_each_iteration=True)
+def _epoch_order(n: int, seed: int, epoch) -> tf.data.Dataset:
+    """Indices 0..n-1 in the order of epoch `epoch`: a function of (seed, epoch) alone.
+
+    Keras creates a varying number of iterators per epoch, so a shuffle that draws a new
+    order per iterator ties the order to Keras internals; a stateless shuffle keyed by the
+    epoch lets a resumed run and `padding_per_epoch` see exactly the batches training saw."""
+    key = tf.stack([tf.constant(seed, tf.int64), tf.cast(epoch, tf.int64)])
+    order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64), seed=key)
+    return tf.data.Dataset.from_tensor_slices(order)
 
 
-def bucketed_batch_count(lengths: np.ndarray, boundaries: list, batch_size: int) -> int:
+def _epochs(first_epoch: int, one_epoch) -> tf.data.Dataset:
+    """Epoch after epoch of `one_epoch(epoch)`, from `first_epoch` on, without end; Keras's
+    `fit` takes `steps_per_epoch` batches of it per epoch."""
+    return tf.data.Dataset.range(first_epoch, np.iinfo(np.int64).max).flat_map(one_epoch)
+
+
+def _batches_kept(members, batch_size: int, replicas: int = 1):
+    """Batches that `members` examples make: the full ones, and the last partial one when
+    `_whole_replica_batches` leaves anything of it."""
+    return members // batch_size + (members % batch_size >= replicas)
+
+
+def bucketed_batch_count(lengths: np.ndarray, boundaries: list, batch_size: int,
+                         replicas: int = 1) -> int:
     """Batches per epoch from bucketing: each bucket yields ceil(members / batch_size),
     whatever the order, so the count is fixed and Keras can show a full progress bar."""
     members = np.bincount(np.searchsorted(boundaries, lengths, side="right"),
                           minlength=len(boundaries) + 1)
-    return int(np.sum(-(-members // batch_size)))
+    return int(np.sum(_batches_kept(members, batch_size, replicas)))
+
+
+def _whole_replica_batches(ds: tf.data.Dataset, replicas: int) -> tf.data.Dataset:
+    """Cuts every batch to a multiple of `replicas` examples, dropping those left empty.
+
+    A tf.distribute strategy splits each batch over its replicas; Keras reduces the first
+    batch across them to build the model, which fails unless the parts have one shape. Only
+    a bucket's last, partial batch loses anything: fewer than `replicas` examples, a
+    different few every epoch since the order changes."""
+    if replicas == 1:
+        return ds
+
+    def size(*batch):
+        return tf.shape(tf.nest.flatten(batch)[0])[0]
+
+    def cut(*batch):
+        keep = size(*batch) // replicas * replicas
+        batch = tf.nest.map_structure(lambda t: t[:keep], batch)
+        return batch if len(batch) > 1 else batch[0]
+
+    return ds.map(cut).filter(lambda *batch: size(*batch) > 0)
 
 
 def _bucketed(ds: tf.data.Dataset, length_fn, boundaries: list, batch_size: int) -> tf.data.Dataset:
@@ -81,8 +120,9 @@ def _length_table(lengths: np.ndarray):
 
 
 def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: list | None = None,
-                     bucketing: bool = True, class_weights=None) -> tf.data.Dataset:
-    """Shuffled (reshuffled every epoch) batches of similar-length sequences.
+                     bucketing: bool = True, class_weights=None, first_epoch: int = 0,
+                     replicas: int = 1):
+    """Shuffled batches of similar-length sequences, reshuffled every epoch, without end.
 
     Args:
         dataset: the training split.
@@ -92,20 +132,28 @@ def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: l
         bucketing: False pads every batch to the longest sequence of the data set instead
             (the baseline the pipeline benchmark compares against).
         class_weights: per-class weights of the first task; batches then carry sample weights.
+        first_epoch: the epoch whose batches come first (a resumed run's next epoch).
+        replicas: devices a strategy splits each batch over (see `_whole_replica_batches`).
+
+    Returns:
+        (tf.data.Dataset, steps_per_epoch): every epoch's batches, one epoch after another.
     """
-    # Indices are shuffled and grouped by length alone; the frames are gathered per batch.
-    ds = _shuffled_indices(len(dataset.lengths), seed)
+    n = len(dataset.lengths)
     if bucketing:
         boundaries = boundaries or bucket_boundaries(dataset.lengths)
-        ds = _bucketed(ds, _length_table(dataset.lengths), boundaries, batch_size).apply(
-            tf.data.experimental.assert_cardinality(
-                bucketed_batch_count(dataset.lengths, boundaries, batch_size)))
+        length = _length_table(dataset.lengths)
+        ds = _epochs(first_epoch, lambda epoch: _whole_replica_batches(_bucketed(
+            _epoch_order(n, seed, epoch), length, boundaries, batch_size), replicas))
+        steps = bucketed_batch_count(dataset.lengths, boundaries, batch_size, replicas)
         pad_to = None
     else:
-        ds, pad_to = ds.batch(batch_size), int(dataset.lengths.max())
+        ds = _epochs(first_epoch, lambda epoch: _whole_replica_batches(
+            _epoch_order(n, seed, epoch).batch(batch_size), replicas))
+        steps, pad_to = int(_batches_kept(n, batch_size, replicas)), int(dataset.lengths.max())
+    # Indices are shuffled and grouped by length alone; the frames are gathered per batch.
     batch = _batch_fn(dataset, class_weights, pad_to)
     ds = ds.map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE)
+    return ds.prefetch(tf.data.AUTOTUNE), steps
 
 
 def evaluation_batches(dataset: Dataset, batch_size: int):
@@ -121,21 +169,25 @@ def evaluation_batches(dataset: Dataset, batch_size: int):
 
 
 def padding_per_epoch(lengths: np.ndarray, batch_size: int, seed: int,
-                      boundaries: list | None = None):
-    """Yields, epoch after epoch, the fraction of padded frames in the batches that
-    `training_batches` serves that epoch (same seed, same bucketing, lengths only)."""
+                      boundaries: list | None = None, first_epoch: int = 0, replicas: int = 1):
+    """Yields, epoch after epoch from `first_epoch` on, the fraction of padded frames in the
+    batches that `training_batches` serves that epoch (same seed, same bucketing, lengths
+    only)."""
     boundaries = boundaries or bucket_boundaries(lengths)
     table = tf.constant(lengths)
-    ds = _bucketed(_shuffled_indices(len(lengths), seed), _length_table(lengths), boundaries,
-                   batch_size).map(lambda indices: tf.gather(table, indices))
-    # Batches of lengths are padded with zeros, so max * size counts padded + real frames.
-    ds = ds.map(lambda b: (tf.reduce_max(b) * tf.size(b, tf.int64), tf.reduce_sum(b)))
+    epoch = first_epoch
     while True:
+        ds = _whole_replica_batches(_bucketed(
+            _epoch_order(len(lengths), seed, epoch), _length_table(lengths), boundaries,
+            batch_size), replicas).map(lambda indices: tf.gather(table, indices))
+        # Batches of lengths are padded with zeros, so max * size counts padded + real frames.
+        ds = ds.map(lambda b: (tf.reduce_max(b) * tf.size(b, tf.int64), tf.reduce_sum(b)))
         served = real = 0
         for total, used in ds.as_numpy_iterator():
             served += int(total)
             real += int(used)
         yield 1.0 - real / served
+        epoch += 1
 
 
 WINDOW_SHUFFLE_FRAMES = 8192
@@ -148,23 +200,8 @@ def _edge_padding(x, k: int, edge: str):
     return zeros, zeros
 
 
-def window_batches(dataset: Dataset, window: int, batch_size: int, seed: int | None = None,
-                   edge: str = "repeat", class_weights=None) -> tf.data.Dataset:
-    """Batches of ({"features": (batch, window, n_features)}, {task: (batch,)}) for frame-level
-    tasks: every frame with the `window // 2` frames on each side.
-
-    Windows are cut inside tf.data, one utterance at a time, so memory does not grow with the
-    window size. With a seed, utterances and then frames are shuffled; without, frames come in
-    dataset order.
-
-    Args:
-        dataset: a data set whose tasks are frame-level.
-        window: odd number of frames per window.
-        batch_size: frames per batch.
-        seed: shuffling seed (None: no shuffling, for evaluation).
-        edge: how frames past an utterance's ends are filled: `repeat` the edge frame, or `zero`.
-        class_weights: per-class weights of the first task; batches then carry sample weights.
-    """
+def _window_fn(dataset: Dataset, window: int, edge: str, class_weights=None):
+    """Maps an utterance index to a dataset of its frames' windows and labels."""
     if edge not in WINDOW_EDGES:
         raise ValueError(f"edge must be one of {WINDOW_EDGES}, got {edge!r}")
     k = window // 2
@@ -184,14 +221,48 @@ def window_batches(dataset: Dataset, window: int, batch_size: int, seed: int | N
             element += (weights[i],)
         return tf.data.Dataset.from_tensor_slices(element)
 
-    ds = tf.data.Dataset.range(len(dataset.lengths))
-    if seed is not None:
-        ds = ds.shuffle(len(dataset.lengths), seed=seed, reshuffle_each_iteration=True)
-        # Interleaving utterances mixes speakers in the shuffle buffer.
-        ds = ds.interleave(windows, cycle_length=8)
-        ds = ds.shuffle(WINDOW_SHUFFLE_FRAMES, seed=seed, reshuffle_each_iteration=True)
-    else:
-        ds = ds.flat_map(windows)
-    ds = ds.batch(batch_size).apply(tf.data.experimental.assert_cardinality(
+    return windows
+
+
+def window_batches(dataset: Dataset, window: int, batch_size: int,
+                   edge: str = "repeat") -> tf.data.Dataset:
+    """Batches of ({"features": (batch, window, n_features)}, {task: (batch,)}) for frame-level
+    tasks, in dataset order: every frame with the `window // 2` frames on each side.
+
+    Windows are cut inside tf.data, one utterance at a time, so memory does not grow with the
+    window size.
+
+    Args:
+        dataset: a data set whose tasks are frame-level.
+        window: odd number of frames per window.
+        batch_size: frames per batch.
+        edge: how frames past an utterance's ends are filled: `repeat` the edge frame, or `zero`.
+    """
+    ds = tf.data.Dataset.range(len(dataset.lengths)).flat_map(
+        _window_fn(dataset, window, edge)).batch(batch_size)
+    ds = ds.apply(tf.data.experimental.assert_cardinality(
         -(-int(dataset.lengths.sum()) // batch_size)))
     return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def window_training_batches(dataset: Dataset, window: int, batch_size: int, seed: int,
+                            edge: str = "repeat", class_weights=None, first_epoch: int = 0,
+                            replicas: int = 1):
+    """`window_batches` shuffled, epoch after epoch without end: utterances in the epoch's
+    order, then frames through a shuffle buffer. `replicas` as in `training_batches`.
+
+    Returns:
+        (tf.data.Dataset, steps_per_epoch).
+    """
+    windows = _window_fn(dataset, window, edge, class_weights)
+    steps = int(_batches_kept(int(dataset.lengths.sum()), batch_size, replicas))
+
+    def one_epoch(epoch):
+        # Interleaving utterances mixes speakers in the shuffle buffer; the buffer's own
+        # seed is fixed, and the epoch's utterance order makes every epoch differ.
+        frames = _epoch_order(len(dataset.lengths), seed, epoch).interleave(
+            windows, cycle_length=8)
+        frames = frames.shuffle(WINDOW_SHUFFLE_FRAMES, seed=seed, reshuffle_each_iteration=False)
+        return _whole_replica_batches(frames.batch(batch_size), replicas)
+
+    return _epochs(first_epoch, one_epoch).prefetch(tf.data.AUTOTUNE), steps

@@ -66,11 +66,28 @@ def is_experiment(path: Path) -> bool:
     return (Path(path) / "experiment.json").is_file()
 
 
-def create_experiment(out, arch: str, data: str, seeds: list) -> Path:
+def create_experiment(out, arch: str, data: str, seeds: list, config: dict | None = None) -> Path:
     """A folder grouping the repeated runs of one configuration (seeds s..s+N-1)."""
     path = create(out, arch, f"{data}-x{len(seeds)}")
-    write_json(path / "experiment.json", {"arch": arch, "data": data, "seeds": seeds})
+    write_json(path / "experiment.json", {"arch": arch, "data": data, "seeds": seeds,
+                                          "config": config})
     return path
+
+
+def unfinished_experiment(out, config: dict, seeds: list) -> Path | None:
+    """The newest experiment under `out` of this configuration and seeds that has runs left
+    to do (an interrupted `fit --repeats`), or None."""
+    if not Path(out).is_dir():
+        return None
+    for path in sorted(Path(out).iterdir(), reverse=True):
+        if not is_experiment(path):
+            continue
+        experiment = read_json(path / "experiment.json")
+        if experiment.get("config") == config and experiment["seeds"] == seeds:
+            done = [p for p in experiment_runs(path) if is_complete(p)]
+            if len(done) < len(seeds):
+                return path
+    return None
 
 
 def experiment_runs(path: Path) -> list:

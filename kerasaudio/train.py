@@ -1,9 +1,13 @@
 """fit: data -> model -> run directory (config.json, history.csv, best.keras, metrics.json,
 predictions.csv, report.md, plots/, status.json, tensorboard/)."""
 
+import contextlib
 import csv
 import dataclasses
+import json
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -12,7 +16,8 @@ import numpy as np
 import tensorflow as tf
 
 import kerasaudio
-from kerasaudio import datasets, evaluate, models, pipeline, runs
+from kerasaudio import datasets, distribute, evaluate, models, pipeline, runs
+from kerasaudio import resume as resume_lib
 from kerasaudio.config import OPTIMIZERS, SCHEDULES, WINDOW_EDGES, RunConfig, TrainConfig
 from kerasaudio.datasets.base import SPLITS, Dataset
 from kerasaudio.errors import UserError
@@ -55,7 +60,8 @@ class EpochStats(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs["epoch_seconds"] = time.perf_counter() - self.start
         lr = self.model.optimizer.learning_rate
-        logs["learning_rate"] = float(lr(self.model.optimizer.iterations) if callable(lr) else lr)
+        value = lr(self.model.optimizer.iterations) if callable(lr) else lr
+        logs["learning_rate"] = float(keras.ops.convert_to_numpy(value))  # also when mirrored
         if self.padding is not None:
             logs["padded_fraction"] = next(self.padding)
 
@@ -94,6 +100,9 @@ def validate(cfg: RunConfig) -> None:
         raise UserError(f"unknown schedule {t.schedule!r}; valid: {', '.join(SCHEDULES)}")
     if t.window_edge not in WINDOW_EDGES:
         raise UserError(f"unknown window edge {t.window_edge!r}; valid: {', '.join(WINDOW_EDGES)}")
+    if t.strategy not in distribute.STRATEGIES:
+        raise UserError(f"unknown strategy {t.strategy!r}; valid: "
+                        f"{', '.join(distribute.STRATEGIES)}")
     models.resolve(cfg.model.arch, cfg.model.hparams)
 
 
@@ -116,22 +125,26 @@ def class_weights(dataset: Dataset) -> np.ndarray:
 class Batches:
     """Builds the batches an architecture needs: padded sequences, or frame windows."""
 
-    def __init__(self, cfg: RunConfig, kind: str, hparams: dict):
-        self.cfg, self.kind, self.hparams = cfg, kind, hparams
+    def __init__(self, cfg: RunConfig, kind: str, hparams: dict, replicas: int = 1):
+        self.cfg, self.kind, self.hparams, self.replicas = cfg, kind, hparams, replicas
 
-    def training(self, data: Dataset, weights: np.ndarray | None = None, boundaries=None):
+    def training(self, data: Dataset, weights: np.ndarray | None = None, boundaries=None,
+                 first_epoch: int = 0):
+        """(batches of every epoch from `first_epoch` on, without end; steps per epoch)."""
         t = self.cfg.train
         if self.kind == "window":
-            return pipeline.window_batches(data, self.hparams["window"], t.batch_size, t.seed,
-                                           t.window_edge, class_weights=weights)
+            return pipeline.window_training_batches(
+                data, self.hparams["window"], t.batch_size, t.seed, t.window_edge,
+                class_weights=weights, first_epoch=first_epoch, replicas=self.replicas)
         return pipeline.training_batches(data, t.batch_size, t.seed, boundaries,
-                                         class_weights=weights)
+                                         class_weights=weights, first_epoch=first_epoch,
+                                         replicas=self.replicas)
 
     def evaluation(self, data: Dataset):
         """(batches, order): order[k] is the index (sequence or frame) of the k-th output."""
         if self.kind == "window":
             return (pipeline.window_batches(data, self.hparams["window"], EVAL_BATCH,
-                                            edge=self.cfg.train.window_edge),
+                                            self.cfg.train.window_edge),
                     np.arange(int(data.lengths.sum())))
         return pipeline.evaluation_batches(data, EVAL_BATCH)
 
@@ -174,18 +187,48 @@ def predict(model, batches, order) -> dict:
     return out
 
 
-def fit(cfg: RunConfig, dataset: Dataset | None = None, verbose="auto") -> tuple[Path, dict]:
+def fit(cfg: RunConfig, dataset: Dataset | None = None, verbose="auto", resume: bool = True,
+        callbacks=()) -> tuple[Path, dict]:
     """Trains `cfg.model.arch` on `cfg.data` and writes a run directory.
+
+    A run of the same configuration under `cfg.out` that was interrupted (Ctrl-C, or its
+    process killed) is continued from its last completed epoch, into its own run directory,
+    with the same result as if it had never stopped.
+
+    A multiworker run is not resumed (every worker would have to find the same state); its
+    non-chief workers write their run directory to a temporary folder that they delete.
 
     Args:
         cfg: the run configuration.
         dataset: an already loaded data set (default: load `cfg.data`).
         verbose: Keras verbosity of `model.fit`.
+        resume: continue an interrupted run of the same configuration (False: start anew).
+        callbacks: extra Keras callbacks for `model.fit`, run before the run's own state is
+            saved at each epoch's end.
 
     Returns:
         (run directory, metrics dict as written to metrics.json).
     """
     validate(cfg)
+    strategy = distribute.make(cfg.train.strategy)  # first: multiworker must precede any op
+    with _output_folder(cfg) as out:
+        return _fit(dataclasses.replace(cfg, out=out), strategy, dataset, verbose,
+                    resume and out == cfg.out, callbacks)
+
+
+@contextlib.contextmanager
+def _output_folder(cfg: RunConfig):
+    """`cfg.out`; on a multiworker cluster's non-chief workers, which take the same steps
+    (every all-reduce needs them), a temporary folder deleted afterwards, so that only the
+    chief's run directory is kept."""
+    if distribute.is_chief(cfg.train.strategy):
+        yield cfg.out
+        return
+    with tempfile.TemporaryDirectory(prefix="kerasaudio-worker-") as out:
+        yield out
+
+
+def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple[Path, dict]:
     keras.utils.set_random_seed(cfg.train.seed)
     # Same seed, same machine, same numbers: deterministic kernels cost little on a CPU.
     tf.config.experimental.enable_op_determinism()
@@ -197,23 +240,43 @@ def fit(cfg: RunConfig, dataset: Dataset | None = None, verbose="auto") -> tuple
     hparams = models.resolve(cfg.model.arch, cfg.model.hparams)
     mean, variance = train.frame_statistics()
     spec = InputSpec(dataset.n_features, mean, variance, spec_augment=cfg.train.spec_augment)
-    model = models.build(cfg.model.arch, spec, dataset.tasks, **hparams)
+    with strategy.scope():  # variables are created once per replica
+        model = models.build(cfg.model.arch, spec, dataset.tasks, **hparams)
+    replicas = strategy.num_replicas_in_sync
+    # The pipeline serves global batches; the strategy splits each one over the replicas.
+    batching = dataclasses.replace(cfg, train=dataclasses.replace(
+        cfg.train, batch_size=cfg.train.batch_size * replicas))
 
-    run_dir = runs.create(cfg.out, cfg.model.arch, cfg.data.name)
     resolved = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, hparams=hparams))
-    runs.write_json(run_dir / "config.json", {
+    config = json.loads(json.dumps({
         **dataclasses.asdict(resolved),
         "dataset": describe(dataset),
+        "distribution": {"strategy": cfg.train.strategy, "replicas": replicas,
+                         "global_batch_size": batching.train.batch_size},
         "versions": {"keras": keras.__version__, "kerasaudio": kerasaudio.__version__},
-    })
-    runs.write_json(run_dir / "status.json", {"status": "running"})
+    }))
+    resume = resume and cfg.train.strategy != "multiworker"
+    found = resume_lib.find(cfg.out, config) if resume else None
+    if found:
+        run_dir, state = found
+        if verbose:
+            print(f"resuming {run_dir} after epoch {state['epoch']}")
+    else:
+        run_dir, state = runs.create(cfg.out, cfg.model.arch, cfg.data.name), None
+        runs.write_json(run_dir / "config.json", config)
+    runs.write_json(run_dir / "status.json", resume_lib.running_status())
     try:
-        metrics = _train_and_test(model, resolved, Batches(cfg, kind, hparams), run_dir,
-                                  train, val, test, verbose)
+        metrics = _train_and_test(model, resolved, Batches(batching, kind, hparams, replicas),
+                                  run_dir, train, val, test, verbose, state, list(callbacks),
+                                  strategy)
+    except KeyboardInterrupt:
+        runs.write_json(run_dir / "status.json", {"status": "interrupted"})
+        raise
     except BaseException as error:
         runs.write_json(run_dir / "status.json", {"status": "failed", "error": repr(error)})
         raise
     runs.write_json(run_dir / "status.json", {"status": "complete"})
+    shutil.rmtree(run_dir / resume_lib.STATE_DIR, ignore_errors=True)
     return run_dir, metrics
 
 
@@ -263,65 +326,103 @@ def _log_hparams(run_dir: Path, cfg: RunConfig, metrics: dict) -> None:
 
 
 def fit_repeats(cfg: RunConfig, repeats: int, dataset: Dataset | None = None,
-                verbose="auto") -> tuple[Path, list]:
+                verbose="auto", resume: bool = True, callbacks=()) -> tuple[Path, list]:
     """`repeats` runs of `cfg` with seeds seed..seed+repeats-1, grouped in one experiment
     directory that `compare` summarises as mean ± confidence interval.
+
+    An interrupted experiment of the same configuration is continued: its complete runs are
+    kept, its interrupted run resumed, and the missing seeds run.
 
     Returns:
         (experiment directory, metrics of each run).
     """
     validate(cfg)
+    distribute.make(cfg.train.strategy)  # before loading data runs TensorFlow's first op
+    with _output_folder(cfg) as out:
+        return _fit_repeats(dataclasses.replace(cfg, out=out), repeats, dataset, verbose,
+                            resume, callbacks)
+
+
+def _fit_repeats(cfg, repeats, dataset, verbose, resume, callbacks) -> tuple[Path, list]:
     dataset = dataset or datasets.load(cfg.data, cfg.features)
     seeds = list(range(cfg.train.seed, cfg.train.seed + repeats))
-    experiment = runs.create_experiment(cfg.out, cfg.model.arch, cfg.data.name, seeds)
+    config = json.loads(cfg.to_json())
+    experiment = runs.unfinished_experiment(cfg.out, config, seeds) if resume else None
+    experiment = experiment or runs.create_experiment(cfg.out, cfg.model.arch, cfg.data.name,
+                                                      seeds, config)
+    complete = {runs.read_json(p / "config.json")["train"]["seed"]: p
+                for p in runs.experiment_runs(experiment) if runs.is_complete(p)}
     results = []
     for seed in seeds:
+        if seed in complete:
+            results.append(runs.read_json(complete[seed] / "metrics.json"))
+            continue
         run_cfg = dataclasses.replace(cfg, out=str(experiment),
                                       train=dataclasses.replace(cfg.train, seed=seed))
-        results.append(fit(run_cfg, dataset, verbose)[1])
+        results.append(fit(run_cfg, dataset, verbose, resume, callbacks)[1])
     return experiment, results
 
 
-def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose) -> dict:
+def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, state,
+                    extra_callbacks, strategy) -> dict:
     t = cfg.train
     weights = class_weights(train) if t.class_weights else None
+    # A resumed run continues with the epoch after the last one it completed.
+    first_epoch = 0 if state is None or t.overfit_batches else state["epoch"]
     padding = None
     if batches.kind == "sequence":
         boundaries = pipeline.bucket_boundaries(train.lengths)
-        train_batches = batches.training(train, weights, boundaries)
+        train_batches, steps = batches.training(train, weights, boundaries, first_epoch)
         if not t.overfit_batches:
-            padding = pipeline.padding_per_epoch(train.lengths, t.batch_size, t.seed, boundaries)
+            padding = pipeline.padding_per_epoch(train.lengths, batches.cfg.train.batch_size,
+                                                 t.seed, boundaries, first_epoch,
+                                                 batches.replicas)
     else:
-        train_batches = batches.training(train, weights)
+        train_batches, steps = batches.training(train, weights, first_epoch=first_epoch)
     val_batches = batches.evaluation(val)[0]
     monitor, patience = t.monitor, t.patience
     if t.overfit_batches:
         # The seed's sanity check: the same few batches every epoch, no early stopping;
         # a model that cannot drive their loss to ~0 has a bug.
-        train_batches = train_batches.take(t.overfit_batches).cache()
-        val_batches, monitor, patience = train_batches, "loss", t.epochs
-    steps = int(train_batches.cardinality().numpy())
-    model.compile(optimizer=make_optimizer(t, steps), loss=heads.losses(train.tasks),
-                  metrics=heads.metrics(train.tasks))
+        train_batches = train_batches.take(t.overfit_batches).cache().repeat()
+        steps = t.overfit_batches
+        val_batches, monitor, patience = train_batches.take(steps), "loss", t.epochs
+    with strategy.scope():  # the optimizer's variables are mirrored like the model's
+        model.compile(optimizer=make_optimizer(t, steps), loss=heads.losses(train.tasks),
+                      metrics=heads.metrics(train.tasks))
+        if model.distribute_strategy is not None:
+            distribute.build_from_one_replica(model)
+        initial_epoch = 0
+        if state is not None:
+            resume_lib.restore(model, run_dir, state)
+            initial_epoch = state["epoch"]
+            _truncate_history(run_dir / "history.csv", initial_epoch)
 
     checkpoint = BestCheckpoint(run_dir / "best.keras", monitor)
+    stopping = keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
+                                             mode="min" if _lower_is_better(monitor) else "max")
+    stateful = {"checkpoint": checkpoint, "early_stopping": stopping}
     callbacks = [
         EpochStats(padding),
         checkpoint,
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
-                                      mode="min" if _lower_is_better(monitor) else "max"),
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv")),
+        stopping,
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=state is not None),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
     ]
     if t.schedule == "plateau":
-        callbacks.append(keras.callbacks.ReduceLROnPlateau(
+        stateful["plateau"] = keras.callbacks.ReduceLROnPlateau(
             monitor=monitor, factor=0.1, patience=max(1, patience // 2),
-            mode="min" if _lower_is_better(monitor) else "max"))
-    start = time.perf_counter()
-    history = model.fit(train_batches, validation_data=val_batches, epochs=t.epochs,
-                        callbacks=callbacks, verbose=verbose,
-                        shuffle=False)  # the pipeline shuffles (seeded, every epoch)
-    train_seconds = time.perf_counter() - start
+            mode="min" if _lower_is_better(monitor) else "max")
+        callbacks.append(stateful["plateau"])
+    callbacks += extra_callbacks
+    saver = resume_lib.TrainingState(run_dir / resume_lib.STATE_DIR, stateful, state)
+    callbacks.append(saver)
+    if state and state["finished"]:
+        saver.put_back()  # killed after training, before testing: only the test is left
+    else:
+        model.fit(train_batches, validation_data=val_batches, epochs=t.epochs,
+                  steps_per_epoch=steps, initial_epoch=initial_epoch, callbacks=callbacks,
+                  verbose=verbose, shuffle=False)  # the pipeline shuffles (seeded, per epoch)
 
     # Test the best epoch's model as saved, which also proves best.keras loads (safe mode).
     best = keras.models.load_model(run_dir / "best.keras")
@@ -329,16 +430,19 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose) -> 
     test_metrics = {k: float(v) for k, v in
                     best.evaluate(test_batches, return_dict=True, verbose=0).items()}
     _write_predictions(run_dir / "predictions.csv", test, predict(best, test_batches, order))
-    h = history.history
+    # history.csv rather than fit's History: a resumed run's history starts before this process.
+    h = runs.read_history(run_dir / "history.csv")
     metrics = {
         "test": test_metrics,
         "best_epoch": checkpoint.best_epoch,
         "epochs_run": len(h["loss"]),
-        "train_seconds": round(train_seconds, 2),
+        "train_seconds": round(float(np.sum(h["epoch_seconds"])), 2),
         "seconds_per_epoch": round(float(np.mean(h["epoch_seconds"])), 3),
         "first_train_loss": float(h["loss"][0]),
         "final_train_loss": float(h["loss"][-1]),
     }
+    if state is not None:
+        metrics["resumed_after_epoch"] = state["epoch"]
     if padding is not None:
         metrics["padded_fraction"] = round(float(np.mean(h["padded_fraction"])), 5)
     if t.overfit_batches:
@@ -348,3 +452,9 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose) -> 
     evaluate.evaluate_run(run_dir, "test")
     return runs.read_json(run_dir / "metrics.json")
 
+
+def _truncate_history(path: Path, epochs: int) -> None:
+    """Keeps the header and the first `epochs` rows: a kill after an epoch was logged but
+    before its state was saved leaves a row that the resumed run writes again."""
+    lines = path.read_text().splitlines(keepends=True) if path.exists() else []
+    runs.write_text(path, "".join(lines[:epochs + 1]))

@@ -40,16 +40,17 @@ def test_every_architecture_builds_trains_and_predicts(arch):
     keras.utils.set_random_seed(0)
     if models.input_kind(arch) == "window":
         data, window = make_frames(30), SMALL[arch]["window"]
-        batches = pipeline.window_batches(data.subset("train"), window, batch_size=16, seed=0)
+        batches, _ = pipeline.window_training_batches(data.subset("train"), window,
+                                                      batch_size=16, seed=0)
         predict_on = next(iter(pipeline.window_batches(data, window, batch_size=4)))[0]
     else:
         data = make_sequences(90)
-        batches = pipeline.training_batches(data.subset("train"), batch_size=8, seed=0)
+        batches, _ = pipeline.training_batches(data.subset("train"), batch_size=8, seed=0)
         predict_on = _batch(data.sequences()[:4], 17)
     model = models.build(arch, _spec(data), data.tasks, **SMALL[arch])
     model.compile("adam", loss="sparse_categorical_crossentropy")
     before = [w.copy() for w in model.get_weights()]
-    model.fit(batches.take(2), epochs=1, verbose=0, shuffle=False)
+    model.fit(batches, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     (probs,) = model.predict(predict_on, verbose=0).values()
     assert probs.shape == (4, 3)

@@ -7,9 +7,11 @@ from tests.conftest import make_frames, make_sequences
 
 def test_bucketed_batches_pad_little_and_mask_real_frames():
     data = make_sequences(400, min_len=5, max_len=120)
-    ds = pipeline.training_batches(data, batch_size=16, seed=0)
+    ds, steps = pipeline.training_batches(data, batch_size=16, seed=0)
+    assert steps == pipeline.bucketed_batch_count(
+        data.lengths, pipeline.bucket_boundaries(data.lengths), 16)
     seen, served, real = [], 0, 0
-    for x, _ in ds:
+    for x, _ in ds.take(steps):
         mask = x["mask"].numpy()
         lengths = mask.sum(axis=1)
         # The mask is True exactly on each sequence's first `length` frames.
@@ -19,29 +21,40 @@ def test_bucketed_batches_pad_little_and_mask_real_frames():
         real += mask.sum()
     assert sorted(seen) == sorted(data.lengths)  # every sequence served once, intact
     assert 1 - real / served < 0.10
-    assert ds.cardinality().numpy() == pipeline.bucketed_batch_count(
-        data.lengths, pipeline.bucket_boundaries(data.lengths), 16)
 
 
 def test_padding_replay_matches_the_real_batches_every_epoch():
     data = make_sequences(300, min_len=5, max_len=90)
-    ds = pipeline.training_batches(data, batch_size=8, seed=7)
+    ds, steps = pipeline.training_batches(data, batch_size=8, seed=7)
     replay = pipeline.padding_per_epoch(data.lengths, 8, seed=7)
-    fractions = []
+    batches, fractions = iter(ds), []
     for _ in range(3):
-        served = real = 0
-        for x, _ in ds:
-            mask = x["mask"].numpy()
-            served += mask.size
-            real += mask.sum()
-        fractions.append(1 - real / served)
+        masks = [next(batches)[0]["mask"].numpy() for _ in range(steps)]
+        fractions.append(1 - sum(m.sum() for m in masks) / sum(m.size for m in masks))
         assert abs(next(replay) - fractions[-1]) < 1e-12
     assert len(set(fractions)) > 1  # reshuffled every epoch
 
 
+def epoch_labels(ds, steps, epochs):
+    batches = iter(ds)
+    return [[next(batches)[1]["label"].numpy().tolist() for _ in range(steps)]
+            for _ in range(epochs)]
+
+
+def test_an_epoch_order_depends_only_on_the_seed_and_the_epoch():
+    # What lets a resumed run see the batches an uninterrupted one would have seen.
+    data = make_sequences(100)
+    ds, steps = pipeline.training_batches(data, batch_size=8, seed=3)
+    from_start = epoch_labels(ds, steps, 3)
+    from_third = epoch_labels(pipeline.training_batches(data, 8, 3, first_epoch=2)[0], steps, 1)
+    assert from_third[0] == from_start[2] != from_start[1]
+    assert epoch_labels(pipeline.training_batches(data, 8, 4)[0], steps, 1)[0] != from_start[0]
+
+
 def test_pad_to_longest_pads_more_than_bucketing():
     data = make_sequences(300, min_len=5, max_len=90)
-    padded = [x["mask"].numpy() for x, _ in pipeline.training_batches(data, 8, 0, bucketing=False)]
+    ds, steps = pipeline.training_batches(data, 8, 0, bucketing=False)
+    padded = [x["mask"].numpy() for x, _ in ds.take(steps)]
     assert all(m.shape[1] == 90 or m.shape[1] == data.lengths.max() for m in padded)
     waste = 1 - sum(m.sum() for m in padded) / sum(m.size for m in padded)
     assert waste > next(pipeline.padding_per_epoch(data.lengths, 8, 0))
@@ -75,8 +88,8 @@ def test_windows_centre_on_each_frame_with_edges_filled(edge):
 
 def test_shuffled_windows_serve_every_frame_once():
     data = make_frames(20)
-    ds = pipeline.window_batches(data, window=3, batch_size=16, seed=0)
-    assert ds.cardinality().numpy() == -(-data.lengths.sum() // 16)
-    centres = np.concatenate([x["features"].numpy()[:, 1, 0] for x, _ in ds])
+    ds, steps = pipeline.window_training_batches(data, window=3, batch_size=16, seed=0)
+    assert steps == -(-data.lengths.sum() // 16)
+    centres = np.concatenate([x["features"].numpy()[:, 1, 0] for x, _ in ds.take(steps)])
     assert sorted(centres) == sorted(data.frames[:, 0])
     assert not np.array_equal(centres, data.frames[:, 0])

@@ -125,12 +125,16 @@ class AudioHyperModel(kt.HyperModel):
     def fit(self, hp, model, *args, **kwargs):
         run, hparams = self._settings(hp)
         batches = train.Batches(run, models.input_kind(run.model.arch), hparams)
+        # A Hyperband trial that continues an earlier one continues its epochs' order too.
+        first_epoch = kwargs.get("initial_epoch", 0)
         if batches.kind == "sequence":
-            training = batches.training(self.train_split, boundaries=self.boundaries)
+            training, steps = batches.training(self.train_split, boundaries=self.boundaries,
+                                               first_epoch=first_epoch)
         else:
-            training = batches.training(self.train_split)
+            training, steps = batches.training(self.train_split, first_epoch=first_epoch)
         validation = batches.evaluation(self.val_split)[0]
-        return model.fit(training, validation_data=validation, shuffle=False, **kwargs)
+        return model.fit(training, validation_data=validation, steps_per_epoch=steps,
+                         shuffle=False, **kwargs)
 
 
 class IsolatedTrials:

@@ -1,0 +1,161 @@
+"""Resuming an interrupted `fit`: the training state saved at every epoch's end, and the run
+directory that rerunning the same command continues.
+
+Keras's BackupAndRestore keeps the weights, the optimizer and the epoch. A resumed run must
+also continue the random generators (dropout, SpecAugment), the input pipeline's shuffling and
+the stateful callbacks (best checkpoint, early stopping, plateau), or it is not the run that
+would have been; `TrainingState` saves all of that, and a test checks that a run killed
+mid-epoch and resumed ends with the same metrics as one never interrupted.
+"""
+
+import io
+import json
+import os
+import socket
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kerasaudio import runs
+
+STATE_DIR = "resume"
+STATE_FILE = "state.json"
+# Attributes that make up a callback's state between epochs (those it has of them).
+CALLBACK_ATTRIBUTES = ("best", "best_epoch", "wait", "stopped_epoch", "cooldown_counter")
+RESUMABLE = ("running", "interrupted")
+
+
+def _variables(model) -> list:
+    # model.variables includes the random generators' states; the optimizer's come after.
+    return list(model.variables) + list(model.optimizer.variables)
+
+
+def _plain(value):
+    """A callback attribute as JSON can hold it (numpy and tensor scalars -> float/int)."""
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    array = np.asarray(value)
+    return array.item()
+
+
+class TrainingState(keras.callbacks.Callback):
+    """Saves the complete training state at the end of every epoch into `directory`.
+
+    The arrays are written first under a new name, then `state.json`, which names them, is
+    replaced atomically: a kill at any moment leaves the previous epoch's state whole. It must
+    be the last callback, so the epoch it records is fully logged and checkpointed.
+
+    Args:
+        directory: where the state lives (`<run>/resume/`).
+        callbacks: name -> callback whose state (best value, patience counter, ...) is kept.
+        restored: the state `restore` returned, whose callback states are put back once the
+            callbacks have reset themselves at the start of training.
+    """
+
+    def __init__(self, directory: Path, callbacks: dict, restored: dict | None = None):
+        super().__init__()
+        self.directory, self.callbacks, self.restored = Path(directory), callbacks, restored
+
+    def on_train_begin(self, logs=None):
+        self.put_back()
+
+    def put_back(self):
+        """Gives the callbacks the state they had when the interrupted run saved it."""
+        for name, attributes in (self.restored or {}).get("callbacks", {}).items():
+            for key, value in attributes.items():
+                setattr(self.callbacks[name], key, value)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.directory.mkdir(exist_ok=True)
+        arrays = f"epoch-{epoch + 1}.npz"
+        buffer = io.BytesIO()
+        np.savez(buffer, *[np.asarray(v) for v in _variables(self.model)])
+        tmp = self.directory / (arrays + ".tmp")
+        tmp.write_bytes(buffer.getvalue())
+        os.replace(tmp, self.directory / arrays)
+        callbacks = {name: {k: _plain(getattr(c, k)) for k in CALLBACK_ATTRIBUTES
+                            if hasattr(c, k)}
+                     for name, c in self.callbacks.items()}
+        runs.write_json(self.directory / STATE_FILE, {
+            "epoch": epoch + 1, "arrays": arrays, "callbacks": callbacks,
+            "finished": bool(self.model.stop_training)})
+        for old in self.directory.glob("epoch-*.npz"):
+            if old.name != arrays:
+                old.unlink()
+
+
+def read_state(run_dir: Path) -> dict | None:
+    path = Path(run_dir) / STATE_DIR / STATE_FILE
+    try:
+        return runs.read_json(path)
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def restore(model, run_dir: Path, state: dict) -> None:
+    """Puts the saved weights, optimizer and random-generator states into `model`, which must
+    be built and compiled exactly as the interrupted run's was."""
+    if not model.optimizer.built:
+        model.optimizer.build(model.trainable_variables)
+    with np.load(Path(run_dir) / STATE_DIR / state["arrays"], allow_pickle=False) as saved:
+        values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    variables = _variables(model)
+    if len(values) != len(variables):
+        raise ValueError(f"{run_dir}: saved state has {len(values)} variables, the model "
+                         f"{len(variables)}")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
+def running_status() -> dict:
+    """status.json of a run in progress: which process to ask whether it still is."""
+    return {"status": "running", "pid": os.getpid(), "host": socket.gethostname()}
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _interrupted(run_dir: Path) -> bool:
+    """The run stopped before finishing: interrupted by the user, or its process is gone."""
+    try:
+        status = runs.read_json(run_dir / "status.json")
+    except (FileNotFoundError, ValueError):
+        return False
+    if status.get("status") == "interrupted":
+        return True
+    return (status.get("status") == "running" and status.get("host") == socket.gethostname()
+            and not _process_alive(int(status.get("pid", 0))))
+
+
+def comparable(config: dict) -> str:
+    """The parts of a config.json that must match for a run to be continued."""
+    keys = ("data", "features", "model", "train", "out", "dataset")
+    return json.dumps({k: config.get(k) for k in keys}, sort_keys=True)
+
+
+def find(out, config: dict) -> tuple[Path, dict] | None:
+    """The newest interrupted run under `out` with the same configuration that has a saved
+    training state, and that state; None if there is none."""
+    parent = Path(out)
+    if not parent.is_dir():
+        return None
+    wanted = comparable(config)
+    for run_dir in sorted(parent.iterdir(), reverse=True):
+        if not runs.is_run(run_dir) or not _interrupted(run_dir):
+            continue
+        try:
+            same = comparable(runs.read_json(run_dir / "config.json")) == wanted
+        except ValueError:
+            continue
+        state = read_state(run_dir)
+        if same and state is not None:
+            return run_dir, state
+    return None

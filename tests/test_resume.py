@@ -1,0 +1,140 @@
+"""fit survives being killed: rerunning it continues the run to the result it would have had."""
+
+import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import pytest
+from conftest import make_sequences
+
+from kerasaudio import runs, train
+from kerasaudio.config import ModelConfig, RunConfig, TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+# Dropout and SpecAugment draw random numbers every batch, so a resumed run only matches an
+# uninterrupted one if their generators' states are restored too.
+CONFIG = dict(model=ModelConfig("gru_attention", {"hidden": 8, "layers": 1, "dropout": 0.3}),
+              train=TrainConfig(epochs=6, batch_size=8, spec_augment=True, patience=3))
+
+KILLED_RUN = """
+import os, signal, sys
+sys.path[:0] = [{tests!r}, {root!r}]
+import keras
+from conftest import make_sequences
+from kerasaudio import runs, train
+from kerasaudio.config import ModelConfig, RunConfig, TrainConfig
+
+class KillMidEpoch(keras.callbacks.Callback):
+    def on_train_batch_end(self, batch, logs=None):
+        if int(self.model.optimizer.iterations.numpy()) == {kill_at}:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+cfg = RunConfig(out={out!r}, model=ModelConfig("gru_attention", {hparams!r}),
+                train=TrainConfig(**{train!r}))
+train.fit(cfg, make_sequences(120), verbose=0, callbacks=[KillMidEpoch()])
+"""
+
+
+def config(out) -> RunConfig:
+    return RunConfig(out=str(out), **CONFIG)
+
+
+class InterruptAt(keras.callbacks.Callback):
+    """Ctrl-C at the start of an epoch."""
+
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise KeyboardInterrupt
+
+
+def history_epochs(run_dir: Path) -> list:
+    rows = (run_dir / "history.csv").read_text().splitlines()[1:]
+    return [int(row.split(",")[0]) for row in rows]
+
+
+def test_a_killed_fit_resumes_to_the_uninterrupted_result(tmp_path):
+    data = make_sequences(120)
+    _, uninterrupted = train.fit(config(tmp_path / "whole"), data, verbose=0)
+
+    out = tmp_path / "killed"
+    script = KILLED_RUN.format(tests=str(ROOT / "tests"), root=str(ROOT), out=str(out),
+                               kill_at=12, hparams=CONFIG["model"].hparams,
+                               train={"epochs": 6, "batch_size": 8, "spec_augment": True,
+                                      "patience": 3})
+    killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            timeout=600)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    (run_dir,) = out.iterdir()
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "running"
+    saved = json.loads((run_dir / "resume" / "state.json").read_text())
+    assert 1 <= saved["epoch"] < 6
+
+    resumed_dir, resumed = train.fit(config(out), data, verbose=0)
+    assert resumed_dir == run_dir
+    assert resumed["resumed_after_epoch"] == saved["epoch"]
+    assert history_epochs(run_dir) == list(range(6))
+    assert resumed["test"] == uninterrupted["test"]
+    assert resumed["final_train_loss"] == uninterrupted["final_train_loss"]
+    assert json.loads((run_dir / "status.json").read_text()) == {"status": "complete"}
+    assert not (run_dir / "resume").exists()
+    # A complete run is never continued: the same command again starts a new one.
+    assert train.fit(config(out), data, verbose=0)[0] != run_dir
+
+
+def test_an_interrupted_fit_is_marked_and_resumed_only_with_the_same_settings(tmp_path):
+    data = make_sequences(60)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(config(tmp_path), data, verbose=0, callbacks=[InterruptAt(2)])
+    (run_dir,) = tmp_path.iterdir()
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "interrupted"
+    assert history_epochs(run_dir) == [0, 1]
+
+    other = RunConfig(out=str(tmp_path), model=CONFIG["model"],
+                      train=TrainConfig(epochs=6, batch_size=8, spec_augment=True, patience=3,
+                                        lr=0.01))
+    assert train.fit(other, data, verbose=0)[0] != run_dir  # different settings: a new run
+    assert train.fit(config(tmp_path), data, verbose=0, resume=False)[0] != run_dir
+
+    resumed_dir, metrics = train.fit(config(tmp_path), data, verbose=0)
+    assert resumed_dir == run_dir and metrics["resumed_after_epoch"] == 2
+    assert history_epochs(run_dir)[:2] == [0, 1]
+
+
+class InterruptSecondRun(keras.callbacks.Callback):
+    """Ctrl-C in the second epoch of the second run it is given to."""
+
+    def __init__(self):
+        super().__init__()
+        self.runs = 0
+
+    def on_train_begin(self, logs=None):
+        self.runs += 1
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self.runs == 2 and epoch == 1:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_experiment_keeps_its_finished_runs_and_resumes_the_rest(tmp_path):
+    data = make_sequences(60)
+    cfg = RunConfig(out=str(tmp_path), model=ModelConfig("dense", {"hidden": 8}),
+                    train=TrainConfig(epochs=3, batch_size=16, seed=5))
+    with pytest.raises(KeyboardInterrupt):
+        train.fit_repeats(cfg, 3, data, verbose=0, callbacks=[InterruptSecondRun()])
+    (experiment,) = tmp_path.iterdir()
+    first, second = sorted(p for p in experiment.iterdir() if p.is_dir())
+    first_written = (first / "metrics.json").read_text()
+
+    again, results = train.fit_repeats(cfg, 3, data, verbose=0)
+    assert again == experiment and len(results) == 3
+    assert (first / "metrics.json").read_text() == first_written  # not run again
+    assert results[1]["resumed_after_epoch"] == 1
+    assert sorted(runs.read_json(p / "config.json")["train"]["seed"]
+                  for p in runs.experiment_runs(experiment)) == [5, 6, 7]
