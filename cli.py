@@ -33,8 +33,20 @@ class Group(click.Group):
 
 
 def _quiet_tensorflow():
-    # TensorFlow's C++ start-up chatter (CUDA probing on a CPU machine) is noise to users.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    """Imports TensorFlow without its C++ start-up chatter (CUDA probing on a CPU machine),
+    which is noise to users and would bury a one-line error."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # Some of those lines come before TensorFlow reads TF_CPP_MIN_LOG_LEVEL, so the import
+    # runs with the process's stderr pointed at /dev/null; Python errors still surface.
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as null:
+            os.dup2(null.fileno(), 2)
+            import keras  # noqa: F401
+            import tensorflow  # noqa: F401
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _parse_hidden(ctx, param, value):
@@ -373,6 +385,48 @@ def evaluate(run_dir, split):
 
 
 @main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--out", "csv_path", type=click.Path(dir_okay=False),
+              help="CSV of the predictions [default: RUN_DIR/predict-TIME.csv].")
+def predict(run_dir, paths, csv_path):
+    """Predict audio files, folders of them, or .npy feature arrays with a run's best model.
+
+    Audio goes through the feature extraction the run was trained with."""
+    import time
+
+    _quiet_tensorflow()
+    from kerasaudio import predict as predict_lib
+    from kerasaudio import runs
+
+    header, rows = predict_lib.predict_files(run_dir, paths)
+    shown = [i for i, name in enumerate(header) if "_p_" not in name]
+    click.echo("\t".join(header[i] for i in shown))
+    for row in rows:
+        click.echo("\t".join(str(row[i]) for i in shown))
+    path = Path(csv_path or Path(run_dir) / f"predict-{time.strftime('%Y%m%d-%H%M%S')}.csv")
+    runs.write_text(path, predict_lib.to_csv(header, rows))
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.argument("run_dir", type=click.Path(file_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["keras", "savedmodel", "tflite"]),
+              default="savedmodel", show_default=True)
+@click.option("--out", type=click.Path(),
+              help="Where to write it [default: RUN_DIR/export/model.keras|savedmodel|"
+                   "model.tflite]; never overwritten.")
+def export(run_dir, fmt, out):
+    """Export a run's best model; savedmodel and tflite take raw waveforms and compute the
+    features inside the graph."""
+    _quiet_tensorflow()
+    from kerasaudio import export as export_lib
+
+    path = export_lib.export(run_dir, fmt, out)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--sort", help="Column to sort by (e.g. test_accuracy, lr, arch).")
 @click.option("--desc", is_flag=True, help="Sort in descending order.")
@@ -415,6 +469,20 @@ def info(data, feature_kind, limit, out):
     click.echo(datainfo.markdown(info), nl=False)
     for figure in figures:
         click.echo(f"wrote {figure}")
+
+
+@data.command("audio")
+@click.argument("folder", type=click.Path(file_okay=False))
+@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test",
+              show_default=True)
+@click.option("--count", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Utterances, picked at random from the split.")
+def audio(folder, split, count):
+    """Write spoken-digits utterances as WAV files, e.g. to try `predict` on."""
+    from kerasaudio.datasets import speech_synth
+
+    for path in speech_synth.write_wavs(folder, split, count):
+        click.echo(f"wrote {path}")
 
 
 if __name__ == "__main__":

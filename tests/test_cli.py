@@ -38,13 +38,21 @@ def test_bad_hyperparameter_value_is_a_usage_error():
     assert "--hidden" in result.stderr
 
 
-@pytest.mark.slow
-def test_fit_smoke_run_writes_a_complete_run_directory(tmp_path, corpus_cache):
+@pytest.fixture(scope="module")
+def smoke_run(tmp_path_factory, corpus_cache):
+    """(`fit` output, run directory) of a two-epoch run on 40 examples per split."""
+    out = tmp_path_factory.mktemp("runs")
     result = run_cli("fit", "--arch", "gru_attention", "--limit", "40", "--epochs", "2",
-                     "--hidden", "16", "--layers", "1", "--out", str(tmp_path),
+                     "--hidden", "16", "--layers", "1", "--out", str(out),
                      env={"KERASAUDIO_CACHE": str(corpus_cache)})
     assert result.returncode == 0, result.stderr[-3000:]
-    (run_dir,) = tmp_path.iterdir()
+    (run_dir,) = out.iterdir()
+    return result, run_dir
+
+
+@pytest.mark.slow
+def test_fit_smoke_run_writes_a_complete_run_directory(smoke_run):
+    result, run_dir = smoke_run
     assert run_dir.name.endswith("-gru_attention-spoken-digits")
     assert f"run directory: {run_dir}" in result.stdout
     assert "test accuracy" in result.stdout
@@ -66,6 +74,27 @@ def test_fit_smoke_run_writes_a_complete_run_directory(tmp_path, corpus_cache):
 
 
 @pytest.mark.slow
+def test_predict_a_folder_of_wavs_and_export_for_tflite(smoke_run, corpus_cache, tmp_path):
+    _, run_dir = smoke_run
+    env = {"KERASAUDIO_CACHE": str(corpus_cache)}
+    result = run_cli("data", "audio", str(tmp_path / "wavs"), "--count", "5", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(list((tmp_path / "wavs").glob("test-*.wav"))) == 5
+    result = run_cli("predict", str(run_dir), str(tmp_path / "wavs"), "--out",
+                     str(tmp_path / "predictions.csv"), env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = (tmp_path / "predictions.csv").read_text().splitlines()
+    assert lines[0].startswith("file,digit,digit_probability,digit_p_zero,") and len(lines) == 6
+    assert "file\tdigit\tdigit_probability" in result.stdout.splitlines()
+    result = run_cli("export", str(run_dir), "--format", "tflite")
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (run_dir / "export" / "model.tflite").stat().st_size > 0
+    again = run_cli("export", str(run_dir), "--format", "tflite")
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert (run_dir / "export" / "model.tflite").stat().st_size > 0  # kept
+
+
+@pytest.mark.slow
 def test_data_info_prints_tables_and_writes_histograms(tmp_path, corpus_cache):
     result = run_cli("data", "info", "--limit", "30", "--out", str(tmp_path),
                      env={"KERASAUDIO_CACHE": str(corpus_cache)})
@@ -75,7 +104,8 @@ def test_data_info_prints_tables_and_writes_histograms(tmp_path, corpus_cache):
         assert (tmp_path / name).stat().st_size > 0, name
 
 
-@pytest.mark.parametrize("argv", [["compare", "no/such/runs"], ["evaluate", "."]])
+@pytest.mark.parametrize("argv", [["compare", "no/such/runs"], ["evaluate", "."],
+                                  ["predict", ".", "no-such.wav"], ["export", "."]])
 def test_bad_paths_for_reports_are_one_line_and_exit_status_2(argv):
     result = run_cli(*argv)
     assert result.returncode == 2

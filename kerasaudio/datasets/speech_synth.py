@@ -16,6 +16,7 @@ import ctypes
 import importlib.metadata
 import multiprocessing
 import os
+from pathlib import Path
 
 import click
 import numpy as np
@@ -198,3 +199,31 @@ def load_digits(seed: int = 0) -> dict:
     if not path.exists():
         cache.save_npz_atomic(path, **synthesize_digits(seed))
     return cache.load_npz(path)
+
+
+def write_wavs(folder, split: str = "test", count: int = 20, seed: int = 0) -> list:
+    """Writes `count` utterances of one split of the spoken-digits corpus, picked at random,
+    as 16-bit WAV files `<split>-<index>-<digit>.wav`: audio to try `predict` on.
+
+    Raises:
+        UserError: if one of the files already exists (nothing is overwritten).
+    """
+    import soundfile
+
+    from kerasaudio.errors import UserError
+
+    corpus = load_digits(seed)
+    members = np.flatnonzero(corpus["split"] == split)
+    picked = np.sort(np.random.default_rng(seed).choice(members, min(count, len(members)),
+                                                         replace=False))
+    folder = Path(folder)
+    paths = [folder / f"{split}-{i:05d}-{DIGITS[corpus['digit'][i]]}.wav" for i in picked]
+    for path in paths:
+        if path.exists():
+            raise UserError(f"{path}: already exists; choose an empty folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    offsets = np.concatenate([[0], np.cumsum(corpus["lengths"])])
+    for i, path in zip(picked, paths):
+        soundfile.write(path, corpus["waves"][offsets[i]:offsets[i + 1]], SAMPLE_RATE,
+                        subtype="PCM_16")
+    return paths

@@ -1,0 +1,40 @@
+"""Reading audio files: any format libsndfile reads (WAV, FLAC, OGG, ...), mixed down to mono
+and resampled with soxr to the rate the features were computed at."""
+
+from pathlib import Path
+
+import numpy as np
+
+from kerasaudio.errors import UserError
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au")
+
+
+def is_audio(path: Path) -> bool:
+    return Path(path).suffix.lower() in AUDIO_SUFFIXES
+
+
+def read(path, sample_rate: int) -> np.ndarray:
+    """A file's samples as float32 mono in [-1, 1] at `sample_rate` Hz.
+
+    Raises:
+        UserError: naming the file, if it is missing, unreadable, empty or not finite.
+    """
+    import soundfile
+    import soxr
+
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"{path}: no such file")
+    try:
+        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
+        raise UserError(f"{path}: not a readable audio file ({error})") from None
+    if samples.shape[0] == 0:
+        raise UserError(f"{path}: holds no samples")
+    if not np.all(np.isfinite(samples)):
+        raise UserError(f"{path}: holds NaN or infinite samples")
+    mono = samples.mean(axis=1)
+    if rate != sample_rate:
+        mono = soxr.resample(mono, rate, sample_rate).astype(np.float32)
+    return mono

@@ -1,0 +1,134 @@
+"""export: a finished run's model in a form a serving stack loads.
+
+- `keras`: best.keras as it is (inputs: normalised-inside features and their mask); loads in
+  Keras safe mode wherever kerasaudio's layers are importable.
+- `savedmodel`: a TensorFlow SavedModel whose `serve` signature takes raw waveforms and computes
+  the run's features inside the graph (tf.signal), so serving needs no Python feature code.
+- `tflite`: the same graph for TensorFlow Lite, one waveform per call (batch 1), in TFLite
+  builtin ops only, so any TFLite or LiteRT interpreter runs it without the Flex delegate.
+
+The serving signature takes `waveform` float32 (batch, samples) in [-1, 1] at the run's sample
+rate, zero-padded, and `num_samples` int32 (batch,): each waveform's length before padding. It
+returns, per task, the class probabilities and `<task>_class` (the most probable class index);
+frame classifiers return them per frame, (batch, frames, ...), with `num_frames`.
+"""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from kerasaudio import features, models
+from kerasaudio.errors import UserError
+from kerasaudio.predict import load_model, load_run
+
+FORMATS = ("keras", "savedmodel", "tflite")
+DEFAULT_NAMES = {"keras": "model.keras", "savedmodel": "savedmodel", "tflite": "model.tflite"}
+ENDPOINT = "serve"
+
+
+def _windows(x, num_frames, window: int, edge: str):
+    """(batch, time, n) -> (batch, time, window, n): each frame with its neighbours, filled
+    past each sequence's own ends as training's windows were (`repeat` or `zero`)."""
+    import tensorflow as tf
+
+    half = window // 2
+    time = tf.range(tf.shape(x)[1])[None, :]
+    last = tf.cast(num_frames, tf.int32)[:, None] - 1
+    columns = []
+    for offset in range(-half, half + 1):
+        position = time + offset
+        frames = tf.gather(x, tf.minimum(tf.maximum(position, 0), last), batch_dims=1)
+        if edge == "zero":
+            inside = (position >= 0) & (position <= last)
+            frames *= tf.cast(inside, x.dtype)[..., None]
+        columns.append(frames)
+    return tf.stack(columns, axis=2)
+
+
+def serving_function(model, cfg):
+    """waveform, num_samples -> {task: probabilities, task_class: index[, num_frames]}."""
+    import tensorflow as tf
+
+    kind = models.input_kind(cfg.model.arch)
+    features.in_graph(tf.zeros([1, cfg.features.frame_step]), tf.ones([1], tf.int32),
+                      cfg.features)  # fails early, with a clear message, for librosa features
+
+    def serve(waveform, num_samples):
+        x, num_frames = features.in_graph(waveform, num_samples, cfg.features)
+        if kind == "window":
+            window = cfg.model.hparams["window"]
+            framed = _windows(x, num_frames, window, cfg.train.window_edge)
+            flat = tf.reshape(framed, [-1, window, x.shape[-1]])
+            outputs = {name: tf.reshape(p, tf.concat([tf.shape(x)[:2], [-1]], 0))
+                       for name, p in model({"features": flat}, training=False).items()}
+        else:
+            mask = tf.sequence_mask(num_frames, tf.shape(x)[1])
+            outputs = model({"features": x, "mask": mask}, training=False)
+        result = {name: p for name, p in outputs.items()}
+        result.update({f"{name}_class": tf.argmax(p, axis=-1, output_type=tf.int32)
+                       for name, p in outputs.items()})
+        if kind == "window":
+            result["num_frames"] = num_frames
+        return result
+
+    return serve
+
+
+def input_signature(batch_size: int | None = None):
+    import tensorflow as tf
+
+    return [tf.TensorSpec([batch_size, None], tf.float32, name="waveform"),
+            tf.TensorSpec([batch_size], tf.int32, name="num_samples")]
+
+
+def _write_savedmodel(model, cfg, path: Path, batch_size: int | None = None) -> None:
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    archive.add_endpoint(ENDPOINT, serving_function(model, cfg), input_signature(batch_size))
+    archive.write_out(str(path), verbose=False)
+
+
+def _tflite_bytes(model, cfg) -> bytes:
+    import tensorflow as tf
+
+    with tempfile.TemporaryDirectory() as tmp:
+        # TFLite lowers Keras's recurrent loops to builtin ops only when the loop's state has
+        # a static shape, hence a batch of one; otherwise it needs the Flex delegate.
+        _write_savedmodel(model, cfg, Path(tmp) / "savedmodel", batch_size=1)
+        converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / "savedmodel"),
+                                                             signature_keys=[ENDPOINT])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return converter.convert()
+
+
+def export(run_dir, fmt: str, out=None) -> Path:
+    """Writes the run's best model in format `fmt` to `out` (default
+    `<run_dir>/export/<model.keras | savedmodel | model.tflite>`), never over an existing path.
+
+    Raises:
+        UserError: for an unknown format, an existing `out`, or features that cannot run in a
+            graph (savedmodel, tflite).
+    """
+    if fmt not in FORMATS:
+        raise UserError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
+    cfg, _ = load_run(run_dir)
+    out = Path(out) if out else Path(run_dir) / "export" / DEFAULT_NAMES[fmt]
+    if out.exists():
+        raise UserError(f"{out}: already exists; remove it or give another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    best = Path(run_dir) / "best.keras"
+    # Written under a temporary name and renamed: an interrupted export leaves nothing half-made.
+    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    if fmt == "keras":
+        shutil.copyfile(best, tmp)
+    else:
+        model = load_model(run_dir)
+        if fmt == "savedmodel":
+            _write_savedmodel(model, cfg, tmp)
+        else:
+            tmp.write_bytes(_tflite_bytes(model, cfg))
+    os.replace(tmp, out)
+    return out

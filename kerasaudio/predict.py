@@ -1,0 +1,162 @@
+"""predict: a finished run's model applied to audio files or feature arrays.
+
+Audio goes through the very feature extraction the run was trained with (its config.json
+holds the feature settings); the normalisation is inside best.keras. Feature arrays (.npy,
+time x features) are taken as already extracted.
+"""
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from kerasaudio import audio, features, models, runs
+from kerasaudio.config import RunConfig, Task
+from kerasaudio.datasets.base import Dataset
+from kerasaudio.errors import UserError
+
+FEATURE_SUFFIX = ".npy"
+
+
+def load_run(run_dir) -> tuple[RunConfig, dict]:
+    """(run configuration, config.json) of a finished run.
+
+    Raises:
+        UserError: if `run_dir` is not a complete run directory.
+    """
+    run_dir = Path(run_dir)
+    if not runs.is_run(run_dir):
+        raise UserError(f"{run_dir}: not a run directory (no config.json)")
+    if not (run_dir / "best.keras").is_file():
+        raise UserError(f"{run_dir}: has no best.keras (the run never finished an epoch)")
+    config = runs.read_json(run_dir / "config.json")
+    return RunConfig.from_dict(config), config
+
+
+def load_model(run_dir):
+    """The run's best model, loaded in Keras safe mode (no code from the file runs); the
+    kerasaudio layers it uses are imported first so that Keras finds them."""
+    import keras
+
+    import kerasaudio.models.layers  # noqa: F401  (registers the layers with Keras)
+
+    return keras.models.load_model(Path(run_dir) / "best.keras", safe_mode=True)
+
+
+def input_files(paths) -> list:
+    """The audio and .npy files named by `paths`, folders searched recursively, in order.
+
+    Raises:
+        UserError: for a path that does not exist, a file of another kind, or no files.
+    """
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*")
+                            if p.is_file() and (audio.is_audio(p) or p.suffix == FEATURE_SUFFIX))
+        elif not path.exists():
+            raise UserError(f"{path}: no such file or folder")
+        elif audio.is_audio(path) or path.suffix == FEATURE_SUFFIX:
+            found.append(path)
+        else:
+            raise UserError(f"{path}: not an audio file ({', '.join(audio.AUDIO_SUFFIXES)}) "
+                            f"or a {FEATURE_SUFFIX} feature array")
+    if not found:
+        raise UserError(f"no audio or {FEATURE_SUFFIX} files in {', '.join(map(str, paths))}")
+    return found
+
+
+def read_features(path: Path, n_features: int) -> np.ndarray:
+    """A (time, n_features) float32 array from a .npy file, checked; never unpickles."""
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: not a readable .npy array ({error})") from None
+    if x.ndim != 2 or x.shape[1] != n_features:
+        raise UserError(f"{path}: expected a (time, {n_features}) array, got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise UserError(f"{path}: has no frames")
+    if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
+        raise UserError(f"{path}: holds NaN, infinite or non-numeric values")
+    return x.astype(np.float32)
+
+
+def featurize(files: list, cfg: RunConfig, n_features: int) -> list:
+    """Per file, its (time, n_features) frames: audio through the run's feature extraction,
+    .npy arrays as they are."""
+    out = [None] * len(files)
+    waves = {i: audio.read(f, cfg.features.sample_rate) for i, f in enumerate(files)
+             if f.suffix != FEATURE_SUFFIX}
+    if waves:
+        order = list(waves)
+        lengths = np.array([len(waves[i]) for i in order], np.int64)
+        frames, frame_lengths = features.extract(np.concatenate([waves[i] for i in order]),
+                                                 lengths, cfg.features, label="features")
+        offsets = np.concatenate([[0], np.cumsum(frame_lengths)])
+        for k, i in enumerate(order):
+            out[i] = frames[offsets[k]:offsets[k + 1]]
+    for i, f in enumerate(files):
+        if out[i] is None:
+            out[i] = read_features(f, n_features)
+        elif out[i].shape[1] != n_features:
+            raise UserError(f"{f}: gives {out[i].shape[1]} features per frame, the run's "
+                            f"model takes {n_features}")
+    return out
+
+
+def as_dataset(sequences: list, config: dict, cfg: RunConfig) -> Dataset:
+    """The sequences as a Dataset the run's evaluation batches can serve (targets unknown)."""
+    tasks = [Task(**t) for t in config["dataset"]["tasks"]]
+    lengths = np.array([len(x) for x in sequences], np.int64)
+    targets = {t.name: np.zeros(lengths.sum() if t.level == "frame" else len(lengths),
+                                np.int64) for t in tasks}
+    return Dataset(name="predict", frames=np.concatenate(sequences), lengths=lengths,
+                   targets=targets, tasks=tasks, class_names=config["dataset"]["class_names"],
+                   split=np.full(len(lengths), "test"), features=cfg.features)
+
+
+def predict_files(run_dir, paths) -> tuple[list, list]:
+    """Applies a run's best model to audio files, folders of them, or .npy feature arrays.
+
+    Returns:
+        (header, rows): one row per file (per frame for frame classifiers) with, per task, the
+        predicted class, its probability and every class's probability.
+    """
+    from kerasaudio import train
+
+    cfg, config = load_run(run_dir)
+    files = input_files(paths)
+    data = as_dataset(featurize(files, cfg, config["dataset"]["n_features"]), config, cfg)
+    model = load_model(run_dir)
+    kind = models.input_kind(cfg.model.arch)
+    batches, order = train.Batches(cfg, kind, cfg.model.hparams).evaluation(data)
+    probabilities = train.predict(model, batches, order)
+
+    header = ["file"] + (["frame", "time_s"] if kind == "window" else [])
+    names = {t.name: data.class_names[t.name] for t in data.tasks}
+    for task, classes in names.items():
+        header += [task, f"{task}_probability"] + [f"{task}_p_{c}" for c in classes]
+    rows, offsets = [], data.offsets()
+    for index, (path, length) in enumerate(zip(files, data.lengths)):
+        frames = range(length) if kind == "window" else [None]
+        for frame in frames:
+            row = [str(path)]
+            if frame is not None:
+                row += [frame, round(frame * cfg.features.hop_ms / 1000, 3)]
+                position = offsets[index] + frame
+            else:
+                position = index
+            for task, classes in names.items():
+                p = probabilities[task][position]
+                row += [classes[int(p.argmax())], f"{p.max():.6f}"] + [f"{v:.6f}" for v in p]
+            rows.append(row)
+    return header, rows
+
+
+def to_csv(header: list, rows: list) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue()

@@ -1,0 +1,164 @@
+"""predict on audio files, and exported models that compute their own features."""
+
+import numpy as np
+import pytest
+import soundfile
+import tensorflow as tf
+
+from kerasaudio import audio, export, features, models, predict, train
+from kerasaudio.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
+from kerasaudio.datasets.base import Dataset, make_task
+from kerasaudio.errors import UserError
+from kerasaudio.models.inputs import InputSpec
+from tests.test_models import SMALL
+
+RATE = 16000
+# Deltas are in the configuration so the in-graph deltas are checked against training's too.
+FEATURES = FeatureConfig(deltas=True)
+PITCHES = {"low": 220.0, "mid": 660.0, "high": 1980.0}
+
+
+def tone(pitch: float, seconds: float, rng) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    wave = 0.3 * np.sin(2 * np.pi * pitch * t) + 0.05 * rng.standard_normal(len(t))
+    return wave.astype(np.float32)
+
+
+def tones(n: int, seed: int = 0):
+    """Waveforms of noisy tones of three pitches and random lengths, with their classes."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, len(PITCHES), n)
+    waves = [tone(list(PITCHES.values())[k], rng.uniform(0.1, 0.4), rng) for k in labels]
+    return waves, labels
+
+
+@pytest.fixture(scope="module")
+def tone_run(tmp_path_factory):
+    """A gru_attention run trained on MFCCs (with deltas) of tones."""
+    waves, labels = tones(90)
+    frames, lengths = features.extract(np.concatenate(waves), np.array([len(w) for w in waves]),
+                                       FEATURES)
+    names = list(PITCHES)
+    data = Dataset(name="tones", frames=frames, lengths=lengths,
+                   targets={"pitch": labels.astype(np.int64)}, tasks=[make_task("pitch", names)],
+                   class_names={"pitch": names},
+                   split=np.array(["train", "val", "test"])[np.arange(90) % 3],
+                   features=FEATURES)
+    cfg = RunConfig(features=FEATURES, out=str(tmp_path_factory.mktemp("runs")),
+                    model=ModelConfig("gru_attention", {"hidden": 16, "layers": 1}),
+                    train=TrainConfig(epochs=8, batch_size=8, lr=0.01))
+    run_dir, metrics = train.fit(cfg, data, verbose=0)
+    assert metrics["test"]["accuracy"] > 0.8  # a model that has learnt something to compare
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def wav_folder(tmp_path_factory):
+    """Tone files as a user brings them: WAV at 16 kHz and at 22,050 Hz in stereo, FLAC."""
+    folder = tmp_path_factory.mktemp("audio")
+    waves, labels = tones(6, seed=1)
+    names = list(PITCHES)
+    for i, (wave, label) in enumerate(zip(waves, labels)):
+        if i == 4:
+            import soxr
+
+            stereo = np.stack([wave, wave], axis=1)
+            soundfile.write(folder / f"{i}-{names[label]}.wav", soxr.resample(stereo, RATE, 22050),
+                            22050, subtype="FLOAT")
+        else:
+            suffix = "flac" if i == 5 else "wav"
+            soundfile.write(folder / f"{i}-{names[label]}.{suffix}", wave, RATE)
+    return folder
+
+
+def probabilities(rows, header) -> np.ndarray:
+    columns = [i for i, name in enumerate(header) if name.startswith("pitch_p_")]
+    return np.array([[float(row[i]) for i in columns] for row in rows])
+
+
+def test_predict_names_the_class_of_each_audio_file(tone_run, wav_folder):
+    header, rows = predict.predict_files(tone_run, [wav_folder])
+    assert header[:3] == ["file", "pitch", "pitch_probability"]
+    assert len(rows) == 6
+    right = [row[1] == row[0].rsplit("-", 1)[1].split(".")[0] for row in rows]
+    assert sum(right) >= 5
+    np.testing.assert_allclose(probabilities(rows, header).sum(axis=1), 1.0, atol=1e-5)
+
+
+def test_predict_takes_feature_arrays_and_checks_them(tone_run, tmp_path):
+    wave = tone(PITCHES["high"], 0.3, np.random.default_rng(2))
+    frames, _ = features.extract(wave, np.array([len(wave)]), FEATURES)
+    np.save(tmp_path / "high.npy", frames)
+    header, (row,) = predict.predict_files(tone_run, [tmp_path / "high.npy"])
+    assert row[1] == "high"
+    np.save(tmp_path / "bad.npy", frames[:, :13])
+    with pytest.raises(UserError, match=r"bad.npy: expected a \(time, 39\) array"):
+        predict.predict_files(tone_run, [tmp_path / "bad.npy"])
+    (tmp_path / "empty.wav").write_bytes(b"")
+    with pytest.raises(UserError, match="empty.wav: not a readable audio file"):
+        predict.predict_files(tone_run, [tmp_path / "empty.wav"])
+
+
+def serve_inputs(paths):
+    """The files as the serving signature takes them: zero-padded batch and lengths."""
+    waves = [audio.read(p, RATE) for p in paths]
+    batch = np.zeros((len(waves), max(map(len, waves))), np.float32)
+    for row, wave in enumerate(waves):
+        batch[row, :len(wave)] = wave
+    return batch, np.array([len(w) for w in waves], np.int32)
+
+
+def test_savedmodel_computes_features_in_graph_and_matches_predict(tone_run, wav_folder,
+                                                                   tmp_path):
+    header, rows = predict.predict_files(tone_run, [wav_folder])
+    path = export.export(tone_run, "savedmodel", tmp_path / "savedmodel")
+    serve = tf.saved_model.load(str(path)).signatures["serve"]
+    waveform, num_samples = serve_inputs([row[0] for row in rows])
+    out = serve(waveform=tf.constant(waveform), num_samples=tf.constant(num_samples))
+    np.testing.assert_allclose(out["pitch"].numpy(), probabilities(rows, header), atol=1e-4)
+    assert [list(PITCHES)[k] for k in out["pitch_class"].numpy()] == [r[1] for r in rows]
+    with pytest.raises(UserError, match="already exists"):
+        export.export(tone_run, "savedmodel", path)
+
+
+def test_tflite_model_matches_predict(tone_run, wav_folder, tmp_path):
+    header, rows = predict.predict_files(tone_run, [wav_folder])
+    path = export.export(tone_run, "tflite", tmp_path / "model.tflite")
+    interpreter = tf.lite.Interpreter(model_path=str(path))
+    runner = interpreter.get_signature_runner("serve")
+    got = []
+    for row in rows:  # one file at a time, as an on-device caller would
+        waveform, num_samples = serve_inputs([row[0]])
+        got.append(runner(waveform=waveform, num_samples=num_samples)["pitch"][0])
+    np.testing.assert_allclose(np.array(got), probabilities(rows, header), atol=1e-4)
+
+
+def test_keras_export_loads_in_safe_mode_and_librosa_features_cannot_be_exported(tone_run,
+                                                                                 tmp_path):
+    import keras
+
+    path = export.export(tone_run, "keras", tmp_path / "model.keras")
+    model = keras.models.load_model(path, safe_mode=True)
+    assert set(model.output_names) == {"pitch"} or "pitch" in model.output
+    with pytest.raises(UserError, match="chroma features are computed by librosa"):
+        export.serving_function(model, RunConfig(features=FeatureConfig(kind="mfcc+chroma")))
+
+
+@pytest.mark.parametrize("arch", models.ARCHITECTURES)
+def test_every_architecture_exports_to_tflite_builtins(arch):
+    """TFLite without the Flex delegate runs each architecture as the serving graph does."""
+    kind = models.input_kind(arch)
+    task = make_task("label", ["a", "b", "c"], level="frame" if kind == "window" else "utterance")
+    n = features.width("mfcc", FEATURES)
+    model = models.build(arch, InputSpec(n, np.zeros(n, np.float32), np.ones(n, np.float32)),
+                         [task], **SMALL[arch])
+    cfg = RunConfig(features=FEATURES, model=ModelConfig(arch, SMALL[arch]))
+    runner = tf.lite.Interpreter(model_content=export._tflite_bytes(model, cfg)) \
+        .get_signature_runner("serve")
+    waveform = tone(PITCHES["mid"], 0.2, np.random.default_rng(3))[None, :]
+    num_samples = np.array([waveform.shape[1] - 300], np.int32)  # with some zero padding
+    got = runner(waveform=waveform, num_samples=num_samples)["label"]
+    expected = tf.function(export.serving_function(model, cfg))(
+        tf.constant(waveform), tf.constant(num_samples))["label"].numpy()
+    assert got.shape == expected.shape == ((1, 20, 3) if kind == "window" else (1, 3))
+    np.testing.assert_allclose(got, expected, atol=1e-5)
