@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reruns every figure in results/README.md on the built-in corpus, one run after another
 # (concurrent runs would share the 2 cores and distort seconds per epoch).
-#   results/reference_runs.sh [zoo] [repeats] [tune] [bench]    (default: all four)
+#   results/reference_runs.sh [zoo] [repeats] [tune] [serve] [bench]    (default: all five)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=results/runs/reference
@@ -30,11 +30,18 @@ tune() {  # issue 6: Hyperband over the gru_attention space, then the winner fiv
   fit --hparams results/tuning/gru_attention-hyperband/best.json --epochs 40 --repeats 5
 }
 
+serve() {  # issue 8: export parity of the zoo's gru_attention run on 200 test utterances
+  run=$(ls -d "$out"/*-gru_attention-spoken-digits | tail -n 1)
+  wavs=$(mktemp -d)
+  python cli.py data audio "$wavs/wavs" --count 200
+  python bench/export.py "$run" "$wavs/wavs" > results/bench/export.jsonl
+}
+
 bench() {  # issue 9: on an otherwise idle machine
   mkdir -p results/bench
   for b in cli pipeline train features peer fit_options tune; do python "bench/$b.py" > "results/bench/$b.jsonl"; done
 }
 
-for step in "${@:-zoo repeats tune bench}"; do
+for step in "${@:-zoo repeats tune serve bench}"; do
   for s in $step; do "$s"; done
 done

@@ -138,3 +138,32 @@ def test_an_interrupted_experiment_keeps_its_finished_runs_and_resumes_the_rest(
     assert results[1]["resumed_after_epoch"] == 1
     assert sorted(runs.read_json(p / "config.json")["train"]["seed"]
                   for p in runs.experiment_runs(experiment)) == [5, 6, 7]
+
+
+class FailAt(keras.callbacks.Callback):
+    """A crash (not an interruption) at the start of an epoch."""
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise RuntimeError("disk on fire")
+
+
+def test_a_failed_fit_is_marked_failed_and_never_resumed(tmp_path):
+    data = make_sequences(60)
+    with pytest.raises(RuntimeError):
+        train.fit(config(tmp_path), data, verbose=0, callbacks=[FailAt()])
+    (failed,) = tmp_path.iterdir()
+    status = json.loads((failed / "status.json").read_text())
+    assert status["status"] == "failed" and "disk on fire" in status["error"]
+    assert not runs.is_complete(failed)
+    run_dir, _ = train.fit(config(tmp_path), data, verbose=0)
+    assert run_dir != failed and runs.is_complete(run_dir)
+
+
+def test_runs_started_in_the_same_second_never_share_a_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(runs.time, "strftime", lambda _: "20261123-120000")
+    made = [runs.create(tmp_path, "gru", "spoken-digits") for _ in range(3)]
+    assert len(set(made)) == 3 and all(p.is_dir() and not any(p.iterdir()) for p in made)
+    assert [p.name for p in made] == ["20261123-120000-gru-spoken-digits",
+                                      "20261123-120000-gru-spoken-digits-2",
+                                      "20261123-120000-gru-spoken-digits-3"]
