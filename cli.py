@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from kerasaudio.config import (
+    DATA_FORMATS,
     OPTIMIZERS,
     SCHEDULES,
     WINDOW_EDGES,
@@ -88,7 +89,10 @@ def _parse_sets(ctx, param, values):
 
 
 def data_options(command):
-    """--data, --features and --limit, as fit, tune and data info share them."""
+    """--data, --format, --features and --limit, as fit, tune and data info share them."""
+    command = click.option("--format", "data_format", type=click.Choice(DATA_FORMATS),
+                           help="How to read a --data path [default: told from the path].")(
+        command)
     command = click.option("--limit", type=click.IntRange(min=1),
                            help="Keep at most N examples per split (quick experiments).")(command)
     command = click.option("--features", "feature_kind", default=FeatureConfig.kind,
@@ -96,7 +100,8 @@ def data_options(command):
                            help="mfcc, logmel, chroma, or several joined by '+' "
                                 "(logmel+chroma).")(command)
     return click.option("--data", default=DataConfig.name, show_default=True,
-                        help="Built-in data set name.")(command)
+                        help="Built-in data set name, or a path: X_TRAIN.ts (a UEA/UCR "
+                             "archive pair).")(command)
 
 
 @click.group(cls=Group)
@@ -173,10 +178,10 @@ def main():
               help="A tune best.json: its arch, hyperparameters, training settings and best "
                    "epoch count (options given explicitly still win).")
 @click.pass_context
-def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs, batch_size, lr,
-        optimizer, momentum, weight_decay, clipnorm, schedule, t0, t_mult, monitor, patience,
-        class_weights, overfit_batches, spec_augment, window_edge, hidden, layers, dropout, sets,
-        seed, limit, out, repeats, strategy, resume, hparams_file):
+def fit(ctx, arch, data, data_format, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs,
+        batch_size, lr, optimizer, momentum, weight_decay, clipnorm, schedule, t0, t_mult, monitor,
+        patience, class_weights, overfit_batches, spec_augment, window_edge, hidden, layers,
+        dropout, sets, seed, limit, out, repeats, strategy, resume, hparams_file):
     """Train a model and write a run directory."""
     from kerasaudio import features as feature_lib
     from kerasaudio import models
@@ -197,7 +202,7 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs
         optimizer = optimizer if "optimizer" in explicit else \
             train_given.get("optimizer", optimizer)
     cfg = RunConfig(
-        data=DataConfig(name=data, limit=limit),
+        data=DataConfig(name=data, limit=limit, format=data_format),
         features=FeatureConfig(kind=feature_kind, deltas=deltas, beat_sync=beat_sync,
                                n_mfcc=n_mfcc, n_mels=n_mels),
         model=ModelConfig(arch=arch, hparams=hparams),
@@ -208,10 +213,10 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs
             overfit_batches=overfit_batches, spec_augment=spec_augment,
             window_edge=window_edge, seed=seed, strategy=strategy),
         out=out)
-    # Fail on a bad name before loading any data.
+    # Fail on a bad name before loading any data (an architecture's module imports Keras).
+    _quiet_tensorflow()
     models.resolve(cfg.model.arch, cfg.model.hparams)
     feature_lib.kinds(cfg.features)
-    _quiet_tensorflow()
     from kerasaudio import train
 
     try:
@@ -302,8 +307,8 @@ def archs():
 @click.option("--workers", type=click.IntRange(min=1),
               help="Run a KerasTuner chief and N workers on this machine.")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
-def tune(arch, data, feature_kind, limit, tuner, max_epochs, max_trials, objective, patience,
-         fix, ranges, grid, name, out, overwrite, workers, seed):
+def tune(arch, data, data_format, feature_kind, limit, tuner, max_epochs, max_trials, objective,
+         patience, fix, ranges, grid, name, out, overwrite, workers, seed):
     """Search hyperparameters with KerasTuner; rerun the same command to resume."""
     from tuning import spaces
 
@@ -311,12 +316,14 @@ def tune(arch, data, feature_kind, limit, tuner, max_epochs, max_trials, objecti
     archs = spaces.archs(arch, overrides)
     if max_trials is None and tuner in ("bayesian", "random"):
         max_trials = 20
-    name = name or f"{'+'.join(archs)}-{data}-{tuner}"
+    from kerasaudio import runs
+
+    name = name or f"{'+'.join(archs)}-{runs.slug(data)}-{tuner}"
     _quiet_tensorflow()
     from kerasaudio import features as feature_lib
     from tuning import search
 
-    run = RunConfig(data=DataConfig(name=data, limit=limit),
+    run = RunConfig(data=DataConfig(name=data, limit=limit, format=data_format),
                     features=FeatureConfig(kind=feature_kind),
                     model=ModelConfig(arch=archs[0]),
                     train=TrainConfig(patience=patience, seed=seed))
@@ -455,17 +462,17 @@ def data():
 @data_options
 @click.option("--out", type=click.Path(file_okay=False),
               help="Folder for info.md, info.json and the PNGs [default: results/data/NAME].")
-def info(data, feature_kind, limit, out):
+def info(data, data_format, feature_kind, limit, out):
     """Examples per split, class and length histograms, feature sizes, baselines."""
     from kerasaudio import features as feature_lib
 
     cfg = FeatureConfig(kind=feature_kind)
     feature_lib.kinds(cfg)
     _quiet_tensorflow()
-    from kerasaudio import datainfo, datasets
+    from kerasaudio import datainfo, datasets, runs
 
-    dataset = datasets.load(DataConfig(name=data, limit=limit), cfg)
-    info, figures = datainfo.write(dataset, Path(out or Path("results", "data", data)))
+    dataset = datasets.load(DataConfig(name=data, limit=limit, format=data_format), cfg)
+    info, figures = datainfo.write(dataset, Path(out or Path("results", "data", runs.slug(data))))
     click.echo(datainfo.markdown(info), nl=False)
     for figure in figures:
         click.echo(f"wrote {figure}")

@@ -8,6 +8,9 @@ from dataclasses import dataclass, field
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "cosine-restarts", "plateau")
 WINDOW_EDGES = ("repeat", "zero")
+# Readers of users' data (`kerasaudio.datasets.READERS`), named here so the CLI lists them
+# without importing the readers.
+DATA_FORMATS = ("ts",)
 
 
 @dataclass(frozen=True)
@@ -17,12 +20,19 @@ class DataConfig:
     Attributes:
         name: a built-in data set name (see `kerasaudio.datasets.BUILTIN`) or a path.
         limit: keep at most this many examples per split (None keeps all).
-        seed: seed of the built-in corpus (which speakers, takes, noise).
+        seed: seed of the built-in corpus (which speakers, takes, noise), and of the splits
+            drawn for users' data sets that bring none.
+        format: how to read a path (see `kerasaudio.datasets.READERS`); None: from the path.
+        val_fraction: share of the training data drawn for validation when none is given.
+        test_fraction: share of the data drawn for testing when no test split is given.
     """
 
     name: str = "spoken-digits"
     limit: int | None = None
     seed: int = 0
+    format: str | None = None
+    val_fraction: float = 0.1
+    test_fraction: float = 0.2
 
 
 @dataclass(frozen=True)

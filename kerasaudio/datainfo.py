@@ -8,17 +8,25 @@ from kerasaudio import evaluate, features, plots, runs
 from kerasaudio.datasets.base import SPLITS, Dataset
 
 
+def _length_unit(dataset: Dataset) -> tuple[float, str]:
+    """(length of a frame, unit): seconds for features computed from audio; steps for
+    features that came with the data, whose frame rate is unknown."""
+    if dataset.features.kind == features.GIVEN:
+        return 1.0, "steps"
+    return dataset.features.hop_ms / 1000, "s"
+
+
 def summary(dataset: Dataset) -> dict:
     """Examples per split, class counts per task and split, lengths, feature dimensions and the
     random and majority baselines (both scored on the test split)."""
     splits = {s: dataset.subset(s) for s in SPLITS}
-    hop = dataset.features.hop_ms / 1000
+    scale, unit = _length_unit(dataset)
     out = {"name": dataset.name, "n_features": dataset.n_features,
            "features": dataset.features.kind,
            "examples": {s: len(d.lengths) for s, d in splits.items()},
            "frames": {s: int(d.lengths.sum()) for s, d in splits.items()},
-           "length_seconds": {s: _stats(d.lengths * hop) for s, d in splits.items()},
-           "tasks": {}}
+           "lengths": {s: _stats(d.lengths * scale) for s, d in splits.items()},
+           "length_unit": unit, "tasks": {}}
     for task in dataset.tasks:
         if task.kind != "classification":
             continue
@@ -42,9 +50,10 @@ def _stats(seconds: np.ndarray) -> dict:
 def markdown(info: dict) -> str:
     lines = [f"# {info['name']}", "",
              f"{info['n_features']} features per frame ({info['features']}).", "",
-             "| split | examples | frames | length min / median / max (s) |", "|---|---|---|---|"]
+             f"| split | examples | frames | length min / median / max ({info['length_unit']}) |",
+             "|---|---|---|---|"]
     for s in SPLITS:
-        st = info["length_seconds"][s]
+        st = info["lengths"][s]
         lengths = f"{st['min']:.2f} / {st['median']:.2f} / {st['max']:.2f}" if st else ""
         lines.append(f"| {s} | {info['examples'][s]} | {info['frames'][s]} | {lengths} |")
     for name, task in info["tasks"].items():
@@ -72,16 +81,20 @@ def write(dataset: Dataset, out: Path) -> tuple[dict, list]:
                                              out / f"classes_{name}.png",
                                              title=f"{dataset.name}: examples per {name}"))
     if not any(t["level"] == "frame" for t in info["tasks"].values()):
-        hop = dataset.features.hop_ms / 1000
+        scale, unit = _length_unit(dataset)
         figures.append(plots.length_histogram(
-            {s: dataset.subset(s).lengths * hop for s in SPLITS}, out / "lengths.png",
-            title=f"{dataset.name}: sequence lengths"))
-    kinds = features.kinds(dataset.features)
-    widths = [features.width(k, dataset.features) for k in kinds]
+            {s: dataset.subset(s).lengths * scale for s in SPLITS}, out / "lengths.png",
+            title=f"{dataset.name}: sequence lengths", unit=unit))
+    if dataset.features.kind == features.GIVEN:
+        kinds, widths = [features.GIVEN], [dataset.n_features]
+    else:
+        kinds = features.kinds(dataset.features)
+        widths = [features.width(k, dataset.features) for k in kinds]
     first = dataset.subset("train").sequences()[0]
-    figures.append(plots.feature_image(first, kinds, widths, dataset.features.hop_ms,
-                                       out / "example_features.png",
-                                       title=f"{dataset.name}: first training example"))
+    scale, unit = _length_unit(dataset)
+    figures.append(plots.feature_image(first, kinds, widths, scale, out / "example_features.png",
+                                       title=f"{dataset.name}: first training example",
+                                       unit=unit))
     runs.write_json(out / "info.json", info)
     runs.write_text(out / "info.md", markdown(info) + "\n" + "\n".join(
         f"![{f.stem}]({f.name})" for f in figures) + "\n")

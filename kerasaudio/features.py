@@ -16,6 +16,9 @@ from kerasaudio.config import FeatureConfig
 from kerasaudio.errors import UserError
 
 TF_KINDS = ("mfcc", "logmel")
+# The kind of a data set whose frames came with it (a .ts file, arrays): no audio to compute
+# them from, so neither `predict` on audio nor a waveform serving graph can.
+GIVEN = "given"
 LIBROSA_KINDS = ("chroma",)
 KINDS = TF_KINDS + LIBROSA_KINDS
 # Utterances per tf.signal call: large enough to amortise the call, small enough to keep the
@@ -134,6 +137,9 @@ def in_graph(waveforms, num_samples, cfg: FeatureConfig):
     """
     import tensorflow as tf
 
+    if cfg.kind == GIVEN:
+        raise UserError("the run's features came with its data set, not from audio, so a "
+                        "serving graph cannot compute them from waveforms; export --format keras")
     wanted = kinds(cfg)
     outside = [k for k in wanted if k not in TF_KINDS] + (["beat-sync"] if cfg.beat_sync else [])
     if outside:

@@ -91,32 +91,34 @@ def class_histogram(counts: dict, class_names: list, path, title: str = "Example
     return _save(fig, path)
 
 
-def length_histogram(seconds: dict, path, title: str = "Sequence lengths") -> Path:
-    """Histogram of sequence durations per split. `seconds`: split name -> durations in s."""
+def length_histogram(seconds: dict, path, title: str = "Sequence lengths",
+                     unit: str = "s") -> Path:
+    """Histogram of sequence durations per split. `seconds`: split name -> durations in
+    `unit` (seconds, or steps for features without a known frame rate)."""
     fig, ax = plt.subplots(figsize=(6, 3.8), layout="constrained")
     everything = np.concatenate([np.asarray(v, float) for v in seconds.values()])
     bins = np.histogram_bin_edges(everything, bins=30)
     for split, values in seconds.items():
         ax.hist(values, bins=bins, alpha=0.6, label=split)
-    ax.set_xlabel("length (s)")
+    ax.set_xlabel(f"length ({unit})")
     ax.set_ylabel("sequences")
     ax.set_title(title)
     ax.legend()
     return _save(fig, path)
 
 
-def feature_image(frames: np.ndarray, kinds: list, widths: list, hop_ms: float, path,
-                  title: str = "Features") -> Path:
-    """One panel per feature kind of a (time, features) example, time in seconds on x.
+def feature_image(frames: np.ndarray, kinds: list, widths: list, step: float, path,
+                  title: str = "Features", unit: str = "s") -> Path:
+    """One panel per feature kind of a (time, features) example, time on x.
 
     Args:
         kinds: the feature kinds in column order (`mfcc`, `logmel`, `chroma`, or other names).
         widths: how many columns each kind takes.
-        hop_ms: frame step, which turns frame numbers into seconds.
+        step: a frame's length in `unit` (seconds; 1 for steps of unknown duration).
     """
     fig, axes = plt.subplots(len(kinds), 1, figsize=(7, 2.6 * len(kinds)), squeeze=False,
                              layout="constrained")
-    seconds = frames.shape[0] * hop_ms / 1000
+    seconds = frames.shape[0] * step
     start = 0
     for ax, kind, width in zip(axes[:, 0], kinds, widths):
         block = frames[:, start:start + width].T
@@ -130,7 +132,7 @@ def feature_image(frames: np.ndarray, kinds: list, widths: list, hop_ms: float, 
         else:
             ax.yaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_title(kind)
-    axes[-1, 0].set_xlabel("time (s)")
+    axes[-1, 0].set_xlabel(f"time ({unit})")
     fig.suptitle(title)
     return _save(fig, path)
 

@@ -86,6 +86,11 @@ def featurize(files: list, cfg: RunConfig, n_features: int) -> list:
     """Per file, its (time, n_features) frames: audio through the run's feature extraction,
     .npy arrays as they are."""
     out = [None] * len(files)
+    if cfg.features.kind == features.GIVEN:
+        for f in files:
+            if f.suffix != FEATURE_SUFFIX:
+                raise UserError(f"{f}: the run's features came with its data set ({cfg.data.name}),"
+                                f" not from audio; give {FEATURE_SUFFIX} arrays of its features")
     waves = {i: audio.read(f, cfg.features.sample_rate) for i, f in enumerate(files)
              if f.suffix != FEATURE_SUFFIX}
     if waves:

@@ -12,7 +12,8 @@ from pathlib import Path
 from kerasaudio.errors import UserError
 
 
-def _slug(text: str) -> str:
+def slug(text: str) -> str:
+    """A data set name or path as a piece of a folder name (a path gives its file name)."""
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(text).stem if "/" in text else text)
 
 
@@ -20,7 +21,7 @@ def create(out: str | os.PathLike, arch: str, data: str) -> Path:
     """Makes a new, empty run directory; never reuses one (a suffix separates same-second runs)."""
     parent = Path(out)
     parent.mkdir(parents=True, exist_ok=True)
-    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{arch}-{_slug(data)}"
+    base = f"{time.strftime('%Y%m%d-%H%M%S')}-{arch}-{slug(data)}"
     for n in range(1, 1000):
         path = parent / (base if n == 1 else f"{base}-{n}")
         try:

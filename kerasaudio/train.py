@@ -247,7 +247,10 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     batching = dataclasses.replace(cfg, train=dataclasses.replace(
         cfg.train, batch_size=cfg.train.batch_size * replicas))
 
-    resolved = dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, hparams=hparams))
+    # The data set's own feature description: a .ts file's frames came with it, whatever
+    # --features said, and predict and export must know that.
+    resolved = dataclasses.replace(cfg, features=dataset.features,
+                                   model=dataclasses.replace(cfg.model, hparams=hparams))
     config = json.loads(json.dumps({
         **dataclasses.asdict(resolved),
         "dataset": describe(dataset),

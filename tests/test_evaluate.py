@@ -77,7 +77,7 @@ def test_every_plot_writes_a_png(tmp_path):
         plots.class_histogram({"train": [3, 4], "test": [1, 2]}, ["x", "y"], tmp_path / "c.png"),
         plots.length_histogram({"train": rng.random(50), "test": rng.random(20)},
                                tmp_path / "lengths.png"),
-        plots.feature_image(rng.random((80, 25)), ["mfcc", "chroma"], [13, 12], 10.0,
+        plots.feature_image(rng.random((80, 25)), ["mfcc", "chroma"], [13, 12], 0.01,
                             tmp_path / "features.png"),
         plots.parallel_coordinates(
             [{"arch": a, "lr": lr, "dropout": d, "val_accuracy": s}

@@ -1,8 +1,11 @@
-"""Data sources -> `Dataset`. Built-in corpora are registered by name."""
+"""Data sources -> `Dataset`. Built-in corpora are registered by name; users' data is read
+from a path, by the reader its format names (given, or told from what the path holds)."""
 
 import hashlib
+import importlib
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 import numpy as np
 
@@ -42,15 +45,48 @@ BUILTIN = {
 }
 
 
-def load(data: DataConfig, features: FeatureConfig) -> Dataset:
-    """Loads a data set by built-in name, applying `data.limit`.
+# format (config.DATA_FORMATS) -> module with `load(DataConfig, FeatureConfig) -> Dataset`
+READERS = {
+    "ts": "kerasaudio.datasets.uea",
+}
+
+
+def detect_format(path: Path) -> str:
+    """The reader for what `path` holds.
 
     Raises:
-        UserError: for an unknown name, or a split left empty.
+        UserError: if the path does not exist or its format cannot be told.
     """
-    if data.name not in BUILTIN:
-        raise UserError(f"unknown data set {data.name!r}; valid: {', '.join(sorted(BUILTIN))}")
-    dataset = BUILTIN[data.name](data, features)
+    if not path.exists():
+        raise UserError(f"{path}: no such file or folder, and not a built-in data set "
+                        f"({', '.join(sorted(BUILTIN))})")
+    if path.is_file() and path.suffix.lower() == ".ts":
+        return "ts"
+    raise UserError(f"{path}: cannot tell its format; give --format "
+                    f"({', '.join(READERS)})")
+
+
+def _read(data: DataConfig, features: FeatureConfig) -> Dataset:
+    if data.name in BUILTIN:
+        return BUILTIN[data.name](data, features)
+    fmt = data.format or detect_format(Path(data.name))
+    if fmt not in READERS:
+        raise UserError(f"unknown data format {fmt!r}; valid: {', '.join(READERS)}")
+    return importlib.import_module(READERS[fmt]).load(data, features)
+
+
+def load(data: DataConfig, features: FeatureConfig) -> Dataset:
+    """Loads a built-in data set by name or a user's data set from a path, applying
+    `data.limit`.
+
+    Raises:
+        UserError: for an unknown name or format, bad input (naming the file), or a split
+            left empty.
+    """
+    for fraction in (data.val_fraction, data.test_fraction):
+        if not 0 < fraction < 1:
+            raise UserError(f"split fractions must be between 0 and 1, got {fraction}")
+    dataset = _read(data, features)
     if data.limit is not None:
         if data.limit < 1:
             raise UserError(f"--limit must be at least 1, got {data.limit}")

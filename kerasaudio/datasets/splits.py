@@ -1,0 +1,39 @@
+"""Seeded train/validation/test splits for users' data sets that do not bring their own."""
+
+import numpy as np
+
+from kerasaudio.errors import UserError
+
+
+def carve(labels: np.ndarray, fraction: float, seed: int, source: str,
+          groups: np.ndarray | None = None) -> np.ndarray:
+    """A boolean mask of about `fraction` of the examples, drawn with `seed`.
+
+    Without groups the draw is stratified by label, so every class keeps its share; with
+    groups (speakers, say) whole groups are drawn, so no group is on both sides.
+
+    Raises:
+        UserError: naming `source`, when a class has too few examples to be split.
+    """
+    from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
+    index = np.arange(len(labels))
+    if groups is not None:
+        if len(np.unique(groups)) < 2:
+            raise UserError(f"{source}: one group only; at least 2 are needed to split by group")
+        splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        _, picked = next(splitter.split(index, labels, groups))
+    else:
+        classes, counts = np.unique(labels, return_counts=True)
+        if counts.min() < 2:
+            name = str(classes[counts.argmin()])
+            raise UserError(f"{source}: class {name!r} has {counts.min()} example; at least 2 "
+                            "are needed to split it")
+        size = max(1, round(fraction * len(labels)))
+        # Stratifying needs at least one example of each class on each side.
+        stratify = labels if len(classes) <= min(size, len(labels) - size) else None
+        _, picked = train_test_split(index, test_size=size, stratify=stratify,
+                                     random_state=seed)
+    mask = np.zeros(len(labels), bool)
+    mask[picked] = True
+    return mask
