@@ -101,7 +101,9 @@ def data_options(command):
                                 "(logmel+chroma).")(command)
     return click.option("--data", default=DataConfig.name, show_default=True,
                         help="Built-in data set name, or a path: X_TRAIN.ts (a UEA/UCR "
-                             "archive pair).")(command)
+                             "archive pair), a folder of audio files in class subfolders "
+                             "(optionally under train/ val/ test/), or a path,label[,group] "
+                             "CSV of audio files.")(command)
 
 
 @click.group(cls=Group)

@@ -114,3 +114,110 @@ def test_every_format_the_cli_offers_has_a_reader():
     from kerasaudio.config import DATA_FORMATS
 
     assert set(DATA_FORMATS) == set(datasets.READERS)
+
+
+PITCHES = {"low": 220.0, "mid": 660.0, "high": 1980.0}
+
+
+def write_tone(path, pitch: float, rng, rate: int = 16000, subtype: str = "PCM_16"):
+    import soundfile
+
+    t = np.arange(int(rng.uniform(0.1, 0.3) * rate)) / rate
+    wave = 0.3 * np.sin(2 * np.pi * pitch * t) + 0.05 * rng.standard_normal(len(t))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    soundfile.write(path, wave, rate, subtype=subtype)
+
+
+def write_audio_folder(root, per_class: int = 10, splits=("",), seed: int = 0):
+    """root[/split]/<pitch>/<n>.wav|flac, with a 22.05 kHz file among them."""
+    rng = np.random.default_rng(seed)
+    for split in splits:
+        for name, pitch in PITCHES.items():
+            for n in range(per_class):
+                suffix = "flac" if n % 4 == 3 else "wav"
+                rate = 22050 if n == 1 else 16000
+                write_tone(root / split / name / f"{n}.{suffix}", pitch, rng, rate)
+    return root
+
+
+def test_an_audio_folder_loads_split_by_seed_and_trains(tmp_path):
+    root = write_audio_folder(tmp_path / "tones", per_class=20)
+    data = datasets.load(DataConfig(name=str(root)), FeatureConfig(deltas=True))
+    assert data.class_names == {"class": ["high", "low", "mid"]} and data.n_features == 39
+    counts = {s: int(np.sum(data.split == s)) for s in ("train", "val", "test")}
+    assert counts == {"train": 43, "val": 5, "test": 12}
+    for split in ("train", "test"):  # stratified: every class on both sides
+        assert set(data.subset(split).targets["class"]) == {0, 1, 2}
+    again = datasets.load(DataConfig(name=str(root)), FeatureConfig(deltas=True))
+    np.testing.assert_array_equal(again.split, data.split)  # the seed fixes the split
+    cfg = RunConfig(data=DataConfig(name=str(root)), out=str(tmp_path / "runs"),
+                    model=ModelConfig("gru", {"hidden": 8, "layers": 1}),
+                    train=TrainConfig(epochs=1, batch_size=8))
+    _, metrics = train.fit(cfg, verbose=0)
+    assert 0 <= metrics["test"]["accuracy"] <= 1
+
+
+def test_an_audio_folder_with_split_folders_keeps_them(tmp_path):
+    root = write_audio_folder(tmp_path / "tones", per_class=4, splits=("train", "test"))
+    data = datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    counts = {s: int(np.sum(data.split == s)) for s in ("train", "val", "test")}
+    assert counts == {"train": 11, "val": 1, "test": 12}
+    assert all("/test/" in f for f in data.subset("test").info["file"])
+
+
+def test_an_audio_list_keeps_each_group_in_one_split(tmp_path):
+    rng = np.random.default_rng(0)
+    lines = ["path,label,group"]
+    for speaker in range(10):
+        for name, pitch in PITCHES.items():
+            write_tone(tmp_path / "clips" / f"s{speaker}-{name}.wav", pitch, rng)
+            lines.append(f"clips/s{speaker}-{name}.wav,{name},s{speaker}")
+    (tmp_path / "list.csv").write_text("\n".join(lines) + "\n")
+    data = datasets.load(DataConfig(name=str(tmp_path / "list.csv")), FeatureConfig())
+    by_split = {s: set(data.subset(s).info["group"]) for s in ("train", "val", "test")}
+    assert all(by_split[s] for s in by_split)
+    assert not (by_split["train"] & by_split["val"] or by_split["train"] & by_split["test"]
+                or by_split["val"] & by_split["test"])
+
+
+def bad_audio_cases(tmp_path):
+    """name -> (data path made bad, expected message)."""
+    root = write_audio_folder(tmp_path / "tones", per_class=3)
+    cases = {}
+    (root / "low" / "0.wav").write_bytes(b"RIFF not really")
+    cases["corrupt"] = (root, r"low/0.wav: not a readable audio file")
+    empty = write_audio_folder(tmp_path / "empty", per_class=3)
+    import soundfile
+
+    soundfile.write(empty / "low" / "0.wav", np.zeros(0), 16000)
+    cases["empty"] = (empty, r"low/0.wav: holds no samples")
+    nan = write_audio_folder(tmp_path / "nan", per_class=3)
+    soundfile.write(nan / "mid" / "2.wav", np.full(800, np.nan), 16000, subtype="FLOAT")
+    cases["nan"] = (nan, r"mid/2.wav: holds NaN or infinite samples")
+    lonely = write_audio_folder(tmp_path / "lonely", per_class=3)
+    (lonely / "rare").mkdir()
+    write_tone(lonely / "rare" / "0.wav", 440.0, np.random.default_rng(1))
+    cases["one example"] = (lonely, r"lonely: class 'rare' has 1 example")
+    unknown = write_audio_folder(tmp_path / "unknown", per_class=3, splits=("train", "test"))
+    write_tone(unknown / "test" / "extra" / "0.wav", 440.0, np.random.default_rng(1))
+    cases["unknown class"] = (unknown, r"unknown: class 'extra' is in the test split only")
+    (tmp_path / "nofiles" / "low").mkdir(parents=True)
+    (tmp_path / "nofiles" / "low" / "x.wav").write_bytes(b"")
+    (tmp_path / "nofiles" / "mid").mkdir()
+    cases["empty class folder"] = (tmp_path / "nofiles", r"nofiles/mid: no audio files")
+    (tmp_path / "escape.csv").write_text("path,label\n../outside.wav,low\n")
+    cases["escape"] = (tmp_path / "escape.csv", r"escape.csv:2: '../outside.wav' points outside")
+    (tmp_path / "missing.csv").write_text("path,label\ntones/low/1.wav,low\nnope.wav,mid\n")
+    cases["missing"] = (tmp_path / "missing.csv", r"missing.csv:3: 'nope.wav': no such file")
+    (tmp_path / "header.csv").write_text("file,class\nx.wav,low\n")
+    cases["header"] = (tmp_path / "header.csv", r"header.csv:1: expected a header path,label")
+    (tmp_path / "short.csv").write_text("path,label,group\ntones/low/1.wav,low\n")
+    cases["short row"] = (tmp_path / "short.csv", r"short.csv:2: expected path,label,group")
+    return cases
+
+
+def test_bad_audio_data_is_one_line_naming_the_file(tmp_path):
+    for case, (path, message) in bad_audio_cases(tmp_path).items():
+        with pytest.raises(UserError, match=message):
+            datasets.load(DataConfig(name=str(path)), FeatureConfig())
+            pytest.fail(f"{case}: loaded")

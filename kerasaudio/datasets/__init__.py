@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasaudio import cache
+from kerasaudio import audio, cache
 from kerasaudio.config import DataConfig, FeatureConfig
 from kerasaudio.datasets.base import Dataset, make_task
 from kerasaudio.errors import UserError
@@ -48,6 +48,7 @@ BUILTIN = {
 # format (config.DATA_FORMATS) -> module with `load(DataConfig, FeatureConfig) -> Dataset`
 READERS = {
     "ts": "kerasaudio.datasets.uea",
+    "audio": "kerasaudio.datasets.audio_folder",
 }
 
 
@@ -62,6 +63,10 @@ def detect_format(path: Path) -> str:
                         f"({', '.join(sorted(BUILTIN))})")
     if path.is_file() and path.suffix.lower() == ".ts":
         return "ts"
+    if path.is_file() and path.suffix.lower() == ".csv":
+        return "audio"
+    if path.is_dir() and any(audio.is_audio(p) for p in path.rglob("*")):
+        return "audio"
     raise UserError(f"{path}: cannot tell its format; give --format "
                     f"({', '.join(READERS)})")
 

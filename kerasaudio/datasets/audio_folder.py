@@ -1,0 +1,138 @@
+"""Audio files labelled by folder or by a list: `--data FOLDER` or `--data LIST.csv`.
+
+- FOLDER/<class>/*.wav (keras.utils.audio_dataset_from_directory's layout): a seeded,
+  stratified split into train, validation and test;
+- FOLDER/{train,val,test}/<class>/*.wav: those splits (without val/, validation is drawn
+  from train);
+- LIST.csv with a `path,label[,group]` header: paths relative to the list's folder; a group
+  (a speaker, say) is kept within one split.
+
+Any format libsndfile reads (WAV, FLAC, OGG, ...), mixed down to mono and resampled to the
+feature configuration's rate; the features are then computed as for the built-in corpus.
+"""
+
+import csv
+from pathlib import Path
+
+import click
+import numpy as np
+
+from kerasaudio import audio, features
+from kerasaudio.config import DataConfig, FeatureConfig
+from kerasaudio.datasets.base import SPLITS, Dataset, make_task
+from kerasaudio.datasets.splits import carve
+from kerasaudio.errors import UserError
+
+TASK = "class"
+
+
+def _class_folders(folder: Path) -> dict:
+    """class name -> its audio files (searched recursively), for each subfolder of `folder`."""
+    found = {}
+    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+        files = sorted(p for p in sub.rglob("*") if p.is_file() and audio.is_audio(p))
+        if not files:
+            raise UserError(f"{sub}: no audio files ({', '.join(audio.AUDIO_SUFFIXES)})")
+        found[sub.name] = files
+    if not found:
+        raise UserError(f"{folder}: no class subfolders with audio files")
+    return found
+
+
+def _from_folders(root: Path) -> tuple[list, list, list, None]:
+    """(files, labels, given split or "" to draw, no groups) of a folder layout."""
+    given = [s for s in SPLITS if (root / s).is_dir()]
+    if given and "train" not in given:
+        raise UserError(f"{root}: has {', '.join(given)}/ but no train/")
+    files, labels, split = [], [], []
+    for part in given or [""]:
+        for label, paths in _class_folders(root / part).items():
+            files += paths
+            labels += [label] * len(paths)
+            split += [part] * len(paths)
+    return files, labels, split, None
+
+
+def _inside(root: Path, relative: str, where: str) -> Path:
+    path = (root / relative).resolve()
+    if not path.is_relative_to(root.resolve()):
+        raise UserError(f"{where}: {relative!r} points outside {root}")
+    if not path.is_file():
+        raise UserError(f"{where}: {relative!r}: no such file")
+    return path
+
+
+def _from_list(path: Path) -> tuple[list, list, list, list | None]:
+    """(files, labels, "" splits to draw, groups or None) of a path,label[,group] CSV."""
+    try:
+        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
+    except (UnicodeDecodeError, OSError) as error:
+        raise UserError(f"{path}: not a readable CSV file ({error.__class__.__name__})") \
+            from None
+    if not rows or [c.strip().lower() for c in rows[0][:2]] != ["path", "label"]:
+        raise UserError(f"{path}:1: expected a header path,label[,group]")
+    grouped = len(rows[0]) > 2 and rows[0][2].strip().lower() == "group"
+    files, labels, groups = [], [], []
+    for n, row in enumerate(rows[1:], 2):
+        if not row:
+            continue
+        if len(row) < (3 if grouped else 2) or not row[1].strip():
+            raise UserError(f"{path}:{n}: expected path,label{',group' if grouped else ''}")
+        files.append(_inside(path.parent, row[0].strip(), f"{path}:{n}"))
+        labels.append(row[1].strip())
+        if grouped:
+            groups.append(row[2].strip())
+    if not files:
+        raise UserError(f"{path}: lists no files")
+    return files, labels, [""] * len(files), groups if grouped else None
+
+
+def _draw_splits(split: np.ndarray, labels: np.ndarray, groups, data: DataConfig,
+                 source: str) -> np.ndarray:
+    """Fills in the splits left to draw: test first (from everything undrawn), then
+    validation from what is left for training."""
+    split = split.copy()
+    todo = split == ""
+    if todo.any() and not (split == "test").any():
+        chosen = carve(labels[todo], data.test_fraction, data.seed, source,
+                       None if groups is None else groups[todo])
+        split[np.flatnonzero(todo)[chosen]] = "test"
+        todo = split == ""
+    split[todo] = "train"
+    if not (split == "val").any():
+        train = split == "train"
+        chosen = carve(labels[train], data.val_fraction, data.seed, source,
+                       None if groups is None else groups[train])
+        split[np.flatnonzero(train)[chosen]] = "val"
+    return split
+
+
+def load(data: DataConfig, cfg: FeatureConfig) -> Dataset:
+    """The audio files' features, classes and splits."""
+    root = Path(data.name)
+    if root.is_file():
+        files, labels, split, groups = _from_list(root)
+    else:
+        files, labels, split, groups = _from_folders(root)
+    labels, split = np.array(labels), np.array(split, dtype=object)
+    groups = None if groups is None else np.array(groups)
+    classes = sorted({str(c) for c in labels[split != "test"]})
+    unknown = sorted({str(c) for c in labels} - set(classes))
+    if unknown:
+        raise UserError(f"{root}: class {unknown[0]!r} is in the test split only")
+    split = _draw_splits(split, labels, groups, data, str(root))
+    waves = []
+    with click.progressbar(files, label=f"Reading {len(files)} audio files", file=None) as bar:
+        for path in bar:
+            waves.append(audio.read(path, cfg.sample_rate))
+    frames, lengths = features.extract(np.concatenate(waves),
+                                       np.array([len(w) for w in waves], np.int64), cfg,
+                                       label=f"{cfg.kind} for {root.name}")
+    index = {name: i for i, name in enumerate(classes)}
+    info = {"file": np.array([str(f) for f in files])}
+    if groups is not None:
+        info["group"] = groups
+    return Dataset(name=str(root), frames=frames, lengths=lengths,
+                   targets={TASK: np.array([index[c] for c in labels], np.int64)},
+                   tasks=[make_task(TASK, classes)], class_names={TASK: classes},
+                   split=split.astype(str), features=cfg, info=info)
