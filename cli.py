@@ -102,8 +102,9 @@ def data_options(command):
     return click.option("--data", default=DataConfig.name, show_default=True,
                         help="Built-in data set name, or a path: X_TRAIN.ts (a UEA/UCR "
                              "archive pair), a folder of audio files in class subfolders "
-                             "(optionally under train/ val/ test/), or a path,label[,group] "
-                             "CSV of audio files.")(command)
+                             "(optionally under train/ val/ test/), a path,label[,group] "
+                             "CSV of audio files, or a folder of frame features (feat/*.npy, "
+                             "train_labels.txt, *_split.txt).")(command)
 
 
 @click.group(cls=Group)

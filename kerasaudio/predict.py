@@ -13,7 +13,7 @@ import numpy as np
 
 from kerasaudio import audio, features, models, runs
 from kerasaudio.config import RunConfig, Task
-from kerasaudio.datasets.base import Dataset
+from kerasaudio.datasets.base import Dataset, read_frames
 from kerasaudio.errors import UserError
 
 FEATURE_SUFFIX = ".npy"
@@ -67,21 +67,6 @@ def input_files(paths) -> list:
     return found
 
 
-def read_features(path: Path, n_features: int) -> np.ndarray:
-    """A (time, n_features) float32 array from a .npy file, checked; never unpickles."""
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
-        raise UserError(f"{path}: not a readable .npy array ({error})") from None
-    if x.ndim != 2 or x.shape[1] != n_features:
-        raise UserError(f"{path}: expected a (time, {n_features}) array, got shape {x.shape}")
-    if x.shape[0] == 0:
-        raise UserError(f"{path}: has no frames")
-    if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
-        raise UserError(f"{path}: holds NaN, infinite or non-numeric values")
-    return x.astype(np.float32)
-
-
 def featurize(files: list, cfg: RunConfig, n_features: int) -> list:
     """Per file, its (time, n_features) frames: audio through the run's feature extraction,
     .npy arrays as they are."""
@@ -103,7 +88,7 @@ def featurize(files: list, cfg: RunConfig, n_features: int) -> list:
             out[i] = frames[offsets[k]:offsets[k + 1]]
     for i, f in enumerate(files):
         if out[i] is None:
-            out[i] = read_features(f, n_features)
+            out[i] = read_frames(f, n_features)
         elif out[i].shape[1] != n_features:
             raise UserError(f"{f}: gives {out[i].shape[1]} features per frame, the run's "
                             f"model takes {n_features}")

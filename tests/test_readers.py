@@ -221,3 +221,78 @@ def test_bad_audio_data_is_one_line_naming_the_file(tmp_path):
         with pytest.raises(UserError, match=message):
             datasets.load(DataConfig(name=str(path)), FeatureConfig())
             pytest.fail(f"{case}: loaded")
+
+
+def write_frame_folder(root, n: int = 24, test: int = 6, seed: int = 0):
+    """Utterances whose frame label is which of 3 features is raised, changing every 4
+    frames; train_split.txt, and a test_split.txt whose last 2 have no labels."""
+    rng = np.random.default_rng(seed)
+    (root / "feat" / "train").mkdir(parents=True)
+    labels, ids = [], [f"u{i:03d}" for i in range(n + test)]
+    for i, u in enumerate(ids):
+        length = int(rng.integers(5, 20))
+        y = (np.arange(length) // 4 + rng.integers(0, 3)) % 3
+        x = rng.standard_normal((length, 4)).astype(np.float32) * 0.5
+        x[np.arange(length), y] += 2.0
+        np.save(root / "feat" / "train" / f"{u}.npy", x)
+        if i < n + test - 2:
+            labels.append(u + " " + " ".join(map(str, y)))
+    (root / "train_labels.txt").write_text("\n".join(labels) + "\n")
+    (root / "train_split.txt").write_text("\n".join(ids[:n]) + "\n")
+    (root / "test_split.txt").write_text("\n".join(ids[n:]) + "\n")
+    return root
+
+
+def test_a_frame_folder_loads_frame_labels_and_trains_a_frame_classifier(tmp_path):
+    root = write_frame_folder(tmp_path / "phones")
+    data = datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    assert data.tasks[0].level == "frame" and data.class_names == {"phone": ["0", "1", "2"]}
+    counts = {s: int(np.sum(data.split == s)) for s in ("train", "val", "test")}
+    assert counts == {"train": 21, "val": 3, "test": 4}  # 2 unlabelled test utterances left out
+    assert len(data.targets["phone"]) == int(data.lengths.sum())
+    cfg = RunConfig(data=DataConfig(name=str(root)), out=str(tmp_path / "runs"),
+                    model=ModelConfig("frame_mlp", {"width": 16, "window": 3}),
+                    train=TrainConfig(epochs=2, batch_size=32))
+    _, metrics = train.fit(cfg, verbose=0)
+    assert metrics["test"]["accuracy"] > 0.5
+
+
+def bad_frame_cases(tmp_path):
+    cases = {}
+
+    def fresh(name):
+        return write_frame_folder(tmp_path / name)
+
+    root = fresh("count")
+    lines = (root / "train_labels.txt").read_text().splitlines()
+    lines[2] += " 1"
+    (root / "train_labels.txt").write_text("\n".join(lines) + "\n")
+    cases["label count"] = (root, r"train_labels.txt:3: \d+ labels for u002, its features have")
+    root = fresh("missing")
+    (root / "feat" / "train" / "u005.npy").unlink()
+    cases["missing array"] = (root, r"feat: no u005.npy for u005 of train_split.txt")
+    root = fresh("nan")
+    np.save(root / "feat" / "train" / "u001.npy", np.full((5, 4), np.nan, np.float32))
+    cases["nan"] = (root, r"u001.npy: holds NaN, infinite or non-numeric values")
+    root = fresh("width")
+    np.save(root / "feat" / "train" / "u003.npy", np.zeros((5, 7), np.float32))
+    cases["width"] = (root, r"u003.npy: expected a \(time, 4\) array, got shape \(5, 7\)")
+    root = fresh("pickle")
+    np.save(root / "feat" / "train" / "u000.npy", np.array([{"x": 1}], dtype=object))
+    cases["pickle"] = (root, r"u000.npy: not a readable .npy array")
+    root = fresh("unlabelled")
+    with open(root / "train_split.txt", "a") as f:
+        f.write("u029\n")
+    cases["no labels"] = (root, r"train_split.txt: u029 has no labels in train_labels.txt")
+    root = fresh("twice")
+    with open(root / "train_labels.txt", "a") as f:
+        f.write("u000 1 1 1\n")
+    cases["twice"] = (root, r"train_labels.txt:29: u000 is labelled twice")
+    return cases
+
+
+def test_bad_frame_data_is_one_line_naming_the_file(tmp_path):
+    for case, (path, message) in bad_frame_cases(tmp_path).items():
+        with pytest.raises(UserError, match=message):
+            datasets.load(DataConfig(name=str(path)), FeatureConfig())
+            pytest.fail(f"{case}: loaded")

@@ -49,6 +49,7 @@ BUILTIN = {
 READERS = {
     "ts": "kerasaudio.datasets.uea",
     "audio": "kerasaudio.datasets.audio_folder",
+    "frames": "kerasaudio.datasets.frames",
 }
 
 
@@ -65,6 +66,8 @@ def detect_format(path: Path) -> str:
         return "ts"
     if path.is_file() and path.suffix.lower() == ".csv":
         return "audio"
+    if (path / "train_labels.txt").is_file() and (path / "feat").is_dir():
+        return "frames"
     if path.is_dir() and any(audio.is_audio(p) for p in path.rglob("*")):
         return "audio"
     raise UserError(f"{path}: cannot tell its format; give --format "

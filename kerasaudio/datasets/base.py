@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from kerasaudio.config import FeatureConfig, Task
+from kerasaudio.errors import UserError
 
 SPLITS = ("train", "val", "test")
 
@@ -80,3 +81,32 @@ class Dataset:
 
 def make_task(name: str, class_names: list, level: str = "sequence") -> Task:
     return Task(name=name, kind="classification", num_classes=len(class_names), level=level)
+
+
+def natural_order(label: str):
+    """Sort key for class labels: numbers by value (1, 2, 10), then the others as text."""
+    try:
+        return (0, float(label), "")
+    except ValueError:
+        return (1, 0.0, label)
+
+
+def read_frames(path, n_features: int | None = None) -> np.ndarray:
+    """A (frames, features) float32 array from a .npy file, checked; never unpickles.
+
+    Raises:
+        UserError: naming the file, if it is unreadable, of another shape (or another width
+            than `n_features`), empty, or not finite.
+    """
+    try:
+        x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise UserError(f"{path}: not a readable .npy array ({error})") from None
+    if x.ndim != 2 or (n_features is not None and x.shape[1] != n_features):
+        width = n_features if n_features is not None else "features"
+        raise UserError(f"{path}: expected a (time, {width}) array, got shape {x.shape}")
+    if x.shape[0] == 0:
+        raise UserError(f"{path}: has no frames")
+    if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
+        raise UserError(f"{path}: holds NaN, infinite or non-numeric values")
+    return x.astype(np.float32)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasaudio.config import DataConfig, FeatureConfig
-from kerasaudio.datasets.base import Dataset, make_task
+from kerasaudio.datasets.base import Dataset, make_task, natural_order
 from kerasaudio.datasets.splits import carve
 from kerasaudio.errors import UserError
 
@@ -145,7 +145,7 @@ def load(data: DataConfig, features: FeatureConfig) -> Dataset:
     if test_series[0].shape[1] != train_series[0].shape[1]:
         raise UserError(f"{test_path}: {test_series[0].shape[1]} dimensions, the training file "
                         f"{train_series[0].shape[1]}")
-    classes = declared or sorted(set(train_labels), key=_natural)
+    classes = declared or sorted(set(train_labels), key=natural_order)
     unknown = sorted(set(test_labels) - set(classes))
     if unknown:
         raise UserError(f"{test_path}: class {unknown[0]!r} does not occur in {train_path.name}")
@@ -161,11 +161,3 @@ def load(data: DataConfig, features: FeatureConfig) -> Dataset:
         lengths=np.array([len(s) for s in series], np.int64), targets={TASK: labels},
         tasks=[make_task(TASK, classes)], class_names={TASK: list(classes)},
         split=split.astype(str), features=FeatureConfig(kind="given"))
-
-
-def _natural(label: str):
-    """Sort key: numeric labels by value (1, 2, 10), others as text."""
-    try:
-        return (0, float(label), "")
-    except ValueError:
-        return (1, 0.0, label)

@@ -1,0 +1,103 @@
+"""Frame-labelled utterances (the phoneme homework's layout, .npy instead of .pt):
+`--data FOLDER` with
+
+- FOLDER/feat/**/<utterance>.npy: (frames, features) arrays, one per utterance;
+- FOLDER/train_labels.txt: lines `utterance l1 l2 ...`, one label per frame;
+- FOLDER/train_split.txt, and optionally val_split.txt and test_split.txt: utterance ids.
+
+Utterances of test_split.txt that have labels form the test split; without any, the test
+split (and without val_split.txt, the validation split) is drawn from the training list by
+utterance, with the seed. Utterances without labels are left for `predict`.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from kerasaudio import features
+from kerasaudio.config import DataConfig, FeatureConfig
+from kerasaudio.datasets.base import Dataset, make_task, natural_order, read_frames
+from kerasaudio.datasets.splits import carve
+from kerasaudio.errors import UserError
+
+TASK = "phone"
+LABELS = "train_labels.txt"
+FEATURES = "feat"
+
+
+def _lines(path: Path) -> list:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (UnicodeDecodeError, OSError) as error:
+        raise UserError(f"{path}: not a readable text file ({error.__class__.__name__})") \
+            from None
+    return [(n, line.split()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+
+
+def read_labels(path: Path) -> dict:
+    """utterance -> (line number, its frame labels as strings)."""
+    labels = {}
+    for n, (utterance, *frames) in _lines(path):
+        if not frames:
+            raise UserError(f"{path}:{n}: expected 'utterance label label ...'")
+        if utterance in labels:
+            raise UserError(f"{path}:{n}: {utterance} is labelled twice")
+        labels[utterance] = (n, frames)
+    return labels
+
+
+def read_split(path: Path) -> list:
+    """The utterance ids of a split list, one per line."""
+    return [words[0] for _, words in _lines(path)]
+
+
+def load(data: DataConfig, cfg: FeatureConfig) -> Dataset:
+    root = Path(data.name)
+    labels = read_labels(root / LABELS)
+    arrays = {p.stem: p for p in sorted((root / FEATURES).rglob("*.npy"))}
+    splits = {s: read_split(root / f"{s}_split.txt") for s in ("train", "val", "test")
+              if (root / f"{s}_split.txt").is_file() or s == "train"}
+    # Test utterances without labels are for predict; the others must have them.
+    splits["test"] = [u for u in splits.get("test", []) if u in labels]
+    order, split = [], []
+    for name, ids in splits.items():
+        for u in ids:
+            if u not in labels:
+                raise UserError(f"{root / f'{name}_split.txt'}: {u} has no labels in {LABELS}")
+            if u not in arrays:
+                raise UserError(f"{root / FEATURES}: no {u}.npy for {u} of {name}_split.txt")
+        order += ids
+        split += [name] * len(ids)
+    series, frame_labels, n_features = [], [], None
+    for u in order:
+        x = read_frames(arrays[u], n_features)
+        n_features = x.shape[1]
+        line, y = labels[u]
+        if len(y) != len(x):
+            raise UserError(f"{root / LABELS}:{line}: {len(y)} labels for {u}, its features "
+                            f"have {len(x)} frames")
+        series.append(x)
+        frame_labels += y
+    split = _draw(np.array(split, dtype=object), np.array(order), data, str(root / LABELS))
+    classes = sorted(set(frame_labels), key=natural_order)
+    index = {c: i for i, c in enumerate(classes)}
+    return Dataset(
+        name=str(root), frames=np.concatenate(series),
+        lengths=np.array([len(s) for s in series], np.int64),
+        targets={TASK: np.array([index[c] for c in frame_labels], np.int64)},
+        tasks=[make_task(TASK, classes, level="frame")], class_names={TASK: classes},
+        split=split.astype(str), features=FeatureConfig(kind=features.GIVEN),
+        info={"utterance": np.array(order)})
+
+
+def _draw(split: np.ndarray, utterances: np.ndarray, data: DataConfig, source: str):
+    """Draws the missing test and validation utterances from the training ones."""
+    for name, fraction in (("test", data.test_fraction), ("val", data.val_fraction)):
+        if not (split == name).any():
+            train = np.flatnonzero(split == "train")
+            chosen = carve(utterances[train], fraction, data.seed, source,
+                           groups=utterances[train])
+            split[train[chosen]] = name
+    return split
