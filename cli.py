@@ -99,12 +99,13 @@ def data_options(command):
                            show_default=True,
                            help="mfcc, logmel, chroma, or several joined by '+' "
                                 "(logmel+chroma).")(command)
-    return click.option("--data", default=DataConfig.name, show_default=True,
-                        help="Built-in data set name, or a path: X_TRAIN.ts (a UEA/UCR "
-                             "archive pair), a folder of audio files in class subfolders "
-                             "(optionally under train/ val/ test/), a path,label[,group] "
-                             "CSV of audio files, or a folder of frame features (feat/*.npy, "
-                             "train_labels.txt, *_split.txt).")(command)
+    return click.option(
+        "--data", default=DataConfig.name, show_default=True,
+        help="Built-in data set (spoken-digits, digits-images), or a path: X_TRAIN.ts (a "
+             "UEA/UCR archive pair), a folder of audio files in class subfolders (optionally "
+             "under train/ val/ test/), a path,label[,group] CSV of audio files, a folder of "
+             "frame features (feat/*.npy, train_labels.txt, *_split.txt), or a folder of "
+             "images in class subfolders.")(command)
 
 
 @click.group(cls=Group)

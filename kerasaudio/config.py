@@ -10,7 +10,7 @@ SCHEDULES = ("constant", "cosine", "cosine-restarts", "plateau")
 WINDOW_EDGES = ("repeat", "zero")
 # Readers of users' data (`kerasaudio.datasets.READERS`), named here so the CLI lists them
 # without importing the readers.
-DATA_FORMATS = ("ts", "audio", "frames")
+DATA_FORMATS = ("ts", "audio", "frames", "images")
 
 
 @dataclass(frozen=True)

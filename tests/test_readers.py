@@ -296,3 +296,33 @@ def test_bad_frame_data_is_one_line_naming_the_file(tmp_path):
         with pytest.raises(UserError, match=message):
             datasets.load(DataConfig(name=str(path)), FeatureConfig())
             pytest.fail(f"{case}: loaded")
+
+
+@pytest.mark.parametrize("arch", ["dense", "cnn2d"])
+def test_digits_images_train_dense_and_cnn2d(tmp_path, arch):
+    data = datasets.load(DataConfig(name="digits-images"), FeatureConfig())
+    assert data.n_features == 8 and set(data.lengths) == {8} and len(data.lengths) == 1797
+    hparams = {"hidden": 32} if arch == "dense" else {"channels": (8, 8)}
+    cfg = RunConfig(data=DataConfig(name="digits-images"), out=str(tmp_path),
+                    model=ModelConfig(arch, hparams), train=TrainConfig(epochs=3, lr=0.01))
+    _, metrics = train.fit(cfg, data, verbose=0)
+    assert metrics["test"]["accuracy"] > 0.5  # 10 classes: chance is 0.1
+
+
+def test_an_image_folder_loads_as_rows_and_bad_images_are_named(tmp_path):
+    from matplotlib import image
+
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        (tmp_path / "pics" / name).mkdir(parents=True)
+        for n in range(6):  # colour images of two heights
+            image.imsave(tmp_path / "pics" / name / f"{n}.png", rng.random((5 + n % 2, 7, 3)))
+    data = datasets.load(DataConfig(name=str(tmp_path / "pics")), FeatureConfig())
+    assert data.n_features == 7 and set(data.lengths) == {5, 6}
+    assert data.class_names == {"class": ["a", "b"]}
+    image.imsave(tmp_path / "pics" / "b" / "wide.png", rng.random((5, 9)))
+    with pytest.raises(UserError, match=r"b/wide.png: 9 pixels wide, the others 7"):
+        datasets.load(DataConfig(name=str(tmp_path / "pics")), FeatureConfig())
+    (tmp_path / "pics" / "b" / "wide.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(UserError, match=r"b/wide.png: not a readable image"):
+        datasets.load(DataConfig(name=str(tmp_path / "pics")), FeatureConfig())

@@ -11,6 +11,7 @@ import numpy as np
 
 from kerasaudio import audio, cache
 from kerasaudio.config import DataConfig, FeatureConfig
+from kerasaudio.datasets import images
 from kerasaudio.datasets.base import Dataset, make_task
 from kerasaudio.errors import UserError
 
@@ -42,6 +43,7 @@ def _spoken_digits(data: DataConfig, features: FeatureConfig) -> Dataset:
 # name -> loader(DataConfig, FeatureConfig) -> Dataset
 BUILTIN = {
     "spoken-digits": _spoken_digits,
+    "digits-images": images.load_digits,
 }
 
 
@@ -50,6 +52,7 @@ READERS = {
     "ts": "kerasaudio.datasets.uea",
     "audio": "kerasaudio.datasets.audio_folder",
     "frames": "kerasaudio.datasets.frames",
+    "images": "kerasaudio.datasets.images",
 }
 
 
@@ -70,6 +73,8 @@ def detect_format(path: Path) -> str:
         return "frames"
     if path.is_dir() and any(audio.is_audio(p) for p in path.rglob("*")):
         return "audio"
+    if path.is_dir() and any(images.is_image(p) for p in path.rglob("*")):
+        return "images"
     raise UserError(f"{path}: cannot tell its format; give --format "
                     f"({', '.join(READERS)})")
 

@@ -1,0 +1,88 @@
+"""Images, for the training-harness experiments: the built-in `digits-images` (scikit-learn's
+bundled 8x8 handwritten digits) and `--data FOLDER` of PNG/JPEG images in class subfolders.
+
+An image becomes a sequence: its rows are the time steps and its columns the features, so
+`dense` (masked mean over rows) and `cnn2d` (the image as it is) run on it like on any other
+data set. Colour images are turned to grey; every image of a folder must have the same width.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from kerasaudio import features
+from kerasaudio.config import DataConfig, FeatureConfig
+from kerasaudio.datasets.base import Dataset, make_task
+from kerasaudio.datasets.splits import carve
+from kerasaudio.errors import UserError
+
+TASK = "class"
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+
+
+def is_image(path: Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _dataset(name: str, images: list, labels: np.ndarray, classes: list, data: DataConfig,
+             info: dict | None = None) -> Dataset:
+    """The images as sequences of rows, with a seeded, stratified test and validation split."""
+    split = np.full(len(images), "train", dtype=object)
+    test = carve(labels, data.test_fraction, data.seed, name)
+    split[test] = "test"
+    train = np.flatnonzero(~test)
+    split[train[carve(labels[train], data.val_fraction, data.seed, name)]] = "val"
+    return Dataset(name=name, frames=np.concatenate(images).astype(np.float32),
+                   lengths=np.array([len(x) for x in images], np.int64),
+                   targets={TASK: labels.astype(np.int64)}, tasks=[make_task(TASK, classes)],
+                   class_names={TASK: classes}, split=split.astype(str),
+                   features=FeatureConfig(kind=features.GIVEN), info=info or {})
+
+
+def load_digits(data: DataConfig, _: FeatureConfig) -> Dataset:
+    """scikit-learn's 1,797 8x8 digit images (values 0-16), the built-in `digits-images`."""
+    from sklearn.datasets import load_digits as sklearn_digits
+
+    bunch = sklearn_digits()
+    classes = [str(c) for c in bunch.target_names]
+    return _dataset("digits-images", list(bunch.images), bunch.target, classes, data)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from matplotlib import image
+
+    try:
+        x = image.imread(path)
+    except (OSError, ValueError, SyntaxError) as error:
+        raise UserError(f"{path}: not a readable image ({error.__class__.__name__})") from None
+    x = np.asarray(x, np.float32)
+    if x.ndim == 3:  # colour (and alpha): the mean of the colour channels
+        x = x[..., :3].mean(axis=2)
+    if x.ndim != 2 or x.size == 0:
+        raise UserError(f"{path}: not a 2-D image (shape {x.shape})")
+    if not np.all(np.isfinite(x)):
+        raise UserError(f"{path}: holds NaN or infinite values")
+    return x
+
+
+def load(data: DataConfig, _: FeatureConfig) -> Dataset:
+    """FOLDER/<class>/*.png|jpg, split with the seed."""
+    root = Path(data.name)
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    if not classes:
+        raise UserError(f"{root}: no class subfolders with images")
+    images, labels, files, width = [], [], [], None
+    for k, name in enumerate(classes):
+        paths = sorted(p for p in (root / name).rglob("*") if p.is_file() and is_image(p))
+        if not paths:
+            raise UserError(f"{root / name}: no images ({', '.join(IMAGE_SUFFIXES)})")
+        for path in paths:
+            x = _read_image(path)
+            if width is not None and x.shape[1] != width:
+                raise UserError(f"{path}: {x.shape[1]} pixels wide, the others {width}")
+            width = x.shape[1]
+            images.append(x)
+            labels.append(k)
+            files.append(str(path))
+    return _dataset(str(root), images, np.array(labels), classes, data,
+                    {"file": np.array(files)})
