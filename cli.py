@@ -90,6 +90,9 @@ def _parse_sets(ctx, param, values):
 
 def data_options(command):
     """--data, --format, --features and --limit, as fit, tune and data info share them."""
+    command = click.option("--part", "data_part", type=click.Choice(["all", "mel", "chroma"]),
+                           default=DataConfig.part, show_default=True,
+                           help="Rows of a fused mel+chroma spectrogram to keep.")(command)
     command = click.option("--format", "data_format", type=click.Choice(DATA_FORMATS),
                            help="How to read a --data path [default: told from the path].")(
         command)
@@ -104,8 +107,12 @@ def data_options(command):
         help="Built-in data set (spoken-digits, digits-images), or a path: X_TRAIN.ts (a "
              "UEA/UCR archive pair), a folder of audio files in class subfolders (optionally "
              "under train/ val/ test/), a path,label[,group] CSV of audio files, a folder of "
-             "frame features (feat/*.npy, train_labels.txt, *_split.txt), or a folder of "
-             "images in class subfolders.")(command)
+             "frame features (feat/*.npy, train_labels.txt, *_split.txt), of spectrograms "
+             "(train_labels.txt, .npy[.gz]), or of images in class subfolders.")(command)
+
+
+def _data_config(data, data_format, data_part, limit) -> DataConfig:
+    return DataConfig(name=data, limit=limit, format=data_format, part=data_part)
 
 
 @click.group(cls=Group)
@@ -182,10 +189,10 @@ def main():
               help="A tune best.json: its arch, hyperparameters, training settings and best "
                    "epoch count (options given explicitly still win).")
 @click.pass_context
-def fit(ctx, arch, data, data_format, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs,
-        batch_size, lr, optimizer, momentum, weight_decay, clipnorm, schedule, t0, t_mult, monitor,
-        patience, class_weights, overfit_batches, spec_augment, window_edge, hidden, layers,
-        dropout, sets, seed, limit, out, repeats, strategy, resume, hparams_file):
+def fit(ctx, arch, data, data_format, data_part, feature_kind, deltas, beat_sync, n_mfcc, n_mels,
+        epochs, batch_size, lr, optimizer, momentum, weight_decay, clipnorm, schedule, t0, t_mult,
+        monitor, patience, class_weights, overfit_batches, spec_augment, window_edge, hidden,
+        layers, dropout, sets, seed, limit, out, repeats, strategy, resume, hparams_file):
     """Train a model and write a run directory."""
     from kerasaudio import features as feature_lib
     from kerasaudio import models
@@ -206,7 +213,7 @@ def fit(ctx, arch, data, data_format, feature_kind, deltas, beat_sync, n_mfcc, n
         optimizer = optimizer if "optimizer" in explicit else \
             train_given.get("optimizer", optimizer)
     cfg = RunConfig(
-        data=DataConfig(name=data, limit=limit, format=data_format),
+        data=_data_config(data, data_format, data_part, limit),
         features=FeatureConfig(kind=feature_kind, deltas=deltas, beat_sync=beat_sync,
                                n_mfcc=n_mfcc, n_mels=n_mels),
         model=ModelConfig(arch=arch, hparams=hparams),
@@ -311,8 +318,8 @@ def archs():
 @click.option("--workers", type=click.IntRange(min=1),
               help="Run a KerasTuner chief and N workers on this machine.")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
-def tune(arch, data, data_format, feature_kind, limit, tuner, max_epochs, max_trials, objective,
-         patience, fix, ranges, grid, name, out, overwrite, workers, seed):
+def tune(arch, data, data_format, data_part, feature_kind, limit, tuner, max_epochs, max_trials,
+         objective, patience, fix, ranges, grid, name, out, overwrite, workers, seed):
     """Search hyperparameters with KerasTuner; rerun the same command to resume."""
     from tuning import spaces
 
@@ -327,7 +334,7 @@ def tune(arch, data, data_format, feature_kind, limit, tuner, max_epochs, max_tr
     from kerasaudio import features as feature_lib
     from tuning import search
 
-    run = RunConfig(data=DataConfig(name=data, limit=limit, format=data_format),
+    run = RunConfig(data=_data_config(data, data_format, data_part, limit),
                     features=FeatureConfig(kind=feature_kind),
                     model=ModelConfig(arch=archs[0]),
                     train=TrainConfig(patience=patience, seed=seed))
@@ -466,7 +473,7 @@ def data():
 @data_options
 @click.option("--out", type=click.Path(file_okay=False),
               help="Folder for info.md, info.json and the PNGs [default: results/data/NAME].")
-def info(data, data_format, feature_kind, limit, out):
+def info(data, data_format, data_part, feature_kind, limit, out):
     """Examples per split, class and length histograms, feature sizes, baselines."""
     from kerasaudio import features as feature_lib
 
@@ -475,7 +482,7 @@ def info(data, data_format, feature_kind, limit, out):
     _quiet_tensorflow()
     from kerasaudio import datainfo, datasets, runs
 
-    dataset = datasets.load(DataConfig(name=data, limit=limit, format=data_format), cfg)
+    dataset = datasets.load(_data_config(data, data_format, data_part, limit), cfg)
     info, figures = datainfo.write(dataset, Path(out or Path("results", "data", runs.slug(data))))
     click.echo(datainfo.markdown(info), nl=False)
     for figure in figures:

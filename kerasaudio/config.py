@@ -10,7 +10,7 @@ SCHEDULES = ("constant", "cosine", "cosine-restarts", "plateau")
 WINDOW_EDGES = ("repeat", "zero")
 # Readers of users' data (`kerasaudio.datasets.READERS`), named here so the CLI lists them
 # without importing the readers.
-DATA_FORMATS = ("ts", "audio", "frames", "images")
+DATA_FORMATS = ("ts", "audio", "frames", "images", "spectrograms")
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,7 @@ class DataConfig:
         format: how to read a path (see `kerasaudio.datasets.READERS`); None: from the path.
         val_fraction: share of the training data drawn for validation when none is given.
         test_fraction: share of the data drawn for testing when no test split is given.
+        part: of a fused mel+chroma spectrogram, `all` rows, the `mel` rows or the `chroma`.
     """
 
     name: str = "spoken-digits"
@@ -33,6 +34,7 @@ class DataConfig:
     format: str | None = None
     val_fraction: float = 0.1
     test_fraction: float = 0.2
+    part: str = "all"
 
 
 @dataclass(frozen=True)

@@ -326,3 +326,77 @@ def test_an_image_folder_loads_as_rows_and_bad_images_are_named(tmp_path):
     (tmp_path / "pics" / "b" / "wide.png").write_bytes(b"\x89PNG broken")
     with pytest.raises(UserError, match=r"b/wide.png: not a readable image"):
         datasets.load(DataConfig(name=str(tmp_path / "pics")), FeatureConfig())
+
+
+GENRES = ["Rock", "Psych-Rock", "Jazz", "Pop", "Old-Time"]
+
+
+def write_spectrogram_folder(root, per_genre: int = 8, seed: int = 0, test: bool = True):
+    """Fused (128 mel + 12 chroma, time) arrays, .npy.gz and .npy, whose genre raises a band;
+    Psych-Rock is merged into Rock and Old-Time dropped by class_mapping.csv."""
+    import gzip
+
+    rng = np.random.default_rng(seed)
+    for split in ("train", "test") if test else ("train",):
+        (root / split).mkdir(parents=True)
+        lines = ["Id Genre"]
+        for k, genre in enumerate(GENRES):
+            for n in range(per_genre if split == "train" else 3):
+                x = rng.standard_normal((140, int(rng.integers(20, 40)))).astype(np.float32)
+                x[10 * (k % 4): 10 * (k % 4) + 10] += 2.0
+                name = f"{genre}-{n}.fused.full.npy" + (".gz" if n % 2 else "")
+                if name.endswith(".gz"):
+                    with gzip.open(root / split / name, "wb") as f:
+                        np.save(f, x)
+                else:
+                    np.save(root / split / name, x)
+                lines.append(f"{name} {genre}")
+        (root / f"{split}_labels.txt").write_text("\n".join(lines) + "\n")
+    (root / "class_mapping.csv").write_text("Psych-Rock,Rock\nOld-Time,\n")
+    return root
+
+
+def test_a_spectrogram_folder_merges_and_drops_classes_and_trains(tmp_path):
+    root = write_spectrogram_folder(tmp_path / "music")
+    data = datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    assert data.class_names == {"genre": ["Jazz", "Pop", "Rock"]}
+    assert data.n_features == 140
+    counts = {s: int(np.sum(data.split == s)) for s in ("train", "val", "test")}
+    assert counts == {"train": 29, "val": 3, "test": 12}
+    chroma = datasets.load(DataConfig(name=str(root), part="chroma"), FeatureConfig())
+    mel = datasets.load(DataConfig(name=str(root), part="mel"), FeatureConfig())
+    assert chroma.n_features == 12 and mel.n_features == 128
+    np.testing.assert_array_equal(np.concatenate([mel.frames, chroma.frames], axis=1),
+                                  data.frames)
+    cfg = RunConfig(data=DataConfig(name=str(root), part="mel"), out=str(tmp_path / "runs"),
+                    model=ModelConfig("cnn2d", {"channels": (8, 4)}),
+                    train=TrainConfig(epochs=2, batch_size=8))
+    _, metrics = train.fit(cfg, verbose=0)
+    assert 0 <= metrics["test"]["accuracy"] <= 1
+
+
+def test_bad_spectrogram_folders_are_one_line_naming_the_file(tmp_path):
+    root = write_spectrogram_folder(tmp_path / "escape", per_genre=3)
+    with open(root / "train_labels.txt", "a") as f:
+        f.write("../../secret.npy Rock\n")
+    with pytest.raises(UserError, match=r"train_labels.txt:17: '../../secret.npy' points outside"):
+        datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    root = write_spectrogram_folder(tmp_path / "missing", per_genre=3)
+    with open(root / "train_labels.txt", "a") as f:
+        f.write("nope.npy Rock\n")
+    with pytest.raises(UserError, match=r"train_labels.txt:17: nope.npy: no such file"):
+        datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    root = write_spectrogram_folder(tmp_path / "truncated", per_genre=3)
+    (root / "train" / "Jazz-1.fused.full.npy.gz").write_bytes(b"\x1f\x8b\x08\x00trunc")
+    with pytest.raises(UserError, match=r"Jazz-1.fused.full.npy.gz: not a readable .npy array"):
+        datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    root = write_spectrogram_folder(tmp_path / "unknown", per_genre=3)
+    with open(root / "test_labels.txt", "a") as f:
+        f.write("Pop-0.fused.full.npy Metal\n")
+    with pytest.raises(UserError, match=r"test_labels.txt: class 'Metal' does not occur"):
+        datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    root = write_spectrogram_folder(tmp_path / "line", per_genre=3)
+    with open(root / "train_labels.txt", "a") as f:
+        f.write("only-a-name\n")
+    with pytest.raises(UserError, match=r"train_labels.txt:17: expected 'file label'"):
+        datasets.load(DataConfig(name=str(root)), FeatureConfig())

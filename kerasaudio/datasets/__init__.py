@@ -53,6 +53,7 @@ READERS = {
     "audio": "kerasaudio.datasets.audio_folder",
     "frames": "kerasaudio.datasets.frames",
     "images": "kerasaudio.datasets.images",
+    "spectrograms": "kerasaudio.datasets.spectrograms",
 }
 
 
@@ -69,8 +70,8 @@ def detect_format(path: Path) -> str:
         return "ts"
     if path.is_file() and path.suffix.lower() == ".csv":
         return "audio"
-    if (path / "train_labels.txt").is_file() and (path / "feat").is_dir():
-        return "frames"
+    if (path / "train_labels.txt").is_file():
+        return "frames" if (path / "feat").is_dir() else "spectrograms"
     if path.is_dir() and any(audio.is_audio(p) for p in path.rglob("*")):
         return "audio"
     if path.is_dir() and any(images.is_image(p) for p in path.rglob("*")):

@@ -91,17 +91,26 @@ def natural_order(label: str):
         return (1, 0.0, label)
 
 
-def read_frames(path, n_features: int | None = None) -> np.ndarray:
-    """A (frames, features) float32 array from a .npy file, checked; never unpickles.
+def read_frames(path, n_features: int | None = None, transpose: bool = False) -> np.ndarray:
+    """A (frames, features) float32 array from a .npy or .npy.gz file, checked; never
+    unpickles. `transpose`: the file holds (features, frames), as spectrograms do.
 
     Raises:
         UserError: naming the file, if it is unreadable, of another shape (or another width
             than `n_features`), empty, or not finite.
     """
+    import gzip
+
     try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as error:
+        if str(path).endswith(".gz"):
+            with gzip.open(path) as f:
+                x = np.load(f, allow_pickle=False)
+        else:
+            x = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as error:
         raise UserError(f"{path}: not a readable .npy array ({error})") from None
+    if transpose and x.ndim == 2:
+        x = x.T
     if x.ndim != 2 or (n_features is not None and x.shape[1] != n_features):
         width = n_features if n_features is not None else "features"
         raise UserError(f"{path}: expected a (time, {width}) array, got shape {x.shape}")
