@@ -1,6 +1,7 @@
 """kerasaudio command line. Thin: options -> config -> library. TensorFlow is imported only
 inside commands that need it, so `python cli.py --help` stays fast."""
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -89,30 +90,41 @@ def _parse_sets(ctx, param, values):
 
 
 def data_options(command):
-    """--data, --format, --features and --limit, as fit, tune and data info share them."""
-    command = click.option("--part", "data_part", type=click.Choice(["all", "mel", "chroma"]),
-                           default=DataConfig.part, show_default=True,
-                           help="Rows of a fused mel+chroma spectrogram to keep.")(command)
-    command = click.option("--format", "data_format", type=click.Choice(DATA_FORMATS),
-                           help="How to read a --data path [default: told from the path].")(
-        command)
-    command = click.option("--limit", type=click.IntRange(min=1),
-                           help="Keep at most N examples per split (quick experiments).")(command)
-    command = click.option("--features", "feature_kind", default=FeatureConfig.kind,
-                           show_default=True,
-                           help="mfcc, logmel, chroma, or several joined by '+' "
-                                "(logmel+chroma).")(command)
-    return click.option(
-        "--data", default=DataConfig.name, show_default=True,
-        help="Built-in data set (spoken-digits, digits-images), or a path: X_TRAIN.ts (a "
-             "UEA/UCR archive pair), a folder of audio files in class subfolders (optionally "
-             "under train/ val/ test/), a path,label[,group] CSV of audio files, a folder of "
-             "frame features (feat/*.npy, train_labels.txt, *_split.txt), of spectrograms "
-             "(train_labels.txt, .npy[.gz]), or of images in class subfolders.")(command)
+    """--data and how to read it (--format, --part, --skip-bad, --limit), handed to the
+    command as one DataConfig `data`; and --features, as fit, tune and data info share them."""
 
+    @functools.wraps(command)
+    def with_data_config(*args, data, data_format, data_part, skip_bad, limit, **kwargs):
+        config = DataConfig(name=data, limit=limit, format=data_format, part=data_part,
+                            skip_bad=skip_bad)
+        return command(*args, data=config, **kwargs)
 
-def _data_config(data, data_format, data_part, limit) -> DataConfig:
-    return DataConfig(name=data, limit=limit, format=data_format, part=data_part)
+    options = [
+        click.option(
+            "--data", default=DataConfig.name, show_default=True,
+            help="Built-in data set (spoken-digits, digits-images), or a path: X_TRAIN.ts (a "
+                 "UEA/UCR archive pair), a folder of audio files in class subfolders "
+                 "(optionally under train/ val/ test/), a path,label[,group] CSV of audio "
+                 "files, a folder of frame features (feat/*.npy, train_labels.txt, "
+                 "*_split.txt), of spectrograms (train_labels.txt, .npy[.gz]), or of images "
+                 "in class subfolders."),
+        click.option("--format", "data_format", type=click.Choice(DATA_FORMATS),
+                     help="How to read a --data path [default: told from the path]."),
+        click.option("--part", "data_part", type=click.Choice(["all", "mel", "chroma"]),
+                     default=DataConfig.part, show_default=True,
+                     help="Rows of a fused mel+chroma spectrogram to keep."),
+        click.option("--skip-bad", is_flag=True,
+                     help="Leave out bad examples of a --data path (unreadable files, bad "
+                          "lines) and list them, instead of stopping at the first."),
+        click.option("--features", "feature_kind", default=FeatureConfig.kind,
+                     show_default=True,
+                     help="mfcc, logmel, chroma, or several joined by '+' (logmel+chroma)."),
+        click.option("--limit", type=click.IntRange(min=1),
+                     help="Keep at most N examples per split (quick experiments)."),
+    ]
+    for option in reversed(options):
+        with_data_config = option(with_data_config)
+    return with_data_config
 
 
 @click.group(cls=Group)
@@ -189,10 +201,10 @@ def main():
               help="A tune best.json: its arch, hyperparameters, training settings and best "
                    "epoch count (options given explicitly still win).")
 @click.pass_context
-def fit(ctx, arch, data, data_format, data_part, feature_kind, deltas, beat_sync, n_mfcc, n_mels,
-        epochs, batch_size, lr, optimizer, momentum, weight_decay, clipnorm, schedule, t0, t_mult,
-        monitor, patience, class_weights, overfit_batches, spec_augment, window_edge, hidden,
-        layers, dropout, sets, seed, limit, out, repeats, strategy, resume, hparams_file):
+def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs, batch_size, lr,
+        optimizer, momentum, weight_decay, clipnorm, schedule, t0, t_mult, monitor, patience,
+        class_weights, overfit_batches, spec_augment, window_edge, hidden, layers, dropout, sets,
+        seed, out, repeats, strategy, resume, hparams_file):
     """Train a model and write a run directory."""
     from kerasaudio import features as feature_lib
     from kerasaudio import models
@@ -213,7 +225,7 @@ def fit(ctx, arch, data, data_format, data_part, feature_kind, deltas, beat_sync
         optimizer = optimizer if "optimizer" in explicit else \
             train_given.get("optimizer", optimizer)
     cfg = RunConfig(
-        data=_data_config(data, data_format, data_part, limit),
+        data=data,
         features=FeatureConfig(kind=feature_kind, deltas=deltas, beat_sync=beat_sync,
                                n_mfcc=n_mfcc, n_mels=n_mels),
         model=ModelConfig(arch=arch, hparams=hparams),
@@ -318,8 +330,8 @@ def archs():
 @click.option("--workers", type=click.IntRange(min=1),
               help="Run a KerasTuner chief and N workers on this machine.")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
-def tune(arch, data, data_format, data_part, feature_kind, limit, tuner, max_epochs, max_trials,
-         objective, patience, fix, ranges, grid, name, out, overwrite, workers, seed):
+def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, patience, fix,
+         ranges, grid, name, out, overwrite, workers, seed):
     """Search hyperparameters with KerasTuner; rerun the same command to resume."""
     from tuning import spaces
 
@@ -329,12 +341,12 @@ def tune(arch, data, data_format, data_part, feature_kind, limit, tuner, max_epo
         max_trials = 20
     from kerasaudio import runs
 
-    name = name or f"{'+'.join(archs)}-{runs.slug(data)}-{tuner}"
+    name = name or f"{'+'.join(archs)}-{runs.slug(data.name)}-{tuner}"
     _quiet_tensorflow()
     from kerasaudio import features as feature_lib
     from tuning import search
 
-    run = RunConfig(data=_data_config(data, data_format, data_part, limit),
+    run = RunConfig(data=data,
                     features=FeatureConfig(kind=feature_kind),
                     model=ModelConfig(arch=archs[0]),
                     train=TrainConfig(patience=patience, seed=seed))
@@ -473,7 +485,7 @@ def data():
 @data_options
 @click.option("--out", type=click.Path(file_okay=False),
               help="Folder for info.md, info.json and the PNGs [default: results/data/NAME].")
-def info(data, data_format, data_part, feature_kind, limit, out):
+def info(data, feature_kind, out):
     """Examples per split, class and length histograms, feature sizes, baselines."""
     from kerasaudio import features as feature_lib
 
@@ -482,8 +494,9 @@ def info(data, data_format, data_part, feature_kind, limit, out):
     _quiet_tensorflow()
     from kerasaudio import datainfo, datasets, runs
 
-    dataset = datasets.load(_data_config(data, data_format, data_part, limit), cfg)
-    info, figures = datainfo.write(dataset, Path(out or Path("results", "data", runs.slug(data))))
+    dataset = datasets.load(data, cfg)
+    info, figures = datainfo.write(dataset, Path(out or Path("results", "data",
+                                                              runs.slug(data.name))))
     click.echo(datainfo.markdown(info), nl=False)
     for figure in figures:
         click.echo(f"wrote {figure}")

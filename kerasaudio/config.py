@@ -26,6 +26,8 @@ class DataConfig:
         val_fraction: share of the training data drawn for validation when none is given.
         test_fraction: share of the data drawn for testing when no test split is given.
         part: of a fused mel+chroma spectrogram, `all` rows, the `mel` rows or the `chroma`.
+        skip_bad: leave out bad examples (unreadable files, bad lines) and report them,
+            instead of stopping at the first.
     """
 
     name: str = "spoken-digits"
@@ -35,6 +37,7 @@ class DataConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.2
     part: str = "all"
+    skip_bad: bool = False
 
 
 @dataclass(frozen=True)

@@ -293,7 +293,8 @@ def describe(dataset: Dataset) -> dict:
     return {"name": dataset.name, "class_names": dataset.class_names,
             "tasks": [dataclasses.asdict(t) for t in dataset.tasks],
             "examples": {s: len(d.lengths) for s, d in splits.items()},
-            "class_counts": counts, "n_features": dataset.n_features}
+            "class_counts": counts, "n_features": dataset.n_features,
+            "skipped": dataset.skipped}
 
 
 def write_split_predictions(run_dir: Path, split: str) -> Path:

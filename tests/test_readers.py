@@ -1,5 +1,7 @@
 """Users' data: each reader on small files made here, and its answers to bad input."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -400,3 +402,20 @@ def test_bad_spectrogram_folders_are_one_line_naming_the_file(tmp_path):
         f.write("only-a-name\n")
     with pytest.raises(UserError, match=r"train_labels.txt:17: expected 'file label'"):
         datasets.load(DataConfig(name=str(root)), FeatureConfig())
+
+
+def test_skip_bad_leaves_bad_examples_out_and_lists_them(tmp_path):
+    (tmp_path / "ts").mkdir()
+    path = write_ts(tmp_path / "ts")
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:9] + ["1,?:3,4:1", "1,2:3,4:9"] + lines[9:]) + "\n")
+    data = datasets.load(DataConfig(name=str(path), skip_bad=True), FeatureConfig())
+    assert len(data.lengths) == 90
+    assert [p.split("Toy_TRAIN.ts:")[1] for p in data.skipped] == [
+        "10: missing, NaN or infinite values", "11: class '9' is not in @classLabel (1 2 3)"]
+
+    cases = {**bad_audio_cases(tmp_path), **bad_frame_cases(tmp_path / "frames")}
+    for case in ("corrupt", "nan", "label count", "missing array", "width"):
+        folder, message = cases[case]
+        data = datasets.load(DataConfig(name=str(folder), skip_bad=True), FeatureConfig())
+        assert len(data.skipped) == 1 and re.search(message, data.skipped[0]), case

@@ -101,6 +101,12 @@ def load(data: DataConfig, features: FeatureConfig) -> Dataset:
         if not 0 < fraction < 1:
             raise UserError(f"split fractions must be between 0 and 1, got {fraction}")
     dataset = _read(data, features)
+    if dataset.skipped:
+        import click
+
+        click.echo(f"skipped {len(dataset.skipped)} bad examples (--skip-bad):", err=True)
+        for problem in dataset.skipped:
+            click.echo(f"  {problem}", err=True)
     if data.limit is not None:
         if data.limit < 1:
             raise UserError(f"--limit must be at least 1, got {data.limit}")

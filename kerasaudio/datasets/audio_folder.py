@@ -19,7 +19,7 @@ import numpy as np
 
 from kerasaudio import audio, features
 from kerasaudio.config import DataConfig, FeatureConfig
-from kerasaudio.datasets.base import SPLITS, Dataset, make_task
+from kerasaudio.datasets.base import SPLITS, Dataset, Problems, make_task
 from kerasaudio.datasets.splits import carve
 from kerasaudio.errors import UserError
 
@@ -62,7 +62,7 @@ def _inside(root: Path, relative: str, where: str) -> Path:
     return path
 
 
-def _from_list(path: Path) -> tuple[list, list, list, list | None]:
+def _from_list(path: Path, problems: Problems) -> tuple[list, list, list, list | None]:
     """(files, labels, "" splits to draw, groups or None) of a path,label[,group] CSV."""
     try:
         rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
@@ -76,9 +76,13 @@ def _from_list(path: Path) -> tuple[list, list, list, list | None]:
     for n, row in enumerate(rows[1:], 2):
         if not row:
             continue
-        if len(row) < (3 if grouped else 2) or not row[1].strip():
-            raise UserError(f"{path}:{n}: expected path,label{',group' if grouped else ''}")
-        files.append(_inside(path.parent, row[0].strip(), f"{path}:{n}"))
+        try:
+            if len(row) < (3 if grouped else 2) or not row[1].strip():
+                raise UserError(f"{path}:{n}: expected path,label{',group' if grouped else ''}")
+            files.append(_inside(path.parent, row[0].strip(), f"{path}:{n}"))
+        except UserError as error:
+            problems(error)
+            continue
         labels.append(row[1].strip())
         if grouped:
             groups.append(row[2].strip())
@@ -107,24 +111,39 @@ def _draw_splits(split: np.ndarray, labels: np.ndarray, groups, data: DataConfig
     return split
 
 
+def _read_all(files: list, sample_rate: int, problems: Problems) -> tuple[list, np.ndarray]:
+    """(waveforms of the files read, a mask of which were), behind a progress bar."""
+    waves, kept = [], []
+    with click.progressbar(files, label=f"Reading {len(files)} audio files", file=None) as bar:
+        for path in bar:
+            try:
+                waves.append(audio.read(path, sample_rate))
+                kept.append(True)
+            except UserError as error:
+                problems(error)
+                kept.append(False)
+    if not waves:
+        raise UserError(f"no readable audio among {len(files)} files")
+    return waves, np.array(kept, bool)
+
+
 def load(data: DataConfig, cfg: FeatureConfig) -> Dataset:
     """The audio files' features, classes and splits."""
     root = Path(data.name)
+    problems = Problems(data.skip_bad)
     if root.is_file():
-        files, labels, split, groups = _from_list(root)
+        files, labels, split, groups = _from_list(root, problems)
     else:
         files, labels, split, groups = _from_folders(root)
-    labels, split = np.array(labels), np.array(split, dtype=object)
-    groups = None if groups is None else np.array(groups)
+    waves, kept = _read_all(files, cfg.sample_rate, problems)
+    files = [f for f, k in zip(files, kept) if k]
+    labels, split = np.array(labels)[kept], np.array(split, dtype=object)[kept]
+    groups = None if groups is None else np.array(groups)[kept]
     classes = sorted({str(c) for c in labels[split != "test"]})
     unknown = sorted({str(c) for c in labels} - set(classes))
     if unknown:
         raise UserError(f"{root}: class {unknown[0]!r} is in the test split only")
     split = _draw_splits(split, labels, groups, data, str(root))
-    waves = []
-    with click.progressbar(files, label=f"Reading {len(files)} audio files", file=None) as bar:
-        for path in bar:
-            waves.append(audio.read(path, cfg.sample_rate))
     frames, lengths = features.extract(np.concatenate(waves),
                                        np.array([len(w) for w in waves], np.int64), cfg,
                                        label=f"{cfg.kind} for {root.name}")
@@ -135,4 +154,4 @@ def load(data: DataConfig, cfg: FeatureConfig) -> Dataset:
     return Dataset(name=str(root), frames=frames, lengths=lengths,
                    targets={TASK: np.array([index[c] for c in labels], np.int64)},
                    tasks=[make_task(TASK, classes)], class_names={TASK: classes},
-                   split=split.astype(str), features=cfg, info=info)
+                   split=split.astype(str), features=cfg, info=info, skipped=problems.found)

@@ -25,6 +25,7 @@ class Dataset:
         split: (n_examples,) of "train" | "val" | "test".
         features: how the frames were computed.
         info: per-example metadata arrays (speaker, voice, ...), same length as `lengths`.
+        skipped: the problems of the examples a reader left out (`--skip-bad`), one line each.
     """
 
     name: str
@@ -36,6 +37,7 @@ class Dataset:
     split: np.ndarray
     features: FeatureConfig
     info: dict = field(default_factory=dict)
+    skipped: list = field(default_factory=list)
 
     @property
     def n_features(self) -> int:
@@ -62,7 +64,7 @@ class Dataset:
             name=self.name, frames=self.frames[rows], lengths=self.lengths[index],
             targets=targets, tasks=self.tasks,
             class_names=self.class_names, split=self.split[index], features=self.features,
-            info={k: v[index] for k, v in self.info.items()})
+            info={k: v[index] for k, v in self.info.items()}, skipped=self.skipped)
 
     def subset(self, split: str) -> "Dataset":
         return self.take(np.nonzero(self.split == split)[0])
@@ -119,3 +121,16 @@ def read_frames(path, n_features: int | None = None, transpose: bool = False) ->
     if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
         raise UserError(f"{path}: holds NaN, infinite or non-numeric values")
     return x.astype(np.float32)
+
+
+class Problems:
+    """What a reader does with a bad example: raise its error at once, or, with `skip`
+    (`--skip-bad`), note it and leave the example out."""
+
+    def __init__(self, skip: bool):
+        self.skip, self.found = skip, []
+
+    def __call__(self, error: UserError) -> None:
+        if not self.skip:
+            raise error
+        self.found.append(str(error))

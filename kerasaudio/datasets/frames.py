@@ -16,7 +16,7 @@ import numpy as np
 
 from kerasaudio import features
 from kerasaudio.config import DataConfig, FeatureConfig
-from kerasaudio.datasets.base import Dataset, make_task, natural_order, read_frames
+from kerasaudio.datasets.base import Dataset, Problems, make_task, natural_order, read_frames
 from kerasaudio.datasets.splits import carve
 from kerasaudio.errors import UserError
 
@@ -63,24 +63,33 @@ def load(data: DataConfig, cfg: FeatureConfig) -> Dataset:
     splits["test"] = [u for u in splits.get("test", []) if u in labels]
     order, split = [], []
     for name, ids in splits.items():
-        for u in ids:
+        order += ids
+        split += [name] * len(ids)
+    series, frame_labels, n_features = [], [], None
+    problems, kept = Problems(data.skip_bad), []
+    for u, name in zip(order, split):
+        try:
             if u not in labels:
                 raise UserError(f"{root / f'{name}_split.txt'}: {u} has no labels in {LABELS}")
             if u not in arrays:
                 raise UserError(f"{root / FEATURES}: no {u}.npy for {u} of {name}_split.txt")
-        order += ids
-        split += [name] * len(ids)
-    series, frame_labels, n_features = [], [], None
-    for u in order:
-        x = read_frames(arrays[u], n_features)
+            x = read_frames(arrays[u], n_features)
+            line, y = labels[u]
+            if len(y) != len(x):
+                raise UserError(f"{root / LABELS}:{line}: {len(y)} labels for {u}, its "
+                                f"features have {len(x)} frames")
+        except UserError as error:
+            problems(error)
+            kept.append(False)
+            continue
         n_features = x.shape[1]
-        line, y = labels[u]
-        if len(y) != len(x):
-            raise UserError(f"{root / LABELS}:{line}: {len(y)} labels for {u}, its features "
-                            f"have {len(x)} frames")
         series.append(x)
         frame_labels += y
-    split = _draw(np.array(split, dtype=object), np.array(order), data, str(root / LABELS))
+        kept.append(True)
+    if not series:
+        raise UserError(f"{root}: no utterance could be read")
+    order = np.array(order)[kept]
+    split = _draw(np.array(split, dtype=object)[kept], order, data, str(root / LABELS))
     classes = sorted(set(frame_labels), key=natural_order)
     index = {c: i for i, c in enumerate(classes)}
     return Dataset(
@@ -89,7 +98,7 @@ def load(data: DataConfig, cfg: FeatureConfig) -> Dataset:
         targets={TASK: np.array([index[c] for c in frame_labels], np.int64)},
         tasks=[make_task(TASK, classes, level="frame")], class_names={TASK: classes},
         split=split.astype(str), features=FeatureConfig(kind=features.GIVEN),
-        info={"utterance": np.array(order)})
+        info={"utterance": order}, skipped=problems.found)
 
 
 def _draw(split: np.ndarray, utterances: np.ndarray, data: DataConfig, source: str):

@@ -12,7 +12,7 @@ import numpy as np
 
 from kerasaudio import features
 from kerasaudio.config import DataConfig, FeatureConfig
-from kerasaudio.datasets.base import Dataset, make_task
+from kerasaudio.datasets.base import Dataset, Problems, make_task
 from kerasaudio.datasets.splits import carve
 from kerasaudio.errors import UserError
 
@@ -72,17 +72,24 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
     if not classes:
         raise UserError(f"{root}: no class subfolders with images")
     images, labels, files, width = [], [], [], None
+    problems = Problems(data.skip_bad)
     for k, name in enumerate(classes):
         paths = sorted(p for p in (root / name).rglob("*") if p.is_file() and is_image(p))
         if not paths:
             raise UserError(f"{root / name}: no images ({', '.join(IMAGE_SUFFIXES)})")
         for path in paths:
-            x = _read_image(path)
-            if width is not None and x.shape[1] != width:
-                raise UserError(f"{path}: {x.shape[1]} pixels wide, the others {width}")
+            try:
+                x = _read_image(path)
+                if width is not None and x.shape[1] != width:
+                    raise UserError(f"{path}: {x.shape[1]} pixels wide, the others {width}")
+            except UserError as error:
+                problems(error)
+                continue
             width = x.shape[1]
             images.append(x)
             labels.append(k)
             files.append(str(path))
-    return _dataset(str(root), images, np.array(labels), classes, data,
-                    {"file": np.array(files)})
+    dataset = _dataset(str(root), images, np.array(labels), classes, data,
+                       {"file": np.array(files)})
+    dataset.skipped = problems.found
+    return dataset

@@ -19,7 +19,7 @@ import numpy as np
 
 from kerasaudio import features
 from kerasaudio.config import DataConfig, FeatureConfig
-from kerasaudio.datasets.base import Dataset, make_task, natural_order, read_frames
+from kerasaudio.datasets.base import Dataset, Problems, make_task, natural_order, read_frames
 from kerasaudio.datasets.splits import carve
 from kerasaudio.errors import UserError
 
@@ -88,6 +88,7 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
         raise UserError(f"unknown part {data.part!r}; valid: {', '.join(PARTS)}")
     mapping = read_mapping(root / MAPPING) if (root / MAPPING).is_file() else {}
     series, labels, split, files, file_rows = [], [], [], [], None
+    problems = Problems(data.skip_bad)
     for name in ("train", "test"):
         path = root / f"{name}_labels.txt"
         if not path.is_file():
@@ -98,10 +99,15 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
             label = mapping.get(label, label)
             if label is None:
                 continue  # a dropped class
-            array = _array_path(root, name, file, f"{path}:{n}")
-            x = read_frames(array, file_rows, transpose=True)
-            file_rows = x.shape[1]
-            series.append(_rows(x, data.part, array))
+            try:
+                array = _array_path(root, name, file, f"{path}:{n}")
+                whole = read_frames(array, file_rows, transpose=True)
+                x = _rows(whole, data.part, array)
+            except UserError as error:
+                problems(error)
+                continue
+            file_rows = whole.shape[1]
+            series.append(x)
             labels.append(label)
             split.append(name)
             files.append(str(array))
@@ -122,4 +128,4 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
         targets={TASK: np.array([index[c] for c in labels], np.int64)},
         tasks=[make_task(TASK, classes)], class_names={TASK: classes},
         split=split.astype(str), features=FeatureConfig(kind=features.GIVEN),
-        info={"file": np.array(files)})
+        info={"file": np.array(files)}, skipped=problems.found)

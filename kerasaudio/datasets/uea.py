@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasaudio.config import DataConfig, FeatureConfig
-from kerasaudio.datasets.base import Dataset, make_task, natural_order
+from kerasaudio.datasets.base import Dataset, Problems, make_task, natural_order
 from kerasaudio.datasets.splits import carve
 from kerasaudio.errors import UserError
 
@@ -81,16 +81,21 @@ def _value(text: str) -> float:
     return np.nan if text.strip() == "?" else float(text)
 
 
-def read_ts(path) -> tuple[list, list, list | None]:
+def read_ts(path, problems=None) -> tuple[list, list, list | None]:
     """The cases of one .ts file.
 
     Returns:
         (series, labels, declared classes): (time, dimensions) float32 arrays, their class
         labels as strings, and the header's class list (None if it gives none).
 
+    Args:
+        path: the file.
+        problems: what to do with a bad case (default: raise its error).
+
     Raises:
         UserError: naming the file and line of the first problem.
     """
+    problems = problems or Problems(skip=False)
     path = Path(path)
     lines = _lines(path)
     header, first = _header(path, lines)
@@ -105,11 +110,15 @@ def read_ts(path) -> tuple[list, list, list | None]:
     for n, line in lines[first:]:
         if not line or line.startswith("#"):
             continue
-        x, label = _case(path, n, line, dimensions if dimensions else
-                         (series[0].shape[1] if series else None))
-        if declared is not None and label not in declared:
-            raise UserError(f"{path}:{n}: class {label!r} is not in @classLabel "
-                            f"({' '.join(declared)})")
+        try:
+            x, label = _case(path, n, line, dimensions if dimensions else
+                             (series[0].shape[1] if series else None))
+            if declared is not None and label not in declared:
+                raise UserError(f"{path}:{n}: class {label!r} is not in @classLabel "
+                                f"({' '.join(declared)})")
+        except UserError as error:
+            problems(error)
+            continue
         series.append(x)
         labels.append(label)
     if not series:
@@ -140,8 +149,9 @@ def load(data: DataConfig, features: FeatureConfig) -> Dataset:
     """The train file's cases (minus a seeded, stratified validation share) and the test
     file's, as a Dataset of given features."""
     train_path, test_path = train_and_test_paths(data.name)
-    train_series, train_labels, declared = read_ts(train_path)
-    test_series, test_labels, _ = read_ts(test_path)
+    problems = Problems(data.skip_bad)
+    train_series, train_labels, declared = read_ts(train_path, problems)
+    test_series, test_labels, _ = read_ts(test_path, problems)
     if test_series[0].shape[1] != train_series[0].shape[1]:
         raise UserError(f"{test_path}: {test_series[0].shape[1]} dimensions, the training file "
                         f"{train_series[0].shape[1]}")
@@ -160,4 +170,4 @@ def load(data: DataConfig, features: FeatureConfig) -> Dataset:
         name=str(data.name), frames=np.concatenate(series),
         lengths=np.array([len(s) for s in series], np.int64), targets={TASK: labels},
         tasks=[make_task(TASK, classes)], class_names={TASK: list(classes)},
-        split=split.astype(str), features=FeatureConfig(kind="given"))
+        split=split.astype(str), features=FeatureConfig(kind="given"), skipped=problems.found)
