@@ -1,0 +1,63 @@
+"""Every bad-input case of the readers' tests, given to the CLI: what it printed and its exit
+status, as the Markdown table in results/README.md.
+
+    python results/bad_input.py > results/bad_input.md
+
+Each case is made in a temporary folder by the tests' own helpers (tests/test_readers.py)
+and run as `python cli.py data info --data PATH`; the table shows stderr with the folder's
+path shortened to `…`.
+"""
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests import test_readers as cases  # noqa: E402
+
+
+def ts_cases(folder: Path) -> dict:
+    out = {}
+    for name, (line, _) in cases.BAD_TS.items():
+        where = folder / f"ts-{name.replace(' ', '-')}"
+        where.mkdir()
+        path = cases.write_ts(where)
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join(lines[:9] + [line] + lines[9:]) + "\n")
+        out[f".ts: {name}"] = path
+    missing = folder / "ts-no-test"
+    missing.mkdir()
+    path = cases.write_ts(missing)
+    (missing / "Toy_TEST.ts").unlink()
+    out[".ts: test file missing"] = path
+    return out
+
+
+def run(path: Path, folder: Path) -> tuple[int, str]:
+    done = subprocess.run([sys.executable, "cli.py", "data", "info", "--data", str(path),
+                           "--out", str(folder / "info")], cwd=ROOT, capture_output=True,
+                          text=True)
+    return done.returncode, done.stderr.strip().replace(str(folder), "…")
+
+
+def main():
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        table = {**ts_cases(folder)}
+        table.update({f"audio: {k}": v[0] for k, v in cases.bad_audio_cases(folder).items()})
+        frames = folder / "frames"
+        frames.mkdir()
+        table.update({f"frames: {k}": v[0] for k, v in cases.bad_frame_cases(frames).items()})
+        table["no such path"] = folder / "nowhere"
+        print("| case | exit status | what the CLI printed (stderr) |")
+        print("| --- | --- | --- |")
+        for case, path in table.items():
+            status, stderr = run(path, folder)
+            print(f"| {case} | {status} | `{stderr}` |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
