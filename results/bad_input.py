@@ -51,6 +51,10 @@ def main():
         frames = folder / "frames"
         frames.mkdir()
         table.update({f"frames: {k}": v[0] for k, v in cases.bad_frame_cases(frames).items()})
+        spectrograms = folder / "spectrograms"
+        spectrograms.mkdir()
+        table.update({f"spectrograms: {k}": v[0]
+                      for k, v in cases.bad_spectrogram_cases(spectrograms).items()})
         table["no such path"] = folder / "nowhere"
         print("| case | exit status | what the CLI printed (stderr) |")
         print("| --- | --- | --- |")

@@ -377,31 +377,36 @@ def test_a_spectrogram_folder_merges_and_drops_classes_and_trains(tmp_path):
     assert 0 <= metrics["test"]["accuracy"] <= 1
 
 
-def test_bad_spectrogram_folders_are_one_line_naming_the_file(tmp_path):
-    root = write_spectrogram_folder(tmp_path / "escape", per_genre=3)
-    with open(root / "train_labels.txt", "a") as f:
-        f.write("../../secret.npy Rock\n")
-    with pytest.raises(UserError, match=r"train_labels.txt:17: '../../secret.npy' points outside"):
-        datasets.load(DataConfig(name=str(root)), FeatureConfig())
-    root = write_spectrogram_folder(tmp_path / "missing", per_genre=3)
-    with open(root / "train_labels.txt", "a") as f:
-        f.write("nope.npy Rock\n")
-    with pytest.raises(UserError, match=r"train_labels.txt:17: nope.npy: no such file"):
-        datasets.load(DataConfig(name=str(root)), FeatureConfig())
+def bad_spectrogram_cases(tmp_path):
+    """name -> (folder made bad, expected message): a line added to a labels file, or an
+    array broken."""
+    cases = {}
+
+    def with_line(name, labels, line, message):
+        root = write_spectrogram_folder(tmp_path / name, per_genre=3)
+        with open(root / labels, "a") as f:
+            f.write(line + "\n")
+        cases[name] = (root, message)
+
+    with_line("escape", "train_labels.txt", "../../secret.npy Rock",
+              r"train_labels.txt:17: '../../secret.npy' points outside")
+    with_line("missing", "train_labels.txt", "nope.npy Rock",
+              r"train_labels.txt:17: nope.npy: no such file")
+    with_line("unknown class", "test_labels.txt", "Pop-0.fused.full.npy Metal",
+              r"test_labels.txt: class 'Metal' does not occur")
+    with_line("bad line", "train_labels.txt", "only-a-name",
+              r"train_labels.txt:17: expected 'file label'")
     root = write_spectrogram_folder(tmp_path / "truncated", per_genre=3)
     (root / "train" / "Jazz-1.fused.full.npy.gz").write_bytes(b"\x1f\x8b\x08\x00trunc")
-    with pytest.raises(UserError, match=r"Jazz-1.fused.full.npy.gz: not a readable .npy array"):
-        datasets.load(DataConfig(name=str(root)), FeatureConfig())
-    root = write_spectrogram_folder(tmp_path / "unknown", per_genre=3)
-    with open(root / "test_labels.txt", "a") as f:
-        f.write("Pop-0.fused.full.npy Metal\n")
-    with pytest.raises(UserError, match=r"test_labels.txt: class 'Metal' does not occur"):
-        datasets.load(DataConfig(name=str(root)), FeatureConfig())
-    root = write_spectrogram_folder(tmp_path / "line", per_genre=3)
-    with open(root / "train_labels.txt", "a") as f:
-        f.write("only-a-name\n")
-    with pytest.raises(UserError, match=r"train_labels.txt:17: expected 'file label'"):
-        datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    cases["truncated"] = (root, r"Jazz-1.fused.full.npy.gz: not a readable .npy array")
+    return cases
+
+
+def test_bad_spectrogram_folders_are_one_line_naming_the_file(tmp_path):
+    for case, (path, message) in bad_spectrogram_cases(tmp_path).items():
+        with pytest.raises(UserError, match=message):
+            datasets.load(DataConfig(name=str(path)), FeatureConfig())
+            pytest.fail(f"{case}: loaded")
 
 
 def test_skip_bad_leaves_bad_examples_out_and_lists_them(tmp_path):
