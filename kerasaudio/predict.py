@@ -16,7 +16,7 @@ from kerasaudio.config import RunConfig, Task
 from kerasaudio.datasets.base import Dataset, read_frames
 from kerasaudio.errors import UserError
 
-FEATURE_SUFFIX = ".npy"
+FEATURE_SUFFIXES = (".npy", ".npy.gz")
 
 
 def load_run(run_dir) -> tuple[RunConfig, dict]:
@@ -44,8 +44,12 @@ def load_model(run_dir):
     return keras.models.load_model(Path(run_dir) / "best.keras", safe_mode=True)
 
 
+def is_array(path: Path) -> bool:
+    return Path(path).name.endswith(FEATURE_SUFFIXES)
+
+
 def input_files(paths) -> list:
-    """The audio and .npy files named by `paths`, folders searched recursively, in order.
+    """The audio and .npy[.gz] files named by `paths`, folders searched recursively, in order.
 
     Raises:
         UserError: for a path that does not exist, a file of another kind, or no files.
@@ -54,30 +58,44 @@ def input_files(paths) -> list:
     for path in map(Path, paths):
         if path.is_dir():
             found += sorted(p for p in path.rglob("*")
-                            if p.is_file() and (audio.is_audio(p) or p.suffix == FEATURE_SUFFIX))
+                            if p.is_file() and (audio.is_audio(p) or is_array(p)))
         elif not path.exists():
             raise UserError(f"{path}: no such file or folder")
-        elif audio.is_audio(path) or path.suffix == FEATURE_SUFFIX:
+        elif audio.is_audio(path) or is_array(path):
             found.append(path)
         else:
             raise UserError(f"{path}: not an audio file ({', '.join(audio.AUDIO_SUFFIXES)}) "
-                            f"or a {FEATURE_SUFFIX} feature array")
+                            f"or a {' or '.join(FEATURE_SUFFIXES)} feature array")
     if not found:
-        raise UserError(f"no audio or {FEATURE_SUFFIX} files in {', '.join(map(str, paths))}")
+        raise UserError(f"no audio or {' or '.join(FEATURE_SUFFIXES)} files in "
+                        f"{', '.join(map(str, paths))}")
     return found
+
+
+def read_array(path: Path, cfg: RunConfig, n_features: int) -> np.ndarray:
+    """A feature array file as the run's reader read its data: spectrograms are stored
+    frequency x time and may keep only some rows (`--part`)."""
+    if cfg.data.format != "spectrograms":
+        return read_frames(path, n_features)
+    from kerasaudio.datasets import spectrograms
+
+    x = spectrograms.rows(read_frames(path, transpose=True), cfg.data.part, path)
+    if x.shape[1] != n_features:
+        raise UserError(f"{path}: gives {x.shape[1]} rows, the run's model takes {n_features}")
+    return x
 
 
 def featurize(files: list, cfg: RunConfig, n_features: int) -> list:
     """Per file, its (time, n_features) frames: audio through the run's feature extraction,
-    .npy arrays as they are."""
+    feature arrays as its reader read them."""
     out = [None] * len(files)
     if cfg.features.kind == features.GIVEN:
         for f in files:
-            if f.suffix != FEATURE_SUFFIX:
+            if not is_array(f):
                 raise UserError(f"{f}: the run's features came with its data set ({cfg.data.name}),"
-                                f" not from audio; give {FEATURE_SUFFIX} arrays of its features")
+                                " not from audio; give .npy arrays of its features")
     waves = {i: audio.read(f, cfg.features.sample_rate) for i, f in enumerate(files)
-             if f.suffix != FEATURE_SUFFIX}
+             if not is_array(f)}
     if waves:
         order = list(waves)
         lengths = np.array([len(waves[i]) for i in order], np.int64)
@@ -88,7 +106,7 @@ def featurize(files: list, cfg: RunConfig, n_features: int) -> list:
             out[i] = frames[offsets[k]:offsets[k + 1]]
     for i, f in enumerate(files):
         if out[i] is None:
-            out[i] = read_frames(f, n_features)
+            out[i] = read_array(f, cfg, n_features)
         elif out[i].shape[1] != n_features:
             raise UserError(f"{f}: gives {out[i].shape[1]} features per frame, the run's "
                             f"model takes {n_features}")

@@ -249,7 +249,11 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
 
     # The data set's own feature description: a .ts file's frames came with it, whatever
     # --features said, and predict and export must know that.
+    # The reader too, so that predict reads arrays as training did (spectrograms are stored
+    # frequency x time).
     resolved = dataclasses.replace(cfg, features=dataset.features,
+                                   data=dataclasses.replace(cfg.data,
+                                                            format=datasets.format_of(cfg.data)),
                                    model=dataclasses.replace(cfg.model, hparams=hparams))
     config = json.loads(json.dumps({
         **dataclasses.asdict(resolved),

@@ -5,7 +5,7 @@ import re
 import numpy as np
 import pytest
 
-from kerasaudio import datasets, train
+from kerasaudio import datasets, predict, train
 from kerasaudio.config import DataConfig, FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from kerasaudio.errors import UserError
 
@@ -322,6 +322,10 @@ def test_an_image_folder_loads_as_rows_and_bad_images_are_named(tmp_path):
     data = datasets.load(DataConfig(name=str(tmp_path / "pics")), FeatureConfig())
     assert data.n_features == 7 and set(data.lengths) == {5, 6}
     assert data.class_names == {"class": ["a", "b"]}
+    cfg = RunConfig(data=DataConfig(name=str(tmp_path / "pics")), out=str(tmp_path / "runs"),
+                    model=ModelConfig("dense", {"hidden": 8}), train=TrainConfig(epochs=1))
+    _, metrics = train.fit(cfg, verbose=0)
+    assert metrics["epochs_run"] == 1
     image.imsave(tmp_path / "pics" / "b" / "wide.png", rng.random((5, 9)))
     with pytest.raises(UserError, match=r"b/wide.png: 9 pixels wide, the others 7"):
         datasets.load(DataConfig(name=str(tmp_path / "pics")), FeatureConfig())
@@ -373,8 +377,12 @@ def test_a_spectrogram_folder_merges_and_drops_classes_and_trains(tmp_path):
     cfg = RunConfig(data=DataConfig(name=str(root), part="mel"), out=str(tmp_path / "runs"),
                     model=ModelConfig("cnn2d", {"channels": (8, 4)}),
                     train=TrainConfig(epochs=2, batch_size=8))
-    _, metrics = train.fit(cfg, verbose=0)
+    run_dir, metrics = train.fit(cfg, verbose=0)
     assert 0 <= metrics["test"]["accuracy"] <= 1
+    # The test folder's arrays, .npy.gz and .npy, read as training read them (mel rows).
+    header, rows = predict.predict_files(run_dir, [root / "test"])
+    assert len(rows) == 15 and header[1] == "genre"
+    assert {row[1] for row in rows} <= {"Jazz", "Pop", "Rock"}
 
 
 def bad_spectrogram_cases(tmp_path):

@@ -80,10 +80,17 @@ def detect_format(path: Path) -> str:
                     f"({', '.join(READERS)})")
 
 
+def format_of(data: DataConfig) -> str | None:
+    """The reader `data` is read with: None for a built-in data set."""
+    if data.name in BUILTIN:
+        return None
+    return data.format or detect_format(Path(data.name))
+
+
 def _read(data: DataConfig, features: FeatureConfig) -> Dataset:
     if data.name in BUILTIN:
         return BUILTIN[data.name](data, features)
-    fmt = data.format or detect_format(Path(data.name))
+    fmt = format_of(data)
     if fmt not in READERS:
         raise UserError(f"unknown data format {fmt!r}; valid: {', '.join(READERS)}")
     return importlib.import_module(READERS[fmt]).load(data, features)

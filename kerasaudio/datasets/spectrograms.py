@@ -72,7 +72,7 @@ def _array_path(root: Path, split: str, name: str, where: str) -> Path:
     raise UserError(f"{where}: {name}: no such file in {root / split} or {root}")
 
 
-def _rows(x: np.ndarray, part: str, path: Path) -> np.ndarray:
+def rows(x: np.ndarray, part: str, path: Path) -> np.ndarray:
     """The columns (frequency rows of the file) that `part` keeps."""
     if part == "all":
         return x
@@ -102,7 +102,7 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
             try:
                 array = _array_path(root, name, file, f"{path}:{n}")
                 whole = read_frames(array, file_rows, transpose=True)
-                x = _rows(whole, data.part, array)
+                x = rows(whole, data.part, array)
             except UserError as error:
                 problems(error)
                 continue
