@@ -218,13 +218,6 @@ def bad_audio_cases(tmp_path):
     return cases
 
 
-def test_bad_audio_data_is_one_line_naming_the_file(tmp_path):
-    for case, (path, message) in bad_audio_cases(tmp_path).items():
-        with pytest.raises(UserError, match=message):
-            datasets.load(DataConfig(name=str(path)), FeatureConfig())
-            pytest.fail(f"{case}: loaded")
-
-
 def write_frame_folder(root, n: int = 24, test: int = 6, seed: int = 0):
     """Utterances whose frame label is which of 3 features is raised, changing every 4
     frames; train_split.txt, and a test_split.txt whose last 2 have no labels."""
@@ -291,13 +284,6 @@ def bad_frame_cases(tmp_path):
         f.write("u000 1 1 1\n")
     cases["twice"] = (root, r"train_labels.txt:29: u000 is labelled twice")
     return cases
-
-
-def test_bad_frame_data_is_one_line_naming_the_file(tmp_path):
-    for case, (path, message) in bad_frame_cases(tmp_path).items():
-        with pytest.raises(UserError, match=message):
-            datasets.load(DataConfig(name=str(path)), FeatureConfig())
-            pytest.fail(f"{case}: loaded")
 
 
 @pytest.mark.parametrize("arch", ["dense", "cnn2d"])
@@ -410,13 +396,6 @@ def bad_spectrogram_cases(tmp_path):
     return cases
 
 
-def test_bad_spectrogram_folders_are_one_line_naming_the_file(tmp_path):
-    for case, (path, message) in bad_spectrogram_cases(tmp_path).items():
-        with pytest.raises(UserError, match=message):
-            datasets.load(DataConfig(name=str(path)), FeatureConfig())
-            pytest.fail(f"{case}: loaded")
-
-
 def test_skip_bad_leaves_bad_examples_out_and_lists_them(tmp_path):
     (tmp_path / "ts").mkdir()
     path = write_ts(tmp_path / "ts")
@@ -432,3 +411,11 @@ def test_skip_bad_leaves_bad_examples_out_and_lists_them(tmp_path):
         folder, message = cases[case]
         data = datasets.load(DataConfig(name=str(folder), skip_bad=True), FeatureConfig())
         assert len(data.skipped) == 1 and re.search(message, data.skipped[0]), case
+
+
+@pytest.mark.parametrize("cases", [bad_audio_cases, bad_frame_cases, bad_spectrogram_cases])
+def test_bad_data_is_one_line_naming_the_file(tmp_path, cases):
+    for case, (path, message) in cases(tmp_path).items():
+        with pytest.raises(UserError, match=message):
+            datasets.load(DataConfig(name=str(path)), FeatureConfig())
+            pytest.fail(f"{case}: loaded")

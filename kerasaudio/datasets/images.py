@@ -25,7 +25,7 @@ def is_image(path: Path) -> bool:
 
 
 def _dataset(name: str, images: list, labels: np.ndarray, classes: list, data: DataConfig,
-             info: dict | None = None) -> Dataset:
+             info: dict | None = None, skipped: list | None = None) -> Dataset:
     """The images as sequences of rows, with a seeded, stratified test and validation split."""
     split = np.full(len(images), "train", dtype=object)
     test = carve(labels, data.test_fraction, data.seed, name)
@@ -36,7 +36,8 @@ def _dataset(name: str, images: list, labels: np.ndarray, classes: list, data: D
                    lengths=np.array([len(x) for x in images], np.int64),
                    targets={TASK: labels.astype(np.int64)}, tasks=[make_task(TASK, classes)],
                    class_names={TASK: classes}, split=split.astype(str),
-                   features=FeatureConfig(kind=features.GIVEN), info=info or {})
+                   features=FeatureConfig(kind=features.GIVEN), info=info or {},
+                   skipped=skipped or [])
 
 
 def load_digits(data: DataConfig, _: FeatureConfig) -> Dataset:
@@ -89,7 +90,5 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
             images.append(x)
             labels.append(k)
             files.append(str(path))
-    dataset = _dataset(str(root), images, np.array(labels), classes, data,
-                       {"file": np.array(files)})
-    dataset.skipped = problems.found
-    return dataset
+    return _dataset(str(root), images, np.array(labels), classes, data,
+                    {"file": np.array(files)}, problems.found)
