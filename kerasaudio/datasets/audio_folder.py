@@ -20,7 +20,7 @@ import numpy as np
 from kerasaudio import audio, features
 from kerasaudio.config import DataConfig, FeatureConfig
 from kerasaudio.datasets.base import SPLITS, Dataset, Problems, make_task
-from kerasaudio.datasets.splits import carve
+from kerasaudio.datasets.splits import draw_missing
 from kerasaudio.errors import UserError
 
 TASK = "class"
@@ -91,26 +91,6 @@ def _from_list(path: Path, problems: Problems) -> tuple[list, list, list, list |
     return files, labels, [""] * len(files), groups if grouped else None
 
 
-def _draw_splits(split: np.ndarray, labels: np.ndarray, groups, data: DataConfig,
-                 source: str) -> np.ndarray:
-    """Fills in the splits left to draw: test first (from everything undrawn), then
-    validation from what is left for training."""
-    split = split.copy()
-    todo = split == ""
-    if todo.any() and not (split == "test").any():
-        chosen = carve(labels[todo], data.test_fraction, data.seed, source,
-                       None if groups is None else groups[todo])
-        split[np.flatnonzero(todo)[chosen]] = "test"
-        todo = split == ""
-    split[todo] = "train"
-    if not (split == "val").any():
-        train = split == "train"
-        chosen = carve(labels[train], data.val_fraction, data.seed, source,
-                       None if groups is None else groups[train])
-        split[np.flatnonzero(train)[chosen]] = "val"
-    return split
-
-
 def _read_all(files: list, sample_rate: int, problems: Problems) -> tuple[list, np.ndarray]:
     """(waveforms of the files read, a mask of which were), behind a progress bar."""
     waves, kept = [], []
@@ -143,7 +123,7 @@ def load(data: DataConfig, cfg: FeatureConfig) -> Dataset:
     unknown = sorted({str(c) for c in labels} - set(classes))
     if unknown:
         raise UserError(f"{root}: class {unknown[0]!r} is in the test split only")
-    split = _draw_splits(split, labels, groups, data, str(root))
+    split = draw_missing(split, labels, data, str(root), groups)
     frames, lengths = features.extract(np.concatenate(waves),
                                        np.array([len(w) for w in waves], np.int64), cfg,
                                        label=f"{cfg.kind} for {root.name}")

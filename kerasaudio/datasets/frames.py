@@ -17,7 +17,7 @@ import numpy as np
 from kerasaudio import features
 from kerasaudio.config import DataConfig, FeatureConfig
 from kerasaudio.datasets.base import Dataset, Problems, make_task, natural_order, read_frames
-from kerasaudio.datasets.splits import carve
+from kerasaudio.datasets.splits import draw_missing
 from kerasaudio.errors import UserError
 
 TASK = "phone"
@@ -89,7 +89,9 @@ def load(data: DataConfig, cfg: FeatureConfig) -> Dataset:
     if not series:
         raise UserError(f"{root}: no utterance could be read")
     order = np.array(order)[kept]
-    split = _draw(np.array(split, dtype=object)[kept], order, data, str(root / LABELS))
+    # Drawn by utterance: each is its own group, so its frames stay together.
+    split = draw_missing(np.array(split, dtype=object)[kept], order, data, str(root / LABELS),
+                         groups=order)
     classes = sorted(set(frame_labels), key=natural_order)
     index = {c: i for i, c in enumerate(classes)}
     return Dataset(
@@ -99,14 +101,3 @@ def load(data: DataConfig, cfg: FeatureConfig) -> Dataset:
         tasks=[make_task(TASK, classes, level="frame")], class_names={TASK: classes},
         split=split.astype(str), features=FeatureConfig(kind=features.GIVEN),
         info={"utterance": order}, skipped=problems.found)
-
-
-def _draw(split: np.ndarray, utterances: np.ndarray, data: DataConfig, source: str):
-    """Draws the missing test and validation utterances from the training ones."""
-    for name, fraction in (("test", data.test_fraction), ("val", data.val_fraction)):
-        if not (split == name).any():
-            train = np.flatnonzero(split == "train")
-            chosen = carve(utterances[train], fraction, data.seed, source,
-                           groups=utterances[train])
-            split[train[chosen]] = name
-    return split

@@ -13,7 +13,7 @@ import numpy as np
 from kerasaudio import features
 from kerasaudio.config import DataConfig, FeatureConfig
 from kerasaudio.datasets.base import Dataset, Problems, make_task
-from kerasaudio.datasets.splits import carve
+from kerasaudio.datasets.splits import draw_missing
 from kerasaudio.errors import UserError
 
 TASK = "class"
@@ -27,11 +27,7 @@ def is_image(path: Path) -> bool:
 def _dataset(name: str, images: list, labels: np.ndarray, classes: list, data: DataConfig,
              info: dict | None = None, skipped: list | None = None) -> Dataset:
     """The images as sequences of rows, with a seeded, stratified test and validation split."""
-    split = np.full(len(images), "train", dtype=object)
-    test = carve(labels, data.test_fraction, data.seed, name)
-    split[test] = "test"
-    train = np.flatnonzero(~test)
-    split[train[carve(labels[train], data.val_fraction, data.seed, name)]] = "val"
+    split = draw_missing(np.full(len(images), "train", dtype=object), labels, data, name)
     return Dataset(name=name, frames=np.concatenate(images).astype(np.float32),
                    lengths=np.array([len(x) for x in images], np.int64),
                    targets={TASK: labels.astype(np.int64)}, tasks=[make_task(TASK, classes)],

@@ -20,7 +20,7 @@ import numpy as np
 from kerasaudio import features
 from kerasaudio.config import DataConfig, FeatureConfig
 from kerasaudio.datasets.base import Dataset, Problems, make_task, natural_order, read_frames
-from kerasaudio.datasets.splits import carve
+from kerasaudio.datasets.splits import draw_missing
 from kerasaudio.errors import UserError
 
 TASK = "genre"
@@ -117,10 +117,7 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
     if unknown:
         raise UserError(f"{root / 'test_labels.txt'}: class {unknown[0]!r} does not occur in "
                         "train_labels.txt")
-    for name, fraction in (("test", data.test_fraction), ("val", data.val_fraction)):
-        if not (split == name).any():
-            train = np.flatnonzero(split == "train")
-            split[train[carve(labels[train], fraction, data.seed, str(root))]] = name
+    split = draw_missing(split, labels, data, str(root))
     index = {c: i for i, c in enumerate(classes)}
     return Dataset(
         name=str(root), frames=np.concatenate(series),

@@ -37,3 +37,26 @@ def carve(labels: np.ndarray, fraction: float, seed: int, source: str,
     mask = np.zeros(len(labels), bool)
     mask[picked] = True
     return mask
+
+
+def draw_missing(split: np.ndarray, labels: np.ndarray, data, source: str,
+                 groups: np.ndarray | None = None) -> np.ndarray:
+    """`split` with the splits a data set did not bring drawn from its training examples:
+    test first (`data.test_fraction`), then validation (`data.val_fraction`), with
+    `data.seed`; examples marked "" count as training ones.
+
+    Args:
+        split: per example "train", "val", "test" or "" (not given).
+        labels: per example class label, to stratify by.
+        data: the DataConfig with the fractions and the seed.
+        source: names the data in errors.
+        groups: per example group kept within one split (None: stratify by label).
+    """
+    split = np.where(split == "", "train", split).astype(object)
+    for name, fraction in (("test", data.test_fraction), ("val", data.val_fraction)):
+        if not (split == name).any():
+            train = np.flatnonzero(split == "train")
+            chosen = carve(labels[train], fraction, data.seed, source,
+                           None if groups is None else groups[train])
+            split[train[chosen]] = name
+    return split

@@ -13,7 +13,7 @@ import numpy as np
 
 from kerasaudio.config import DataConfig, FeatureConfig
 from kerasaudio.datasets.base import Dataset, Problems, make_task, natural_order
-from kerasaudio.datasets.splits import carve
+from kerasaudio.datasets.splits import draw_missing
 from kerasaudio.errors import UserError
 
 TASK = "class"
@@ -163,8 +163,7 @@ def load(data: DataConfig, features: FeatureConfig) -> Dataset:
     labels = np.array([index[c] for c in train_labels + test_labels], np.int64)
     n_train = len(train_series)
     split = np.array(["train"] * n_train + ["test"] * len(test_series), dtype=object)
-    val = carve(np.array(train_labels), data.val_fraction, data.seed, str(train_path))
-    split[:n_train][val] = "val"
+    split = draw_missing(split, np.array(train_labels + test_labels), data, str(train_path))
     series = train_series + test_series
     return Dataset(
         name=str(data.name), frames=np.concatenate(series),
