@@ -66,3 +66,13 @@ def test_the_valid_ts_parses():
         series, labels, classes = uea.read_ts(path)
     assert [s.shape for s in series] == [(3, 2), (3, 2), (2, 2)] and labels == ["a", "b", "a"]
     assert classes == ["a", "b"] and np.isfinite(np.concatenate(series)).all()
+
+
+@FUZZ
+@given(st.binary(max_size=200))
+def test_label_files_of_random_bytes_load_or_raise_the_clean_error(tmp_path, content):
+    path = tmp_path / "labels.txt"
+    path.write_bytes(content)
+    loads_or_refuses(frames.read_labels, path)
+    loads_or_refuses(spectrograms.read_labels, path)
+    loads_or_refuses(spectrograms.read_mapping, path)

@@ -19,7 +19,7 @@ import numpy as np
 
 from kerasaudio import audio, features
 from kerasaudio.config import DataConfig, FeatureConfig
-from kerasaudio.datasets.base import SPLITS, Dataset, Problems, make_task
+from kerasaudio.datasets.base import SPLITS, Dataset, Problems, make_task, read_text
 from kerasaudio.datasets.splits import draw_missing
 from kerasaudio.errors import UserError
 
@@ -64,11 +64,7 @@ def _inside(root: Path, relative: str, where: str) -> Path:
 
 def _from_list(path: Path, problems: Problems) -> tuple[list, list, list, list | None]:
     """(files, labels, "" splits to draw, groups or None) of a path,label[,group] CSV."""
-    try:
-        rows = list(csv.reader(path.read_text(encoding="utf-8").splitlines()))
-    except (UnicodeDecodeError, OSError) as error:
-        raise UserError(f"{path}: not a readable CSV file ({error.__class__.__name__})") \
-            from None
+    rows = list(csv.reader(read_text(path, "CSV").splitlines()))
     if not rows or [c.strip().lower() for c in rows[0][:2]] != ["path", "label"]:
         raise UserError(f"{path}:1: expected a header path,label[,group]")
     grouped = len(rows[0]) > 2 and rows[0][2].strip().lower() == "group"

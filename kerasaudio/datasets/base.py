@@ -1,6 +1,7 @@
 """The one in-memory form every data source is turned into."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -134,3 +135,18 @@ class Problems:
         if not self.skip:
             raise error
         self.found.append(str(error))
+
+
+def read_text(path, kind: str = "text") -> str:
+    """A UTF-8 text file's contents (a labels file, a list, a .ts file).
+
+    Raises:
+        UserError: naming the file, if it is missing or not readable as `kind`.
+    """
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except (UnicodeDecodeError, OSError) as error:
+        raise UserError(f"{path}: not a readable {kind} file ({error.__class__.__name__})") \
+            from None

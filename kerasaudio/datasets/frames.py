@@ -16,7 +16,14 @@ import numpy as np
 
 from kerasaudio import features
 from kerasaudio.config import DataConfig, FeatureConfig
-from kerasaudio.datasets.base import Dataset, Problems, make_task, natural_order, read_frames
+from kerasaudio.datasets.base import (
+    Dataset,
+    Problems,
+    make_task,
+    natural_order,
+    read_frames,
+    read_text,
+)
 from kerasaudio.datasets.splits import draw_missing
 from kerasaudio.errors import UserError
 
@@ -26,13 +33,7 @@ FEATURES = "feat"
 
 
 def _lines(path: Path) -> list:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (UnicodeDecodeError, OSError) as error:
-        raise UserError(f"{path}: not a readable text file ({error.__class__.__name__})") \
-            from None
+    text = read_text(path)
     return [(n, line.split()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 

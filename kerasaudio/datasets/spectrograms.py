@@ -19,7 +19,14 @@ import numpy as np
 
 from kerasaudio import features
 from kerasaudio.config import DataConfig, FeatureConfig
-from kerasaudio.datasets.base import Dataset, Problems, make_task, natural_order, read_frames
+from kerasaudio.datasets.base import (
+    Dataset,
+    Problems,
+    make_task,
+    natural_order,
+    read_frames,
+    read_text,
+)
 from kerasaudio.datasets.splits import draw_missing
 from kerasaudio.errors import UserError
 
@@ -31,13 +38,8 @@ PARTS = ("all", "mel", "chroma")
 
 def read_labels(path: Path) -> list:
     """(line number, file name, label) of each line of a labels file."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (UnicodeDecodeError, OSError) as error:
-        raise UserError(f"{path}: not a readable text file ({error.__class__.__name__})") \
-            from None
     rows = []
-    for n, line in enumerate(lines, 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         words = line.replace(",", " ").split()
         if not words or (n == 1 and words[0].lower() in ("id", "file")):
             continue
@@ -52,7 +54,7 @@ def read_labels(path: Path) -> list:
 def read_mapping(path: Path) -> dict:
     """label -> new label, or None to drop it."""
     mapping = {}
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+    for n, line in enumerate(read_text(path).splitlines(), 1):
         if not line.strip():
             continue
         old, sep, new = (part.strip() for part in line.partition(","))

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasaudio.config import DataConfig, FeatureConfig
-from kerasaudio.datasets.base import Dataset, Problems, make_task, natural_order
+from kerasaudio.datasets.base import Dataset, Problems, make_task, natural_order, read_text
 from kerasaudio.datasets.splits import draw_missing
 from kerasaudio.errors import UserError
 
@@ -26,13 +26,7 @@ UNSUPPORTED_HEADERS = {
 
 def _lines(path: Path):
     """(line number, stripped line) of a text file, naming the file when it cannot be read."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except (UnicodeDecodeError, IsADirectoryError, PermissionError) as error:
-        raise UserError(f"{path}: not a readable .ts text file ({error.__class__.__name__})") \
-            from None
+    text = read_text(path, ".ts text")
     return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1)]
 
 
