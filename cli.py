@@ -1,6 +1,7 @@
 """kerasaudio command line. Thin: options -> config -> library. TensorFlow is imported only
 inside commands that need it, so `python cli.py --help` stays fast."""
 
+import dataclasses
 import functools
 import os
 import sys
@@ -18,6 +19,7 @@ from kerasaudio.config import (
     ModelConfig,
     RunConfig,
     TrainConfig,
+    feature_defaults,
 )
 from kerasaudio.distribute import STRATEGIES
 from kerasaudio.errors import UserError
@@ -89,20 +91,48 @@ def _parse_sets(ctx, param, values):
     return hparams
 
 
+def _parse_names(ctx, param, value):
+    """A comma-separated list of names into a tuple (empty: none given)."""
+    names = tuple(n.strip() for n in value.split(",") if n.strip())
+    return names
+
+
+def _parse_weights(ctx, param, values):
+    """--task-weight name=w, repeatable, into a dict."""
+    weights = {}
+    for item in values:
+        name, sep, value = item.partition("=")
+        try:
+            weights[name.strip()] = float(value)
+        except ValueError:
+            raise click.BadParameter(f"expected name=weight, got {item!r}") from None
+        if not sep or not name.strip():
+            raise click.BadParameter(f"expected name=weight, got {item!r}")
+    return weights
+
+
+def _features(data: DataConfig, kind: str | None, **given) -> FeatureConfig:
+    """The data set's feature defaults (built-in sets have their own), overridden by the
+    options the user gave (None: not given)."""
+    explicit = {k: v for k, v in {"kind": kind, **given}.items() if v is not None}
+    return dataclasses.replace(feature_defaults(data.name), **explicit)
+
+
 def data_options(command):
     """--data and how to read it (--format, --part, --skip-bad, --limit), handed to the
     command as one DataConfig `data`; and --features, as fit, tune and data info share them."""
 
     @functools.wraps(command)
-    def with_data_config(*args, data, data_format, data_part, skip_bad, limit, **kwargs):
+    def with_data_config(*args, data, data_format, data_part, skip_bad, limit, tasks, **kwargs):
         config = DataConfig(name=data, limit=limit, format=data_format, part=data_part,
-                            skip_bad=skip_bad)
+                            skip_bad=skip_bad, tasks=tasks)
         return command(*args, data=config, **kwargs)
 
     options = [
         click.option(
             "--data", default=DataConfig.name, show_default=True,
-            help="Built-in data set (spoken-digits, digits-images), or a path: X_TRAIN.ts (a "
+            help="Built-in data set (spoken-digits, spoken-phonemes, voice-attributes, "
+                 "digits-images), or a path: X_TRAIN.ts (a "
                  "UEA/UCR archive pair), a folder of audio files in class subfolders "
                  "(optionally under train/ val/ test/), a path,label[,group] CSV of audio "
                  "files, a folder of frame features (feat/*.npy, train_labels.txt, "
@@ -116,9 +146,12 @@ def data_options(command):
         click.option("--skip-bad", is_flag=True,
                      help="Leave out bad examples of a --data path (unreadable files, bad "
                           "lines) and list them, instead of stopping at the first."),
-        click.option("--features", "feature_kind", default=FeatureConfig.kind,
-                     show_default=True,
-                     help="mfcc, logmel, chroma, or several joined by '+' (logmel+chroma)."),
+        click.option("--tasks", callback=_parse_names, default="",
+                     help="Targets to train on, comma-separated (e.g. rate,pitch,noise); "
+                          "several make a multitask model [default: every target of the data]."),
+        click.option("--features", "feature_kind",
+                     help="mfcc, logmel, chroma, or several joined by '+' (logmel+chroma) "
+                          "[default: mfcc; logmel for voice-attributes]."),
         click.option("--limit", type=click.IntRange(min=1),
                      help="Keep at most N examples per split (quick experiments)."),
     ]
@@ -136,8 +169,9 @@ def main():
 @click.option("--arch", default=ModelConfig.arch, show_default=True,
               help="Architecture (see `archs`).")
 @data_options
-@click.option("--deltas/--no-deltas", default=FeatureConfig.deltas, show_default=True,
-              help="Add MFCC deltas and delta-deltas (13 -> 39).")
+@click.option("--deltas/--no-deltas", default=None,
+              help="Add MFCC deltas and delta-deltas (13 -> 39) [default: no; yes for "
+                   "spoken-phonemes].")
 @click.option("--beat-sync/--no-beat-sync", default=FeatureConfig.beat_sync, show_default=True,
               help="Median of the frames between detected beats.")
 @click.option("--n-mfcc", type=click.IntRange(min=1), default=FeatureConfig.n_mfcc,
@@ -184,6 +218,9 @@ def main():
               help="Dropout rate. Default: the arch's.")
 @click.option("--set", "sets", multiple=True, callback=_parse_sets, metavar="KEY=VALUE",
               help="Any hyperparameter of the arch (repeatable), e.g. --set window=21.")
+@click.option("--task-weight", "task_weights", multiple=True, callback=_parse_weights,
+              metavar="NAME=W", help="Weight of a task's loss in a multitask model's summed "
+                                    "loss (repeatable; default 1 each).")
 @click.option("--seed", type=int, default=TrainConfig.seed, show_default=True,
               help="Seeds weights, dropout and shuffling.")
 @click.option("--out", default=RunConfig.out, show_default=True,
@@ -204,7 +241,7 @@ def main():
 def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs, batch_size, lr,
         optimizer, momentum, weight_decay, clipnorm, schedule, t0, t_mult, monitor, patience,
         class_weights, overfit_batches, spec_augment, window_edge, hidden, layers, dropout, sets,
-        seed, out, repeats, strategy, resume, hparams_file):
+        task_weights, seed, out, repeats, strategy, resume, hparams_file):
     """Train a model and write a run directory."""
     from kerasaudio import features as feature_lib
     from kerasaudio import models
@@ -226,15 +263,15 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs
             train_given.get("optimizer", optimizer)
     cfg = RunConfig(
         data=data,
-        features=FeatureConfig(kind=feature_kind, deltas=deltas, beat_sync=beat_sync,
-                               n_mfcc=n_mfcc, n_mels=n_mels),
+        features=_features(data, feature_kind, deltas=deltas, beat_sync=beat_sync,
+                           n_mfcc=n_mfcc, n_mels=n_mels),
         model=ModelConfig(arch=arch, hparams=hparams),
         train=TrainConfig(
             epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
             weight_decay=weight_decay, clipnorm=clipnorm, schedule=schedule, t0=t0,
             t_mult=t_mult, monitor=monitor, patience=patience, class_weights=class_weights,
             overfit_batches=overfit_batches, spec_augment=spec_augment,
-            window_edge=window_edge, seed=seed, strategy=strategy),
+            window_edge=window_edge, seed=seed, strategy=strategy, task_weights=task_weights),
         out=out)
     # Fail on a bad name before loading any data (an architecture's module imports Keras).
     _quiet_tensorflow()
@@ -281,10 +318,16 @@ def _read_best(path: str) -> dict:
 
 def _summary(metrics: dict) -> str:
     test = metrics["test"]
-    accuracy = "  ".join(f"{k.replace('accuracy', 'accuracy ')}{v:.4f}"
-                         for k, v in test.items() if k.endswith("accuracy"))
-    text = (f"test {accuracy}  loss {test['loss']:.4f}  (best epoch {metrics['best_epoch']} "
-            f"of {metrics['epochs_run']}, {metrics['seconds_per_epoch']:.1f} s/epoch")
+    report = metrics["evaluation"]["test"]
+    scores = [f"{name + ' ' if len(report['tasks']) > 1 else ''}"
+              + (f"accuracy {r['accuracy']:.4f}" if "accuracy" in r else
+                 f"Spearman {r['spearman']:.4f}")
+              for name, r in report["tasks"].items()]
+    if "mean_spearman" in report and len(report["tasks"]) > 1:
+        scores.append(f"mean Spearman {report['mean_spearman']:.4f}")
+    text = (f"test {'  '.join(scores)}  loss {test['loss']:.4f}  "
+            f"(best epoch {metrics['best_epoch']} of {metrics['epochs_run']}, "
+            f"{metrics['seconds_per_epoch']:.1f} s/epoch")
     if "padded_fraction" in metrics:
         text += f", {100 * metrics['padded_fraction']:.1f} % padded frames"
     text += ")"
@@ -347,7 +390,7 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
     from tuning import search
 
     run = RunConfig(data=data,
-                    features=FeatureConfig(kind=feature_kind),
+                    features=_features(data, feature_kind),
                     model=ModelConfig(arch=archs[0]),
                     train=TrainConfig(patience=patience, seed=seed))
     cfg = search.SearchConfig(run=run, archs=archs, overrides=overrides, tuner=tuner,
@@ -489,7 +532,7 @@ def info(data, feature_kind, out):
     """Examples per split, class and length histograms, feature sizes, baselines."""
     from kerasaudio import features as feature_lib
 
-    cfg = FeatureConfig(kind=feature_kind)
+    cfg = _features(data, feature_kind)
     feature_lib.kinds(cfg)
     _quiet_tensorflow()
     from kerasaudio import datainfo, datasets, runs

@@ -28,6 +28,7 @@ class DataConfig:
         part: of a fused mel+chroma spectrogram, `all` rows, the `mel` rows or the `chroma`.
         skip_bad: leave out bad examples (unreadable files, bad lines) and report them,
             instead of stopping at the first.
+        tasks: the targets to train on, by name (empty: every target of the data set).
     """
 
     name: str = "spoken-digits"
@@ -38,6 +39,7 @@ class DataConfig:
     test_fraction: float = 0.2
     part: str = "all"
     skip_bad: bool = False
+    tasks: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,16 @@ class FeatureConfig:
     @property
     def frame_step(self) -> int:
         return int(round(self.sample_rate * self.hop_ms / 1000))
+
+
+# Feature settings that built-in data sets are read with unless told otherwise: the phoneme
+# seed's 39-dim MFCCs, and log-mel for voice-attributes, whose pitch the MFCCs smooth away.
+BUILTIN_FEATURES = {"spoken-phonemes": {"deltas": True}, "voice-attributes": {"kind": "logmel"}}
+
+
+def feature_defaults(data_name: str) -> FeatureConfig:
+    """The FeatureConfig a data set is read with when no feature option is given."""
+    return FeatureConfig(**BUILTIN_FEATURES.get(data_name, {}))
 
 
 @dataclass(frozen=True)
@@ -113,6 +125,8 @@ class TrainConfig:
         seed: seeds Python, NumPy, TensorFlow and the input pipeline's shuffling.
         strategy: `default` (one device), `mirrored` (every local GPU, or every logical CPU)
             or `multiworker` (the machines of TF_CONFIG); `batch_size` is per replica.
+        task_weights: task name -> weight of its loss in a multitask model's summed loss
+            (a task not named weighs 1).
     """
 
     epochs: int = 40
@@ -133,6 +147,7 @@ class TrainConfig:
     window_edge: str = "repeat"
     seed: int = 0
     strategy: str = "default"
+    task_weights: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -165,12 +180,16 @@ class Task:
 
     Attributes:
         name: the target's name; also the name of the model output that predicts it.
-        kind: `classification` for now.
+        kind: `classification` (softmax, cross-entropy, accuracy) or `regression` (one
+            value, mean squared error, Spearman correlation).
         num_classes: number of classes of a classification target.
         level: `sequence` (one label per sequence) or `frame` (one label per frame).
+        bounded: a regression target known to lie in [0, 1]: its output is a sigmoid
+            (otherwise linear).
     """
 
     name: str
     kind: str = "classification"
     num_classes: int = 0
     level: str = "sequence"
+    bounded: bool = False

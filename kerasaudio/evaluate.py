@@ -115,7 +115,7 @@ def evaluate_run(run_dir, split: str = "test") -> dict:
     metrics.setdefault("evaluation", {})[split] = summary
     metrics["baselines"] = run_baselines(config)
     runs.write_json(run_dir / "metrics.json", metrics)
-    figures = draw_run_plots(run_dir, config, report, split)
+    figures = draw_run_plots(run_dir, config, report, split, columns)
     runs.write_text(run_dir / "report.md", report_markdown(run_dir, config, metrics, figures))
     return report
 
@@ -135,8 +135,10 @@ def _read_run_json(path: Path) -> dict:
         raise UserError(f"{path}: not valid JSON ({error})") from None
 
 
-def draw_run_plots(run_dir: Path, config: dict, report: dict, split: str) -> list:
-    """Learning curves and confusion matrices (counts and row-normalised) into plots/."""
+def draw_run_plots(run_dir: Path, config: dict, report: dict, split: str,
+                   columns: dict) -> list:
+    """Learning curves, confusion matrices (counts and row-normalised) and, for regression
+    targets, predicted-against-true scatter plots into plots/."""
     figures = []
     history = runs.read_history(run_dir / "history.csv")
     name = run_dir.name
@@ -144,7 +146,13 @@ def draw_run_plots(run_dir: Path, config: dict, report: dict, split: str) -> lis
         figures.append(plots.learning_curves(history, run_dir / "plots" / "learning_curves.png",
                                              title=f"Learning curves of {name}"))
     for task, metrics in report.items():
-        if "confusion_matrix" not in metrics:
+        if "spearman" in metrics:
+            figures.append(plots.regression_scatter(
+                np.asarray(columns[f"{task}_true"], float),
+                np.asarray(columns[f"{task}_pred"], float),
+                run_dir / "plots" / f"scatter_{task}_{split}.png",
+                title=f"{name}\n{task} on the {split} split (Spearman "
+                      f"{metrics['spearman']:.3f})"))
             continue
         classes = config["dataset"]["class_names"][task]
         for normalised in (False, True):

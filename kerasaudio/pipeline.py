@@ -5,7 +5,8 @@ so each batch holds sequences of similar length and little padding. Evaluation b
 sorted by length, so they pad little too and keep a known order for predictions.
 
 Batches are ({"features": (batch, time, n_features), "mask": (batch, time) bool},
-{task: (batch,) int}); `mask` is False on padded frames.
+{task: (batch,) targets, or (batch, time) for a frame-level task}); `mask` is False on padded
+frames.
 """
 
 import numpy as np
@@ -99,15 +100,24 @@ def _batch_fn(dataset: Dataset, class_weights=None, pad_to: int | None = None):
     keeps the pipeline ahead of training (bench/pipeline.py, bench/train.py)."""
     sequences = tf.RaggedTensor.from_row_lengths(dataset.frames, dataset.lengths)
     lengths = tf.constant(dataset.lengths)
-    targets = {name: tf.constant(values) for name, values in dataset.targets.items()}
+    # A frame-level target (a sequence labeller's) is padded like the features; the mask
+    # that reaches the model's outputs keeps the padding out of the loss and metrics.
+    targets = {name: tf.RaggedTensor.from_row_lengths(values, dataset.lengths)
+               if dataset.frame_level(name) else tf.constant(values)
+               for name, values in dataset.targets.items()}
     weights = _sample_weights(dataset, class_weights)
     n_features = dataset.n_features
+
+    def gather(values, indices):
+        if isinstance(values, tf.RaggedTensor):  # padded as the features are
+            return tf.gather(values, indices).to_tensor(shape=[None, pad_to])
+        return tf.gather(values, indices)
 
     def batch(indices):
         features = tf.gather(sequences, indices).to_tensor(shape=[None, pad_to, n_features])
         mask = tf.sequence_mask(tf.gather(lengths, indices), tf.shape(features)[1])
         inputs = {"features": features, "mask": mask}
-        labels = {name: tf.gather(values, indices) for name, values in targets.items()}
+        labels = {name: gather(values, indices) for name, values in targets.items()}
         return (inputs, labels) if weights is None else (inputs, labels,
                                                          tf.gather(weights, indices))
 

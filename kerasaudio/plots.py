@@ -40,10 +40,35 @@ def learning_curves(history: dict, path, title: str = "Learning curves") -> Path
         ax.plot(epochs, history[f"val_{name}"], marker=".", label="validation")
         ax.set_title(name)
         ax.set_xlabel("epoch")
-        ax.set_ylabel("cross-entropy (nats)" if "loss" in name else f"{name} (fraction)")
+        ax.set_ylabel(_metric_label(name))
         ax.grid(alpha=0.3)
         ax.legend()
     fig.suptitle(title)
+    return _save(fig, path)
+
+
+def _metric_label(name: str) -> str:
+    if "loss" in name:
+        return "loss (cross-entropy in nats; MSE for regression)"
+    if name.endswith("mae"):
+        return f"{name} (target units)"
+    return f"{name} (fraction)"
+
+
+def regression_scatter(y_true, y_pred, path, title: str = "Predicted against true",
+                       unit: str = "target units") -> Path:
+    """Each example's predicted value against its true one, with the identity line."""
+    y_true, y_pred = np.asarray(y_true, float), np.asarray(y_pred, float)
+    fig, ax = plt.subplots(figsize=(4.6, 4.4), layout="constrained")
+    ax.scatter(y_true, y_pred, s=6, alpha=0.5)
+    low = min(y_true.min(), y_pred.min())
+    high = max(y_true.max(), y_pred.max())
+    ax.plot([low, high], [low, high], color="grey", linewidth=1, label="predicted = true")
+    ax.set_xlabel(f"true value ({unit})")
+    ax.set_ylabel(f"predicted value ({unit})")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left")
     return _save(fig, path)
 
 

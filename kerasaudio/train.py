@@ -107,16 +107,24 @@ def validate(cfg: RunConfig) -> None:
 
 
 def check_monitor(monitor: str, dataset: Dataset) -> None:
-    names = ["loss"] + [f"{t.name}_{m}" for t in dataset.tasks for m in ("loss", "accuracy")]
+    names = ["loss"] + [f"{t.name}_{m}" for t in dataset.tasks for m in heads.metric_names(t)]
     if len(dataset.tasks) == 1:
-        names.append("accuracy")  # Keras drops the output's name when there is only one
+        # Keras drops the output's name when there is only one.
+        names += heads.metric_names(dataset.tasks[0])[1:]
     valid = names + [f"val_{n}" for n in names]
     if monitor not in valid:
         raise UserError(f"cannot monitor {monitor!r}; valid: {', '.join(valid)}")
 
 
 def class_weights(dataset: Dataset) -> np.ndarray:
-    """Per-class weights n / (classes * n_c) from the first task's training targets."""
+    """Per-class weights n / (classes * n_c) from the only task's training targets.
+
+    Raises:
+        UserError: unless the data set has one task, a classification.
+    """
+    if len(dataset.tasks) != 1 or dataset.tasks[0].kind != "classification":
+        raise UserError("--class-weights needs exactly one task, a classification; the "
+                        f"tasks are {', '.join(t.name for t in dataset.tasks)} (see --tasks)")
     task = dataset.tasks[0]
     counts = np.bincount(dataset.targets[task.name], minlength=task.num_classes)
     return np.where(counts > 0, counts.sum() / (task.num_classes * np.maximum(counts, 1)), 0.0)
@@ -149,41 +157,65 @@ class Batches:
         return pipeline.evaluation_batches(data, EVAL_BATCH)
 
 
-def _check_levels(dataset: Dataset, arch: str, kind: str) -> None:
-    wanted = "frame" if kind == "window" else "sequence"
+def _check_levels(dataset: Dataset, arch: str) -> None:
+    wanted = models.label_level(arch)
     for task in dataset.tasks:
         if task.level != wanted:
             raise UserError(f"architecture {arch!r} predicts one label per {wanted}, but task "
                             f"{task.name!r} of {dataset.name!r} has one per {task.level}")
 
 
-def _write_predictions(path: Path, dataset: Dataset, probabilities: dict) -> None:
-    """One row per test example (or frame): true class, predicted class, its probability."""
+def _write_predictions(path: Path, dataset: Dataset, outputs: dict) -> None:
+    """One row per test example (or frame): per task the true and predicted class and the
+    predicted class's probability, or the true and predicted value."""
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         header = ["index"]
+        columns = [np.arange(len(next(iter(outputs.values()))))]
         for task in dataset.tasks:
+            predicted, true = outputs[task.name], dataset.targets[task.name]
+            if task.kind == "regression":
+                header += [f"{task.name}_true", f"{task.name}_pred"]
+                columns += [np.char.mod("%.6f", true), np.char.mod("%.6f", predicted)]
+                continue
             header += [f"{task.name}_true", f"{task.name}_pred", f"{task.name}_prob"]
-        writer.writerow(header)
-        columns = [np.arange(len(next(iter(probabilities.values()))))]
-        for task in dataset.tasks:
             names = np.array(dataset.class_names[task.name])
-            probs = probabilities[task.name]
-            columns += [names[dataset.targets[task.name]], names[probs.argmax(axis=1)],
-                        np.char.mod("%.6f", probs.max(axis=1))]
+            columns += [names[true], names[predicted.argmax(axis=1)],
+                        np.char.mod("%.6f", predicted.max(axis=1))]
+        writer.writerow(header)
         writer.writerows(zip(*columns))
     os.replace(tmp, path)
 
 
 def predict(model, batches, order) -> dict:
-    """Class probabilities per task, in dataset order."""
+    """Each output in dataset order: class probabilities or regression values per example,
+    or, from a sequence labeller, per frame of every sequence in turn."""
+    if any(len(output.shape) == 3 for output in model.outputs):
+        return _predict_frames(model, batches, order)
     served = model.predict(batches, verbose=0)  # predict takes x from (x, y) batches
     out = {}
-    for name, probs in served.items():
-        restored = np.empty_like(probs)
-        restored[order] = probs
+    for name, values in served.items():
+        restored = np.empty_like(values)
+        restored[order] = values
         out[name] = restored
+    return out
+
+
+def _predict_frames(model, batches, order) -> dict:
+    """A sequence labeller's outputs, cut to each sequence's real frames (batches pad to
+    different lengths, so they are not concatenated as they come)."""
+    per_sequence = {}
+    for inputs, *_ in batches:
+        lengths = np.sum(inputs["mask"].numpy(), axis=1)
+        for name, values in model.predict_on_batch(inputs).items():
+            per_sequence.setdefault(name, []).extend(v[:n] for v, n in zip(values, lengths))
+    out = {}
+    for name, sequences in per_sequence.items():
+        restored = [None] * len(sequences)
+        for served, index in enumerate(order):
+            restored[index] = sequences[served]
+        out[name] = np.concatenate(restored)
     return out
 
 
@@ -234,7 +266,7 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     tf.config.experimental.enable_op_determinism()
     dataset = dataset or datasets.load(cfg.data, cfg.features)
     kind = models.input_kind(cfg.model.arch)
-    _check_levels(dataset, cfg.model.arch, kind)
+    _check_levels(dataset, cfg.model.arch)
     check_monitor(cfg.train.monitor, dataset)
     train, val, test = (dataset.subset(s) for s in SPLITS)
     hparams = models.resolve(cfg.model.arch, cfg.model.hparams)
@@ -397,6 +429,7 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
         val_batches, monitor, patience = train_batches.take(steps), "loss", t.epochs
     with strategy.scope():  # the optimizer's variables are mirrored like the model's
         model.compile(optimizer=make_optimizer(t, steps), loss=heads.losses(train.tasks),
+                      loss_weights=heads.loss_weights(train.tasks, t.task_weights),
                       metrics=heads.metrics(train.tasks))
         if model.distribute_strategy is not None:
             distribute.build_from_one_replica(model)

@@ -12,37 +12,101 @@ import numpy as np
 from kerasaudio import audio, cache
 from kerasaudio.config import DataConfig, FeatureConfig
 from kerasaudio.datasets import images
-from kerasaudio.datasets.base import Dataset, make_task
+from kerasaudio.datasets.base import Dataset, make_regression_task, make_task
 from kerasaudio.errors import UserError
 
 
-def _spoken_digits(data: DataConfig, features: FeatureConfig) -> Dataset:
+def _corpus_features(name: str, corpus: dict, features: FeatureConfig, seed: int) -> dict:
+    """`frames` and `lengths` of a built-in corpus's utterances, extracted on first use and
+    cached (keyed by the feature settings)."""
     from kerasaudio import features as feature_lib
     from kerasaudio.datasets import speech_synth
 
-    corpus = speech_synth.load_digits(data.seed)
     key = hashlib.sha1(json.dumps(asdict(features), sort_keys=True).encode()).hexdigest()[:12]
     path = cache.cache_dir() / (
-        f"spoken-digits-v{speech_synth.GENERATOR_VERSION}-seed{data.seed}-features-{key}.npz")
+        f"{name}-v{speech_synth.GENERATOR_VERSION}-seed{seed}-features-{key}.npz")
     if path.exists():
-        extracted = cache.load_npz(path)
-    else:
-        frames, lengths = feature_lib.extract(corpus["waves"], corpus["lengths"], features,
-                                              label=f"{features.kind} for spoken-digits")
-        extracted = {"frames": frames, "lengths": lengths}
-        cache.save_npz_atomic(path, **extracted)
+        return cache.load_npz(path)
+    frames, lengths = feature_lib.extract(corpus["waves"], corpus["lengths"], features,
+                                          label=f"{features.kind} for {name}")
+    cache.save_npz_atomic(path, frames=frames, lengths=lengths)
+    return {"frames": frames, "lengths": lengths}
+
+
+SPEAKER_INFO = ("speaker", "voice", "variant", "gender", "rate", "pitch", "snr_db")
+
+
+def _spoken_digits(data: DataConfig, features: FeatureConfig) -> Dataset:
+    from kerasaudio.datasets import speech_synth
+
+    corpus = speech_synth.load_corpus("spoken-digits", data.seed)
+    extracted = _corpus_features("spoken-digits", corpus, features, data.seed)
     classes = list(speech_synth.DIGITS)
     return Dataset(
         name="spoken-digits", frames=extracted["frames"], lengths=extracted["lengths"],
         targets={"digit": corpus["digit"]}, tasks=[make_task("digit", classes)],
         class_names={"digit": classes}, split=corpus["split"], features=features,
-        info={k: corpus[k] for k in ("speaker", "voice", "variant", "gender", "rate", "pitch",
-                                     "snr_db")})
+        info={k: corpus[k] for k in SPEAKER_INFO})
+
+
+def _spoken_phonemes(data: DataConfig, features: FeatureConfig) -> Dataset:
+    """Every 10 ms frame labelled with the phoneme sounding at its centre."""
+    from kerasaudio.datasets import speech_synth
+
+    if features.beat_sync:
+        raise UserError("spoken-phonemes labels every frame; beat-synchronous frames would "
+                        "merge phonemes, so --beat-sync cannot be used with it")
+    corpus = speech_synth.load_corpus("spoken-phonemes", data.seed)
+    extracted = _corpus_features("spoken-phonemes", corpus, features, data.seed)
+    # The phonemes' sample positions are at the corpus's rate; features may use another.
+    scale = features.sample_rate / speech_synth.SAMPLE_RATE
+    bounds = np.concatenate([[0], np.cumsum(corpus["phoneme_count"])])
+    labels = [speech_synth.frame_labels(
+        corpus["phoneme_start"][a:b] * scale, corpus["phoneme"][a:b],
+        int(np.ceil(n * scale)), features.frame_step, features.frame_length)
+        for a, b, n in zip(bounds[:-1], bounds[1:], corpus["lengths"])]
+    labels = np.concatenate(labels)
+    classes = sorted(set(labels.tolist()))
+    return Dataset(
+        name="spoken-phonemes", frames=extracted["frames"], lengths=extracted["lengths"],
+        targets={"phone": np.searchsorted(classes, labels).astype(np.int64)},
+        tasks=[make_task("phone", classes, level="frame")], class_names={"phone": classes},
+        split=corpus["split"], features=features,
+        info={**{k: corpus[k] for k in SPEAKER_INFO}, "text": corpus["text"]})
+
+
+def _voice_attributes(data: DataConfig, features: FeatureConfig) -> Dataset:
+    """Digit strings with their speaking rate, pitch and noise level scaled to [0, 1]
+    (regression) and their accent, the eSpeak voice (classification)."""
+    from kerasaudio.datasets import speech_synth as synth
+
+    corpus = synth.load_corpus("voice-attributes", data.seed)
+    extracted = _corpus_features("voice-attributes", corpus, features, data.seed)
+
+    def scaled(values, bounds):
+        return ((values - bounds[0]) / (bounds[1] - bounds[0])).astype(np.float32)
+
+    accents = list(synth.VOICES)
+    targets = {
+        "rate": scaled(corpus["rate"], synth.RATE_RANGE),
+        "pitch": scaled(corpus["pitch"], synth.PITCH_RANGE),
+        # Noise level: 0 at the highest SNR, 1 at the lowest.
+        "noise": scaled(-corpus["snr_db"], (-synth.SNR_DB_RANGE[1], -synth.SNR_DB_RANGE[0])),
+        "accent": np.array([accents.index(v) for v in corpus["voice"]], np.int64),
+    }
+    tasks = [make_regression_task(t, bounded=True) for t in ("rate", "pitch", "noise")]
+    return Dataset(
+        name="voice-attributes", frames=extracted["frames"], lengths=extracted["lengths"],
+        targets=targets, tasks=tasks + [make_task("accent", accents)],
+        class_names={"accent": accents}, split=corpus["split"], features=features,
+        info={**{k: corpus[k] for k in SPEAKER_INFO}, "text": corpus["text"]})
 
 
 # name -> loader(DataConfig, FeatureConfig) -> Dataset
 BUILTIN = {
     "spoken-digits": _spoken_digits,
+    "spoken-phonemes": _spoken_phonemes,
+    "voice-attributes": _voice_attributes,
     "digits-images": images.load_digits,
 }
 
@@ -107,7 +171,7 @@ def load(data: DataConfig, features: FeatureConfig) -> Dataset:
     for fraction in (data.val_fraction, data.test_fraction):
         if not 0 < fraction < 1:
             raise UserError(f"split fractions must be between 0 and 1, got {fraction}")
-    dataset = _read(data, features)
+    dataset = _read(data, features).select_tasks(list(data.tasks))
     if dataset.skipped:
         import click
 

@@ -1,5 +1,6 @@
 """The one in-memory form every data source is turned into."""
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,8 +20,9 @@ class Dataset:
         name: where it came from (a built-in name or a path).
         frames: float32 (total_frames, n_features): all sequences' frames, end to end.
         lengths: int64 (n_examples,): frames per sequence, in order.
-        targets: task name -> int64 class index per sequence (n_examples,), or per frame
-            (total_frames,) for a frame-level task.
+        targets: task name -> int64 class index (classification) or float32 value
+            (regression) per sequence (n_examples,), or per frame (total_frames,) for a
+            frame-level task.
         tasks: the prediction targets, in order.
         class_names: task name -> class names by index.
         split: (n_examples,) of "train" | "val" | "test".
@@ -67,6 +69,26 @@ class Dataset:
             class_names=self.class_names, split=self.split[index], features=self.features,
             info={k: v[index] for k, v in self.info.items()}, skipped=self.skipped)
 
+    def select_tasks(self, names) -> "Dataset":
+        """The same examples with only the targets `names` (empty: all of them).
+
+        Raises:
+            UserError: for a name the data set has no target of.
+        """
+        if not names:
+            return self
+        valid = [t.name for t in self.tasks]
+        unknown = [n for n in names if n not in valid]
+        if unknown:
+            raise UserError(f"data set {self.name!r} has no target {', '.join(unknown)}; "
+                            f"valid: {', '.join(valid)}")
+        if len(set(names)) != len(names):
+            raise UserError(f"a target is named twice in {', '.join(names)}")
+        tasks = [next(t for t in self.tasks if t.name == n) for n in names]
+        return dataclasses.replace(
+            self, tasks=tasks, targets={n: self.targets[n] for n in names},
+            class_names={n: c for n, c in self.class_names.items() if n in names})
+
     def subset(self, split: str) -> "Dataset":
         return self.take(np.nonzero(self.split == split)[0])
 
@@ -84,6 +106,10 @@ class Dataset:
 
 def make_task(name: str, class_names: list, level: str = "sequence") -> Task:
     return Task(name=name, kind="classification", num_classes=len(class_names), level=level)
+
+
+def make_regression_task(name: str, bounded: bool = False, level: str = "sequence") -> Task:
+    return Task(name=name, kind="regression", level=level, bounded=bounded)
 
 
 def natural_order(label: str):

@@ -10,6 +10,13 @@ text does not give the same samples twice in one process; a fresh process replay
 calls does, once eSpeak's own noise generator is seeded (it is seeded from the clock at
 initialisation). Each speaker is therefore synthesised in a fresh process (forkserver, one task per
 child), which makes the corpus bit-identical for a seed whatever the core count.
+
+Two more corpora come from the same 88 speakers:
+
+- `spoken-phonemes`: random digit strings and short phrases, with eSpeak's phoneme events (the
+  sample where each phoneme starts), so every frame's phoneme is known exactly;
+- `voice-attributes`: digit strings whose speaking rate, pitch and noise level (the drawn
+  synthesis settings) are regression targets, and whose accent (the eSpeak voice) is a class.
 """
 
 import ctypes
@@ -40,7 +47,19 @@ PAD_MS_RANGE = (0, 250)      # noise-only lead-in and tail, so onsets are not al
 # Bump when anything above or the generation code changes: it names the cache file.
 GENERATOR_VERSION = 1
 
+# spoken-phonemes and voice-attributes: utterances per speaker, and how their speakers split.
+SENTENCES = {"spoken-phonemes": 20, "voice-attributes": 16}
+DIGIT_STRING_WORDS = (3, 5)
+PHRASES = ("good morning", "thank you very much", "see you later", "open the door",
+           "call me back", "turn left here", "what time is it", "this is fine", "please wait",
+           "not right now", "very good", "come back soon", "where is the station",
+           "I would like some water", "the weather is nice today", "have a good day")
+# voice-attributes classifies the accent, so every voice needs speakers in every split.
+SPLIT_SPEAKERS_PER_VOICE = {"train": 7, "val": 1, "test": 3}
+
 _EVENT_LIST_TERMINATED = 0
+_EVENT_PHONEME = 7
+_PHONEME_EVENTS = 1  # espeakINITIALIZE_PHONEME_EVENTS
 _PARAM_RATE, _PARAM_PITCH = 1, 3
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _CHARS_UTF8 = 1
@@ -60,7 +79,7 @@ _Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctype
 class Espeak:
     """A minimal ctypes binding of libespeak-ng: text in, int16 samples at 22,050 Hz out."""
 
-    def __init__(self, seed: int = 0):
+    def __init__(self, seed: int = 0, phoneme_events: bool = False):
         import espeakng_loader
 
         self._lib = ctypes.CDLL(espeakng_loader.get_library_path())
@@ -69,16 +88,23 @@ class Espeak:
             ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         self._lib.espeak_Info.restype = ctypes.c_char_p
         rate = self._lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0,
-                                           espeakng_loader.get_data_path().encode(), 0)
+                                           espeakng_loader.get_data_path().encode(),
+                                           _PHONEME_EVENTS if phoneme_events else 0)
         if rate != ESPEAK_RATE:
             raise RuntimeError(f"eSpeak NG failed to initialise (returned {rate})")
         # espeak_Initialize seeds eSpeak's noise generator (breathy voices) from the clock.
         self._lib.espeak_ng_SetRandSeed(ctypes.c_long(seed))
-        self._chunks = []
+        self._chunks, self._phonemes = [], []
         self._callback = _Callback(self._collect)  # keep a reference: C holds the pointer
         self._lib.espeak_SetSynthCallback(self._callback)
 
     def _collect(self, wav, n, events):
+        i = 0
+        while events[i].type != _EVENT_LIST_TERMINATED:
+            if events[i].type == _EVENT_PHONEME:
+                # `sample` counts from the start of this espeak_Synth call.
+                self._phonemes.append((events[i].sample, events[i].id.decode("ascii", "replace")))
+            i += 1
         if n > 0:
             self._chunks.append(np.ctypeslib.as_array(wav, shape=(n,)).copy())
         return 0
@@ -93,16 +119,27 @@ class Espeak:
         self._lib.espeak_SetParameter(_PARAM_RATE, rate, 0)
         self._lib.espeak_SetParameter(_PARAM_PITCH, pitch, 0)
         data = text.encode()
-        self._chunks = []
+        self._chunks, self._phonemes = [], []
         status = self._lib.espeak_Synth(data, len(data) + 1, 0, 0, 0, _CHARS_UTF8, None, None)
         if status != 0:
             raise RuntimeError(f"espeak_Synth failed with status {status}")
         self._lib.espeak_Synchronize()
         return np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
 
+    def phonemes(self) -> list:
+        """(start sample, eSpeak phoneme mnemonic) of the last `synth` call, in order; only
+        with `phoneme_events`."""
+        return list(self._phonemes)
 
-def speaker_table(seed: int) -> list[dict]:
-    """The 88 speakers: voice, variant, gender and split, fixed by `seed`."""
+
+def speaker_table(seed: int, by_voice: bool = False) -> list[dict]:
+    """The 88 speakers: voice, variant, gender and split, fixed by `seed`.
+
+    Args:
+        seed: draws which speakers go to which split.
+        by_voice: split each voice's 11 speakers 7 / 1 / 3 (every accent in every split)
+            instead of all 88 speakers 60 / 6 / 22.
+    """
     speakers = []
     for v, voice in enumerate(VOICES):
         # Each voice drops two variants, a different pair per voice, so every
@@ -113,6 +150,15 @@ def speaker_table(seed: int) -> list[dict]:
                 speakers.append({"voice": voice, "variant": variant,
                                  "gender": "female" if variant.startswith("f") else "male"})
     assert len(speakers) == sum(SPLIT_SPEAKERS.values())
+    if by_voice:
+        rng = np.random.default_rng([seed, len(VOICES)])
+        for voice in VOICES:
+            members = [s for s in speakers if s["voice"] == voice]
+            splits = np.repeat(list(SPLIT_SPEAKERS_PER_VOICE),
+                               list(SPLIT_SPEAKERS_PER_VOICE.values()))
+            for speaker, split in zip(members, rng.permutation(splits)):
+                speaker["split"] = str(split)
+        return speakers
     order = np.random.default_rng(seed).permutation(len(speakers))
     bounds = np.cumsum([0] + list(SPLIT_SPEAKERS.values()))
     for split, lo, hi in zip(SPLIT_SPEAKERS, bounds[:-1], bounds[1:]):
@@ -130,10 +176,32 @@ def _add_noise(speech: np.ndarray, snr_db: float, pad: tuple, rng) -> np.ndarray
     return mixed / (np.max(np.abs(mixed)) + 1e-12) * 0.9
 
 
-def _synth_speaker(args) -> dict:
-    """Synthesises every take of one speaker; runs in a fresh process (see module docstring)."""
+def _take(engine: Espeak, rng, text: str, voice: str) -> dict:
+    """One take of `text`: draws its speaking rate, pitch, SNR and noise-only padding, speaks
+    it, resamples it to 16 kHz and mixes in the noise.
+
+    Returns:
+        dict: `wave` (int16), `rate`, `pitch`, `snr`, and with phoneme events `phonemes`:
+        (start sample at 16 kHz, mnemonic) pairs, the lead-in padding included.
+    """
     import soxr
 
+    rate = int(rng.integers(*RATE_RANGE, endpoint=True))
+    pitch = int(rng.integers(*PITCH_RANGE, endpoint=True))
+    snr = float(rng.uniform(*SNR_DB_RANGE))
+    pad = tuple(int(ms * SAMPLE_RATE / 1000) for ms in rng.integers(*PAD_MS_RANGE, size=2))
+    raw = engine.synth(text, voice, rate, pitch).astype(np.float64) / 32768.0
+    speech = soxr.resample(raw, ESPEAK_RATE, SAMPLE_RATE)
+    mixed = _add_noise(speech, snr, pad, rng)
+    scale = SAMPLE_RATE / ESPEAK_RATE
+    phonemes = [(pad[0] + int(round(sample * scale)), name) for sample, name in engine.phonemes()]
+    return {"wave": np.round(mixed * 32767).astype(np.int16), "rate": rate, "pitch": pitch,
+            "snr": snr, "phonemes": phonemes}
+
+
+def _synth_speaker(args) -> dict:
+    """Synthesises every take of one spoken-digits speaker; runs in a fresh process (see the
+    module docstring)."""
     seed, index, speaker = args
     engine = Espeak(seed=seed * 1000 + index)
     rng = np.random.default_rng([seed, index])
@@ -141,18 +209,22 @@ def _synth_speaker(args) -> dict:
     waves, rows = [], []
     for digit, word in enumerate(DIGITS):
         for _ in range(TAKES):
-            rate = int(rng.integers(*RATE_RANGE, endpoint=True))
-            pitch = int(rng.integers(*PITCH_RANGE, endpoint=True))
-            snr = float(rng.uniform(*SNR_DB_RANGE))
-            pad = tuple(int(ms * SAMPLE_RATE / 1000) for ms in rng.integers(*PAD_MS_RANGE, size=2))
-            raw = engine.synth(word, voice, rate, pitch).astype(np.float64) / 32768.0
-            speech = soxr.resample(raw, ESPEAK_RATE, SAMPLE_RATE)
-            mixed = _add_noise(speech, snr, pad, rng)
-            waves.append(np.round(mixed * 32767).astype(np.int16))
-            rows.append((digit, rate, pitch, snr))
+            take = _take(engine, rng, word, voice)
+            waves.append(take["wave"])
+            rows.append((digit, take["rate"], take["pitch"], take["snr"]))
     digit, rate, pitch, snr = map(np.array, zip(*rows))
     return {"waves": waves, "digit": digit, "rate": rate, "pitch": pitch, "snr": snr,
             "version": engine.version()}
+
+
+def _run_speakers(worker, jobs: list, label: str) -> list:
+    """`worker(job)` for every speaker's job, each in a fresh process, with a progress bar."""
+    ctx = multiprocessing.get_context("forkserver")
+    with ctx.Pool(min(os.cpu_count() or 1, len(jobs)), maxtasksperchild=1) as pool:
+        results = pool.imap(worker, jobs)
+        with click.progressbar(results, length=len(jobs), label=f"Synthesising {label}",
+                               item_show_func=lambda _: None, file=None) as bar:
+            return list(bar)
 
 
 def synthesize_digits(seed: int, speakers: list[int] | None = None) -> dict:
@@ -164,14 +236,7 @@ def synthesize_digits(seed: int, speakers: list[int] | None = None) -> dict:
     """
     table = speaker_table(seed)
     indices = list(range(len(table))) if speakers is None else list(speakers)
-    jobs = [(seed, i, table[i]) for i in indices]
-    ctx = multiprocessing.get_context("forkserver")
-    parts = []
-    with ctx.Pool(min(os.cpu_count() or 1, len(jobs)), maxtasksperchild=1) as pool:
-        results = pool.imap(_synth_speaker, jobs)
-        with click.progressbar(results, length=len(jobs), label="Synthesising spoken-digits",
-                               item_show_func=lambda _: None, file=None) as bar:
-            parts = list(bar)
+    parts = _run_speakers(_synth_speaker, [(seed, i, table[i]) for i in indices], "spoken-digits")
     waves = [w for part in parts for w in part["waves"]]
     per = len(DIGITS) * TAKES
     speaker_of = np.repeat(indices, per)
@@ -191,14 +256,112 @@ def synthesize_digits(seed: int, speakers: list[int] | None = None) -> dict:
     }
 
 
-def load_digits(seed: int = 0) -> dict:
-    """The spoken-digits corpus for `seed`, synthesised on first use and cached."""
+def _sentence(corpus: str, rng) -> str:
+    """A random digit string (and, for spoken-phonemes, every other time a short phrase)."""
+    if corpus == "spoken-phonemes" and rng.random() < 0.5:
+        return PHRASES[rng.integers(len(PHRASES))]
+    words = rng.integers(DIGIT_STRING_WORDS[0], DIGIT_STRING_WORDS[1], endpoint=True)
+    return " ".join(DIGITS[d] for d in rng.integers(0, len(DIGITS), size=words))
+
+
+def _synth_sentences(args) -> dict:
+    """Synthesises one speaker's utterances of a sentence corpus, with phoneme events; runs
+    in a fresh process (see the module docstring)."""
+    corpus, seed, index, speaker = args
+    engine = Espeak(seed=seed * 1000 + index, phoneme_events=True)
+    # The corpus's position in SENTENCES keeps its draws apart from the other corpora's.
+    rng = np.random.default_rng([seed, index, 1 + list(SENTENCES).index(corpus)])
+    voice = f"{speaker['voice']}+{speaker['variant']}"
+    takes = []
+    for _ in range(SENTENCES[corpus]):
+        text = _sentence(corpus, rng)
+        takes.append({**_take(engine, rng, text, voice), "text": text})
+    return {"takes": takes, "version": engine.version()}
+
+
+def synthesize_sentences(corpus: str, seed: int, speakers: list[int] | None = None) -> dict:
+    """Synthesises spoken-phonemes or voice-attributes (or only the given speakers).
+
+    Returns:
+        dict of arrays: `waves` (int16, all utterances concatenated), `lengths`, `text`,
+        `speaker`, `voice`, `variant`, `gender`, `rate`, `pitch`, `snr_db`, `split`,
+        `espeak`, and the phonemes of all utterances end to end: `phoneme_start` (sample at
+        16 kHz), `phoneme` (eSpeak mnemonic), with `phoneme_count` per utterance.
+    """
+    table = speaker_table(seed, by_voice=corpus == "voice-attributes")
+    indices = list(range(len(table))) if speakers is None else list(speakers)
+    parts = _run_speakers(_synth_sentences, [(corpus, seed, i, table[i]) for i in indices],
+                          corpus)
+    takes = [t for part in parts for t in part["takes"]]
+    speaker_of = np.repeat(indices, SENTENCES[corpus])
+    phonemes = [p for t in takes for p in t["phonemes"]]
+    return {
+        "waves": np.concatenate([t["wave"] for t in takes]),
+        "lengths": np.array([len(t["wave"]) for t in takes], np.int64),
+        "text": np.array([t["text"] for t in takes]),
+        "speaker": speaker_of.astype(np.int64),
+        **{key: np.array([table[s][key] for s in speaker_of])
+           for key in ("voice", "variant", "gender", "split")},
+        "rate": np.array([t["rate"] for t in takes], np.int64),
+        "pitch": np.array([t["pitch"] for t in takes], np.int64),
+        "snr_db": np.array([t["snr"] for t in takes], np.float32),
+        "phoneme_start": np.array([p[0] for p in phonemes], np.int64),
+        "phoneme": np.array([p[1] for p in phonemes]),
+        "phoneme_count": np.array([len(t["phonemes"]) for t in takes], np.int64),
+        "espeak": np.array(parts[0]["version"]),
+    }
+
+
+def phoneme_class(mnemonic: str) -> str:
+    """An eSpeak phoneme mnemonic without its stress marks; pauses (`_`, `_:`) are `sil`."""
+    if mnemonic.startswith("_"):
+        return SILENCE
+    return mnemonic.lstrip("',") or SILENCE
+
+
+SILENCE = "sil"
+
+
+def frame_labels(starts: np.ndarray, names: list, num_samples: int, frame_step: int,
+                 frame_length: int) -> np.ndarray:
+    """The phoneme of every analysis frame of an utterance: the one sounding at the frame's
+    centre sample. Before the first phoneme (the noise-only lead-in) and after the last one
+    the label is `sil`; pauses are `sil` too.
+
+    Args:
+        starts: sample (at the utterance's rate) where each phoneme starts, ascending.
+        names: eSpeak mnemonic of each phoneme.
+        num_samples: the utterance's length in samples.
+        frame_step: hop between frames in samples (frames start at multiples of it).
+        frame_length: analysis window in samples.
+
+    Returns:
+        str array, one label per frame: ceil(num_samples / frame_step) frames, as the
+        features have.
+    """
+    n_frames = -(-num_samples // frame_step)
+    centres = np.arange(n_frames) * frame_step + frame_length // 2
+    # eSpeak ends every utterance with a pause event, so the noisy tail is `sil` too.
+    labels = np.array([SILENCE] + [phoneme_class(n) for n in names])
+    return labels[np.searchsorted(np.asarray(starts), centres, side="right")]
+
+
+def load_corpus(corpus: str, seed: int = 0) -> dict:
+    """A built-in corpus (spoken-digits, spoken-phonemes, voice-attributes) for `seed`,
+    synthesised on first use and cached."""
     # The wheel's version pins the bundled libespeak-ng and voices, so it names the cache too.
     loader = importlib.metadata.version("espeakng-loader")
-    path = cache.cache_dir() / f"spoken-digits-v{GENERATOR_VERSION}-seed{seed}-espeakng{loader}.npz"
+    path = cache.cache_dir() / f"{corpus}-v{GENERATOR_VERSION}-seed{seed}-espeakng{loader}.npz"
     if not path.exists():
-        cache.save_npz_atomic(path, **synthesize_digits(seed))
+        made = synthesize_digits(seed) if corpus == "spoken-digits" else \
+            synthesize_sentences(corpus, seed)
+        cache.save_npz_atomic(path, **made)
     return cache.load_npz(path)
+
+
+def load_digits(seed: int = 0) -> dict:
+    """The spoken-digits corpus for `seed`, synthesised on first use and cached."""
+    return load_corpus("spoken-digits", seed)
 
 
 def write_wavs(folder, split: str = "test", count: int = 20, seed: int = 0) -> list:

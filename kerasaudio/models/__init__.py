@@ -1,7 +1,7 @@
 """Architecture registry: one module per architecture, each with
-`build(spec, tasks, **hparams) -> keras.Model` and, for frame classifiers, `INPUT = "window"`.
-Modules are imported only when used, so
-listing names does not import Keras."""
+`build(spec, tasks, **hparams) -> keras.Model`; frame classifiers that take a window of
+frames say `INPUT = "window"`, sequence labellers (a whole sequence in, a label per frame out)
+`LEVEL = "frame"`. Modules are imported only when used, so listing names does not import Keras."""
 
 import importlib
 import inspect
@@ -18,6 +18,7 @@ ARCHITECTURES = {
     "cnn2d": "kerasaudio.models.cnn2d",
     "frame_mlp": "kerasaudio.models.frame_mlp",
     "bilstm_frames": "kerasaudio.models.bilstm_frames",
+    "bigru_labeller": "kerasaudio.models.bigru_labeller",
 }
 
 
@@ -31,6 +32,13 @@ def input_kind(name: str) -> str:
     """`sequence` (whole padded sequences, one label each) or `window` (a window of frames
     around each labelled frame)."""
     return getattr(_module(name), "INPUT", "sequence")
+
+
+def label_level(name: str) -> str:
+    """`sequence` (one label per sequence) or `frame` (one label per frame): what the
+    architecture's outputs predict."""
+    default = "frame" if input_kind(name) == "window" else "sequence"
+    return getattr(_module(name), "LEVEL", default)
 
 
 def hyperparameters(name: str) -> dict:

@@ -1,26 +1,74 @@
-"""Task heads: one named output per task, with its loss and metrics."""
+"""Task heads, built from the data set's list of tasks: one named output per task, with its
+loss, metrics and loss weight. Several tasks on one backbone make a multitask model whose
+outputs are a dict and whose loss is the weighted sum of the tasks' losses."""
 
 import keras
 
 from kerasaudio.config import Task
+from kerasaudio.errors import UserError
+
+KINDS = ("classification", "regression")
+
+
+def _check(task: Task) -> None:
+    if task.kind not in KINDS:
+        raise UserError(f"task {task.name!r} is of unknown kind {task.kind!r}; valid: "
+                        f"{', '.join(KINDS)}")
+
+
+def output(x, task: Task):
+    """The output layer of one task on the backbone output `x`, named after the task:
+    softmax over the classes, or one value (sigmoid for a target in [0, 1], else linear).
+
+    `x` may be (batch, units) or, for a sequence labeller, (batch, time, units)."""
+    _check(task)
+    if task.kind == "classification":
+        return keras.layers.Dense(task.num_classes, activation="softmax", name=task.name)(x)
+    value = keras.layers.Dense(1, activation="sigmoid" if task.bounded else "linear",
+                               name=f"{task.name}_value")(x)
+    # (..., 1) -> (...): one number per example, shaped like the targets.
+    return keras.layers.Reshape(tuple(value.shape[1:-1]), name=task.name)(value)
 
 
 def outputs(x, tasks: list[Task]) -> dict:
-    """One output layer per task, named after the task, on the backbone output `x`."""
-    heads = {}
-    for task in tasks:
-        if task.kind != "classification":
-            raise ValueError(f"unsupported task kind {task.kind!r}")
-        heads[task.name] = keras.layers.Dense(task.num_classes, activation="softmax",
-                                              name=task.name)(x)
-    return heads
+    """One output per task, on the backbone output `x`."""
+    return {task.name: output(x, task) for task in tasks}
 
 
 def losses(tasks: list[Task]) -> dict:
     # Keras computes cross-entropy from the softmax's logits, so probabilities as outputs
     # cost no numerical stability (the seed's "softmax before cross-entropy" bug cannot happen).
-    return {task.name: keras.losses.SparseCategoricalCrossentropy() for task in tasks}
+    return {task.name: keras.losses.SparseCategoricalCrossentropy()
+            if task.kind == "classification" else keras.losses.MeanSquaredError()
+            for task in tasks}
 
 
 def metrics(tasks: list[Task]) -> dict:
-    return {task.name: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")] for task in tasks}
+    """Accuracy of a classification task; mean absolute error of a regression task (Spearman
+    correlation is a rank statistic over the whole split, computed by evaluate)."""
+    return {task.name: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+                        if task.kind == "classification"
+                        else keras.metrics.MeanAbsoluteError(name="mae")]
+            for task in tasks}
+
+
+def metric_names(task: Task) -> list:
+    """The names Keras logs for `task`'s output: its loss and metric."""
+    return ["loss", "accuracy" if task.kind == "classification" else "mae"]
+
+
+def loss_weights(tasks: list[Task], given: dict) -> dict:
+    """Each task's weight in the summed loss: 1, or as given (`--task-weight name=w`).
+
+    Raises:
+        UserError: for a weight of a task the model does not have, or a negative one.
+    """
+    names = [t.name for t in tasks]
+    unknown = sorted(set(given) - set(names))
+    if unknown:
+        raise UserError(f"--task-weight names no task of the model: {', '.join(unknown)}; "
+                        f"tasks: {', '.join(names)}")
+    negative = [n for n, w in given.items() if w < 0]
+    if negative:
+        raise UserError(f"task weights must be >= 0, got {', '.join(negative)}")
+    return {name: float(given.get(name, 1.0)) for name in names}
