@@ -16,6 +16,7 @@ from kerasaudio.config import (
     WINDOW_EDGES,
     DataConfig,
     FeatureConfig,
+    FinetuneConfig,
     ModelConfig,
     RunConfig,
     TrainConfig,
@@ -296,6 +297,56 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs
 
     click.echo(compare_lib.markdown(compare_lib.table([experiment])), nl=False)
     click.echo(f"experiment directory: {experiment}")
+
+
+@main.command()
+@click.option("--from", "source", required=True, type=click.Path(file_okay=False),
+              help="Run directory whose best model gives the backbone; its heads are replaced.")
+@data_options
+@click.option("--freeze-epochs", type=click.IntRange(min=0),
+              default=FinetuneConfig.freeze_epochs, show_default=True,
+              help="Epochs training the new heads alone before the backbone is unfrozen "
+                   "(then at --lr times 0.1).")
+@click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs,
+              show_default=True, help="Maximum epochs in all, frozen ones included.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size,
+              show_default=True)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.lr,
+              show_default=True, help="Learning rate while the backbone is frozen.")
+@click.option("--monitor", default=TrainConfig.monitor, show_default=True)
+@click.option("--patience", type=click.IntRange(min=1), default=TrainConfig.patience,
+              show_default=True)
+@click.option("--task-weight", "task_weights", multiple=True, callback=_parse_weights,
+              metavar="NAME=W", help="Weight of a task's loss (repeatable; default 1 each).")
+@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
+@click.option("--out", default=RunConfig.out, show_default=True,
+              help="Parent folder of run directories.")
+@click.pass_context
+def finetune(ctx, source, data, feature_kind, freeze_epochs, epochs, batch_size, lr, monitor,
+             patience, task_weights, seed, out):
+    """Fine-tune an earlier run's model on new tasks (transfer learning).
+
+    Keeps the run's backbone, puts one new head on it per task (--tasks), trains the heads
+    with the backbone frozen for --freeze-epochs, then everything at a lower learning rate.
+    --data defaults to the run's own data set."""
+    given = ctx.get_parameter_source("data") != click.core.ParameterSource.DEFAULT
+    _quiet_tensorflow()
+    from kerasaudio import train, transfer
+
+    cfg = transfer.finetune_config(
+        source, data if given else None,
+        TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, monitor=monitor,
+                    patience=patience, task_weights=task_weights, seed=seed),
+        freeze_epochs, out, feature_kind)
+    if not given and data.tasks:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, tasks=data.tasks))
+    try:
+        run_dir, metrics = train.fit(cfg)
+    except KeyboardInterrupt:
+        click.echo("\ninterrupted", err=True)
+        sys.exit(130)
+    click.echo(_summary(metrics))
+    click.echo(f"run directory: {run_dir}")
 
 
 def _read_best(path: str) -> dict:

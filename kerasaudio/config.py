@@ -151,6 +151,22 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class FinetuneConfig:
+    """Transfer learning from an earlier run.
+
+    Attributes:
+        source: the run directory whose best.keras gives the backbone (heads are replaced).
+        freeze_epochs: epochs that train the new heads alone, the backbone frozen.
+        lr_factor: the learning rate is multiplied by this once the backbone is unfrozen,
+            so the new heads' early gradients do not wreck what it learned.
+    """
+
+    source: str
+    freeze_epochs: int = 5
+    lr_factor: float = 0.1
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """Everything one `fit` needs; written to config.json in the run directory."""
 
@@ -159,6 +175,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     out: str = "results/runs"
+    finetune: FinetuneConfig | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), indent=2, sort_keys=True)
@@ -166,11 +183,12 @@ class RunConfig:
     @classmethod
     def from_dict(cls, d: dict) -> "RunConfig":
         return cls(
-            data=DataConfig(**d["data"]),
+            data=DataConfig(**{**d["data"], "tasks": tuple(d["data"].get("tasks", ()))}),
             features=FeatureConfig(**d["features"]),
             model=ModelConfig(**d["model"]),
             train=TrainConfig(**d["train"]),
             out=d["out"],
+            finetune=FinetuneConfig(**d["finetune"]) if d.get("finetune") else None,
         )
 
 

@@ -9,7 +9,8 @@
 
 The serving signature takes `waveform` float32 (batch, samples) in [-1, 1] at the run's sample
 rate, zero-padded, and `num_samples` int32 (batch,): each waveform's length before padding. It
-returns, per task, the class probabilities and `<task>_class` (the most probable class index);
+returns, per task, the class probabilities and `<task>_class` (the most probable class index)
+or the regression value;
 frame classifiers return them per frame, (batch, frames, ...), with `num_frames`.
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 from kerasaudio import features, models
 from kerasaudio.errors import UserError
+from kerasaudio.models import heads
 from kerasaudio.predict import load_model, load_run
 
 FORMATS = ("keras", "savedmodel", "tflite")
@@ -51,6 +53,8 @@ def serving_function(model, cfg):
     import tensorflow as tf
 
     kind = models.input_kind(cfg.model.arch)
+    per_frame = models.label_level(cfg.model.arch) == "frame"
+    regression = heads.regression_outputs(model)
     features.in_graph(tf.zeros([1, cfg.features.frame_step]), tf.ones([1], tf.int32),
                       cfg.features)  # fails early, with a clear message, for librosa features
 
@@ -67,8 +71,8 @@ def serving_function(model, cfg):
             outputs = model({"features": x, "mask": mask}, training=False)
         result = {name: p for name, p in outputs.items()}
         result.update({f"{name}_class": tf.argmax(p, axis=-1, output_type=tf.int32)
-                       for name, p in outputs.items()})
-        if kind == "window":
+                       for name, p in outputs.items() if name not in regression})
+        if per_frame:
             result["num_frames"] = num_frames
         return result
 

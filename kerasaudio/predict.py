@@ -118,7 +118,8 @@ def as_dataset(sequences: list, config: dict, cfg: RunConfig) -> Dataset:
     tasks = [Task(**t) for t in config["dataset"]["tasks"]]
     lengths = np.array([len(x) for x in sequences], np.int64)
     targets = {t.name: np.zeros(lengths.sum() if t.level == "frame" else len(lengths),
-                                np.int64) for t in tasks}
+                                np.int64 if t.kind == "classification" else np.float32)
+               for t in tasks}
     return Dataset(name="predict", frames=np.concatenate(sequences), lengths=lengths,
                    targets=targets, tasks=tasks, class_names=config["dataset"]["class_names"],
                    split=np.full(len(lengths), "test"), features=cfg.features)
@@ -129,7 +130,7 @@ def predict_files(run_dir, paths) -> tuple[list, list]:
 
     Returns:
         (header, rows): one row per file (per frame for frame classifiers) with, per task, the
-        predicted class, its probability and every class's probability.
+        predicted class, its probability and every class's probability, or the predicted value.
     """
     from kerasaudio import train
 
@@ -141,13 +142,16 @@ def predict_files(run_dir, paths) -> tuple[list, list]:
     batches, order = train.Batches(cfg, kind, cfg.model.hparams).evaluation(data)
     probabilities = train.predict(model, batches, order)
 
-    header = ["file"] + (["frame", "time_s"] if kind == "window" else [])
-    names = {t.name: data.class_names[t.name] for t in data.tasks}
+    per_frame = models.label_level(cfg.model.arch) == "frame"
+    header = ["file"] + (["frame", "time_s"] if per_frame else [])
+    # A regression task has no classes: its column is the predicted value.
+    names = {t.name: data.class_names.get(t.name) for t in data.tasks}
     for task, classes in names.items():
-        header += [task, f"{task}_probability"] + [f"{task}_p_{c}" for c in classes]
+        header += [task] if classes is None else \
+            [task, f"{task}_probability"] + [f"{task}_p_{c}" for c in classes]
     rows, offsets = [], data.offsets()
     for index, (path, length) in enumerate(zip(files, data.lengths)):
-        frames = range(length) if kind == "window" else [None]
+        frames = range(length) if per_frame else [None]
         for frame in frames:
             row = [str(path)]
             if frame is not None:
@@ -157,7 +161,8 @@ def predict_files(run_dir, paths) -> tuple[list, list]:
                 position = index
             for task, classes in names.items():
                 p = probabilities[task][position]
-                row += [classes[int(p.argmax())], f"{p.max():.6f}"] + [f"{v:.6f}" for v in p]
+                row += [f"{float(p):.6f}"] if classes is None else \
+                    [classes[int(p.argmax())], f"{p.max():.6f}"] + [f"{v:.6f}" for v in p]
             rows.append(row)
     return header, rows
 

@@ -16,7 +16,7 @@ import numpy as np
 import tensorflow as tf
 
 import kerasaudio
-from kerasaudio import datasets, distribute, evaluate, models, pipeline, runs
+from kerasaudio import datasets, distribute, evaluate, models, pipeline, runs, transfer
 from kerasaudio import resume as resume_lib
 from kerasaudio.config import OPTIMIZERS, SCHEDULES, WINDOW_EDGES, RunConfig, TrainConfig
 from kerasaudio.datasets.base import SPLITS, Dataset
@@ -273,7 +273,8 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     mean, variance = train.frame_statistics()
     spec = InputSpec(dataset.n_features, mean, variance, spec_augment=cfg.train.spec_augment)
     with strategy.scope():  # variables are created once per replica
-        model = models.build(cfg.model.arch, spec, dataset.tasks, **hparams)
+        model = transfer.build(cfg.finetune.source, dataset.tasks, dataset.n_features) \
+            if cfg.finetune else models.build(cfg.model.arch, spec, dataset.tasks, **hparams)
     replicas = strategy.num_replicas_in_sync
     # The pipeline serves global batches; the strategy splits each one over the replicas.
     batching = dataclasses.replace(cfg, train=dataclasses.replace(
@@ -293,8 +294,12 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
         "distribution": {"strategy": cfg.train.strategy, "replicas": replicas,
                          "global_batch_size": batching.train.batch_size},
         "versions": {"keras": keras.__version__, "kerasaudio": kerasaudio.__version__},
+        **({"source_run": transfer.describe_source(cfg.finetune.source)} if cfg.finetune
+           else {}),
     }))
-    resume = resume and cfg.train.strategy != "multiworker"
+    # A fine-tuning run switches models between its phases, which a resumed state cannot
+    # tell apart; it starts anew.
+    resume = resume and cfg.train.strategy != "multiworker" and cfg.finetune is None
     found = resume_lib.find(cfg.out, config) if resume else None
     if found:
         run_dir, state = found
@@ -427,12 +432,11 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
         train_batches = train_batches.take(t.overfit_batches).cache().repeat()
         steps = t.overfit_batches
         val_batches, monitor, patience = train_batches.take(steps), "loss", t.epochs
+    frozen = cfg.finetune.freeze_epochs if cfg.finetune else 0
+    if frozen:
+        transfer.set_backbone_trainable(model, train.tasks, False)
     with strategy.scope():  # the optimizer's variables are mirrored like the model's
-        model.compile(optimizer=make_optimizer(t, steps), loss=heads.losses(train.tasks),
-                      loss_weights=heads.loss_weights(train.tasks, t.task_weights),
-                      metrics=heads.metrics(train.tasks))
-        if model.distribute_strategy is not None:
-            distribute.build_from_one_replica(model)
+        _compile(model, t, steps, train.tasks)
         initial_epoch = 0
         if state is not None:
             resume_lib.restore(model, run_dir, state)
@@ -443,11 +447,12 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
     stopping = keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
                                              mode="min" if _lower_is_better(monitor) else "max")
     stateful = {"checkpoint": checkpoint, "early_stopping": stopping}
+    logger = keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=state is not None)
     callbacks = [
         EpochStats(padding),
         checkpoint,
         stopping,
-        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=state is not None),
+        logger,
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
     ]
     if t.schedule == "plateau":
@@ -461,9 +466,20 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
     if state and state["finished"]:
         saver.put_back()  # killed after training, before testing: only the test is left
     else:
-        model.fit(train_batches, validation_data=val_batches, epochs=t.epochs,
-                  steps_per_epoch=steps, initial_epoch=initial_epoch, callbacks=callbacks,
-                  verbose=verbose, shuffle=False)  # the pipeline shuffles (seeded, per epoch)
+        fit_args = {"x": train_batches, "validation_data": val_batches, "steps_per_epoch": steps,
+                    "verbose": verbose, "shuffle": False}  # the pipeline shuffles (seeded)
+        if frozen:
+            # Fine-tuning: the new heads alone first, then everything at a lower rate.
+            model.fit(epochs=min(frozen, t.epochs), callbacks=callbacks, **fit_args)
+            transfer.set_backbone_trainable(model, train.tasks, True)
+            with strategy.scope():
+                _compile(model, dataclasses.replace(t, lr=t.lr * cfg.finetune.lr_factor), steps,
+                         train.tasks)
+            # The second fit continues history.csv instead of starting it anew.
+            callbacks[callbacks.index(logger)] = keras.callbacks.CSVLogger(
+                str(run_dir / "history.csv"), append=True)
+            initial_epoch = min(frozen, t.epochs)
+        model.fit(epochs=t.epochs, initial_epoch=initial_epoch, callbacks=callbacks, **fit_args)
 
     # Test the best epoch's model as saved, which also proves best.keras loads (safe mode).
     best = keras.models.load_model(run_dir / "best.keras")
@@ -492,6 +508,15 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
     _log_hparams(run_dir, cfg, metrics)
     evaluate.evaluate_run(run_dir, "test")
     return runs.read_json(run_dir / "metrics.json")
+
+
+def _compile(model, t: TrainConfig, steps: int, tasks: list) -> None:
+    """Compiles `model` for `tasks` with the optimizer of `t` (inside the strategy's scope)."""
+    model.compile(optimizer=make_optimizer(t, steps), loss=heads.losses(tasks),
+                  loss_weights=heads.loss_weights(tasks, t.task_weights),
+                  metrics=heads.metrics(tasks))
+    if model.distribute_strategy is not None:
+        distribute.build_from_one_replica(model)
 
 
 def _truncate_history(path: Path, epochs: int) -> None:

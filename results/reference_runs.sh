@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reruns every figure in results/README.md on the built-in corpus, one run after another
 # (concurrent runs would share the 2 cores and distort seconds per epoch).
-#   results/reference_runs.sh [zoo] [repeats] [tune] [serve] [bench]    (default: all five)
+#   results/reference_runs.sh [zoo] [repeats] [tune] [serve] [phonemes] [voices] [bench]
+#   (default: all seven)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=results/runs/reference
@@ -37,11 +38,18 @@ serve() {  # issue 8: export parity of the zoo's gru_attention run on 200 test u
   python bench/export.py "$run" "$wavs/wavs" > results/bench/export.jsonl
 }
 
+phonemes() {  # issue 4: frame accuracy on spoken-phonemes, by context window, and labelled whole
+  for window in 1 11 21; do
+    fit --data spoken-phonemes --arch frame_mlp --set window=$window --batch-size 256 --epochs 15
+  done
+  fit --data spoken-phonemes --arch bigru_labeller --epochs 15
+}
+
 bench() {  # issue 9: on an otherwise idle machine
   mkdir -p results/bench
   for b in cli pipeline train features peer fit_options tune; do python "bench/$b.py" > "results/bench/$b.jsonl"; done
 }
 
-for step in "${@:-zoo repeats tune serve bench}"; do
+for step in "${@:-zoo repeats tune serve phonemes voices bench}"; do
   for s in $step; do "$s"; done
 done

@@ -147,8 +147,8 @@ def test_keras_export_loads_in_safe_mode_and_librosa_features_cannot_be_exported
 @pytest.mark.parametrize("arch", models.ARCHITECTURES)
 def test_every_architecture_exports_to_tflite_builtins(arch):
     """TFLite without the Flex delegate runs each architecture as the serving graph does."""
-    kind = models.input_kind(arch)
-    task = make_task("label", ["a", "b", "c"], level="frame" if kind == "window" else "utterance")
+    level = models.label_level(arch)
+    task = make_task("label", ["a", "b", "c"], level=level)
     n = features.width("mfcc", FEATURES)
     model = models.build(arch, InputSpec(n, np.zeros(n, np.float32), np.ones(n, np.float32)),
                          [task], **SMALL[arch])
@@ -160,5 +160,5 @@ def test_every_architecture_exports_to_tflite_builtins(arch):
     got = runner(waveform=waveform, num_samples=num_samples)["label"]
     expected = tf.function(export.serving_function(model, cfg))(
         tf.constant(waveform), tf.constant(num_samples))["label"].numpy()
-    assert got.shape == expected.shape == ((1, 20, 3) if kind == "window" else (1, 3))
+    assert got.shape == expected.shape == ((1, 20, 3) if level == "frame" else (1, 3))
     np.testing.assert_allclose(got, expected, atol=1e-5)

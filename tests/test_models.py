@@ -8,12 +8,14 @@ from kerasaudio.models.inputs import InputSpec
 from tests.conftest import make_frames, make_sequences
 
 ARCHS = list(models.ARCHITECTURES)
-SEQUENCE_ARCHS = [a for a in ARCHS if models.input_kind(a) == "sequence"]
+SEQUENCE_ARCHS = [a for a in ARCHS if models.input_kind(a) == "sequence"
+                  and models.label_level(a) == "sequence"]
 # Small sizes keep every architecture's test fast; the defaults are tested separately.
 SMALL = {"dense": {}, "gru": {"hidden": 8}, "gru_attention": {"hidden": 8},
          "lstm": {"hidden": 8}, "bilstm": {"hidden": 8}, "conv1d": {"filters": 8},
          "cnn2d": {"channels": (8, 4)}, "frame_mlp": {"width": 16, "window": 5},
-         "bilstm_frames": {"hidden": 8, "width": 16, "window": 5}}
+         "bilstm_frames": {"hidden": 8, "width": 16, "window": 5},
+         "bigru_labeller": {"hidden": 8}}
 
 
 def _spec(data):
@@ -33,16 +35,23 @@ def _batch(sequences, width):
 def test_registry_covers_every_seed_architecture():
     assert set(ARCHS) == set(SMALL)
     assert {a for a in ARCHS if models.input_kind(a) == "window"} == {"frame_mlp", "bilstm_frames"}
+    assert {a for a in ARCHS if models.label_level(a) == "frame"} == {
+        "frame_mlp", "bilstm_frames", "bigru_labeller"}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
 def test_every_architecture_builds_trains_and_predicts(arch):
     keras.utils.set_random_seed(0)
+    expected = (4, 3)
     if models.input_kind(arch) == "window":
         data, window = make_frames(30), SMALL[arch]["window"]
         batches, _ = pipeline.window_training_batches(data.subset("train"), window,
                                                       batch_size=16, seed=0)
         predict_on = next(iter(pipeline.window_batches(data, window, batch_size=4)))[0]
+    elif models.label_level(arch) == "frame":
+        data = make_frames(30)
+        batches, _ = pipeline.training_batches(data.subset("train"), batch_size=8, seed=0)
+        predict_on, expected = _batch(data.sequences()[:4], 30), (4, 30, 3)
     else:
         data = make_sequences(90)
         batches, _ = pipeline.training_batches(data.subset("train"), batch_size=8, seed=0)
@@ -53,8 +62,8 @@ def test_every_architecture_builds_trains_and_predicts(arch):
     model.fit(batches, steps_per_epoch=2, epochs=1, verbose=0, shuffle=False)
     assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights()))
     (probs,) = model.predict(predict_on, verbose=0).values()
-    assert probs.shape == (4, 3)
-    np.testing.assert_allclose(probs.sum(axis=1), 1.0, rtol=1e-5)
+    assert probs.shape == expected
+    np.testing.assert_allclose(probs.sum(axis=-1), 1.0, rtol=1e-5)
 
 
 @pytest.mark.parametrize("arch", SEQUENCE_ARCHS)
@@ -79,6 +88,9 @@ def test_saved_model_reloads_in_safe_mode(arch, tmp_path):
     if models.input_kind(arch) == "window":
         data = make_frames(9)
         batch = next(iter(pipeline.window_batches(data, SMALL[arch]["window"], batch_size=5)))[0]
+    elif models.label_level(arch) == "frame":
+        data = make_frames(9)
+        batch = _batch(data.sequences()[:3], 30)
     else:
         data = make_sequences(9)
         batch = _batch(data.sequences()[:3], 17)
@@ -134,3 +146,33 @@ def test_unknown_architecture_and_hyperparameter_are_user_errors(toy_dataset):
         models.build("transformer", _spec(toy_dataset), toy_dataset.tasks)
     with pytest.raises(UserError, match="no hyperparameter width"):
         models.resolve("gru", {"width": 3})
+
+
+def test_sequence_labeller_labels_every_frame_whatever_the_padding():
+    keras.utils.set_random_seed(2)
+    data = make_frames(12)
+    model = models.build("bigru_labeller", _spec(data), data.tasks, hidden=8)
+    seqs = data.sequences()
+    short = min(seqs, key=len)
+    alone = model.predict(_batch([short], len(short)), verbose=0)["phone"][0]
+    batch = _batch([short] + seqs[:5], max(map(len, seqs)) + 3)
+    batch["features"][0, len(short):] = 1e3  # garbage in the padding reaches no real frame
+    in_batch = model.predict(batch, verbose=0)["phone"][0, :len(short)]
+    np.testing.assert_allclose(alone, in_batch, atol=1e-5)
+
+
+def test_sequence_labeller_loss_ignores_padded_frames():
+    keras.utils.set_random_seed(3)
+    data = make_frames(6)
+    model = models.build("bigru_labeller", _spec(data), data.tasks, hidden=8)
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    seqs = data.sequences()
+    batch = _batch(seqs[:2], max(len(s) for s in seqs[:2]) + 4)
+    labels = np.zeros(batch["mask"].shape, np.int64)
+    off = data.offsets()
+    for i in range(2):
+        labels[i, : data.lengths[i]] = data.targets["phone"][off[i]:off[i + 1]]
+    scores = model.evaluate(batch, {"phone": labels}, verbose=0, return_dict=True)
+    labels[~batch["mask"]] = 2  # other labels on padded frames: nothing may change
+    again = model.evaluate(batch, {"phone": labels}, verbose=0, return_dict=True)
+    assert scores == pytest.approx(again)

@@ -83,6 +83,7 @@ ARCHITECTURES = {
                   "depth": _int(1, 6), "dropout": DROPOUT},
     "bilstm_frames": {"window": _choice(5, 11, 17), "hidden": _int(32, 256, 32),
                       "layers": _int(1, 3), "width": _int(128, 512, 128), "dropout": DROPOUT},
+    "bigru_labeller": {**RECURRENT, "cell": _choice("gru", "lstm")},
 }
 
 

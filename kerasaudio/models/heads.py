@@ -8,6 +8,8 @@ from kerasaudio.config import Task
 from kerasaudio.errors import UserError
 
 KINDS = ("classification", "regression")
+# The layer every architecture's heads sit on; fine-tuning puts new heads on it.
+BACKBONE = "backbone"
 
 
 def _check(task: Task) -> None:
@@ -31,8 +33,18 @@ def output(x, task: Task):
 
 
 def outputs(x, tasks: list[Task]) -> dict:
-    """One output per task, on the backbone output `x`."""
-    return {task.name: output(x, task) for task in tasks}
+    """One output per task, on the backbone output `x`, which is named `backbone` here."""
+    return heads_on(keras.layers.Identity(name=BACKBONE)(x), tasks)
+
+
+def heads_on(backbone, tasks: list[Task]) -> dict:
+    """One output per task on the already named `backbone` tensor (fine-tuning's new heads)."""
+    return {task.name: output(backbone, task) for task in tasks}
+
+
+def layer_names(task: Task) -> list:
+    """The names of the layers `output` builds for `task`."""
+    return [task.name] if task.kind == "classification" else [f"{task.name}_value", task.name]
 
 
 def losses(tasks: list[Task]) -> dict:
@@ -72,3 +84,9 @@ def loss_weights(tasks: list[Task], given: dict) -> dict:
     if negative:
         raise UserError(f"task weights must be >= 0, got {', '.join(negative)}")
     return {name: float(given.get(name, 1.0)) for name in names}
+
+
+def regression_outputs(model) -> set:
+    """The names of `model`'s outputs that are regression values (not class probabilities)."""
+    layers = {layer.name for layer in model.layers}
+    return {name for name in model.output_names if f"{name}_value" in layers}

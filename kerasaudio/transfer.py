@@ -1,0 +1,118 @@
+"""Transfer learning: an earlier run's best model with its heads replaced by new tasks' heads,
+and the switch between training the new heads alone and training everything."""
+
+import dataclasses
+from pathlib import Path
+
+import keras
+
+from kerasaudio import runs
+from kerasaudio.errors import UserError
+from kerasaudio.models import heads
+
+BACKBONE = heads.BACKBONE
+
+
+def read_source(run_dir) -> dict:
+    """The config.json of the run to fine-tune from, checked to be a finished run.
+
+    Raises:
+        UserError: if `run_dir` is not a run directory with a best.keras.
+    """
+    run_dir = Path(run_dir)
+    try:
+        config = runs.read_json(run_dir / "config.json")
+    except FileNotFoundError:
+        raise UserError(f"{run_dir / 'config.json'}: no such file; is {run_dir} a run "
+                        "directory?") from None
+    except ValueError as error:
+        raise UserError(f"{run_dir / 'config.json'}: not valid JSON ({error})") from None
+    if not (run_dir / "best.keras").is_file():
+        raise UserError(f"{run_dir / 'best.keras'}: no such file; the run saved no model yet")
+    return config
+
+
+def describe_source(run_dir) -> dict:
+    """What a fine-tuned run's config.json records of the run it came from."""
+    config = read_source(run_dir)
+    metrics_path = Path(run_dir) / "metrics.json"
+    return {"run_dir": str(Path(run_dir).resolve()), "arch": config["model"]["arch"],
+            "data": config["data"]["name"],
+            "tasks": [t["name"] for t in config["dataset"]["tasks"]],
+            "test": runs.read_json(metrics_path)["test"] if metrics_path.exists() else None}
+
+
+def _backbone_output(model: keras.Model):
+    """The tensor the source model's heads sit on."""
+    try:
+        return model.get_layer(BACKBONE).output
+    except ValueError:
+        raise UserError(f"model {model.name!r} has no layer {BACKBONE!r} to put new heads "
+                        "on; it was trained before fine-tuning existed") from None
+
+
+def build(run_dir, tasks: list, n_features: int) -> keras.Model:
+    """The run's best model up to its backbone, with one new head per task.
+
+    The source's input normalisation comes along: it is part of what the backbone learned on.
+
+    Raises:
+        UserError: if the data's frames are not as wide as the source model's input.
+    """
+    path = Path(run_dir) / "best.keras"
+    source = keras.models.load_model(path)
+    width = source.inputs[0].shape[-1]
+    if width != n_features:
+        raise UserError(f"{path}: takes frames of {width} features, the data has {n_features}; "
+                        "fine-tune on data read with the same features")
+    model = keras.Model(source.inputs, heads.heads_on(_backbone_output(source), tasks),
+                        name=source.name)
+    set_backbone_trainable(model, tasks, True)
+    return model
+
+
+def set_backbone_trainable(model: keras.Model, tasks: list, trainable: bool) -> None:
+    """Freezes (or unfreezes) every layer but the tasks' heads.
+
+    A frozen BatchNormalization keeps its moving statistics and runs in inference mode
+    (Keras's rule), so a frozen backbone computes exactly what it did in the source run.
+    BatchNormalization layers stay frozen when the rest is unfrozen, as Keras's transfer
+    learning guide advises: switching them to batch statistics would undo what the new
+    heads learned on the frozen backbone's outputs."""
+    head_layers = {name for task in tasks for name in heads.layer_names(task)}
+    for layer in model.layers:
+        if layer.name not in head_layers:
+            frozen_always = isinstance(layer, keras.layers.BatchNormalization)
+            layer.trainable = trainable and not frozen_always
+
+
+def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
+                    feature_kind: str | None = None):
+    """The RunConfig of fine-tuning the run in `run_dir`: its architecture, hyperparameters
+    and feature settings (the backbone only understands those), new data and tasks, and new
+    training settings.
+
+    Args:
+        run_dir: the source run directory.
+        data: the DataConfig to train on (None: the source run's data set, all its tasks).
+        train: the TrainConfig of the new run; `train.lr` is the frozen phase's rate.
+        freeze_epochs: epochs with the backbone frozen.
+        out: parent folder of the new run directory.
+        feature_kind: the --features the user gave, which must be the source's.
+
+    Raises:
+        UserError: for a run directory that cannot be fine-tuned, or other features.
+    """
+    from kerasaudio.config import FinetuneConfig, RunConfig
+
+    source = RunConfig.from_dict(read_source(run_dir))
+    if feature_kind and feature_kind != source.features.kind:
+        raise UserError(f"{run_dir} was trained on {source.features.kind} features; its "
+                        f"backbone cannot read {feature_kind} (leave --features out)")
+    if data is None:
+        data = dataclasses.replace(source.data, tasks=())
+    data = dataclasses.replace(data, format=data.format or (
+        source.data.format if data.name == source.data.name else None))
+    return RunConfig(data=data, features=source.features, model=source.model, train=train,
+                     out=out, finetune=FinetuneConfig(source=str(run_dir),
+                                                      freeze_epochs=freeze_epochs))

@@ -1,0 +1,228 @@
+"""Task heads (classification, regression, multitask), frame labels from eSpeak's phoneme
+events, the spoken-phonemes and voice-attributes corpora, and fine-tuning."""
+
+import dataclasses
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from kerasaudio import datasets, features, train, transfer
+from kerasaudio.config import (
+    DataConfig,
+    FeatureConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    feature_defaults,
+)
+from kerasaudio.datasets import speech_synth
+from kerasaudio.datasets.base import make_regression_task, make_task
+from kerasaudio.errors import UserError
+from kerasaudio.models import heads
+from tests.conftest import make_sequences
+
+
+def with_offset_target(data):
+    """`data` plus a regression target in [0, 1]: the mean of the sequence's first feature,
+    squashed. A model that sees the frames can learn it."""
+    means = np.array([s[:, 0].mean() for s in data.sequences()], np.float32)
+    value = 1 / (1 + np.exp(-means))
+    return dataclasses.replace(
+        data, targets={**data.targets, "offset": value},
+        tasks=data.tasks + [make_regression_task("offset", bounded=True)])
+
+
+def test_heads_are_softmax_sigmoid_or_linear_and_named_after_their_tasks():
+    x = keras.Input((6,))
+    tasks = [make_task("kind", ["a", "b", "c"]), make_regression_task("level", bounded=True),
+             make_regression_task("gain")]
+    model = keras.Model(x, heads.outputs(x, tasks))
+    assert set(model.output_names) == {"kind", "level", "gain"}
+    assert heads.regression_outputs(model) == {"level", "gain"}
+    out = model.predict(np.random.default_rng(0).normal(size=(5, 6)) * 50, verbose=0)
+    assert out["kind"].shape == (5, 3) and out["level"].shape == out["gain"].shape == (5,)
+    np.testing.assert_allclose(out["kind"].sum(axis=1), 1.0, rtol=1e-5)
+    assert np.all((out["level"] >= 0) & (out["level"] <= 1))
+    assert model.get_layer("gain_value").activation.__name__ == "linear"
+    assert model.get_layer("level_value").activation.__name__ == "sigmoid"
+    losses = heads.losses(tasks)
+    assert isinstance(losses["kind"], keras.losses.SparseCategoricalCrossentropy)
+    assert isinstance(losses["gain"], keras.losses.MeanSquaredError)
+    with pytest.raises(UserError, match="unknown kind 'ranking'"):
+        heads.output(x, dataclasses.replace(tasks[0], kind="ranking"))
+
+
+def test_task_weights_weigh_the_summed_loss():
+    keras.utils.set_random_seed(0)
+    data = with_offset_target(make_sequences(30))
+    tasks = data.tasks
+    x = keras.Input((4,))
+    model = keras.Model(x, heads.outputs(keras.layers.Dense(8)(x), tasks))
+    inputs = np.random.default_rng(1).normal(size=(30, 4)).astype(np.float32)
+    targets = {"label": data.targets["label"], "offset": data.targets["offset"]}
+
+    def scores(weights):
+        model.compile(loss=heads.losses(tasks), loss_weights=heads.loss_weights(tasks, weights))
+        return model.evaluate(inputs, targets, verbose=0, return_dict=True)
+
+    plain, weighted = scores({}), scores({"label": 0.5, "offset": 3.0})
+    assert plain["loss"] == pytest.approx(plain["label_loss"] + plain["offset_loss"], rel=1e-5)
+    assert weighted["loss"] == pytest.approx(
+        0.5 * weighted["label_loss"] + 3.0 * weighted["offset_loss"], rel=1e-5)
+    with pytest.raises(UserError, match="names no task of the model: pitch"):
+        heads.loss_weights(tasks, {"pitch": 1.0})
+
+
+def test_select_tasks_keeps_the_named_targets_and_rejects_unknown_ones():
+    data = with_offset_target(make_sequences(12))
+    only = data.select_tasks(["offset"])
+    assert [t.name for t in only.tasks] == ["offset"] and list(only.targets) == ["offset"]
+    assert data.select_tasks([]) is data
+    with pytest.raises(UserError, match="no target pitch; valid: label, offset"):
+        data.select_tasks(["pitch"])
+
+
+def test_multitask_fit_reports_accuracy_and_spearman(tmp_path):
+    data = with_offset_target(make_sequences(120, seed=4))
+    cfg = RunConfig(model=ModelConfig("dense", {"hidden": 16, "layers": 1, "dropout": 0.0}),
+                    train=TrainConfig(epochs=25, batch_size=16, lr=1e-2,
+                                      task_weights={"offset": 5.0}),
+                    out=str(tmp_path))
+    run_dir, metrics = train.fit(cfg, data, verbose=0)
+    report = metrics["evaluation"]["test"]
+    assert report["tasks"]["label"]["accuracy"] > 0.8
+    assert report["tasks"]["offset"]["spearman"] > 0.5
+    assert report["mean_spearman"] == report["tasks"]["offset"]["spearman"]
+    header = (run_dir / "predictions.csv").read_text().splitlines()[0]
+    assert header == "index,label_true,label_pred,label_prob,offset_true,offset_pred"
+    assert (run_dir / "plots" / "scatter_offset_test.png").is_file()
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["train"]["task_weights"] == {"offset": 5.0}
+
+
+def test_frame_labels_take_the_phoneme_at_each_frame_centre():
+    # Phonemes start at samples 100 ("'a"), 250 ("n") and 400 (the final pause "_").
+    labels = speech_synth.frame_labels(np.array([100, 250, 400]), ["'a", "n", "_"],
+                                       num_samples=500, frame_step=50, frame_length=100)
+    # Frame t covers [50 t, 50 t + 100): centres 50, 100, 150, ..., 500.
+    assert labels.tolist() == ["sil", "a", "a", "a", "n", "n", "n", "sil", "sil", "sil"]
+    assert speech_synth.phoneme_class(",0") == "0" and speech_synth.phoneme_class("_:") == "sil"
+
+
+def test_phoneme_events_line_up_with_the_mfcc_frames():
+    """Frames labelled as speech are louder than the frames labelled silence, and the
+    difference is largest with the labels as they are: shifting them by 60 ms either way
+    blurs it. A misplaced or mis-scaled boundary would fail this."""
+    corpus = speech_synth.synthesize_sentences("spoken-phonemes", 0, speakers=[3, 17])
+    cfg = FeatureConfig(kind="mfcc")
+    frames, lengths = features.extract(corpus["waves"], corpus["lengths"], cfg)
+    bounds = np.concatenate([[0], np.cumsum(corpus["phoneme_count"])])
+    energy, speech = [], []
+    for i, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+        labels = speech_synth.frame_labels(corpus["phoneme_start"][a:b], corpus["phoneme"][a:b],
+                                           int(corpus["lengths"][i]), cfg.frame_step,
+                                           cfg.frame_length)
+        assert len(labels) == lengths[i]
+        speech.append(labels != "sil")
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    energy = [frames[a:b, 0] for a, b in zip(offsets[:-1], offsets[1:])]
+
+    def contrast(shift):
+        loud, quiet = [], []
+        for e, s in zip(energy, speech):
+            s = np.roll(s, shift)
+            loud.append(e[s])
+            quiet.append(e[~s])
+        return np.concatenate(loud).mean() - np.concatenate(quiet).mean()
+
+    aligned = contrast(0)
+    assert aligned > 1.0
+    assert aligned > contrast(6) and aligned > contrast(-6)
+
+
+@pytest.fixture(scope="module")
+def phonemes(corpus_cache):
+    return datasets.load(DataConfig("spoken-phonemes"), feature_defaults("spoken-phonemes"))
+
+
+def test_spoken_phonemes_labels_every_frame_speaker_disjointly(phonemes):
+    assert phonemes.n_features == 39  # 13 MFCCs, deltas and delta-deltas
+    assert phonemes.tasks[0].level == "frame"
+    assert len(phonemes.targets["phone"]) == phonemes.lengths.sum()
+    classes = phonemes.class_names["phone"]
+    assert "sil" in classes and 30 < len(classes) < 80
+    speakers = {s: set(phonemes.info["speaker"][phonemes.split == s]) for s in
+                ("train", "val", "test")}
+    assert not speakers["train"] & speakers["test"] and not speakers["train"] & speakers["val"]
+    texts = set(phonemes.info["text"])
+    assert any(t in speech_synth.PHRASES for t in texts)
+    assert any(t.split()[0] in speech_synth.DIGITS for t in texts)
+    with pytest.raises(UserError, match="--beat-sync cannot be used"):
+        datasets.load(DataConfig("spoken-phonemes"), FeatureConfig(beat_sync=True))
+
+
+def test_voice_attributes_targets_are_the_synthesis_settings_scaled(corpus_cache):
+    data = datasets.load(DataConfig("voice-attributes", tasks=("rate", "noise", "accent")),
+                         feature_defaults("voice-attributes"))
+    assert data.features.kind == "logmel"
+    assert [t.name for t in data.tasks] == ["rate", "noise", "accent"]
+    assert all(t.kind == "regression" and t.bounded for t in data.tasks[:2])
+    lo, hi = speech_synth.RATE_RANGE
+    np.testing.assert_allclose(data.targets["rate"] * (hi - lo) + lo, data.info["rate"],
+                               atol=1e-4)
+    lo, hi = speech_synth.SNR_DB_RANGE
+    np.testing.assert_allclose(hi - data.targets["noise"] * (hi - lo), data.info["snr_db"],
+                               atol=1e-4)
+    accents = data.class_names["accent"]
+    assert accents == list(speech_synth.VOICES)
+    assert [accents[i] for i in data.targets["accent"]] == list(data.info["voice"])
+    for split in ("train", "val", "test"):  # every accent is in every split
+        assert set(data.targets["accent"][data.split == split]) == set(range(len(accents)))
+
+
+def test_finetune_puts_new_heads_on_the_source_backbone(tmp_path):
+    data = with_offset_target(make_sequences(90, seed=5))
+    source_cfg = RunConfig(model=ModelConfig("dense", {"hidden": 16, "layers": 1}),
+                           data=DataConfig(tasks=("label",)),
+                           train=TrainConfig(epochs=3, batch_size=16), out=str(tmp_path))
+    source_dir, _ = train.fit(source_cfg, data.select_tasks(["label"]), verbose=0)
+    source = keras.models.load_model(source_dir / "best.keras")
+
+    def finetune(freeze, epochs):
+        cfg = transfer.finetune_config(source_dir, DataConfig(tasks=("offset",)),
+                                       TrainConfig(epochs=epochs, batch_size=16), freeze,
+                                       str(tmp_path / f"tuned-{freeze}"))
+        return cfg, train.fit(cfg, data.select_tasks(["offset"]), verbose=0)[0]
+
+    cfg, run_dir = finetune(freeze=2, epochs=2)  # frozen throughout
+    tuned = keras.models.load_model(run_dir / "best.keras")
+    assert tuned.output_names == ["offset"]
+    np.testing.assert_array_equal(tuned.get_layer("dense_0").get_weights()[0],
+                                  source.get_layer("dense_0").get_weights()[0])
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["finetune"]["source"] == str(source_dir)
+    assert config["source_run"]["tasks"] == ["label"] and config["model"]["arch"] == "dense"
+    assert config["dataset"]["tasks"][0]["name"] == "offset"
+
+    _, run_dir = finetune(freeze=1, epochs=3)  # then unfrozen at a tenth of the rate
+    tuned = keras.models.load_model(run_dir / "best.keras")
+    history = (run_dir / "history.csv").read_text().splitlines()
+    assert len(history) == 4  # the header and three epochs, across both phases
+    rates = [float(line.split(",")[2]) for line in history[1:]]
+    assert rates[0] == pytest.approx(1e-3) and rates[1] == pytest.approx(1e-4)
+    assert not np.array_equal(tuned.get_layer("dense_0").get_weights()[0],
+                              source.get_layer("dense_0").get_weights()[0])
+
+
+def test_finetune_refuses_what_is_not_a_run_or_does_not_fit(tmp_path):
+    with pytest.raises(UserError, match="is .* a run directory"):
+        transfer.read_source(tmp_path)
+    data = make_sequences(30)
+    run_dir, _ = train.fit(RunConfig(model=ModelConfig("dense"), train=TrainConfig(epochs=1),
+                                     out=str(tmp_path)), data, verbose=0)
+    with pytest.raises(UserError, match="takes frames of 5 features, the data has 7"):
+        transfer.build(run_dir, data.tasks, 7)
+    with pytest.raises(UserError, match="trained on mfcc features"):
+        transfer.finetune_config(run_dir, None, TrainConfig(), 1, str(tmp_path), "logmel")
