@@ -45,6 +45,16 @@ phonemes() {  # issue 4: frame accuracy on spoken-phonemes, by context window, a
   fit --data spoken-phonemes --arch bigru_labeller --epochs 15
 }
 
+voices() {  # issue 4: Spearman per target of cnn2d on voice-attributes: single-task models,
+  # one multitask model, and fine-tuned from an accent classifier
+  for task in rate pitch noise rate,pitch,noise accent; do
+    fit --data voice-attributes --arch cnn2d --tasks $task --epochs 20
+  done
+  source=$(ls -d "$out"/*-cnn2d-voice-attributes | tail -n 1)  # the accent run
+  python cli.py finetune --from "$source" --tasks rate,pitch,noise --freeze-epochs 5 \
+    --epochs 20 --out "$out"
+}
+
 bench() {  # issue 9: on an otherwise idle machine
   mkdir -p results/bench
   for b in cli pipeline train features peer fit_options tune; do python "bench/$b.py" > "results/bench/$b.jsonl"; done
