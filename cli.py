@@ -513,7 +513,11 @@ def evaluate(run_dir, split):
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--out", "csv_path", type=click.Path(dir_okay=False),
               help="CSV of the predictions [default: RUN_DIR/predict-TIME.csv].")
-def predict(run_dir, paths, csv_path):
+@click.option("--submission", type=click.Path(dir_okay=False),
+              help="Also write a Kaggle-style submission CSV here: Id (the file's name) and "
+                   "one column per task, the predicted value or class "
+                   "(e.g. Id,valence,energy,danceability).")
+def predict(run_dir, paths, csv_path, submission):
     """Predict audio files, folders of them, or .npy feature arrays with a run's best model.
 
     Audio goes through the feature extraction the run was trained with."""
@@ -531,6 +535,10 @@ def predict(run_dir, paths, csv_path):
     path = Path(csv_path or Path(run_dir) / f"predict-{time.strftime('%Y%m%d-%H%M%S')}.csv")
     runs.write_text(path, predict_lib.to_csv(header, rows))
     click.echo(f"wrote {path}")
+    if submission:
+        runs.write_text(Path(submission), predict_lib.to_csv(*predict_lib.submission(header,
+                                                                                     rows)))
+        click.echo(f"wrote {submission}")
 
 
 @main.command()

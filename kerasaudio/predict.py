@@ -167,6 +167,22 @@ def predict_files(run_dir, paths) -> tuple[list, list]:
     return header, rows
 
 
+def submission(header: list, rows: list) -> tuple[list, list]:
+    """The predictions as a Kaggle-style submission: `Id` (the file's name) and one column per
+    task, its predicted value or class, as the music lab submitted
+    `Id,valence,energy,danceability`.
+
+    Raises:
+        UserError: for per-frame predictions, which have no one row per file.
+    """
+    if "frame" in header:
+        raise UserError("a submission has one row per file; this run labels every frame")
+    tasks = [i for i, name in enumerate(header[1:], 1)
+             if not name.endswith("_probability") and "_p_" not in name]
+    return (["Id"] + [header[i] for i in tasks],
+            [[Path(row[0]).name] + [row[i] for i in tasks] for row in rows])
+
+
 def to_csv(header: list, rows: list) -> str:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")

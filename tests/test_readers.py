@@ -393,6 +393,15 @@ def bad_spectrogram_cases(tmp_path):
     root = write_spectrogram_folder(tmp_path / "truncated", per_genre=3)
     (root / "train" / "Jazz-1.fused.full.npy.gz").write_bytes(b"\x1f\x8b\x08\x00trunc")
     cases["truncated"] = (root, r"Jazz-1.fused.full.npy.gz: not a readable .npy array")
+    for name, line, message in [
+            ("multitask short line", "1001,0.5,0.2",
+             r"train_labels.txt:42: expected 'file valence energy danceability'"),
+            ("multitask NaN", "1001,0.5,nan,0.1", r"target 'energy' has NaN or infinite"),
+            ("multitask unknown id", "77,0.5,0.2,0.1", r"train_labels.txt:42: 77: no such file")]:
+        root = write_multitask_folder(tmp_path / name)
+        with open(root / "train_labels.txt", "a") as f:
+            f.write(line + "\n")
+        cases[name] = (root, message)
     return cases
 
 
@@ -419,3 +428,46 @@ def test_bad_data_is_one_line_naming_the_file(tmp_path, cases):
         with pytest.raises(UserError, match=message):
             datasets.load(DataConfig(name=str(path)), FeatureConfig())
             pytest.fail(f"{case}: loaded")
+
+
+def write_multitask_folder(root, n: int = 40, seed: int = 0):
+    """The music lab's multitask layout: train/<id>.fused.full.npy.gz arrays labelled by id
+    with valence, energy and danceability in [0, 1] (each a band's squashed mean), and a
+    test/ folder without labels."""
+    import gzip
+
+    rng = np.random.default_rng(seed)
+    lines = ["Id,valence,energy,danceability"]
+    for split, count in (("train", n), ("test", 5)):
+        (root / split).mkdir(parents=True)
+        for i in range(count):
+            x = rng.standard_normal((20, int(rng.integers(15, 30)))).astype(np.float32)
+            x[:3] += rng.normal(size=(3, 1)) * 2
+            with gzip.open(root / split / f"{1000 + i}.fused.full.npy.gz", "wb") as f:
+                np.save(f, x)
+            if split == "train":
+                values = 1 / (1 + np.exp(-x[:3].mean(axis=1)))
+                lines.append(f"{1000 + i}," + ",".join(f"{v:.4f}" for v in values))
+    (root / "train_labels.txt").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def test_a_multitask_labels_csv_trains_regression_heads_and_predicts_a_submission(tmp_path):
+    root = write_multitask_folder(tmp_path / "multitask")
+    data = datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    assert [(t.name, t.kind, t.bounded) for t in data.tasks] == [
+        ("valence", "regression", True), ("energy", "regression", True),
+        ("danceability", "regression", True)]
+    assert {s: int(np.sum(data.split == s)) for s in ("train", "val", "test")} == {
+        "train": 28, "val": 4, "test": 8}
+    cfg = RunConfig(data=DataConfig(name=str(root)), out=str(tmp_path / "runs"),
+                    model=ModelConfig("dense", {"hidden": 16, "layers": 1, "dropout": 0.0}),
+                    train=TrainConfig(epochs=2, batch_size=8))
+    run_dir, metrics = train.fit(cfg, verbose=0)
+    assert set(metrics["evaluation"]["test"]["tasks"]) == {"valence", "energy", "danceability"}
+    assert "mean_spearman" in metrics["evaluation"]["test"]
+    header, rows = predict.predict_files(run_dir, [root / "test"])
+    sub_header, sub_rows = predict.submission(header, rows)
+    assert sub_header == ["Id", "valence", "energy", "danceability"]
+    assert sorted(r[0] for r in sub_rows) == [f"{1000 + i}.fused.full.npy.gz" for i in range(5)]
+    assert all(0 <= float(v) <= 1 for r in sub_rows for v in r[1:])

@@ -1,7 +1,11 @@
 """Spectrogram folders (the music lab's layout): `--data FOLDER` with
 
 - FOLDER/train_labels.txt (and optionally test_labels.txt): lines `file label`, an optional
-  `Id ...` header line first; the files are looked up in FOLDER/train/ (test/) or FOLDER/;
+  `Id ...` header line first; the files are looked up in FOLDER/train/ (test/) or FOLDER/,
+  by name, or by id: `123` finds the one file named `123.<anything>.npy[.gz]`;
+- or, for several targets (the lab's multitask set), a header naming them,
+  `Id,valence,energy,danceability`, and a value per target on each line: a column of numbers
+  is a regression target (bounded to [0, 1] when all its values are), any other a class;
 - the arrays: .npy or .npy.gz, (frequency, time), of any length;
 - optionally FOLDER/class_mapping.csv: lines `label,new label` that merge classes, or
   `label,` that drops a class's examples, as the lab merged similar genres and dropped rare
@@ -22,6 +26,7 @@ from kerasaudio.config import DataConfig, FeatureConfig
 from kerasaudio.datasets.base import (
     Dataset,
     Problems,
+    make_regression_task,
     make_task,
     natural_order,
     read_frames,
@@ -34,21 +39,30 @@ TASK = "genre"
 MAPPING = "class_mapping.csv"
 CHROMA_ROWS = 12
 PARTS = ("all", "mel", "chroma")
+ARRAYS = (".npy", ".npy.gz")
 
 
-def read_labels(path: Path) -> list:
-    """(line number, file name, label) of each line of a labels file."""
+def read_labels(path: Path) -> tuple[list, list]:
+    """(target names, rows) of a labels file; a row is (line number, file, [value per
+    target]). Without a header naming targets, the one target is `genre`."""
+    lines = [(n, line.replace(",", " ").split())
+             for n, line in enumerate(read_text(path).splitlines(), 1)]
+    lines = [(n, words) for n, words in lines if words]
+    names = [TASK]
+    if lines and lines[0][1][0].lower() in ("id", "file"):
+        header = lines.pop(0)[1]
+        names = header[1:] if len(header) > 2 else names
+        if len(set(names)) != len(names):
+            raise UserError(f"{path}:1: a target is named twice in the header")
     rows = []
-    for n, line in enumerate(read_text(path).splitlines(), 1):
-        words = line.replace(",", " ").split()
-        if not words or (n == 1 and words[0].lower() in ("id", "file")):
-            continue
-        if len(words) != 2:
-            raise UserError(f"{path}:{n}: expected 'file label'")
-        rows.append((n, words[0], words[1]))
+    for n, words in lines:
+        if len(words) != 1 + len(names):
+            expected = "file label" if names == [TASK] else f"file {' '.join(names)}"
+            raise UserError(f"{path}:{n}: expected '{expected}'")
+        rows.append((n, words[0], words[1:]))
     if not rows:
         raise UserError(f"{path}: lists no files")
-    return rows
+    return names, rows
 
 
 def read_mapping(path: Path) -> dict:
@@ -71,6 +85,12 @@ def _array_path(root: Path, split: str, name: str, where: str) -> Path:
             raise UserError(f"{where}: {name!r} points outside {root}")
         if path.is_file():
             return path
+        # An id: the lab's multitask labels name `123` for 123.fused.full.npy.gz.
+        named = [p for p in sorted(folder.glob(f"{name}.*")) if p.name.endswith(ARRAYS)]
+        if len(named) > 1:
+            raise UserError(f"{where}: id {name!r} matches {len(named)} files in {folder}")
+        if named and named[0].resolve().is_relative_to(root.resolve()):
+            return named[0].resolve()
     raise UserError(f"{where}: {name}: no such file in {root / split} or {root}")
 
 
@@ -89,7 +109,7 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
     if data.part not in PARTS:
         raise UserError(f"unknown part {data.part!r}; valid: {', '.join(PARTS)}")
     mapping = read_mapping(root / MAPPING) if (root / MAPPING).is_file() else {}
-    series, labels, split, files, file_rows = [], [], [], [], None
+    series, values, split, files, file_rows, names = [], [], [], [], None, None
     problems = Problems(data.skip_bad)
     for name in ("train", "test"):
         path = root / f"{name}_labels.txt"
@@ -97,10 +117,16 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
             if name == "train":
                 raise UserError(f"{path}: no such file")
             continue
-        for n, file, label in read_labels(path):
-            label = mapping.get(label, label)
-            if label is None:
-                continue  # a dropped class
+        columns, rows_ = read_labels(path)
+        if names is not None and columns != names:
+            raise UserError(f"{path}: targets {', '.join(columns)} differ from "
+                            f"train_labels.txt's ({', '.join(names)})")
+        names = columns
+        for n, file, row in rows_:
+            if len(row) == 1:
+                row = [mapping.get(row[0], row[0])]
+                if row[0] is None:
+                    continue  # a dropped class
             try:
                 array = _array_path(root, name, file, f"{path}:{n}")
                 whole = read_frames(array, file_rows, transpose=True)
@@ -110,21 +136,49 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
                 continue
             file_rows = whole.shape[1]
             series.append(x)
-            labels.append(label)
+            values.append(row)
             split.append(name)
             files.append(str(array))
-    labels, split = np.array(labels), np.array(split, dtype=object)
-    classes = sorted({str(c) for c in labels[split == "train"]}, key=natural_order)
-    unknown = sorted({str(c) for c in labels[split == "test"]} - set(classes))
-    if unknown:
-        raise UserError(f"{root / 'test_labels.txt'}: class {unknown[0]!r} does not occur in "
-                        "train_labels.txt")
-    split = draw_missing(split, labels, data, str(root))
-    index = {c: i for i, c in enumerate(classes)}
+    if not series:
+        raise UserError(f"{root}: no array could be read")
+    values, split = np.array(values, dtype=str), np.array(split, dtype=object)
+    tasks, targets, class_names = [], {}, {}
+    for column, name in enumerate(names):
+        task, target, classes = _target(name, values[:, column], split, root)
+        tasks.append(task)
+        targets[name] = target
+        if classes is not None:
+            class_names[name] = classes
+    first_class = next((t.name for t in tasks if t.kind == "classification"), None)
+    # Drawn splits keep each class's share; without a class, each example is its own group.
+    split = draw_missing(split, targets[first_class] if first_class else np.zeros(len(split)),
+                         data, str(root), groups=None if first_class else np.arange(len(split)))
     return Dataset(
         name=str(root), frames=np.concatenate(series),
         lengths=np.array([len(x) for x in series], np.int64),
-        targets={TASK: np.array([index[c] for c in labels], np.int64)},
-        tasks=[make_task(TASK, classes)], class_names={TASK: classes},
+        targets=targets, tasks=tasks, class_names=class_names,
         split=split.astype(str), features=FeatureConfig(kind=features.GIVEN),
         info={"file": np.array(files)}, skipped=problems.found)
+
+
+def _target(name: str, column: np.ndarray, split: np.ndarray, root: Path):
+    """(task, targets, class names or None) of one labels column: numbers (in a file with
+    named targets) are a regression target, anything else classes."""
+    if name != TASK:
+        try:
+            numbers = column.astype(np.float64)
+        except ValueError:
+            numbers = None
+        if numbers is not None:
+            if not np.all(np.isfinite(numbers)):
+                raise UserError(f"{root / 'train_labels.txt'}: target {name!r} has NaN or "
+                                "infinite values")
+            bounded = bool(np.all((numbers >= 0) & (numbers <= 1)))
+            return make_regression_task(name, bounded), numbers.astype(np.float32), None
+    classes = sorted({str(c) for c in column[split == "train"]}, key=natural_order)
+    unknown = sorted({str(c) for c in column[split == "test"]} - set(classes))
+    if unknown:
+        raise UserError(f"{root / 'test_labels.txt'}: class {unknown[0]!r} does not occur in "
+                        "train_labels.txt")
+    index = {c: i for i, c in enumerate(classes)}
+    return make_task(name, classes), np.array([index[c] for c in column], np.int64), classes
