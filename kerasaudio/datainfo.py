@@ -28,7 +28,10 @@ def summary(dataset: Dataset) -> dict:
            "lengths": {s: _stats(d.lengths * scale) for s, d in splits.items()},
            "length_unit": unit, "tasks": {}}
     for task in dataset.tasks:
-        if task.kind != "classification":
+        if task.kind == "regression":
+            out["tasks"][task.name] = {
+                "level": task.level, "kind": "regression",
+                "values": {s: _stats(d.targets[task.name]) for s, d in splits.items()}}
             continue
         counts = {s: np.bincount(d.targets[task.name], minlength=task.num_classes).tolist()
                   for s, d in splits.items()}
@@ -40,11 +43,11 @@ def summary(dataset: Dataset) -> dict:
     return out
 
 
-def _stats(seconds: np.ndarray) -> dict:
-    if len(seconds) == 0:
+def _stats(values: np.ndarray) -> dict:
+    if len(values) == 0:
         return {}
-    return {"min": float(seconds.min()), "median": float(np.median(seconds)),
-            "max": float(seconds.max())}
+    return {"min": float(values.min()), "median": float(np.median(values)),
+            "max": float(values.max())}
 
 
 def markdown(info: dict) -> str:
@@ -57,6 +60,12 @@ def markdown(info: dict) -> str:
         lengths = f"{st['min']:.2f} / {st['median']:.2f} / {st['max']:.2f}" if st else ""
         lines.append(f"| {s} | {info['examples'][s]} | {info['frames'][s]} | {lengths} |")
     for name, task in info["tasks"].items():
+        if task.get("kind") == "regression":
+            lines += ["", f"## {name} (regression, {task['level']} level)", "",
+                      "| split | min | median | max |", "|---|---|---|---|"]
+            lines += [f"| {s} | {v['min']:.4f} | {v['median']:.4f} | {v['max']:.4f} |"
+                      for s, v in task["values"].items() if v]
+            continue
         lines += ["", f"## {name} ({task['level']} level, {len(task['classes'])} classes)", "",
                   "| class | " + " | ".join(SPLITS) + " |", "|---|" + "---|" * len(SPLITS)]
         for i, c in enumerate(task["classes"]):
@@ -77,6 +86,8 @@ def write(dataset: Dataset, out: Path) -> tuple[dict, list]:
     info = summary(dataset)
     figures = []
     for name, task in info["tasks"].items():
+        if task.get("kind") == "regression":
+            continue
         figures.append(plots.class_histogram(task["counts"], task["classes"],
                                              out / f"classes_{name}.png",
                                              title=f"{dataset.name}: examples per {name}"))

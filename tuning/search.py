@@ -119,7 +119,9 @@ class AudioHyperModel(kt.HyperModel):
         model = models.build(run.model.arch, self.spec, self.tasks, **hparams)
         steps = -(-len(self.train_split.lengths) // run.train.batch_size)
         model.compile(optimizer=train.make_optimizer(run.train, steps),
-                      loss=heads.losses(self.tasks), metrics=heads.metrics(self.tasks))
+                      loss=heads.losses(self.tasks),
+                      loss_weights=heads.loss_weights(self.tasks, run.train.task_weights),
+                      metrics=heads.metrics(self.tasks))
         return model
 
     def fit(self, hp, model, *args, **kwargs):
