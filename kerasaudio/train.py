@@ -268,6 +268,13 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     kind = models.input_kind(cfg.model.arch)
     _check_levels(dataset, cfg.model.arch)
     check_monitor(cfg.train.monitor, dataset)
+    # Options that name tasks are checked before anything is written.
+    heads.loss_weights(dataset.tasks, cfg.train.task_weights)
+    if cfg.train.class_weights:
+        class_weights(dataset)
+        if kind == "sequence" and models.label_level(cfg.model.arch) == "frame":
+            raise UserError(f"--class-weights is not supported by {cfg.model.arch!r}, which "
+                            "labels whole sequences; use frame_mlp or bilstm_frames")
     train, val, test = (dataset.subset(s) for s in SPLITS)
     hparams = models.resolve(cfg.model.arch, cfg.model.hparams)
     mean, variance = train.frame_statistics()

@@ -110,3 +110,36 @@ def test_bad_paths_for_reports_are_one_line_and_exit_status_2(argv):
     result = run_cli(*argv)
     assert result.returncode == 2
     assert len(result.stderr.strip().splitlines()) == 1 and "error:" in result.stderr
+
+
+def test_multitask_fit_then_finetune_on_voice_attributes(tmp_path, corpus_cache):
+    env = {"KERASAUDIO_CACHE": str(corpus_cache)}
+    common = ["--data", "voice-attributes", "--limit", "48", "--out", str(tmp_path)]
+    fit = run_cli("fit", "--arch", "dense", "--tasks", "rate,accent", "--task-weight",
+                  "accent=0.5", "--epochs", "1", *common, env=env)
+    assert fit.returncode == 0, fit.stderr
+    assert "accent accuracy" in fit.stdout and "rate Spearman" in fit.stdout
+    source = fit.stdout.strip().splitlines()[-1].removeprefix("run directory: ")
+    tuned = run_cli("finetune", "--from", source, "--tasks", "pitch", "--freeze-epochs", "1",
+                    "--epochs", "2", *common, env=env)
+    assert tuned.returncode == 0, tuned.stderr
+    assert "test Spearman" in tuned.stdout
+    config = json.loads((Path(tuned.stdout.strip().splitlines()[-1].removeprefix(
+        "run directory: ")) / "config.json").read_text())
+    assert config["source_run"]["tasks"] == ["accent", "rate"] or \
+        config["source_run"]["tasks"] == ["rate", "accent"]
+    assert config["finetune"]["freeze_epochs"] == 1
+
+
+@pytest.mark.parametrize("option, message", [
+    (["--tasks", "loudness"], "error: data set 'voice-attributes' has no target loudness; "
+                              "valid: rate, pitch, noise, accent"),
+    (["--task-weight", "loudness=2"], "error: --task-weight names no task of the model: "
+                                      "loudness; tasks: rate, pitch, noise, accent")])
+def test_unknown_task_names_are_one_line(tmp_path, corpus_cache, option, message):
+    result = run_cli("fit", "--data", "voice-attributes", "--limit", "8", "--epochs", "1",
+                     "--arch", "dense", "--out", str(tmp_path), *option,
+                     env={"KERASAUDIO_CACHE": str(corpus_cache)})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [message]
+    assert list(tmp_path.iterdir()) == []  # no run directory for a run that cannot start

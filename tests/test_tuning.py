@@ -259,3 +259,13 @@ def test_fit_retrains_the_winner_from_best_json(tmp_path, corpus_cache):
     assert config["model"] == {"arch": "gru", "hparams": best["hparams"]}
     assert config["train"]["lr"] == 0.003 and config["train"]["batch_size"] == 16
     assert config["train"]["epochs"] == 2
+
+
+def test_a_failing_chief_stops_the_workers_that_wait_for_it(tmp_path):
+    """Workers wait for the chief's oracle without end; the launcher must not wait for them."""
+    script = ("import os, sys, time\n"
+              "sys.exit(3) if os.environ['KERASTUNER_TUNER_ID'] == 'chief' else time.sleep(600)")
+    start = time.monotonic()
+    with pytest.raises(UserError, match="tuning chief failed"):
+        search.launch_distributed(["-c", script], 2, tmp_path / "logs")
+    assert time.monotonic() - start < 60

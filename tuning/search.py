@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from concurrent import futures
 from pathlib import Path
 
@@ -227,12 +228,14 @@ def make_tuner(cfg: SearchConfig, dataset: Dataset, space: dict):
 
 
 def _settings_record(cfg: SearchConfig) -> dict:
-    return {"archs": cfg.archs, "tuner": cfg.tuner, "max_epochs": cfg.max_epochs,
-            "max_trials": cfg.max_trials, "objective": cfg.objective,
-            "overrides": dataclasses.asdict(cfg.overrides),
-            "data": dataclasses.asdict(cfg.run.data),
-            "features": dataclasses.asdict(cfg.run.features),
-            "train": dataclasses.asdict(cfg.run.train)}
+    """The settings as search.json holds them (through JSON, so tuples compare as lists)."""
+    record = {"archs": cfg.archs, "tuner": cfg.tuner, "max_epochs": cfg.max_epochs,
+              "max_trials": cfg.max_trials, "objective": cfg.objective,
+              "overrides": dataclasses.asdict(cfg.overrides),
+              "data": dataclasses.asdict(cfg.run.data),
+              "features": dataclasses.asdict(cfg.run.features),
+              "train": dataclasses.asdict(cfg.run.train)}
+    return json.loads(json.dumps(record))
 
 
 def check_resumable(cfg: SearchConfig, overwrite: bool) -> None:
@@ -419,15 +422,21 @@ def launch_distributed(argv: list, workers: int, log_dir: Path) -> None:
         procs.append((tuner_id, log, subprocess.Popen(
             [sys.executable, *argv], env={**env, "KERASTUNER_TUNER_ID": tuner_id},
             stdout=log, stderr=subprocess.STDOUT)))
-    failed = []
     try:
+        # Workers wait for the chief's oracle without end, so one failure stops them all.
+        while any(proc.poll() is None for _, _, proc in procs):
+            if any(proc.poll() not in (None, 0) for _, _, proc in procs):
+                break
+            time.sleep(0.5)
+    finally:
+        stopped = set()
         for tuner_id, log, proc in procs:
-            if proc.wait() != 0:
-                failed.append(tuner_id)
+            if proc.poll() is None:
+                proc.terminate()
+                proc.wait()
+                stopped.add(tuner_id)
             log.close()
-    except KeyboardInterrupt:
-        for _, _, proc in procs:
-            proc.terminate()
-        raise
+    failed = [tuner_id for tuner_id, _, proc in procs
+              if proc.returncode != 0 and tuner_id not in stopped]
     if failed:
         raise UserError(f"tuning {', '.join(failed)} failed; see {log_dir}/<id>.log")
