@@ -396,7 +396,7 @@ def bad_spectrogram_cases(tmp_path):
     for name, line, message in [
             ("multitask short line", "1001,0.5,0.2",
              r"train_labels.txt:42: expected 'file valence energy danceability'"),
-            ("multitask NaN", "1001,0.5,nan,0.1", r"target 'energy' has NaN or infinite"),
+            ("multitask NaN", "1001,0.5,nan,0.1", r"train_labels.txt:42: energy is nan"),
             ("multitask unknown id", "77,0.5,0.2,0.1", r"train_labels.txt:42: 77: no such file")]:
         root = write_multitask_folder(tmp_path / name)
         with open(root / "train_labels.txt", "a") as f:

@@ -109,7 +109,7 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
     if data.part not in PARTS:
         raise UserError(f"unknown part {data.part!r}; valid: {', '.join(PARTS)}")
     mapping = read_mapping(root / MAPPING) if (root / MAPPING).is_file() else {}
-    series, values, split, files, file_rows, names = [], [], [], [], None, None
+    series, values, split, files, lines, file_rows, names = [], [], [], [], [], None, None
     problems = Problems(data.skip_bad)
     for name in ("train", "test"):
         path = root / f"{name}_labels.txt"
@@ -139,12 +139,13 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
             values.append(row)
             split.append(name)
             files.append(str(array))
+            lines.append(f"{path}:{n}")
     if not series:
         raise UserError(f"{root}: no array could be read")
     values, split = np.array(values, dtype=str), np.array(split, dtype=object)
     tasks, targets, class_names = [], {}, {}
     for column, name in enumerate(names):
-        task, target, classes = _target(name, values[:, column], split, root)
+        task, target, classes = _target(name, values[:, column], split, root, lines)
         tasks.append(task)
         targets[name] = target
         if classes is not None:
@@ -161,18 +162,20 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
         info={"file": np.array(files)}, skipped=problems.found)
 
 
-def _target(name: str, column: np.ndarray, split: np.ndarray, root: Path):
+def _target(name: str, column: np.ndarray, split: np.ndarray, root: Path, lines: list):
     """(task, targets, class names or None) of one labels column: numbers (in a file with
-    named targets) are a regression target, anything else classes."""
+    named targets) are a regression target, anything else classes. `lines` names each
+    example's labels line."""
     if name != TASK:
         try:
             numbers = column.astype(np.float64)
         except ValueError:
             numbers = None
         if numbers is not None:
-            if not np.all(np.isfinite(numbers)):
-                raise UserError(f"{root / 'train_labels.txt'}: target {name!r} has NaN or "
-                                "infinite values")
+            bad = np.flatnonzero(~np.isfinite(numbers))
+            if len(bad):
+                raise UserError(f"{lines[bad[0]]}: {name} is {column[bad[0]]}; targets must "
+                                "be finite numbers")
             bounded = bool(np.all((numbers >= 0) & (numbers <= 1)))
             return make_regression_task(name, bounded), numbers.astype(np.float32), None
     classes = sorted({str(c) for c in column[split == "train"]}, key=natural_order)
