@@ -13,9 +13,11 @@ from kerasaudio import runs
 from kerasaudio.errors import UserError
 from kerasaudio.evaluate import confidence_interval, run_baselines
 
-SETTINGS = ("arch", "features", "hparams", "optimizer", "lr", "batch_size", "seeds")
-METRICS = ("test_accuracy", "macro_f1", "test_loss", "best_epoch", "epochs_run",
-           "seconds_per_epoch")
+SETTINGS = ("arch", "features", "tasks", "hparams", "optimizer", "lr", "batch_size", "seeds")
+METRICS = ("test_accuracy", "macro_f1", "mean_spearman", "test_loss", "best_epoch",
+           "epochs_run", "seconds_per_epoch")
+# Per regression target, a column `spearman_<task>` follows the fixed ones.
+SPEARMAN = "spearman_"
 
 
 def _flags(config: dict, metrics: dict) -> list:
@@ -47,12 +49,19 @@ def run_row(path: Path) -> dict:
     metrics = runs.read_json(path / "metrics.json") if (path / "metrics.json").exists() else {}
     if "test" not in metrics:
         raise UserError(f"{path}: has no test metrics (unfinished or failed run)")
-    task = config["dataset"]["tasks"][0]["name"] if "tasks" in config["dataset"] else None
-    report = metrics.get("evaluation", {}).get("test", {}).get("tasks", {}).get(task, {})
+    tasks = config["dataset"].get("tasks", [])
+    # Accuracy, F1 and the baselines are the first classification task's.
+    task = next((t["name"] for t in tasks if t.get("kind", "classification") ==
+                 "classification"), None)
+    evaluation = metrics.get("evaluation", {}).get("test", {})
+    reports = evaluation.get("tasks", {})
+    report = reports.get(task, {})
     test = metrics["test"]
     return {
         "run": path.name, "data": config["data"]["name"], "arch": config["model"]["arch"],
-        "features": config["features"]["kind"],
+        "features": config["features"]["kind"], "tasks": ",".join(t["name"] for t in tasks),
+        "mean_spearman": evaluation.get("mean_spearman"),
+        **{f"{SPEARMAN}{name}": r["spearman"] for name, r in reports.items() if "spearman" in r},
         "hparams": _hparams_text(config["model"]["hparams"]),
         "optimizer": config["train"]["optimizer"], "lr": config["train"]["lr"],
         "batch_size": config["train"]["batch_size"], "seeds": str(config["train"]["seed"]),
@@ -73,8 +82,8 @@ def experiment_row(path: Path) -> dict:
         raise UserError(f"{path}: experiment holds no finished runs")
     row = {**members[0], "run": f"{path.name} ({len(members)} runs)",
            "seeds": ",".join(m["seeds"] for m in members)}
-    for name in METRICS:
-        values = [m[name] for m in members if m[name] is not None]
+    for name in _metrics(members):
+        values = [m[name] for m in members if m.get(name) is not None]
         if values:
             row[name], row[f"{name}_ci95"] = confidence_interval(values)
     flagged = [f"{m['seeds']}: {m['flags']}" for m in members if m["flags"]]
@@ -106,15 +115,22 @@ def table(paths: list, sort: str | None = None, descending: bool = False) -> lis
     rows = [experiment_row(p) if runs.is_experiment(p) else run_row(p)
             for p in runs.discover(paths)]
     if sort is not None:
-        if sort not in COLUMNS:
-            raise UserError(f"cannot sort by {sort!r}; columns: {', '.join(COLUMNS)}")
+        if sort not in _columns(rows):
+            raise UserError(f"cannot sort by {sort!r}; columns: {', '.join(_columns(rows))}")
         present = [r for r in rows if r.get(sort) is not None]
         present.sort(key=lambda r: r[sort], reverse=descending)
         rows = present + [r for r in rows if r.get(sort) is None]
     return rows + baseline_rows(rows)
 
 
-COLUMNS = ("run", "data") + SETTINGS + METRICS + ("flags",)
+def _metrics(rows: list) -> list:
+    """The fixed metrics and the per-target Spearman columns of `rows`."""
+    return list(METRICS) + sorted({k for r in rows for k in r if k.startswith(SPEARMAN)
+                                   and not k.endswith("_ci95")})
+
+
+def _columns(rows: list) -> list:
+    return ["run", "data", *SETTINGS, *_metrics(rows), "flags"]
 FORMATS = {"lr": "{:.4g}", "best_epoch": "{:.1f}", "epochs_run": "{:.1f}",
            "seconds_per_epoch": "{:.2f}"}
 
@@ -134,7 +150,7 @@ def _cell(row: dict, name: str) -> str:
 
 def markdown(rows: list) -> str:
     """The table in Markdown; empty columns are left out."""
-    columns = [c for c in COLUMNS if any(r.get(c) not in (None, "") for r in rows)]
+    columns = [c for c in _columns(rows) if any(r.get(c) not in (None, "") for r in rows)]
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(_cell(r, c).replace("|", "/") for c in columns) + " |"
               for r in rows]
@@ -144,7 +160,7 @@ def markdown(rows: list) -> str:
 def to_csv(rows: list) -> str:
     """The table as CSV: numbers unrounded, each interval in its own `_ci95` column."""
     columns = []
-    for c in COLUMNS:
+    for c in _columns(rows):
         columns.append(c)
         if any(f"{c}_ci95" in r for r in rows):
             columns.append(f"{c}_ci95")

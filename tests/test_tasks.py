@@ -8,7 +8,7 @@ import keras
 import numpy as np
 import pytest
 
-from kerasaudio import datasets, features, train, transfer
+from kerasaudio import compare, datasets, features, train, transfer
 from kerasaudio.config import (
     DataConfig,
     FeatureConfig,
@@ -100,6 +100,12 @@ def test_multitask_fit_reports_accuracy_and_spearman(tmp_path):
     assert (run_dir / "plots" / "scatter_offset_test.png").is_file()
     config = json.loads((run_dir / "config.json").read_text())
     assert config["train"]["task_weights"] == {"offset": 5.0}
+    row, *baselines = compare.table([run_dir])
+    assert row["tasks"] == "label,offset"
+    assert row["spearman_offset"] == row["mean_spearman"] == report["mean_spearman"]
+    assert row["test_accuracy"] == report["tasks"]["label"]["accuracy"]
+    assert [b["run"] for b in baselines] == ["baseline: random guess", "baseline: majority class"]
+    assert "| spearman_offset |" in compare.markdown([row, *baselines])
 
 
 def test_frame_labels_take_the_phoneme_at_each_frame_centre():
