@@ -329,17 +329,15 @@ def finetune(ctx, source, data, feature_kind, freeze_epochs, epochs, batch_size,
     Keeps the run's backbone, puts one new head on it per task (--tasks), trains the heads
     with the backbone frozen for --freeze-epochs, then everything at a lower learning rate.
     --data defaults to the run's own data set."""
-    given = ctx.get_parameter_source("data") != click.core.ParameterSource.DEFAULT
+    own_data = ctx.get_parameter_source("data") == click.core.ParameterSource.DEFAULT
     _quiet_tensorflow()
     from kerasaudio import train, transfer
 
     cfg = transfer.finetune_config(
-        source, data if given else None,
+        source, data,
         TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, monitor=monitor,
                     patience=patience, task_weights=task_weights, seed=seed),
-        freeze_epochs, out, feature_kind)
-    if not given and data.tasks:
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, tasks=data.tasks))
+        freeze_epochs, out, feature_kind, own_data)
     try:
         run_dir, metrics = train.fit(cfg)
     except KeyboardInterrupt:

@@ -87,18 +87,20 @@ def set_backbone_trainable(model: keras.Model, tasks: list, trainable: bool) -> 
 
 
 def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
-                    feature_kind: str | None = None):
+                    feature_kind: str | None = None, own_data: bool = False):
     """The RunConfig of fine-tuning the run in `run_dir`: its architecture, hyperparameters
-    and feature settings (the backbone only understands those), new data and tasks, and new
-    training settings.
+    and feature settings (the backbone only understands those), the data and tasks of `data`,
+    and new training settings.
 
     Args:
         run_dir: the source run directory.
-        data: the DataConfig to train on (None: the source run's data set, all its tasks).
+        data: the DataConfig to train on (its tasks, limit, ...).
         train: the TrainConfig of the new run; `train.lr` is the frozen phase's rate.
         freeze_epochs: epochs with the backbone frozen.
         out: parent folder of the new run directory.
         feature_kind: the --features the user gave, which must be the source's.
+        own_data: read the source run's data set (its name, format, part and seed) instead of
+            `data`'s.
 
     Raises:
         UserError: for a run directory that cannot be fine-tuned, or other features.
@@ -109,10 +111,9 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
     if feature_kind and feature_kind != source.features.kind:
         raise UserError(f"{run_dir} was trained on {source.features.kind} features; its "
                         f"backbone cannot read {feature_kind} (leave --features out)")
-    if data is None:
-        data = dataclasses.replace(source.data, tasks=())
-    data = dataclasses.replace(data, format=data.format or (
-        source.data.format if data.name == source.data.name else None))
+    if own_data:
+        data = dataclasses.replace(data, name=source.data.name, format=source.data.format,
+                                   part=source.data.part, seed=source.data.seed)
     return RunConfig(data=data, features=source.features, model=source.model, train=train,
                      out=out, finetune=FinetuneConfig(source=str(run_dir),
                                                       freeze_epochs=freeze_epochs))

@@ -120,8 +120,9 @@ def test_multitask_fit_then_finetune_on_voice_attributes(tmp_path, corpus_cache)
     assert fit.returncode == 0, fit.stderr
     assert "accent accuracy" in fit.stdout and "rate Spearman" in fit.stdout
     source = fit.stdout.strip().splitlines()[-1].removeprefix("run directory: ")
+    # --data left out: the source run's data set, here with its own --limit.
     tuned = run_cli("finetune", "--from", source, "--tasks", "pitch", "--freeze-epochs", "1",
-                    "--epochs", "2", *common, env=env)
+                    "--epochs", "2", "--limit", "40", "--out", str(tmp_path), env=env)
     assert tuned.returncode == 0, tuned.stderr
     assert "test Spearman" in tuned.stdout
     config = json.loads((Path(tuned.stdout.strip().splitlines()[-1].removeprefix(
@@ -129,6 +130,7 @@ def test_multitask_fit_then_finetune_on_voice_attributes(tmp_path, corpus_cache)
     assert config["source_run"]["tasks"] == ["accent", "rate"] or \
         config["source_run"]["tasks"] == ["rate", "accent"]
     assert config["finetune"]["freeze_epochs"] == 1
+    assert config["data"]["name"] == "voice-attributes" and config["data"]["limit"] == 40
 
 
 @pytest.mark.parametrize("option, message", [

@@ -231,4 +231,5 @@ def test_finetune_refuses_what_is_not_a_run_or_does_not_fit(tmp_path):
     with pytest.raises(UserError, match="takes frames of 5 features, the data has 7"):
         transfer.build(run_dir, data.tasks, 7)
     with pytest.raises(UserError, match="trained on mfcc features"):
-        transfer.finetune_config(run_dir, None, TrainConfig(), 1, str(tmp_path), "logmel")
+        transfer.finetune_config(run_dir, DataConfig(), TrainConfig(), 1, str(tmp_path),
+                                 "logmel")
