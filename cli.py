@@ -347,6 +347,10 @@ def finetune(ctx, source, data, feature_kind, freeze_epochs, epochs, batch_size,
     click.echo(f"run directory: {run_dir}")
 
 
+# finetune's --data, left out, is the source run's data set, not data_options' default.
+next(p for p in finetune.params if p.name == "data").show_default = "the --from run's data"
+
+
 def _read_best(path: str) -> dict:
     """A tune best.json, checked for the keys fit uses."""
     import json
