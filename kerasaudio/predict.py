@@ -30,7 +30,10 @@ def load_run(run_dir) -> tuple[RunConfig, dict]:
         raise UserError(f"{run_dir}: not a run directory (no config.json)")
     if not (run_dir / "best.keras").is_file():
         raise UserError(f"{run_dir}: has no best.keras (the run never finished an epoch)")
-    config = runs.read_json(run_dir / "config.json")
+    try:
+        config = runs.read_json(run_dir / "config.json")
+    except ValueError as error:
+        raise UserError(f"{run_dir / 'config.json'}: not valid JSON ({error})") from None
     return RunConfig.from_dict(config), config
 
 

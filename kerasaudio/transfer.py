@@ -9,32 +9,14 @@ import keras
 from kerasaudio import runs
 from kerasaudio.errors import UserError
 from kerasaudio.models import heads
+from kerasaudio.predict import load_model, load_run
 
 BACKBONE = heads.BACKBONE
 
 
-def read_source(run_dir) -> dict:
-    """The config.json of the run to fine-tune from, checked to be a finished run.
-
-    Raises:
-        UserError: if `run_dir` is not a run directory with a best.keras.
-    """
-    run_dir = Path(run_dir)
-    try:
-        config = runs.read_json(run_dir / "config.json")
-    except FileNotFoundError:
-        raise UserError(f"{run_dir / 'config.json'}: no such file; is {run_dir} a run "
-                        "directory?") from None
-    except ValueError as error:
-        raise UserError(f"{run_dir / 'config.json'}: not valid JSON ({error})") from None
-    if not (run_dir / "best.keras").is_file():
-        raise UserError(f"{run_dir / 'best.keras'}: no such file; the run saved no model yet")
-    return config
-
-
 def describe_source(run_dir) -> dict:
     """What a fine-tuned run's config.json records of the run it came from."""
-    config = read_source(run_dir)
+    _, config = load_run(run_dir)
     metrics_path = Path(run_dir) / "metrics.json"
     return {"run_dir": str(Path(run_dir).resolve()), "arch": config["model"]["arch"],
             "data": config["data"]["name"],
@@ -59,11 +41,11 @@ def build(run_dir, tasks: list, n_features: int) -> keras.Model:
     Raises:
         UserError: if the data's frames are not as wide as the source model's input.
     """
-    path = Path(run_dir) / "best.keras"
-    source = keras.models.load_model(path)
+    source = load_model(run_dir)
     width = source.inputs[0].shape[-1]
     if width != n_features:
-        raise UserError(f"{path}: takes frames of {width} features, the data has {n_features}; "
+        raise UserError(f"{Path(run_dir) / 'best.keras'}: takes frames of {width} features, "
+                        f"the data has {n_features}; "
                         "fine-tune on data read with the same features")
     model = keras.Model(source.inputs, heads.heads_on(_backbone_output(source), tasks),
                         name=source.name)
@@ -107,7 +89,7 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
     """
     from kerasaudio.config import FinetuneConfig, RunConfig
 
-    source = RunConfig.from_dict(read_source(run_dir))
+    source, _ = load_run(run_dir)
     if feature_kind and feature_kind != source.features.kind:
         raise UserError(f"{run_dir} was trained on {source.features.kind} features; its "
                         f"backbone cannot read {feature_kind} (leave --features out)")
