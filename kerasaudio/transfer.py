@@ -11,8 +11,6 @@ from kerasaudio.errors import UserError
 from kerasaudio.models import heads
 from kerasaudio.predict import load_model, load_run
 
-BACKBONE = heads.BACKBONE
-
 
 def describe_source(run_dir) -> dict:
     """What a fine-tuned run's config.json records of the run it came from."""
@@ -27,9 +25,9 @@ def describe_source(run_dir) -> dict:
 def _backbone_output(model: keras.Model):
     """The tensor the source model's heads sit on."""
     try:
-        return model.get_layer(BACKBONE).output
+        return model.get_layer(heads.BACKBONE).output
     except ValueError:
-        raise UserError(f"model {model.name!r} has no layer {BACKBONE!r} to put new heads "
+        raise UserError(f"model {model.name!r} has no layer {heads.BACKBONE!r} to put new heads "
                         "on; it was trained before fine-tuning existed") from None
 
 

@@ -152,10 +152,9 @@ def speaker_table(seed: int, by_voice: bool = False) -> list[dict]:
     assert len(speakers) == sum(SPLIT_SPEAKERS.values())
     if by_voice:
         rng = np.random.default_rng([seed, len(VOICES)])
+        splits = np.repeat(list(SPLIT_SPEAKERS_PER_VOICE), list(SPLIT_SPEAKERS_PER_VOICE.values()))
         for voice in VOICES:
             members = [s for s in speakers if s["voice"] == voice]
-            splits = np.repeat(list(SPLIT_SPEAKERS_PER_VOICE),
-                               list(SPLIT_SPEAKERS_PER_VOICE.values()))
             for speaker, split in zip(members, rng.permutation(splits)):
                 speaker["split"] = str(split)
         return speakers

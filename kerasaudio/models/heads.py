@@ -8,6 +8,8 @@ from kerasaudio.config import Task
 from kerasaudio.errors import UserError
 
 KINDS = ("classification", "regression")
+# The metric Keras logs for each kind of task, beside its loss.
+METRIC = {"classification": "accuracy", "regression": "mae"}
 # The layer every architecture's heads sit on; fine-tuning puts new heads on it.
 BACKBONE = "backbone"
 
@@ -58,15 +60,15 @@ def losses(tasks: list[Task]) -> dict:
 def metrics(tasks: list[Task]) -> dict:
     """Accuracy of a classification task; mean absolute error of a regression task (Spearman
     correlation is a rank statistic over the whole split, computed by evaluate)."""
-    return {task.name: [keras.metrics.SparseCategoricalAccuracy(name="accuracy")
+    return {task.name: [keras.metrics.SparseCategoricalAccuracy(name=METRIC[task.kind])
                         if task.kind == "classification"
-                        else keras.metrics.MeanAbsoluteError(name="mae")]
+                        else keras.metrics.MeanAbsoluteError(name=METRIC[task.kind])]
             for task in tasks}
 
 
 def metric_names(task: Task) -> list:
     """The names Keras logs for `task`'s output: its loss and metric."""
-    return ["loss", "accuracy" if task.kind == "classification" else "mae"]
+    return ["loss", METRIC[task.kind]]
 
 
 def loss_weights(tasks: list[Task], given: dict) -> dict:
