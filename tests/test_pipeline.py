@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from kerasaudio import pipeline
 from tests.conftest import make_frames, make_sequences
@@ -21,6 +22,23 @@ def test_bucketed_batches_pad_little_and_mask_real_frames():
         real += mask.sum()
     assert sorted(seen) == sorted(data.lengths)  # every sequence served once, intact
     assert 1 - real / served < 0.10
+
+
+@pytest.mark.parametrize("n, batch_size, n_buckets", [(1, 4, 3), (37, 1, 1), (211, 8, 5),
+                                                     (400, 32, 12)])
+def test_bucketing_serves_what_tf_datas_bucket_by_sequence_length_serves(n, batch_size,
+                                                                       n_buckets):
+    # The epoch's batches are computed in a few vectorised ops; tf.data's own bucketing,
+    # element by element, is the reference for which examples share a batch and the order.
+    lengths = np.random.default_rng(n).integers(5, 120, n)
+    boundaries = pipeline.bucket_boundaries(lengths, n_buckets)
+    for epoch in range(2):
+        order = pipeline._epoch_order(n, 5, epoch)
+        reference = tf.data.Dataset.from_tensor_slices(order).bucket_by_sequence_length(
+            lambda i: tf.gather(tf.constant(lengths, tf.int32), i), boundaries,
+            [batch_size] * (len(boundaries) + 1))
+        served = pipeline._bucketed(order, lengths, boundaries, batch_size)
+        assert served.to_list() == [b.tolist() for b in reference.as_numpy_iterator()]
 
 
 def test_padding_replay_matches_the_real_batches_every_epoch():
