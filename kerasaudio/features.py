@@ -6,6 +6,7 @@ function can run inside an exported serving graph: what training saw and what se
 computes cannot drift. Chroma and beat tracking come from librosa, in a pool of processes.
 """
 
+import concurrent.futures
 import functools
 import multiprocessing
 import os
@@ -21,9 +22,9 @@ TF_KINDS = ("mfcc", "logmel")
 GIVEN = "given"
 LIBROSA_KINDS = ("chroma",)
 KINDS = TF_KINDS + LIBROSA_KINDS
-# Utterances per tf.signal call: large enough to amortise the call, small enough to keep the
-# zero-padded batch (up to the longest utterance in it) cheap.
-EXTRACT_BATCH = 256
+# Zero-padded samples per tf.signal call (about 256 spoken digits, or 6 minutes of music at
+# 22,050 Hz): large enough to amortise the call, small enough to keep the STFT's memory low.
+EXTRACT_SAMPLES = 2**23
 LIBROSA_CHUNK = 64
 LOG_OFFSET = 1e-6  # keeps log() finite on digital silence
 DELTA_WIDTH = 5  # HTK's +-2 frames
@@ -152,29 +153,59 @@ def in_graph(waveforms, num_samples, cfg: FeatureConfig):
     return tf.concat(parts, axis=-1), (tf.cast(num_samples, tf.int32) + step - 1) // step
 
 
+@functools.cache
+def _compiled(kind: str, cfg: FeatureConfig):
+    """`kind`'s features of a zero-padded batch as one TensorFlow graph, traced once per
+    process for batches of every shape (tracing took longer than computing the features of
+    a few thousand utterances)."""
+    import tensorflow as tf
+
+    def compute(waves, num_samples):
+        return mfcc(waves, cfg, num_samples) if kind == "mfcc" else log_mel(waves, cfg)
+
+    return tf.function(compute, input_signature=[tf.TensorSpec([None, None], tf.float32),
+                                                 tf.TensorSpec([None], tf.int64)])
+
+
+def _extract_batches(lengths: np.ndarray) -> list:
+    """Utterance indices in batches of similar length whose zero-padded size stays within
+    EXTRACT_SAMPLES (at least one utterance each)."""
+    batches, batch = [], []
+    for i in np.argsort(lengths, kind="stable"):  # ascending: the newest is the longest
+        if batch and (len(batch) + 1) * lengths[i] > EXTRACT_SAMPLES:
+            batches.append(np.array(batch))
+            batch = []
+        batch.append(i)
+    return batches + [np.array(batch)] if batch else batches
+
+
 def _tf_features(waves, lengths, cfg, wanted, label) -> dict:
-    """kind -> list of (frames, n) arrays, for the tf.signal feature types in `wanted`."""
+    """kind -> list of (frames, n) arrays, for the tf.signal feature types in `wanted`.
+
+    Batches run on a thread per core: TensorFlow's STFT kernels use one core per call and
+    release the GIL, so concurrent calls are what put the second core to work."""
     import click
     import tensorflow as tf
 
-    fns = {"mfcc": mfcc, "logmel": lambda waves, cfg, num_samples: log_mel(waves, cfg)}
-    compute = {k: tf.function(functools.partial(fns[k], cfg=cfg), reduce_retracing=True)
-               for k in wanted}
+    compute = {k: _compiled(k, cfg) for k in wanted}
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     n_frames = frame_count(lengths, cfg)
-    order = np.argsort(lengths, kind="stable")  # similar lengths per batch: little padding
     out = {k: [None] * len(lengths) for k in wanted}
-    with click.progressbar(range(0, len(order), EXTRACT_BATCH), label=f"Extracting {label}",
-                           file=None) as bar:
-        for start in bar:
-            idx = order[start:start + EXTRACT_BATCH]
-            batch = np.zeros((len(idx), lengths[idx].max()), np.float32)
-            for row, i in enumerate(idx):
-                batch[row, : lengths[i]] = waves[offsets[i]:offsets[i + 1]]
-            for kind, fn in compute.items():
-                values = fn(tf.constant(batch), num_samples=tf.constant(lengths[idx])).numpy()
+
+    def run(idx):
+        batch = np.zeros((len(idx), lengths[idx].max()), np.float32)
+        for row, i in enumerate(idx):
+            batch[row, : lengths[i]] = waves[offsets[i]:offsets[i + 1]]
+        num_samples = tf.constant(lengths[idx], tf.int64)
+        return idx, {k: fn(tf.constant(batch), num_samples).numpy() for k, fn in compute.items()}
+
+    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool, \
+            click.progressbar(length=len(lengths), label=f"Extracting {label}", file=None) as bar:
+        for idx, values in pool.map(run, _extract_batches(lengths)):
+            for kind, batch in values.items():
                 for row, i in enumerate(idx):
-                    out[kind][i] = values[row, : n_frames[i]]
+                    out[kind][i] = batch[row, : n_frames[i]]
+            bar.update(len(idx))
     return out
 
 
@@ -252,7 +283,8 @@ def extract(waves: np.ndarray, lengths: np.ndarray, cfg: FeatureConfig, label: s
                                            cfg.beat_sync, label)
         if chromas:
             parts["chroma"] = chromas
-    out = [np.concatenate([parts[k][i] for k in wanted], axis=1) for i in range(len(lengths))]
+    out = parts[wanted[0]] if len(wanted) == 1 else [
+        np.concatenate([parts[k][i] for k in wanted], axis=1) for i in range(len(lengths))]
     if cfg.beat_sync:
         out = [beat_sync(x, b) for x, b in zip(out, beats)]
-    return np.concatenate(out).astype(np.float32), np.array([len(x) for x in out], np.int64)
+    return np.concatenate(out, dtype=np.float32), np.array([len(x) for x in out], np.int64)

@@ -21,14 +21,19 @@ def test_mfcc_shape_is_13_per_10ms_frame():
     assert np.isfinite(frames).all()
 
 
-def test_batched_extraction_equals_one_at_a_time():
-    cfg = FeatureConfig()
+def test_batched_extraction_equals_one_at_a_time(monkeypatch):
+    # A budget of two of the longest waveforms makes several batches, run concurrently.
+    monkeypatch.setattr(features, "EXTRACT_SAMPLES", 2 * 4000)
+    cfg = FeatureConfig(deltas=True)
     rng = np.random.default_rng(0)
-    waves = [rng.uniform(-0.5, 0.5, n).astype(np.float32) for n in (1600, 4000, 2345)]
+    waves = [rng.uniform(-0.5, 0.5, n).astype(np.float32)
+             for n in (1600, 4000, 2345, 3999, 160, 1234, 2900)]
     lengths = np.array([len(w) for w in waves])
-    together, _ = features.extract(np.concatenate(waves), lengths, cfg)
-    alone = np.concatenate([features.extract(w, np.array([len(w)]), cfg)[0] for w in waves])
-    np.testing.assert_allclose(together, alone, rtol=1e-4, atol=1e-4)
+    assert len(features._extract_batches(lengths)) > 2
+    together, counts = features.extract(np.concatenate(waves), lengths, cfg)
+    alone = [features.extract(w, np.array([len(w)]), cfg)[0] for w in waves]
+    np.testing.assert_array_equal(counts, [len(a) for a in alone])
+    np.testing.assert_allclose(together, np.concatenate(alone), rtol=1e-4, atol=1e-4)
 
 
 def test_different_sounds_give_different_features():
