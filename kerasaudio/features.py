@@ -31,6 +31,14 @@ DELTA_WIDTH = 5  # HTK's +-2 frames
 TEMPO_WINDOW_S = 2.0  # tempo autocorrelation window; librosa's 8 s default costs 100x more
 
 
+def _usable_cores() -> int:
+    """Cores this process may run on (its affinity, e.g. under taskset or a container's
+    limit), not all the machine has."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def kinds(cfg: FeatureConfig) -> list:
     """The feature types of `cfg.kind`, e.g. "logmel+chroma" -> ["logmel", "chroma"]."""
     parts = cfg.kind.split("+")
@@ -199,7 +207,7 @@ def _tf_features(waves, lengths, cfg, wanted, label) -> dict:
         num_samples = tf.constant(lengths[idx], tf.int64)
         return idx, {k: fn(tf.constant(batch), num_samples).numpy() for k, fn in compute.items()}
 
-    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool, \
+    with concurrent.futures.ThreadPoolExecutor(_usable_cores()) as pool, \
             click.progressbar(length=len(lengths), label=f"Extracting {label}", file=None) as bar:
         for idx, values in pool.map(run, _extract_batches(lengths)):
             for kind, batch in values.items():
@@ -245,7 +253,7 @@ def _librosa_features(waves, lengths, cfg, want_chroma, want_beats, label):
     jobs = [(utterances[s:s + LIBROSA_CHUNK], cfg, want_chroma, want_beats)
             for s in range(0, len(utterances), LIBROSA_CHUNK)]
     # forkserver: the caller has TensorFlow loaded, which must not be forked.
-    with multiprocessing.get_context("forkserver").Pool(os.cpu_count() or 1) as pool:
+    with multiprocessing.get_context("forkserver").Pool(_usable_cores()) as pool:
         with click.progressbar(pool.imap(_librosa_chunk, jobs), length=len(jobs),
                                label=f"Extracting {label} (librosa)", file=None) as bar:
             parts = list(bar)
