@@ -182,9 +182,11 @@ def main():
 @click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs, show_default=True,
               help="Maximum epochs; early stopping on validation loss may stop sooner.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size,
-              show_default=True)
+              show_default=True, help="Examples per batch; an arch may have its own default "
+                                      "(gru_attention: 64; see `archs`).")
 @click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.lr,
-              show_default=True, help="(Initial) learning rate.")
+              show_default=True, help="(Initial) learning rate; an arch may have its own "
+                                      "default (gru_attention: 2e-3; see `archs`).")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS),
               default=TrainConfig.optimizer, show_default=True)
 @click.option("--momentum", type=click.FloatRange(0, 1), default=TrainConfig.momentum,
@@ -249,19 +251,23 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs
 
     given = {"hidden": hidden, "layers": layers, "dropout": dropout}
     hparams = {**{k: v for k, v in given.items() if v is not None}, **sets}
+    explicit = {p for p in ctx.params
+                if ctx.get_parameter_source(p) != click.core.ParameterSource.DEFAULT}
+    _quiet_tensorflow()
+    train_defaults = {}
     if hparams_file:
         best = _read_best(hparams_file)
-        explicit = {p for p in ctx.params
-                    if ctx.get_parameter_source(p) != click.core.ParameterSource.DEFAULT}
         arch = arch if "arch" in explicit else best["arch"]
         hparams = {**(best["hparams"] if arch == best["arch"] else {}), **hparams}
-        train_given = {**best["train"], "epochs": best["epochs"]}
-        epochs = epochs if "epochs" in explicit else train_given["epochs"]
-        lr = lr if "lr" in explicit else train_given.get("lr", lr)
-        batch_size = batch_size if "batch_size" in explicit else \
-            train_given.get("batch_size", batch_size)
-        optimizer = optimizer if "optimizer" in explicit else \
-            train_given.get("optimizer", optimizer)
+        train_defaults = {**best["train"], "epochs": best["epochs"]}
+    # Options given explicitly win, then a tune best.json's settings, then the architecture's.
+    train_defaults = {**models.training_defaults(arch), **train_defaults}
+    epochs = epochs if "epochs" in explicit else train_defaults.get("epochs", epochs)
+    lr = lr if "lr" in explicit else train_defaults.get("lr", lr)
+    batch_size = batch_size if "batch_size" in explicit else \
+        train_defaults.get("batch_size", batch_size)
+    optimizer = optimizer if "optimizer" in explicit else \
+        train_defaults.get("optimizer", optimizer)
     cfg = RunConfig(
         data=data,
         features=_features(data, feature_kind, deltas=deltas, beat_sync=beat_sync,
@@ -275,7 +281,6 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs
             window_edge=window_edge, seed=seed, strategy=strategy, task_weights=task_weights),
         out=out)
     # Fail on a bad name before loading any data (an architecture's module imports Keras).
-    _quiet_tensorflow()
     models.resolve(cfg.model.arch, cfg.model.hparams)
     feature_lib.kinds(cfg.features)
     from kerasaudio import train
@@ -392,13 +397,15 @@ def _summary(metrics: dict) -> str:
 
 @main.command()
 def archs():
-    """List architectures and their hyperparameters with defaults."""
+    """List architectures, their hyperparameters with defaults, and the training settings
+    an architecture has of its own."""
     _quiet_tensorflow()
     from kerasaudio import models
 
     for name in models.ARCHITECTURES:
         params = ", ".join(f"{k}={v}" for k, v in models.hyperparameters(name).items())
-        click.echo(f"{name}: {params}")
+        training = ", ".join(f"{k}={v}" for k, v in models.training_defaults(name).items())
+        click.echo(f"{name}: {params}" + (f"; trains with {training}" if training else ""))
 
 
 @main.command()

@@ -66,6 +66,8 @@ def test_fit_smoke_run_writes_a_complete_run_directory(smoke_run):
     assert 0.0 <= metrics["padded_fraction"] < 0.5
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"]["hparams"] == {"hidden": 16, "layers": 1, "dropout": 0.1}
+    # Not given, so gru_attention's own training settings, not TrainConfig's 32 and 1e-3.
+    assert (config["train"]["batch_size"], config["train"]["lr"]) == (64, 2e-3)
     assert config["dataset"]["examples"] == {"train": 40, "val": 40, "test": 40}
     assert json.loads((run_dir / "status.json").read_text()) == {"status": "complete"}
     history = (run_dir / "history.csv").read_text().splitlines()

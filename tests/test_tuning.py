@@ -246,18 +246,19 @@ def test_distributed_chief_and_two_workers_run_every_trial_once(tmp_path, corpus
 
 @pytest.mark.slow
 def test_fit_retrains_the_winner_from_best_json(tmp_path, corpus_cache):
-    best = {"arch": "gru", "hparams": {"hidden": 12, "layers": 1, "dropout": 0.2},
+    # Explicit options win over best.json, which wins over the arch's own training settings.
+    best = {"arch": "gru_attention", "hparams": {"hidden": 12, "layers": 1, "dropout": 0.2},
             "train": {"lr": 0.003, "batch_size": 16}, "epochs": 2}
     (tmp_path / "best.json").write_text(json.dumps(best))
     result = subprocess.run(
         [sys.executable, "cli.py", "fit", "--hparams", str(tmp_path / "best.json"), "--limit",
-         "20", "--out", str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True,
+         "20", "--batch-size", "8", "--out", str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True,
         env={**os.environ, "KERASAUDIO_CACHE": str(corpus_cache)}, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = (tmp_path / "runs").iterdir()
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["model"] == {"arch": "gru", "hparams": best["hparams"]}
-    assert config["train"]["lr"] == 0.003 and config["train"]["batch_size"] == 16
+    assert config["model"] == {"arch": "gru_attention", "hparams": best["hparams"]}
+    assert config["train"]["lr"] == 0.003 and config["train"]["batch_size"] == 8
     assert config["train"]["epochs"] == 2
 
 

@@ -1,7 +1,7 @@
 """Architecture registry: one module per architecture, each with
 `build(spec, tasks, **hparams) -> keras.Model`; frame classifiers that take a window of
 frames say `INPUT = "window"`, sequence labellers (a whole sequence in, a label per frame out)
-`LEVEL = "frame"`. Modules are imported only when used, so listing names does not import Keras."""
+`LEVEL = "frame"`; `TRAINING` holds training settings of its own (e.g. a batch size). Modules are imported only when used, so listing names does not import Keras."""
 
 import importlib
 import inspect
@@ -39,6 +39,12 @@ def label_level(name: str) -> str:
     architecture's outputs predict."""
     default = "frame" if input_kind(name) == "window" else "sequence"
     return getattr(_module(name), "LEVEL", default)
+
+
+def training_defaults(name: str) -> dict:
+    """Training settings (TrainConfig fields) the architecture trains best with, where they
+    differ from TrainConfig's: what `fit` uses for options the user does not give."""
+    return dict(getattr(_module(name), "TRAINING", {}))
 
 
 def hyperparameters(name: str) -> dict:
