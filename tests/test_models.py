@@ -1,12 +1,10 @@
 import keras
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from kerasaudio import models, pipeline
 from kerasaudio.errors import UserError
 from kerasaudio.models.inputs import InputSpec
-from kerasaudio.models.layers import ProjectedGRU
 from tests.conftest import make_frames, make_sequences
 
 ARCHS = list(models.ARCHITECTURES)
@@ -178,31 +176,3 @@ def test_sequence_labeller_loss_ignores_padded_frames():
     labels[~batch["mask"]] = 2  # other labels on padded frames: nothing may change
     again = model.evaluate(batch, {"phone": labels}, verbose=0, return_dict=True)
     assert scores == pytest.approx(again)
-
-
-@pytest.mark.parametrize("bidirectional", [False, True])
-def test_projected_gru_computes_what_keras_gru_computes(bidirectional):
-    # Same weights, same inputs (padded, and masked when bidirectional): same outputs and
-    # gradients, though the input projection moved out of the time loop.
-    def build(gru):
-        inputs = keras.Input((None, 5))
-        mask = keras.Input((None,), dtype="bool")
-        layer = gru(7, return_sequences=True)
-        x = keras.layers.Bidirectional(layer)(inputs, mask=mask) if bidirectional else \
-            layer(inputs)
-        return keras.Model([inputs, mask], x)
-
-    keras.utils.set_random_seed(0)
-    reference, projected = build(keras.layers.GRU), build(ProjectedGRU)
-    projected.set_weights(reference.get_weights())
-    x = np.random.default_rng(0).normal(size=(3, 9, 5)).astype("float32")
-    mask = np.arange(9) < np.array([[9], [4], [6]])
-    x[~mask] = 0.0
-    outputs = []
-    for model in (reference, projected):
-        with tf.GradientTape() as tape:
-            y = model([x, mask], training=True)
-            loss = tf.reduce_sum(tf.where(mask[..., None], y, 0.0) ** 2)
-        outputs.append([y[mask]] + tape.gradient(loss, model.trainable_variables))
-    for want, got in zip(*outputs):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)

@@ -1,55 +1,7 @@
-"""Custom layers: a faster GRU on CPUs, masked pooling over time, masks and augmentation. All
-serialisable, so best.keras loads in safe mode."""
+"""Custom layers: masked pooling over time. All serialisable, so best.keras loads in safe mode."""
 
 import keras
-import tensorflow as tf
 from keras import ops
-
-
-@keras.saving.register_keras_serializable(package="kerasaudio")
-class ProjectedGRU(keras.layers.GRU):
-    """`keras.layers.GRU` (same weights, same results) whose loop runs faster without cuDNN.
-
-    Keras's generic loop multiplies each frame by the input kernel inside the time loop. This
-    layer multiplies the whole sequence by it in one matrix product before the loop, as
-    PyTorch's CPU GRU does, leaving one product per step; on a CPU that made the forward and
-    backward pass of the default two-layer GRU about 10 % faster (bench/README.md). With a GPU,
-    or settings this loop does not cover (dropout inside the layer, reset_after=False, no
-    bias), it is Keras's GRU unchanged.
-    """
-
-    def _projects_outside_the_loop(self) -> bool:
-        cell = self.cell
-        cudnn = self.use_cudnn in ("auto", True) and tf.config.list_logical_devices("GPU")
-        return bool(not cudnn and cell.reset_after and cell.use_bias and not cell.dropout
-                    and not cell.recurrent_dropout)
-
-    def inner_loop(self, sequences, initial_state, mask, training=False):
-        if not self._projects_outside_the_loop():
-            return super().inner_loop(sequences, initial_state, mask, training=training)
-        cell = self.cell
-        state = initial_state[0] if isinstance(initial_state, (list, tuple)) else initial_state
-        input_bias, recurrent_bias = ops.unstack(cell.bias)
-        projected = ops.matmul(sequences, cell.kernel) + input_bias
-
-        def step(x, states):  # the arithmetic of keras's GRUCell, given x @ kernel + bias
-            h = states[0]
-            x_z, x_r, x_h = ops.split(x, 3, axis=-1)
-            inner = ops.matmul(h, cell.recurrent_kernel) + recurrent_bias
-            h_z, h_r, h_h = ops.split(inner, 3, axis=-1)
-            z = cell.recurrent_activation(x_z + h_z)
-            r = cell.recurrent_activation(x_r + h_r)
-            candidate = cell.activation(x_h + r * h_h)
-            h = z * h + (1 - z) * candidate
-            return h, [h]
-
-        # The loop keras.layers.RNN itself runs (masks, go_backwards); keras is pinned exactly
-        # in requirements.txt, since this entry point is not public API.
-        return keras.src.backend.rnn(
-            step, projected, [state], go_backwards=self.go_backwards, mask=mask,
-            unroll=self.unroll, input_length=sequences.shape[1],
-            zero_output_for_mask=self.zero_output_for_mask,
-            return_all_outputs=self.return_sequences)
 
 
 @keras.saving.register_keras_serializable(package="kerasaudio")

@@ -4,9 +4,9 @@ import keras
 
 from kerasaudio.models import heads
 from kerasaudio.models.inputs import InputSpec, sequence_inputs
-from kerasaudio.models.layers import LastValidStep, ProjectedGRU
+from kerasaudio.models.layers import LastValidStep
 
-CELLS = {"gru": ProjectedGRU, "lstm": keras.layers.LSTM}
+CELLS = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}
 
 
 def rnn_stack(x, mask, cell: str, hidden: int, layers: int, dropout: float,
