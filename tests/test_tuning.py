@@ -252,7 +252,8 @@ def test_fit_retrains_the_winner_from_best_json(tmp_path, corpus_cache):
     (tmp_path / "best.json").write_text(json.dumps(best))
     result = subprocess.run(
         [sys.executable, "cli.py", "fit", "--hparams", str(tmp_path / "best.json"), "--limit",
-         "20", "--batch-size", "8", "--out", str(tmp_path / "runs")], cwd=ROOT, capture_output=True, text=True,
+         "20", "--batch-size", "8", "--out", str(tmp_path / "runs")], cwd=ROOT,
+        capture_output=True, text=True,
         env={**os.environ, "KERASAUDIO_CACHE": str(corpus_cache)}, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = (tmp_path / "runs").iterdir()

@@ -1,7 +1,8 @@
 """Architecture registry: one module per architecture, each with
 `build(spec, tasks, **hparams) -> keras.Model`; frame classifiers that take a window of
 frames say `INPUT = "window"`, sequence labellers (a whole sequence in, a label per frame out)
-`LEVEL = "frame"`; `TRAINING` holds training settings of its own (e.g. a batch size). Modules are imported only when used, so listing names does not import Keras."""
+`LEVEL = "frame"`; `TRAINING` holds training settings of its own (e.g. a batch size). Modules
+are imported only when used, so listing names does not import Keras."""
 
 import importlib
 import inspect
