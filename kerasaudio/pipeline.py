@@ -38,10 +38,9 @@ def _epoch_order(n: int, seed: int, epoch) -> tf.Tensor:
 def _consecutive_batches(order: tf.Tensor, batch_size: int) -> tf.RaggedTensor:
     """`order` cut into batches of `batch_size`, the last one partial."""
     n = tf.size(order, tf.int64)
-    sizes = tf.fill([n // batch_size], tf.constant(batch_size, tf.int64))
-    rest = n % batch_size
-    sizes = tf.concat([sizes, tf.reshape(rest, [1])[:tf.minimum(rest, 1)]], 0)
-    return tf.RaggedTensor.from_row_lengths(order, sizes)
+    sizes = tf.concat([tf.fill([n // batch_size], tf.constant(batch_size, tf.int64)),
+                       tf.reshape(n % batch_size, [1])], 0)
+    return tf.RaggedTensor.from_row_lengths(order, tf.boolean_mask(sizes, sizes > 0))
 
 
 def _bucketed(order: tf.Tensor, lengths: np.ndarray, boundaries: list,
