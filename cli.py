@@ -94,8 +94,7 @@ def _parse_sets(ctx, param, values):
 
 def _parse_names(ctx, param, value):
     """A comma-separated list of names into a tuple (empty: none given)."""
-    names = tuple(n.strip() for n in value.split(",") if n.strip())
-    return names
+    return tuple(n.strip() for n in value.split(",") if n.strip())
 
 
 def _parse_weights(ctx, param, values):
@@ -262,12 +261,12 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs
         train_defaults = {**best["train"], "epochs": best["epochs"]}
     # Options given explicitly win, then a tune best.json's settings, then the architecture's.
     train_defaults = {**models.training_defaults(arch), **train_defaults}
-    epochs = epochs if "epochs" in explicit else train_defaults.get("epochs", epochs)
-    lr = lr if "lr" in explicit else train_defaults.get("lr", lr)
-    batch_size = batch_size if "batch_size" in explicit else \
-        train_defaults.get("batch_size", batch_size)
-    optimizer = optimizer if "optimizer" in explicit else \
-        train_defaults.get("optimizer", optimizer)
+
+    def setting(name, value):
+        return value if name in explicit else train_defaults.get(name, value)
+
+    epochs, lr = setting("epochs", epochs), setting("lr", lr)
+    batch_size, optimizer = setting("batch_size", batch_size), setting("optimizer", optimizer)
     cfg = RunConfig(
         data=data,
         features=_features(data, feature_kind, deltas=deltas, beat_sync=beat_sync,

@@ -26,7 +26,6 @@ import keras  # noqa: E402
 
 from kerasaudio import datasets, models, pipeline, train  # noqa: E402
 from kerasaudio.config import DataConfig, FeatureConfig, TrainConfig  # noqa: E402
-from kerasaudio.models import heads  # noqa: E402
 from kerasaudio.models.inputs import InputSpec  # noqa: E402
 
 
@@ -49,8 +48,7 @@ def dense_fit_seconds(data, ds, steps: int, epochs: int) -> float:
     keras.utils.set_random_seed(0)
     mean, variance = data.frame_statistics()
     model = models.build("dense", InputSpec(data.n_features, mean, variance), data.tasks)
-    model.compile(optimizer=train.make_optimizer(TrainConfig(), steps),
-                  loss=heads.losses(data.tasks), metrics=heads.metrics(data.tasks))
+    train.compile_model(model, TrainConfig(), steps, data.tasks)
     model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up: tracing, caches
     return best_seconds(lambda: model.fit(ds, epochs=epochs, steps_per_epoch=steps, verbose=0))
 

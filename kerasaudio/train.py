@@ -443,7 +443,7 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
     if frozen:
         transfer.set_backbone_trainable(model, train.tasks, False)
     with strategy.scope():  # the optimizer's variables are mirrored like the model's
-        _compile(model, t, steps, train.tasks)
+        compile_model(model, t, steps, train.tasks)
         initial_epoch = 0
         if state is not None:
             resume_lib.restore(model, run_dir, state)
@@ -480,8 +480,8 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
             model.fit(epochs=min(frozen, t.epochs), callbacks=callbacks, **fit_args)
             transfer.set_backbone_trainable(model, train.tasks, True)
             with strategy.scope():
-                _compile(model, dataclasses.replace(t, lr=t.lr * cfg.finetune.lr_factor), steps,
-                         train.tasks)
+                compile_model(model, dataclasses.replace(t, lr=t.lr * cfg.finetune.lr_factor),
+                              steps, train.tasks)
             # The second fit continues history.csv instead of starting it anew.
             callbacks[callbacks.index(logger)] = keras.callbacks.CSVLogger(
                 str(run_dir / "history.csv"), append=True)
@@ -517,13 +517,15 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
     return runs.read_json(run_dir / "metrics.json")
 
 
-def _compile(model, t: TrainConfig, steps: int, tasks: list) -> None:
-    """Compiles `model` for `tasks` with the optimizer of `t` (inside the strategy's scope)."""
+def compile_model(model, t: TrainConfig, steps: int, tasks: list) -> None:
+    """Compiles `model` for `tasks` with the optimizer of `t` (inside the strategy's scope):
+    what `fit` and every tuning trial train with."""
     model.compile(optimizer=make_optimizer(t, steps), loss=heads.losses(tasks),
                   loss_weights=heads.loss_weights(tasks, t.task_weights),
                   metrics=heads.metrics(tasks))
-    if model.distribute_strategy is not None:
-        distribute.build_from_one_replica(model)
+    # Keras always has a strategy (the default one when none is set), under which the first
+    # replica's part of a batch is the whole batch.
+    distribute.build_from_one_replica(model)
 
 
 def _truncate_history(path: Path, epochs: int) -> None:

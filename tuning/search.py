@@ -30,7 +30,6 @@ from kerasaudio import datasets, models, pipeline, plots, runs, train
 from kerasaudio.config import RunConfig
 from kerasaudio.datasets.base import Dataset
 from kerasaudio.errors import UserError
-from kerasaudio.models import heads
 from kerasaudio.models.inputs import InputSpec
 from tuning import spaces
 
@@ -119,10 +118,7 @@ class AudioHyperModel(kt.HyperModel):
         run, hparams = self._settings(hp)
         model = models.build(run.model.arch, self.spec, self.tasks, **hparams)
         steps = -(-len(self.train_split.lengths) // run.train.batch_size)
-        model.compile(optimizer=train.make_optimizer(run.train, steps),
-                      loss=heads.losses(self.tasks),
-                      loss_weights=heads.loss_weights(self.tasks, run.train.task_weights),
-                      metrics=heads.metrics(self.tasks))
+        train.compile_model(model, run.train, steps, self.tasks)
         return model
 
     def fit(self, hp, model, *args, **kwargs):
