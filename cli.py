@@ -2,7 +2,9 @@
 inside commands that need it, so `python cli.py --help` stays fast."""
 
 import dataclasses
+import errno
 import functools
+import math
 import os
 import sys
 from pathlib import Path
@@ -27,7 +29,25 @@ from kerasaudio.errors import UserError
 
 
 class Group(click.Group):
-    """Prints a UserError as one line on stderr and exits with status 2 (no traceback)."""
+    """Prints a UserError, a bad option and a disk failure as one line on stderr and exits
+    with status 2 (no traceback)."""
+
+    def main(self, args=None, prog_name=None, **extra):
+        extra.pop("standalone_mode", None)
+        try:
+            code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.UsageError as error:
+            # Click would print the usage and a hint around the message: three lines.
+            command = f"{error.ctx.command_path}: " if error.ctx else ""
+            click.echo(f"error: {command}{error.format_message()} (see --help)", err=True)
+            sys.exit(2)
+        except click.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):
         try:
@@ -35,6 +55,35 @@ class Group(click.Group):
         except UserError as error:
             click.echo(f"error: {error}", err=True)
             ctx.exit(2)
+        except OSError as error:
+            if error.errno not in DISK_ERRORS:
+                raise
+            where = f"{error.filename}: " if error.filename else ""
+            hint = ("; free some space and run the same command again (fit and tune "
+                    "continue where they stopped)" if error.errno in FULL else "")
+            click.echo(f"error: {where}{error.strerror}{hint}", err=True)
+            ctx.exit(2)
+
+
+# Failures of the disk or its permissions, which a user fixes, not a bug in kerasaudio.
+FULL = (errno.ENOSPC, errno.EDQUOT)
+DISK_ERRORS = (*FULL, errno.EACCES, errno.EROFS, errno.EPERM, errno.ENOTDIR, errno.EISDIR)
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that also refuses nan and inf, which compare false with any bound."""
+
+    name = "float"
+
+    def convert(self, value, param, ctx):
+        number = super().convert(value, param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not a finite number", param, ctx)
+        return number
+
+
+# Seeds go to NumPy and TensorFlow, which take unsigned 32-bit integers.
+SEED = click.IntRange(0, 2**32 - 1)
 
 
 def _quiet_tensorflow():
@@ -48,7 +97,11 @@ def _quiet_tensorflow():
         with open(os.devnull, "w") as null:
             os.dup2(null.fileno(), 2)
             import keras  # noqa: F401
-            import tensorflow  # noqa: F401
+            import tensorflow
+
+            # Finding the devices probes CUDA ("failed call to cuInit" on a CPU machine):
+            # done here, it says so to /dev/null rather than in the middle of a command.
+            tensorflow.config.list_physical_devices()
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -106,7 +159,7 @@ def _parse_weights(ctx, param, values):
             weights[name.strip()] = float(value)
         except ValueError:
             raise click.BadParameter(f"expected name=weight, got {item!r}") from None
-        if not sep or not name.strip():
+        if not sep or not name.strip() or not math.isfinite(weights[name.strip()]):
             raise click.BadParameter(f"expected name=weight, got {item!r}")
     return weights
 
@@ -183,22 +236,22 @@ def main():
 @click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size,
               show_default=True, help="Examples per batch; an arch may have its own default "
                                       "(gru_attention: 64; see `archs`).")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.lr,
+@click.option("--lr", type=FiniteFloatRange(min=0, min_open=True), default=TrainConfig.lr,
               show_default=True, help="(Initial) learning rate; an arch may have its own "
                                       "default (gru_attention: 2e-3; see `archs`).")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS),
               default=TrainConfig.optimizer, show_default=True)
-@click.option("--momentum", type=click.FloatRange(0, 1), default=TrainConfig.momentum,
+@click.option("--momentum", type=FiniteFloatRange(0, 1), default=TrainConfig.momentum,
               show_default=True, help="SGD momentum.")
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=TrainConfig.weight_decay,
+@click.option("--weight-decay", type=FiniteFloatRange(min=0), default=TrainConfig.weight_decay,
               show_default=True, help="Decoupled weight decay.")
-@click.option("--clipnorm", type=click.FloatRange(min=0, min_open=True),
+@click.option("--clipnorm", type=FiniteFloatRange(min=0, min_open=True),
               help="Clip each gradient to this norm.")
 @click.option("--schedule", type=click.Choice(SCHEDULES),
               default=TrainConfig.schedule, show_default=True, help="Learning-rate schedule.")
 @click.option("--t0", type=click.IntRange(min=1), default=TrainConfig.t0, show_default=True,
               help="cosine-restarts: first period in epochs.")
-@click.option("--t-mult", type=click.FloatRange(min=1), default=TrainConfig.t_mult,
+@click.option("--t-mult", type=FiniteFloatRange(min=1), default=TrainConfig.t_mult,
               show_default=True, help="cosine-restarts: growth of each period.")
 @click.option("--monitor", default=TrainConfig.monitor, show_default=True,
               help="Metric for the best checkpoint and early stopping (e.g. val_accuracy).")
@@ -216,14 +269,14 @@ def main():
 @click.option("--hidden", callback=_parse_hidden,
               help="Hidden units: N, or N,N,... one per layer (dense). Default: the arch's.")
 @click.option("--layers", type=click.IntRange(min=1), help="Stacked layers. Default: the arch's.")
-@click.option("--dropout", type=click.FloatRange(0, 1, max_open=True),
+@click.option("--dropout", type=FiniteFloatRange(0, 1, max_open=True),
               help="Dropout rate. Default: the arch's.")
 @click.option("--set", "sets", multiple=True, callback=_parse_sets, metavar="KEY=VALUE",
               help="Any hyperparameter of the arch (repeatable), e.g. --set window=21.")
 @click.option("--task-weight", "task_weights", multiple=True, callback=_parse_weights,
               metavar="NAME=W", help="Weight of a task's loss in a multitask model's summed "
                                     "loss (repeatable; default 1 each).")
-@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True,
+@click.option("--seed", type=SEED, default=TrainConfig.seed, show_default=True,
               help="Seeds weights, dropout and shuffling.")
 @click.option("--out", default=RunConfig.out, show_default=True,
               help="Parent folder of run directories.")
@@ -295,6 +348,10 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs
         sys.exit(130)
     if repeats == 1:
         click.echo(_summary(metrics))
+        if "diverged" in metrics:
+            at = metrics["diverged"]
+            click.echo(f"warning: training diverged (loss {at['loss']}) in epoch {at['epoch']} "
+                       f"and stopped; the test is of the best epoch before that", err=True)
         click.echo(f"run directory: {run_dir}")
         return
     from kerasaudio import compare as compare_lib
@@ -315,14 +372,14 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs
               show_default=True, help="Maximum epochs in all, frozen ones included.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size,
               show_default=True)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=TrainConfig.lr,
+@click.option("--lr", type=FiniteFloatRange(min=0, min_open=True), default=TrainConfig.lr,
               show_default=True, help="Learning rate while the backbone is frozen.")
 @click.option("--monitor", default=TrainConfig.monitor, show_default=True)
 @click.option("--patience", type=click.IntRange(min=1), default=TrainConfig.patience,
               show_default=True)
 @click.option("--task-weight", "task_weights", multiple=True, callback=_parse_weights,
               metavar="NAME=W", help="Weight of a task's loss (repeatable; default 1 each).")
-@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
+@click.option("--seed", type=SEED, default=TrainConfig.seed, show_default=True)
 @click.option("--out", default=RunConfig.out, show_default=True,
               help="Parent folder of run directories.")
 @click.pass_context
@@ -431,7 +488,7 @@ def archs():
 @click.option("--overwrite", is_flag=True, help="Start the search named --name afresh.")
 @click.option("--workers", type=click.IntRange(min=1),
               help="Run a KerasTuner chief and N workers on this machine.")
-@click.option("--seed", type=int, default=TrainConfig.seed, show_default=True)
+@click.option("--seed", type=SEED, default=TrainConfig.seed, show_default=True)
 def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, patience, fix,
          ranges, grid, name, out, overwrite, workers, seed):
     """Search hyperparameters with KerasTuner; rerun the same command to resume."""
@@ -443,7 +500,8 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
         max_trials = 20
     from kerasaudio import runs
 
-    name = name or f"{'+'.join(archs)}-{runs.slug(data.name)}-{tuner}"
+    if name is None:
+        name = f"{'+'.join(archs)}-{runs.slug(data.name)}-{tuner}"
     _quiet_tensorflow()
     from kerasaudio import features as feature_lib
     from tuning import search
@@ -457,23 +515,17 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
                               objective=objective, name=name, out=out)
     feature_lib.kinds(run.features)
     search.validate(cfg)
+    # Everything is checked, the data included, before an earlier search is replaced.
+    dataset = search.load_data(cfg)
     role = os.environ.get("KERASTUNER_TUNER_ID")
-    if role is None or role == "chief":
-        search.check_resumable(cfg, overwrite and role is None)
-    if workers:
-        argv = [a for a in sys.argv if a != "--overwrite"]
-        argv = _without_option(argv, "--workers")
-        search.launch_distributed(argv, workers, cfg.directory / "workers")
-    else:
-        try:
-            search.search(cfg)
-        except KeyboardInterrupt:
-            click.echo(f"\ninterrupted; run the same command again to resume {cfg.directory}",
-                       err=True)
-            sys.exit(130)
-        if role is not None:
-            return  # chief and workers: the launcher (or the user) exports at the end
-    best = search.export(cfg)
+    if role is None:
+        with runs.locked(cfg.directory):
+            best = _tune_here(cfg, dataset, overwrite, workers)
+    else:  # one process of a distributed search; they share the directory
+        if role == "chief":
+            search.check_resumable(cfg, False)
+        _search_or_exit(cfg, dataset)
+        return  # the launcher (or the user) exports at the end
     s = best["search"]
     click.echo(f"best {cfg.objective} {best['objective']['value']:.4f}: {best['arch']} "
                f"{best['hparams']} {best['train']} at epoch {best['epochs']}")
@@ -481,6 +533,32 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
                f"over the same values: {s['grid_configurations']} configurations, "
                f"{s['grid_epochs']} epochs")
     click.echo(f"search directory: {cfg.directory}")
+
+
+def _tune_here(cfg, dataset, overwrite: bool, workers: int | None) -> dict:
+    """Runs (or resumes) the search from this process, or launches a chief and workers, and
+    exports its results; the caller holds the search directory's lock."""
+    from tuning import search
+
+    search.check_resumable(cfg, overwrite)
+    if workers:
+        argv = [a for a in sys.argv if a != "--overwrite"]
+        argv = _without_option(argv, "--workers")
+        search.launch_distributed(argv, workers, cfg.directory / "workers")
+    else:
+        _search_or_exit(cfg, dataset)
+    return search.export(cfg)
+
+
+def _search_or_exit(cfg, dataset) -> None:
+    from tuning import search
+
+    try:
+        search.search(cfg, dataset)
+    except KeyboardInterrupt:
+        click.echo(f"\ninterrupted; run the same command again to resume {cfg.directory}",
+                   err=True)
+        sys.exit(130)
 
 
 def _without_option(argv: list, option: str) -> list:

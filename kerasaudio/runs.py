@@ -1,10 +1,13 @@
 """Run directories: <out>/<time>-<arch>-<data>/ holding everything one `fit` produced."""
 
+import contextlib
 import csv
+import fcntl
 import json
 import math
 import os
 import re
+import socket
 import tempfile
 import time
 from pathlib import Path
@@ -17,9 +20,58 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(text).stem if "/" in text else text)
 
 
+# A search or experiment name: one folder name, never a path (".", "..", "a/b").
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+=,-]*")
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)  # reading the umask means setting it; put it back at once
+
+
+def check_name(name: str, option: str = "--name") -> None:
+    """Raises UserError unless `name` is a plain folder name."""
+    if not NAME.fullmatch(name):
+        raise UserError(f"{option} {name!r}: expected one folder name of letters, digits and "
+                        "_ . + = , - (starting with a letter or digit), not a path")
+
+
+def check_writable(out: str | os.PathLike, option: str = "--out") -> None:
+    """Raises UserError unless `out` is, or can be made as, a folder this process can write."""
+    path = Path(out).absolute()
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise UserError(f"{option} {out}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UserError(f"{option} {out}: {existing} is not writable")
+
+
+@contextlib.contextmanager
+def locked(directory: Path):
+    """Holds an exclusive lock on `directory` while the block runs, so that a second process
+    working in it (the same `tune` command started twice) is refused, with who holds it.
+    The lock is the operating system's (flock), so a killed holder releases it; its file,
+    `.<name>.lock`, stands beside the directory, which --overwrite may empty and a refused
+    command must leave as it was."""
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory.parent / f".{directory.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.read(fd, 200).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        raise UserError(f"{directory} is in use by {holder}; wait for it to finish, or "
+                        "stop it") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"process {os.getpid()} on {socket.gethostname()}".encode())
+    try:
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def create(out: str | os.PathLike, arch: str, data: str) -> Path:
     """Makes a new, empty run directory; never reuses one (a suffix separates same-second runs)."""
     parent = Path(out)
+    check_writable(parent)
     parent.mkdir(parents=True, exist_ok=True)
     base = f"{time.strftime('%Y%m%d-%H%M%S')}-{arch}-{slug(data)}"
     for n in range(1, 1000):
@@ -35,9 +87,17 @@ def create(out: str | os.PathLike, arch: str, data: str) -> Path:
 def write_text(path: Path, text: str) -> None:
     """Writes through a temporary file and a rename, so readers never see half a file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    try:
+        # mkstemp makes the file private (0600); a run's records are as readable as the rest.
+        os.fchmod(fd, 0o666 & ~_UMASK)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        # A full disk or a kill mid-write leaves no temporary file behind.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
 
 
 def write_json(path: Path, data) -> None:

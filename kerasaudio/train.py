@@ -5,6 +5,7 @@ import contextlib
 import csv
 import dataclasses
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -17,6 +18,7 @@ import tensorflow as tf
 
 import kerasaudio
 from kerasaudio import datasets, distribute, evaluate, models, pipeline, runs, transfer
+from kerasaudio import monitor as monitor_lib
 from kerasaudio import resume as resume_lib
 from kerasaudio.config import OPTIMIZERS, SCHEDULES, WINDOW_EDGES, RunConfig, TrainConfig
 from kerasaudio.datasets.base import SPLITS, Dataset
@@ -34,7 +36,7 @@ class BestCheckpoint(keras.callbacks.Callback):
     def __init__(self, path: Path, monitor: str = "val_loss"):
         super().__init__()
         self.path, self.monitor = Path(path), monitor
-        self.sign = 1.0 if _lower_is_better(monitor) else -1.0
+        self.sign = 1.0 if monitor_lib.lower_is_better(monitor) else -1.0
         self.best, self.best_epoch = np.inf, 0
 
     def on_epoch_end(self, epoch, logs=None):
@@ -66,8 +68,27 @@ class EpochStats(keras.callbacks.Callback):
             logs["padded_fraction"] = next(self.padding)
 
 
-def _lower_is_better(metric: str) -> bool:
-    return "loss" in metric or "error" in metric
+class StopOnDivergence(keras.callbacks.Callback):
+    """Stops training at the first batch whose loss is NaN or infinite (a learning rate far
+    too high, say): every later step would only spread the NaN through the weights. It
+    remembers where, so that the run can say so."""
+
+    def __init__(self):
+        super().__init__()
+        self.epoch, self.at = 0, None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        loss = float((logs or {}).get("loss", 0.0))
+        if not math.isfinite(loss):
+            self.at = {"epoch": self.epoch + 1, "batch": batch + 1, "loss": str(loss)}
+            self.model.stop_training = True
+
+
+class Diverged(UserError):
+    """Training diverged before any epoch was good enough to keep as best.keras."""
 
 
 def learning_rate(cfg: TrainConfig, steps_per_epoch: int):
@@ -94,6 +115,7 @@ def make_optimizer(cfg: TrainConfig, steps_per_epoch: int) -> keras.optimizers.O
 def validate(cfg: RunConfig) -> None:
     """Rejects option combinations that cannot work, before any data is loaded."""
     t = cfg.train
+    runs.check_writable(cfg.out)
     if t.optimizer not in OPTIMIZERS:
         raise UserError(f"unknown optimizer {t.optimizer!r}; valid: {', '.join(OPTIMIZERS)}")
     if t.schedule not in SCHEDULES:
@@ -323,6 +345,11 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     except KeyboardInterrupt:
         runs.write_json(run_dir / "status.json", {"status": "interrupted"})
         raise
+    except Diverged as error:
+        # An outcome, not a crash: the history stays; the saved state holds NaN weights.
+        runs.write_json(run_dir / "status.json", {"status": "diverged", "error": str(error)})
+        shutil.rmtree(run_dir / resume_lib.STATE_DIR, ignore_errors=True)
+        raise
     except BaseException as error:
         runs.write_json(run_dir / "status.json", {"status": "failed", "error": repr(error)})
         raise
@@ -452,11 +479,13 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
 
     checkpoint = BestCheckpoint(run_dir / "best.keras", monitor)
     stopping = keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
-                                             mode="min" if _lower_is_better(monitor) else "max")
+                                             mode=monitor_lib.mode(monitor))
     stateful = {"checkpoint": checkpoint, "early_stopping": stopping}
     logger = keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=state is not None)
+    divergence = StopOnDivergence()
     callbacks = [
         EpochStats(padding),
+        divergence,
         checkpoint,
         stopping,
         logger,
@@ -465,7 +494,7 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
     if t.schedule == "plateau":
         stateful["plateau"] = keras.callbacks.ReduceLROnPlateau(
             monitor=monitor, factor=0.1, patience=max(1, patience // 2),
-            mode="min" if _lower_is_better(monitor) else "max")
+            mode=monitor_lib.mode(monitor))
         callbacks.append(stateful["plateau"])
     callbacks += extra_callbacks
     saver = resume_lib.TrainingState(run_dir / resume_lib.STATE_DIR, stateful, state)
@@ -487,6 +516,11 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
                 str(run_dir / "history.csv"), append=True)
             initial_epoch = min(frozen, t.epochs)
         model.fit(epochs=t.epochs, initial_epoch=initial_epoch, callbacks=callbacks, **fit_args)
+    if divergence.at and not (run_dir / "best.keras").exists():
+        at = divergence.at
+        raise Diverged(f"training diverged: the loss became {at['loss']} in epoch {at['epoch']}, "
+                       f"batch {at['batch']}, before any epoch could be kept; lower --lr (it "
+                       f"was {t.lr:g}) or set --clipnorm; the run's history is in {run_dir}")
 
     # Test the best epoch's model as saved, which also proves best.keras loads (safe mode).
     best = keras.models.load_model(run_dir / "best.keras")
@@ -507,6 +541,8 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
     }
     if state is not None:
         metrics["resumed_after_epoch"] = state["epoch"]
+    if divergence.at:
+        metrics["diverged"] = divergence.at
     if padding is not None:
         metrics["padded_fraction"] = round(float(np.mean(h["padded_fraction"])), 5)
     if t.overfit_batches:

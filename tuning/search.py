@@ -13,6 +13,7 @@ import io
 import json
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -26,7 +27,7 @@ import keras_tuner as kt
 import numpy as np
 from keras_tuner.src import utils as kt_utils
 
-from kerasaudio import datasets, models, pipeline, plots, runs, train
+from kerasaudio import datasets, models, monitor, pipeline, plots, runs, train
 from kerasaudio.config import RunConfig
 from kerasaudio.datasets.base import Dataset
 from kerasaudio.errors import UserError
@@ -67,7 +68,7 @@ class SearchConfig:
         tuner: `hyperband`, `bayesian`, `random` or `grid`.
         max_epochs: epochs of the longest trial (Hyperband) or of every trial.
         max_trials: trials of bayesian, random and grid (None: the whole grid).
-        objective: a validation metric, maximised unless it is a loss.
+        objective: a validation metric, minimised if it is an error (loss, MAE), else maximised.
         name: folder under `out`.
         out: parent folder of searches.
     """
@@ -88,7 +89,7 @@ class SearchConfig:
 
 
 def objective(name: str) -> kt.Objective:
-    return kt.Objective(name, "min" if "loss" in name else "max")
+    return kt.Objective(name, monitor.mode(name))
 
 
 class AudioHyperModel(kt.HyperModel):
@@ -242,10 +243,8 @@ def check_resumable(cfg: SearchConfig, overwrite: bool) -> None:
     """
     path = cfg.directory / SETTINGS_FILE
     record = _settings_record(cfg)
-    if overwrite and cfg.directory.exists():
-        import shutil
-
-        shutil.rmtree(cfg.directory)
+    if overwrite:
+        _clear(cfg.directory)
     if path.exists():
         _check_state_files(cfg.directory)
         earlier = runs.read_json(path)
@@ -256,6 +255,26 @@ def check_resumable(cfg: SearchConfig, overwrite: bool) -> None:
         return
     cfg.directory.mkdir(parents=True, exist_ok=True)
     runs.write_json(path, record)
+
+
+def _clear(directory: Path) -> None:
+    """Empties a search directory for --overwrite.
+
+    Raises:
+        UserError: when `directory` holds files but no search (no search.json): --overwrite
+            deletes searches, not whatever folder --name and --out happen to name.
+    """
+    if not directory.is_dir():
+        return
+    contents = list(directory.iterdir())
+    if contents and not (directory / SETTINGS_FILE).is_file():
+        raise UserError(f"{directory} is not a search (it has no {SETTINGS_FILE}); "
+                        "--overwrite deletes only searches, so it is left alone")
+    for path in contents:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
 
 
 def _check_state_files(directory: Path) -> None:
@@ -272,12 +291,22 @@ def _check_state_files(directory: Path) -> None:
 
 def validate(cfg: SearchConfig) -> dict:
     """Checks names before any data is loaded; returns the resolved space."""
+    runs.check_name(cfg.name)
+    runs.check_writable(cfg.out)
     if cfg.tuner not in TUNERS:
         raise UserError(f"unknown tuner {cfg.tuner!r}; valid: {', '.join(TUNERS)}")
     space = spaces.resolve(cfg.archs, cfg.overrides, grid_search=cfg.tuner == "grid")
     train.validate(dataclasses.replace(
         cfg.run, model=dataclasses.replace(cfg.run.model, arch=cfg.archs[0], hparams={})))
     return space
+
+
+def load_data(cfg: SearchConfig) -> Dataset:
+    """The search's data set, checked against its objective: what must succeed before an
+    earlier search of the same name is replaced (--overwrite)."""
+    dataset = datasets.load(cfg.run.data, cfg.run.features)
+    train.check_monitor(cfg.objective, dataset)
+    return dataset
 
 
 def search(cfg: SearchConfig, dataset: Dataset | None = None, verbose: int = 1):
@@ -288,8 +317,7 @@ def search(cfg: SearchConfig, dataset: Dataset | None = None, verbose: int = 1):
     """
     space = validate(cfg)
     keras.utils.set_random_seed(cfg.run.train.seed)
-    dataset = dataset or datasets.load(cfg.run.data, cfg.run.features)
-    train.check_monitor(cfg.objective, dataset)
+    dataset = dataset or load_data(cfg)
     tuner = make_tuner(cfg, dataset, space)
     stop = keras.callbacks.EarlyStopping(monitor=cfg.objective,
                                          mode=tuner.oracle.objective.direction,

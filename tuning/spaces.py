@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass, field, replace
 
 from kerasaudio import models
+from kerasaudio.config import OPTIMIZERS
 from kerasaudio.errors import UserError
 
 
@@ -182,7 +183,26 @@ def resolve(arch_names: list, overrides: Overrides, grid_search: bool = False) -
         elif grid_search or not param.searched:
             param = replace(param, searched=False)
         out[name] = (param, owners)
+    for name, (param, owners) in out.items():
+        for value in param.grid():
+            _check_value(name, value, owners)
     return out
+
+
+def _check_value(name: str, value, owners: list | None) -> None:
+    """Refuses a value no trial could train with (`--fix hidden=abc`, `--grid lr=0,nan`)
+    now, before a search is started or an earlier one replaced, not inside a trial."""
+    if owners is not None:
+        for arch in owners:
+            models.resolve(arch, {name: value})
+        return
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if name == "lr" and not (number and math.isfinite(value) and value > 0):
+        raise UserError(f"lr={value!r}: expected a positive number")
+    if name == "batch_size" and not (isinstance(value, int) and value >= 1):
+        raise UserError(f"batch_size={value!r}: expected a whole number of at least 1")
+    if name == "optimizer" and value not in OPTIMIZERS:
+        raise UserError(f"optimizer={value!r}: valid: {', '.join(OPTIMIZERS)}")
 
 
 def _narrow(name: str, param: Param, low, high) -> Param:

@@ -6,6 +6,7 @@ are imported only when used, so listing names does not import Keras."""
 
 import importlib
 import inspect
+import math
 
 from kerasaudio.errors import UserError
 
@@ -55,13 +56,52 @@ def hyperparameters(name: str) -> dict:
 
 
 def resolve(name: str, given: dict) -> dict:
-    """The defaults of `name` overridden by `given`; unknown names are a UserError."""
+    """The defaults of `name` overridden by `given`.
+
+    Raises:
+        UserError: for a name the architecture does not have, or a value of the wrong kind
+            (`hidden=abc`) or out of range (`dropout=1.5`, `layers=0`).
+    """
     defaults = hyperparameters(name)
     unknown = sorted(set(given) - set(defaults))
     if unknown:
         raise UserError(f"architecture {name!r} has no hyperparameter {', '.join(unknown)}; "
                         f"valid: {', '.join(defaults)}")
+    for key, value in given.items():
+        problem = _value_problem(key, value, defaults[key])
+        if problem:
+            raise UserError(f"{name}: {key}={value!r}: {problem}")
     return {**defaults, **given}
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _value_problem(key: str, value, default) -> str | None:
+    """What is wrong with `value` for a hyperparameter whose default is `default`, or None.
+    The default's type says what kind of value it takes (a tuple of widths also takes one)."""
+    if value == default:
+        return None
+    if isinstance(default, bool):
+        return None if isinstance(value, bool) else "expected true or false"
+    if isinstance(default, tuple) or default is None or isinstance(default, int):
+        several = isinstance(value, tuple | list) and not isinstance(default, int)
+        counts = value if several else (value,)
+        if not counts or not all(map(_is_count, counts)):
+            return "expected a whole number of at least 1" + (
+                "" if isinstance(default, int) else " (or several, comma-separated)")
+        return None
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, int | float) \
+                or not math.isfinite(value):
+            return "expected a finite number"
+        if key == "dropout" and not 0 <= value < 1:
+            return "a dropout rate must be in [0, 1)"
+        return None
+    if isinstance(default, str) and not isinstance(value, str):
+        return "expected a name"
+    return None
 
 
 def build(name: str, spec, tasks, **hparams):

@@ -1,0 +1,225 @@
+"""Nothing lost, no silent wrong result, one line for every bad input (issue 18): option
+values, names that are paths, --overwrite before validation, divergence, metric direction,
+locks, atomic writes and full disks."""
+
+import errno
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from conftest import make_sequences
+
+import cli
+from kerasaudio import monitor, runs, train
+from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from kerasaudio.errors import UserError
+from tuning import search, spaces
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_cli(*args, cwd=ROOT):
+    return subprocess.run([sys.executable, str(ROOT / "cli.py"), *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=600)
+
+
+def one_line_exit_2(result) -> str:
+    """The one stderr line of a refused command (and that it was refused so)."""
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr[-2000:]
+    return lines[0]
+
+
+def tree(folder: Path) -> dict:
+    """Every file under `folder` with its bytes: what a refused command must leave as it was."""
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+@pytest.fixture
+def finished_search(tmp_path) -> Path:
+    """`out/` holding a search named `victim` and another named `other`."""
+    out = tmp_path / "out"
+    for name in ("victim", "other"):
+        (out / name / "trial_0000").mkdir(parents=True)
+        (out / name / search.SETTINGS_FILE).write_text("{}")
+        (out / name / "trial_0000" / "trial.json").write_text('{"score": 0.9}')
+    return out
+
+
+@pytest.mark.parametrize("options", [
+    ["--data", "digits-imagez"],                      # a typo in --data
+    ["--data", "digits-images", "--objective", "val_nonsense"],
+    ["--name", ".."], ["--name", "."], ["--name", "../victim"], ["--name", "a/b"],
+    ["--name", ""], ["--tuner", "hyperbandd"], ["--arch", "nonsense"],
+    ["--fix", "hidden=abc"], ["--seed", "-1"],
+], ids=lambda o: " ".join(o))
+def test_tune_overwrite_deletes_nothing_when_anything_is_wrong(finished_search, options):
+    before = tree(finished_search.parent)
+    result = run_cli("tune", "--name", "victim", "--overwrite", "--out", str(finished_search),
+                     "--max-epochs", "1", *options)
+    one_line_exit_2(result)
+    assert tree(finished_search.parent) == before
+
+
+def test_overwrite_refuses_a_folder_that_is_not_a_search(tmp_path):
+    (tmp_path / "runs" / "20260101-run").mkdir(parents=True)
+    (tmp_path / "runs" / "20260101-run" / "best.keras").write_text("a model")
+    before = tree(tmp_path / "runs")
+    result = run_cli("tune", "--name", "runs", "--overwrite", "--out", str(tmp_path),
+                     "--data", "digits-images", "--arch", "dense", "--max-epochs", "1")
+    assert "is not a search" in one_line_exit_2(result)
+    assert tree(tmp_path / "runs") == before
+
+
+def test_a_search_directory_is_locked_against_a_second_process(tmp_path):
+    directory = tmp_path / "search"
+    with runs.locked(directory):
+        child = subprocess.run(
+            [sys.executable, "-c", "import sys; from kerasaudio import runs\n"
+             "from kerasaudio.errors import UserError\n"
+             f"try:\n    runs.locked({str(directory)!r}).__enter__()\n"
+             "except UserError as e:\n    print(e)"],
+            cwd=ROOT, capture_output=True, text=True)
+        assert f"is in use by process {os.getpid()}" in child.stdout, child.stderr
+    with runs.locked(directory):  # released on exit: free again
+        pass
+
+
+def test_tune_names_the_process_that_holds_the_search(tmp_path):
+    (tmp_path / "busy").mkdir()
+    with runs.locked(tmp_path / "busy"):
+        result = run_cli("tune", "--name", "busy", "--out", str(tmp_path), "--data",
+                         "digits-images", "--arch", "dense", "--max-epochs", "1")
+    assert f"in use by process {os.getpid()}" in one_line_exit_2(result)
+
+
+@pytest.mark.parametrize("options", [
+    ["--lr", "nan"], ["--lr", "inf"], ["--lr", "-1"], ["--dropout", "nan"],
+    ["--dropout", "1"], ["--momentum", "nan"], ["--clipnorm", "inf"], ["--weight-decay", "nan"],
+    ["--t-mult", "nan"], ["--seed", "-1"], ["--seed", "99999999999"], ["--epochs", "0"],
+    ["--set", "hidden=abc"], ["--set", "dropout=1.5"], ["--set", "dropout=nan"],
+    ["--set", "layers=0"], ["--set", "layers=2.5"], ["--set", "nonsense=1"],
+    ["--hidden", "0"], ["--task-weight", "digit=nan"], ["--task-weight", "digit"],
+    ["--arch", "dense", "--set", "hidden=100,0"], ["--nonsense"], ["--batch-size", "x"],
+], ids=lambda o: " ".join(o))
+def test_bad_fit_options_are_one_line_and_write_nothing(tmp_path, options):
+    one_line_exit_2(run_cli("fit", "--out", str(tmp_path / "runs"), *options))
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("make", ["file", "file-parent"])
+def test_an_out_that_is_a_file_is_one_line(tmp_path, make):
+    (tmp_path / "taken").write_text("not a folder")
+    out = tmp_path / "taken" if make == "file" else tmp_path / "taken" / "runs"
+    line = one_line_exit_2(run_cli("fit", "--data", "digits-images", "--arch", "dense",
+                                   "--epochs", "1", "--out", str(out)))
+    assert "is a file, not a folder" in line
+    assert (tmp_path / "taken").read_text() == "not a folder"
+
+
+def test_the_direction_of_every_metric_is_decided_in_one_place():
+    for name in ("loss", "val_loss", "val_rate_mae", "val_rate_loss", "mae", "val_mse"):
+        assert monitor.mode(name) == "min", name
+    for name in ("accuracy", "val_accuracy", "val_accent_accuracy"):
+        assert monitor.mode(name) == "max", name
+    assert search.objective("val_rate_mae").direction == "min"
+    assert search.objective("val_accuracy").direction == "max"
+
+
+def test_a_checkpoint_on_mae_keeps_the_lowest(tmp_path):
+    checkpoint = train.BestCheckpoint(tmp_path / "best.keras", "val_rate_mae")
+    checkpoint.set_model(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    for epoch, mae in enumerate([0.3, 0.2, 0.25, 0.1, 0.4]):
+        checkpoint.on_epoch_end(epoch, {"val_rate_mae": mae})
+    assert checkpoint.best_epoch == 4
+
+
+def toy_run(tmp_path, **train_options) -> RunConfig:
+    return RunConfig(model=ModelConfig("dense", {"hidden": (8,)}),
+                     train=TrainConfig(**{"epochs": 3, "batch_size": 8, **train_options}),
+                     out=str(tmp_path))
+
+
+def test_a_loss_that_becomes_nan_at_once_stops_with_one_line_and_keeps_the_history(tmp_path):
+    with pytest.raises(train.Diverged, match="diverged: the loss became nan in epoch 1"):
+        train.fit(toy_run(tmp_path, optimizer="sgd", lr=1e30), make_sequences(60), verbose=0)
+    (run_dir,) = tmp_path.iterdir()
+    assert runs.read_json(run_dir / "status.json")["status"] == "diverged"
+    assert (run_dir / "config.json").exists() and (run_dir / "history.csv").exists()
+    assert not (run_dir / "best.keras").exists() and not (run_dir / "resume").exists()
+    assert len((run_dir / "history.csv").read_text().splitlines()) == 2  # stopped in epoch 1
+
+
+class PoisonAtEpoch(keras.callbacks.Callback):
+    """Sets every weight to NaN when epoch `epoch` (0-based) begins: a divergence later on."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.model.set_weights([np.full_like(w, np.nan) for w in self.model.get_weights()])
+
+
+def test_a_divergence_after_a_good_epoch_tests_the_good_epoch(tmp_path):
+    run_dir, metrics = train.fit(toy_run(tmp_path, epochs=5), make_sequences(60), verbose=0,
+                                 callbacks=[PoisonAtEpoch(2)])
+    assert metrics["diverged"]["epoch"] == 3 and metrics["diverged"]["batch"] == 1
+    assert metrics["epochs_run"] == 3 and metrics["best_epoch"] <= 2
+    assert np.isfinite(metrics["test"]["loss"])
+    assert runs.read_json(run_dir / "status.json")["status"] == "complete"
+
+
+def test_a_write_that_fails_leaves_no_temporary_file_and_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "metrics.json"
+    runs.write_json(path, {"accuracy": 0.9})
+    assert (path.stat().st_mode & 0o777) == 0o644  # not mkstemp's private 0600
+
+    def full_disk(*args):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(os, "replace", full_disk)
+    with pytest.raises(OSError):
+        runs.write_json(path, {"accuracy": 0.1})
+    assert os.listdir(tmp_path) == ["metrics.json"]
+    assert runs.read_json(path) == {"accuracy": 0.9}
+
+
+def test_a_full_disk_is_one_line_with_exit_status_2(tmp_path, monkeypatch):
+    def full_disk(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(runs, "write_text", full_disk)
+    result = CliRunner().invoke(cli.main, ["data", "info", "--data", "digits-images",
+                                           "--out", str(tmp_path / "info")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (f"error: {tmp_path / 'info' / 'info.json'}: No space left "
+                                     "on device; free some space and run the same command "
+                                     "again (fit and tune continue where they stopped)")
+
+
+def test_the_search_space_passes_the_hyperparameter_checks():
+    """Every value a search may draw is a valid value for fit (dropout 0 is an int there)."""
+    for arch in spaces.ARCHITECTURES:
+        space = spaces.resolve([arch], spaces.Overrides.parse())
+        for name, (param, target) in space.items():
+            if target == "model":
+                for value in param.grid():
+                    train.models.resolve(arch, {name: value})
+
+
+def test_tune_refuses_an_unknown_objective_before_replacing_a_search(tmp_path):
+    cfg = search.SearchConfig(
+        run=RunConfig(data=DataConfig(name="digits-images")), archs=["dense"],
+        overrides=spaces.Overrides.parse(), objective="val_nonsense", name="s",
+        out=str(tmp_path))
+    with pytest.raises(UserError, match="cannot monitor 'val_nonsense'"):
+        search.load_data(cfg)
