@@ -36,6 +36,9 @@ class Group(click.Group):
         extra.pop("standalone_mode", None)
         try:
             code = super().main(args, prog_name, standalone_mode=False, **extra)
+        except click.exceptions.NoArgsIsHelpError as error:
+            error.show()  # `cli.py` alone: the help, as usual
+            sys.exit(error.exit_code)
         except click.UsageError as error:
             # Click would print the usage and a hint around the message: three lines.
             command = f"{error.ctx.command_path}: " if error.ctx else ""
@@ -231,6 +234,12 @@ def main():
               show_default=True)
 @click.option("--n-mels", type=click.IntRange(min=1), default=FeatureConfig.n_mels,
               show_default=True, help="Mel bands (logmel, and under the MFCCs).")
+@click.option("--max-hz", type=FiniteFloatRange(min=20, min_open=True),
+              help="Upper edge of the mel bands in Hz [default: half the sample rate; 4000 "
+                   "for spoken-digits, which telephone and 8 kHz recordings fill].")
+@click.option("--cmvn/--no-cmvn", default=None,
+              help="Normalise each utterance over its own frames (mean and variance), inside "
+                   "the model [default: no; yes for spoken-digits].")
 @click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs, show_default=True,
               help="Maximum epochs; early stopping on validation loss may stop sooner.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size,
@@ -293,10 +302,10 @@ def main():
               help="A tune best.json: its arch, hyperparameters, training settings and best "
                    "epoch count (options given explicitly still win).")
 @click.pass_context
-def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs, batch_size, lr,
-        optimizer, momentum, weight_decay, clipnorm, schedule, t0, t_mult, monitor, patience,
-        class_weights, overfit_batches, spec_augment, window_edge, hidden, layers, dropout, sets,
-        task_weights, seed, out, repeats, strategy, resume, hparams_file):
+def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, max_hz, cmvn, epochs,
+        batch_size, lr, optimizer, momentum, weight_decay, clipnorm, schedule, t0, t_mult,
+        monitor, patience, class_weights, overfit_batches, spec_augment, window_edge, hidden,
+        layers, dropout, sets, task_weights, seed, out, repeats, strategy, resume, hparams_file):
     """Train a model and write a run directory."""
     from kerasaudio import features as feature_lib
     from kerasaudio import models
@@ -323,7 +332,7 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, epochs
     cfg = RunConfig(
         data=data,
         features=_features(data, feature_kind, deltas=deltas, beat_sync=beat_sync,
-                           n_mfcc=n_mfcc, n_mels=n_mels),
+                           n_mfcc=n_mfcc, n_mels=n_mels, max_hz=max_hz, cmvn=cmvn),
         model=ModelConfig(arch=arch, hparams=hparams),
         train=TrainConfig(
             epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
@@ -515,13 +524,13 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
                               objective=objective, name=name, out=out)
     feature_lib.kinds(run.features)
     search.validate(cfg)
-    # Everything is checked, the data included, before an earlier search is replaced.
-    dataset = search.load_data(cfg)
     role = os.environ.get("KERASTUNER_TUNER_ID")
     if role is None:
         with runs.locked(cfg.directory):
-            best = _tune_here(cfg, dataset, overwrite, workers)
+            # Everything is checked, the data included, before an earlier search is replaced.
+            best = _tune_here(cfg, search.load_data(cfg), overwrite, workers)
     else:  # one process of a distributed search; they share the directory
+        dataset = search.load_data(cfg)
         if role == "chief":
             search.check_resumable(cfg, False)
         _search_or_exit(cfg, dataset)
@@ -578,10 +587,25 @@ def _without_option(argv: list, option: str) -> list:
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test",
               show_default=True, help="Which split to report on (val/train run the model).")
-def evaluate(run_dir, split):
+@click.option("--data", "data_path", type=click.Path(),
+              help="Score the run on every file of another audio data set with the same "
+                   "classes instead (a folder of class subfolders, or a path,label CSV; "
+                   "`7` matches `seven`); writes RUN_DIR/evaluations/<data>/.")
+def evaluate(run_dir, split, data_path):
     """Classification report, confusion matrices and report.md of a finished run."""
     _quiet_tensorflow()
     from kerasaudio import evaluate as evaluate_lib
+
+    if data_path:
+        from kerasaudio import crosseval
+
+        out, metrics = crosseval.evaluate_on(run_dir, data_path)
+        for task, r in metrics["tasks"].items():
+            click.echo(f"{task} on {data_path} ({metrics['examples']} files): accuracy "
+                       f"{r['accuracy']:.4f}  macro F1 {r['macro']['f1']:.4f}  (random "
+                       f"{metrics['baselines']['random']:.4f})")
+        click.echo(f"report: {out / 'report.md'}")
+        return
 
     report = evaluate_lib.evaluate_run(run_dir, split)
     for task, r in report.items():

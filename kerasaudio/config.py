@@ -56,6 +56,12 @@ class FeatureConfig:
         frame_ms: analysis window length in milliseconds.
         hop_ms: frame step in milliseconds (10 ms gives 100 frames a second).
         fft_length: FFT size in samples.
+        max_hz: upper edge of the mel filterbank (None: half the sample rate). 4000 keeps
+            to what a telephone or 8 kHz recording holds, so such audio fills every band.
+        cmvn: normalise each utterance's features to zero mean and unit variance over its
+            own frames (cepstral mean and variance normalisation), inside the model: a
+            microphone's or channel's fixed colouring is a constant offset of the log
+            spectrum that this removes.
     """
 
     kind: str = "mfcc"
@@ -67,6 +73,8 @@ class FeatureConfig:
     frame_ms: float = 25.0
     hop_ms: float = 10.0
     fft_length: int = 512
+    max_hz: float | None = None
+    cmvn: bool = False
 
     @property
     def frame_length(self) -> int:
@@ -79,7 +87,21 @@ class FeatureConfig:
 
 # Feature settings that built-in data sets are read with unless told otherwise: the phoneme
 # seed's 39-dim MFCCs, and log-mel for voice-attributes, whose pitch the MFCCs smooth away.
-BUILTIN_FEATURES = {"spoken-phonemes": {"deltas": True}, "voice-attributes": {"kind": "logmel"}}
+# spoken-digits keeps to the telephone band and normalises each utterance, so that a model
+# trained on it hears recordings of real people (8 kHz, other microphones) as it heard the
+# corpus (results/README.md, "Real voices").
+BUILTIN_FEATURES = {"spoken-digits": {"max_hz": 4000.0, "cmvn": True},
+                    "spoken-phonemes": {"deltas": True}, "voice-attributes": {"kind": "logmel"}}
+
+
+def with_feature_defaults(record: dict) -> dict:
+    """A config or search record whose `features` are filled with FeatureConfig's defaults
+    for fields it does not have (records written before those fields existed), so that it
+    compares equal to today's record of the same settings."""
+    if not isinstance(record.get("features"), dict):
+        return record
+    defaults = {f.name: f.default for f in dataclasses.fields(FeatureConfig)}
+    return {**record, "features": {**defaults, **record["features"]}}
 
 
 def feature_defaults(data_name: str) -> FeatureConfig:

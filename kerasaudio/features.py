@@ -79,7 +79,8 @@ def log_mel(waveforms, cfg: FeatureConfig, n_mels: int | None = None):
     power = tf.math.square(tf.abs(stft))
     mel_matrix = tf.signal.linear_to_mel_weight_matrix(
         num_mel_bins=n_mels or cfg.n_mels, num_spectrogram_bins=cfg.fft_length // 2 + 1,
-        sample_rate=cfg.sample_rate, lower_edge_hertz=20.0, upper_edge_hertz=cfg.sample_rate / 2)
+        sample_rate=cfg.sample_rate, lower_edge_hertz=20.0,
+        upper_edge_hertz=min(cfg.max_hz or cfg.sample_rate / 2, cfg.sample_rate / 2))
     return tf.math.log(tf.tensordot(power, mel_matrix, 1) + LOG_OFFSET)
 
 

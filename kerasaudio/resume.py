@@ -18,6 +18,7 @@ import keras
 import numpy as np
 
 from kerasaudio import runs
+from kerasaudio.config import with_feature_defaults
 
 STATE_DIR = "resume"
 STATE_FILE = "state.json"
@@ -138,6 +139,7 @@ def _interrupted(run_dir: Path) -> bool:
 def comparable(config: dict) -> str:
     """The parts of a config.json that must match for a run to be continued."""
     keys = ("data", "features", "model", "train", "out", "dataset")
+    config = with_feature_defaults(config)
     return json.dumps({k: config.get(k) for k in keys}, sort_keys=True)
 
 

@@ -88,9 +88,11 @@ def write_text(path: Path, text: str) -> None:
     """Writes through a temporary file and a rename, so readers never see half a file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
-        # mkstemp makes the file private (0600); a run's records are as readable as the rest.
-        os.fchmod(fd, 0o666 & ~_UMASK)
         with os.fdopen(fd, "w") as f:
+            # mkstemp makes the file private (0600); a run's records are as readable as the
+            # rest (some file systems, e.g. vfat, refuse the change: no matter).
+            with contextlib.suppress(OSError):
+                os.fchmod(f.fileno(), 0o666 & ~_UMASK)
             f.write(text)
         os.replace(tmp, path)
     except BaseException:

@@ -40,7 +40,11 @@ class BestCheckpoint(keras.callbacks.Callback):
         self.best, self.best_epoch = np.inf, 0
 
     def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
+        logs = logs or {}
+        value = logs.get(self.monitor)
+        # An epoch that diverged is never the best, whatever its (chance) accuracy says.
+        if not math.isfinite(float(logs.get("loss", 0.0))):
+            return
         if value is not None and self.sign * value < self.best:
             self.best, self.best_epoch = self.sign * value, epoch + 1
             tmp = self.path.with_name(self.path.stem + ".tmp.keras")
@@ -300,7 +304,8 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     train, val, test = (dataset.subset(s) for s in SPLITS)
     hparams = models.resolve(cfg.model.arch, cfg.model.hparams)
     mean, variance = train.frame_statistics()
-    spec = InputSpec(dataset.n_features, mean, variance, spec_augment=cfg.train.spec_augment)
+    spec = InputSpec(dataset.n_features, mean, variance, spec_augment=cfg.train.spec_augment,
+                     utterance_norm=cfg.features.cmvn)
     with strategy.scope():  # variables are created once per replica
         model = transfer.build(cfg.finetune.source, dataset.tasks, dataset.n_features) \
             if cfg.finetune else models.build(cfg.model.arch, spec, dataset.tasks, **hparams)
@@ -313,7 +318,8 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     # --features said, and predict and export must know that.
     # The reader too, so that predict reads arrays as training did (spectrograms are stored
     # frequency x time).
-    resolved = dataclasses.replace(cfg, features=dataset.features,
+    resolved = dataclasses.replace(cfg, features=dataclasses.replace(
+                                       dataset.features, cmvn=cfg.features.cmvn),
                                    data=dataclasses.replace(cfg.data,
                                                             format=datasets.format_of(cfg.data)),
                                    model=dataclasses.replace(cfg.model, hparams=hparams))

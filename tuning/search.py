@@ -28,7 +28,7 @@ import numpy as np
 from keras_tuner.src import utils as kt_utils
 
 from kerasaudio import datasets, models, monitor, pipeline, plots, runs, train
-from kerasaudio.config import RunConfig
+from kerasaudio.config import RunConfig, with_feature_defaults
 from kerasaudio.datasets.base import Dataset
 from kerasaudio.errors import UserError
 from kerasaudio.models.inputs import InputSpec
@@ -103,7 +103,8 @@ class AudioHyperModel(kt.HyperModel):
         mean, variance = self.train_split.frame_statistics()
         self.tasks = dataset.tasks
         self.spec = InputSpec(dataset.n_features, mean, variance,
-                              spec_augment=cfg.run.train.spec_augment)
+                              spec_augment=cfg.run.train.spec_augment,
+                              utterance_norm=cfg.run.features.cmvn)
         self.boundaries = pipeline.bucket_boundaries(self.train_split.lengths)
 
     def _settings(self, hp) -> tuple:
@@ -247,7 +248,7 @@ def check_resumable(cfg: SearchConfig, overwrite: bool) -> None:
         _clear(cfg.directory)
     if path.exists():
         _check_state_files(cfg.directory)
-        earlier = runs.read_json(path)
+        earlier = with_feature_defaults(runs.read_json(path))
         if earlier != record:
             changed = sorted(k for k in record if earlier.get(k) != record[k])
             raise UserError(f"{cfg.directory} holds a search with other settings "
@@ -297,7 +298,8 @@ def validate(cfg: SearchConfig) -> dict:
         raise UserError(f"unknown tuner {cfg.tuner!r}; valid: {', '.join(TUNERS)}")
     space = spaces.resolve(cfg.archs, cfg.overrides, grid_search=cfg.tuner == "grid")
     train.validate(dataclasses.replace(
-        cfg.run, model=dataclasses.replace(cfg.run.model, arch=cfg.archs[0], hparams={})))
+        cfg.run, out=cfg.out,
+        model=dataclasses.replace(cfg.run.model, arch=cfg.archs[0], hparams={})))
     return space
 
 

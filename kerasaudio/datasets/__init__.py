@@ -4,7 +4,7 @@ from a path, by the reader its format names (given, or told from what the path h
 import hashlib
 import importlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,9 +22,11 @@ def _corpus_features(name: str, corpus: dict, features: FeatureConfig, seed: int
     from kerasaudio import features as feature_lib
     from kerasaudio.datasets import speech_synth
 
-    key = hashlib.sha1(json.dumps(asdict(features), sort_keys=True).encode()).hexdigest()[:12]
+    # cmvn happens inside the model: the same extracted frames serve both settings.
+    extracted = asdict(replace(features, cmvn=False))
+    key = hashlib.sha1(json.dumps(extracted, sort_keys=True).encode()).hexdigest()[:12]
     path = cache.cache_dir() / (
-        f"{name}-v{speech_synth.GENERATOR_VERSION}-seed{seed}-features-{key}.npz")
+        f"{name}-v{speech_synth.CORPUS_VERSIONS[name]}-seed{seed}-features-{key}.npz")
     if path.exists():
         return cache.load_npz(path)
     frames, lengths = feature_lib.extract(corpus["waves"], corpus["lengths"], features,
@@ -46,7 +48,7 @@ def _spoken_digits(data: DataConfig, features: FeatureConfig) -> Dataset:
         name="spoken-digits", frames=extracted["frames"], lengths=extracted["lengths"],
         targets={"digit": corpus["digit"]}, tasks=[make_task("digit", classes)],
         class_names={"digit": classes}, split=corpus["split"], features=features,
-        info={k: corpus[k] for k in SPEAKER_INFO})
+        info={**{k: corpus[k] for k in SPEAKER_INFO}, "channel": corpus["channel"]})
 
 
 def _spoken_phonemes(data: DataConfig, features: FeatureConfig) -> Dataset:

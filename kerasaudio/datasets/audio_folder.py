@@ -53,6 +53,14 @@ def _from_folders(root: Path) -> tuple[list, list, list, None]:
     return files, labels, split, None
 
 
+def labelled_files(path: Path, problems: Problems | None = None) -> tuple[list, list]:
+    """(files, labels) of every audio file of a folder layout or a path,label CSV, whatever
+    its split: the whole of another data set to score a finished run on."""
+    problems = problems or Problems(False)
+    files, labels, _, _ = _from_list(path, problems) if path.is_file() else _from_folders(path)
+    return files, labels
+
+
 def _inside(root: Path, relative: str, where: str) -> Path:
     path = (root / relative).resolve()
     if not path.is_relative_to(root.resolve()):

@@ -37,15 +37,27 @@ VOICES = ("en", "en-US", "en-029", "en-GB-scotland", "en-GB-x-rp", "en-GB-x-gbcl
 VARIANTS = ("m1", "m2", "m3", "m4", "m5", "m6", "m7", "m8", "f1", "f2", "f3", "f4", "f5")
 SPEAKERS_PER_VOICE = 11
 SPLIT_SPEAKERS = {"train": 60, "val": 6, "test": 22}
-TAKES = 10
+TAKES = 3  # of each digit by each spoken-digits speaker
 SAMPLE_RATE = 16000
 ESPEAK_RATE = 22050
 RATE_RANGE = (120, 230)      # words per minute; eSpeak's default is 175
 PITCH_RANGE = (20, 80)       # eSpeak pitch 0..99; default 50
 SNR_DB_RANGE = (-5.0, 20.0)  # white noise; low SNRs keep the task from being trivial
 PAD_MS_RANGE = (0, 250)      # noise-only lead-in and tail, so onsets are not aligned
-# Bump when anything above or the generation code changes: it names the cache file.
-GENERATOR_VERSION = 1
+# Bump a corpus's version when anything it is made from changes: it names the cache file.
+CORPUS_VERSIONS = {"spoken-digits": 2, "spoken-phonemes": 1, "voice-attributes": 1}
+
+# spoken-digits draws its own voices: each of the 8 English voices (accents) spoken by
+# DIGIT_SPEAKERS_PER_VOICE speakers whose voice variants (formants, pitch, breath, roughness,
+# the Klatt synthesiser) are drawn at random, rather than eSpeak's 13 fixed variants:
+# a model must hear many vocal tracts to recognise one it has never heard.
+DIGIT_SPEAKERS_PER_VOICE = 40
+DIGIT_SPLIT_SPEAKERS = {"train": 220, "val": 20, "test": 80}
+DIGIT_TAKES = 3
+# How often a take goes through each channel effect, and their ranges.
+REVERB_PROBABILITY, RT60_RANGE_S = 0.3, (0.15, 0.8)
+TELEPHONE_PROBABILITY, TELEPHONE_BAND_HZ = 0.3, (300.0, 3400.0)
+NOISE_COLOURS = {"white": 0.0, "pink": 1.0, "brown": 2.0}  # power falls as 1 / f^exponent
 
 # spoken-phonemes and voice-attributes: utterances per speaker, and how their speakers split.
 SENTENCES = {"spoken-phonemes": 20, "voice-attributes": 16}
@@ -77,18 +89,23 @@ _Callback = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(ctypes.c_short), ctype
 
 
 class Espeak:
-    """A minimal ctypes binding of libespeak-ng: text in, int16 samples at 22,050 Hz out."""
+    """A minimal ctypes binding of libespeak-ng: text in, int16 samples at 22,050 Hz out.
 
-    def __init__(self, seed: int = 0, phoneme_events: bool = False):
+    `data_path` is eSpeak's data folder (default: the wheel's); a copy with voice variants
+    of our own lets `synth` use them by name."""
+
+    def __init__(self, seed: int = 0, phoneme_events: bool = False,
+                 data_path: str | None = None):
         import espeakng_loader
 
+        data_path = data_path or espeakng_loader.get_data_path()
         self._lib = ctypes.CDLL(espeakng_loader.get_library_path())
         self._lib.espeak_Synth.argtypes = [
             ctypes.c_char_p, ctypes.c_size_t, ctypes.c_uint, ctypes.c_int, ctypes.c_uint,
             ctypes.c_uint, ctypes.c_void_p, ctypes.c_void_p]
         self._lib.espeak_Info.restype = ctypes.c_char_p
         rate = self._lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0,
-                                           espeakng_loader.get_data_path().encode(),
+                                           data_path.encode(),
                                            _PHONEME_EVENTS if phoneme_events else 0)
         if rate != ESPEAK_RATE:
             raise RuntimeError(f"eSpeak NG failed to initialise (returned {rate})")
@@ -166,6 +183,141 @@ def speaker_table(seed: int, by_voice: bool = False) -> list[dict]:
     return speakers
 
 
+def digit_speaker_table(seed: int) -> list[dict]:
+    """spoken-digits' speakers: DIGIT_SPEAKERS_PER_VOICE per English voice, each with a
+    voice variant drawn for it (`variant` names it, `variant_text` is its eSpeak voice file),
+    half male and half female, split by speaker as DIGIT_SPLIT_SPEAKERS says."""
+    rng = np.random.default_rng([seed, 2])
+    speakers = []
+    for voice in VOICES:
+        for i in range(DIGIT_SPEAKERS_PER_VOICE):
+            gender = "female" if i % 2 else "male"
+            name = f"ka{seed}-{len(speakers)}"
+            speakers.append({"voice": voice, "variant": name, "gender": gender,
+                             "variant_text": draw_variant(rng, name, gender)})
+    order = rng.permutation(len(speakers))
+    bounds = np.cumsum([0] + list(DIGIT_SPLIT_SPEAKERS.values()))
+    assert bounds[-1] == len(speakers)
+    for split, lo, hi in zip(DIGIT_SPLIT_SPEAKERS, bounds[:-1], bounds[1:]):
+        for idx in order[lo:hi]:
+            speakers[idx]["split"] = split
+    return speakers
+
+
+def draw_variant(rng, name: str, gender: str) -> str:
+    """An eSpeak NG voice variant file: pitch, formant frequencies, strengths and widths
+    (percent of the voice's own), breathiness, roughness, flutter, and sometimes one of the
+    Klatt synthesisers, drawn around what eSpeak's own male and female variants use."""
+    female = gender == "female"
+    base = rng.uniform(150, 230) if female else rng.uniform(75, 135)
+    lines = ["language variant", f"name {name}", f"gender {gender}", "",
+             f"pitch {base:.0f} {base + rng.uniform(30, 110):.0f}"]
+    # One vocal-tract length for all formants (shorter tracts: higher formants), each
+    # formant then moved a little on its own.
+    tract = rng.uniform(1.0, 1.22) if female else rng.uniform(0.86, 1.06)
+    for k in range(9):
+        frequency = 100 * tract * rng.uniform(0.95, 1.05) if k else 100
+        lines.append(f"formant {k} {frequency:.0f} {rng.uniform(70, 130):.0f} "
+                     f"{rng.uniform(70, 160):.0f}")
+    if rng.random() < 0.3:
+        lines.append("breath " + " ".join(str(int(v)) for v in rng.integers(0, 4, size=8)))
+    lines += [f"roughness {int(rng.integers(0, 5))}", f"flutter {int(rng.integers(0, 30))}",
+              f"consonants {int(rng.integers(80, 130))}"]
+    if rng.random() < 0.3:
+        lines.append(f"klatt {int(rng.integers(1, 7))}")
+    return "\n".join(lines) + "\n"
+
+
+def espeak_data_with(folder: Path, name: str, text: str) -> str:
+    """Lays out in `folder` eSpeak's data folder with one voice variant of our own added
+    (`voices/!v/<name>`, holding `text`), and returns its path.
+
+    Everything else is a symbolic link into the wheel's folder. One variant per folder,
+    because eSpeak lists at most 349 voices and variants: all of spoken-digits' would
+    crowd out its own."""
+    import espeakng_loader
+
+    source = Path(espeakng_loader.get_data_path())
+    data = folder / "espeak-ng-data"
+    variants = data / "voices" / "!v"
+    variants.mkdir(parents=True)
+    for entry in source.iterdir():
+        if entry.name != "voices":
+            (data / entry.name).symlink_to(entry)
+    for entry in (source / "voices").iterdir():
+        if entry.name != "!v":
+            (data / "voices" / entry.name).symlink_to(entry)
+    for entry in (source / "voices" / "!v").iterdir():
+        (variants / entry.name).symlink_to(entry)
+    (variants / name).write_text(text)
+    return str(data)
+
+
+def _coloured_noise(n: int, exponent: float, rng) -> np.ndarray:
+    """Unit-power noise whose power spectrum falls as 1 / f^exponent (0 white, 1 pink,
+    2 brown)."""
+    spectrum = np.fft.rfft(rng.standard_normal(n))
+    frequency = np.fft.rfftfreq(n, 1.0 / SAMPLE_RATE)
+    # Nothing below 50 Hz: otherwise nearly all of brown noise's power lies where speech has
+    # none, and the SNR it is scaled to would overstate the noise in the speech band.
+    shape = np.where(frequency >= 50.0, np.maximum(frequency, 50.0) ** (-exponent / 2), 0.0)
+    noise = np.fft.irfft(spectrum * shape, n)
+    return noise / (np.sqrt(np.mean(noise ** 2)) + 1e-12)
+
+
+def _reverberate(signal: np.ndarray, rt60: float, rng) -> np.ndarray:
+    """`signal` in a simulated room: convolved with exponentially decaying noise whose level
+    falls by 60 dB in `rt60` seconds (a direct path first), cut to the signal's length."""
+    from scipy.signal import fftconvolve
+
+    t = np.arange(int(rt60 * SAMPLE_RATE)) / SAMPLE_RATE
+    response = rng.standard_normal(len(t)) * np.exp(-6.9 * t / rt60)
+    response[0] = 0.0
+    # Direct path to reverberant energy between +5 and -5 dB: a room, not a cave.
+    direct_to_reverberant_db = rng.uniform(-5.0, 5.0)
+    response *= np.sqrt(1.0 / (np.sum(response ** 2) * 10 ** (direct_to_reverberant_db / 10)))
+    response[0] = 1.0
+    wet = fftconvolve(signal, response)[:len(signal)]
+    return wet / np.sqrt(np.sum(response ** 2))  # the same energy as the dry signal
+
+
+def _telephone(signal: np.ndarray) -> np.ndarray:
+    """`signal` through a telephone line: 300-3400 Hz, 8 kHz, mu-law (G.711), back to
+    16 kHz."""
+    import soxr
+    from scipy.signal import butter, sosfilt
+
+    band = butter(4, TELEPHONE_BAND_HZ, btype="bandpass", fs=SAMPLE_RATE, output="sos")
+    narrow = soxr.resample(sosfilt(band, signal), SAMPLE_RATE, 8000)
+    peak = np.max(np.abs(narrow)) + 1e-12
+    mu = 255.0
+    coded = np.sign(narrow / peak) * np.log1p(mu * np.abs(narrow / peak)) / np.log1p(mu)
+    coded = np.round(coded * 127) / 127  # 8 bits
+    decoded = np.sign(coded) * ((1 + mu) ** np.abs(coded) - 1) / mu * peak
+    return soxr.resample(decoded, 8000, SAMPLE_RATE)[:len(signal)]
+
+
+def _channel(speech: np.ndarray, snr_db: float, pad: tuple, rng) -> tuple[np.ndarray, str]:
+    """spoken-digits' recording conditions: noise-only padding, reverberation (sometimes),
+    noise of a drawn colour at `snr_db`, and a telephone line (sometimes); returns the
+    waveform scaled to 0.9 of full scale and the channel's description."""
+    signal = np.concatenate([np.zeros(pad[0]), speech, np.zeros(pad[1])])
+    effects = []
+    if rng.random() < REVERB_PROBABILITY:
+        signal = _reverberate(signal, rng.uniform(*RT60_RANGE_S), rng)
+        effects.append("reverb")
+    colour = list(NOISE_COLOURS)[rng.integers(len(NOISE_COLOURS))]
+    # The speech's power as the microphone hears it: after the room, without the padding.
+    power = np.mean(signal[pad[0]:len(signal) - pad[1]] ** 2) + 1e-12
+    signal = signal + _coloured_noise(len(signal), NOISE_COLOURS[colour], rng) * np.sqrt(
+        power / 10 ** (snr_db / 10))
+    effects.append(f"{colour} noise")
+    if rng.random() < TELEPHONE_PROBABILITY:
+        signal = _telephone(signal)
+        effects.append("telephone")
+    return signal / (np.max(np.abs(signal)) + 1e-12) * 0.9, "+".join(effects)
+
+
 def _add_noise(speech: np.ndarray, snr_db: float, pad: tuple, rng) -> np.ndarray:
     """Pads `speech` with silence, then adds white noise `snr_db` below the speech power."""
     signal = np.concatenate([np.zeros(pad[0]), speech, np.zeros(pad[1])])
@@ -175,12 +327,14 @@ def _add_noise(speech: np.ndarray, snr_db: float, pad: tuple, rng) -> np.ndarray
     return mixed / (np.max(np.abs(mixed)) + 1e-12) * 0.9
 
 
-def _take(engine: Espeak, rng, text: str, voice: str) -> dict:
+def _take(engine: Espeak, rng, text: str, voice: str, channel: bool = False) -> dict:
     """One take of `text`: draws its speaking rate, pitch, SNR and noise-only padding, speaks
     it, resamples it to 16 kHz and mixes in the noise.
 
     Returns:
-        dict: `wave` (int16), `rate`, `pitch`, `snr`, and with phoneme events `phonemes`:
+        dict: `wave` (int16), `rate`, `pitch`, `snr`, `channel` (the effects applied:
+        with `channel`, also reverberation, coloured noise and telephone lines drawn for
+        the take), and with phoneme events `phonemes`:
         (start sample at 16 kHz, mnemonic) pairs, the lead-in padding included.
     """
     import soxr
@@ -191,34 +345,44 @@ def _take(engine: Espeak, rng, text: str, voice: str) -> dict:
     pad = tuple(int(ms * SAMPLE_RATE / 1000) for ms in rng.integers(*PAD_MS_RANGE, size=2))
     raw = engine.synth(text, voice, rate, pitch).astype(np.float64) / 32768.0
     speech = soxr.resample(raw, ESPEAK_RATE, SAMPLE_RATE)
-    mixed = _add_noise(speech, snr, pad, rng)
+    if channel:
+        mixed, effects = _channel(speech, snr, pad, rng)
+    else:
+        mixed, effects = _add_noise(speech, snr, pad, rng), "white noise"
     scale = SAMPLE_RATE / ESPEAK_RATE
     phonemes = [(pad[0] + int(round(sample * scale)), name) for sample, name in engine.phonemes()]
     return {"wave": np.round(mixed * 32767).astype(np.int16), "rate": rate, "pitch": pitch,
-            "snr": snr, "phonemes": phonemes}
+            "snr": snr, "phonemes": phonemes, "channel": effects}
 
 
 def _synth_speaker(args) -> dict:
     """Synthesises every take of one spoken-digits speaker; runs in a fresh process (see the
     module docstring)."""
+    import tempfile
+
     seed, index, speaker = args
-    engine = Espeak(seed=seed * 1000 + index)
     rng = np.random.default_rng([seed, index])
     voice = f"{speaker['voice']}+{speaker['variant']}"
     waves, rows = [], []
-    for digit, word in enumerate(DIGITS):
-        for _ in range(TAKES):
-            take = _take(engine, rng, word, voice)
-            waves.append(take["wave"])
-            rows.append((digit, take["rate"], take["pitch"], take["snr"]))
-    digit, rate, pitch, snr = map(np.array, zip(*rows))
+    with tempfile.TemporaryDirectory(prefix="kerasaudio-espeak-") as folder:
+        data_path = espeak_data_with(Path(folder), speaker["variant"], speaker["variant_text"])
+        engine = Espeak(seed=seed * 1000 + index, data_path=data_path)
+        for digit, word in enumerate(DIGITS):
+            for _ in range(TAKES):
+                take = _take(engine, rng, word, voice, channel=True)
+                waves.append(take["wave"])
+                rows.append((digit, take["rate"], take["pitch"], take["snr"], take["channel"]))
+    digit, rate, pitch, snr, channel = map(np.array, zip(*rows))
     return {"waves": waves, "digit": digit, "rate": rate, "pitch": pitch, "snr": snr,
-            "version": engine.version()}
+            "channel": channel, "version": engine.version()}
 
 
 def _run_speakers(worker, jobs: list, label: str) -> list:
     """`worker(job)` for every speaker's job, each in a fresh process, with a progress bar."""
     ctx = multiprocessing.get_context("forkserver")
+    # Each speaker's process forks from the server with these already imported: imported
+    # afresh (SciPy's signal module above all) they cost more than a speaker's synthesis.
+    ctx.set_forkserver_preload([__name__, "scipy.signal", "scipy.fft", "soxr"])
     with ctx.Pool(min(os.cpu_count() or 1, len(jobs)), maxtasksperchild=1) as pool:
         results = pool.imap(worker, jobs)
         with click.progressbar(results, length=len(jobs), label=f"Synthesising {label}",
@@ -233,9 +397,10 @@ def synthesize_digits(seed: int, speakers: list[int] | None = None) -> dict:
         dict of arrays: `waves` (int16, all utterances concatenated), `lengths`, `digit`,
         `speaker`, `voice`, `variant`, `gender`, `rate`, `pitch`, `snr_db`, `split`, `espeak`.
     """
-    table = speaker_table(seed)
+    table = digit_speaker_table(seed)
     indices = list(range(len(table))) if speakers is None else list(speakers)
-    parts = _run_speakers(_synth_speaker, [(seed, i, table[i]) for i in indices], "spoken-digits")
+    parts = _run_speakers(_synth_speaker, [(seed, i, table[i]) for i in indices],
+                          "spoken-digits")
     waves = [w for part in parts for w in part["waves"]]
     per = len(DIGITS) * TAKES
     speaker_of = np.repeat(indices, per)
@@ -250,6 +415,7 @@ def synthesize_digits(seed: int, speakers: list[int] | None = None) -> dict:
         "rate": np.concatenate([p["rate"] for p in parts]).astype(np.int64),
         "pitch": np.concatenate([p["pitch"] for p in parts]).astype(np.int64),
         "snr_db": np.concatenate([p["snr"] for p in parts]).astype(np.float32),
+        "channel": np.concatenate([p["channel"] for p in parts]),
         "split": np.array([table[s]["split"] for s in speaker_of]),
         "espeak": np.array(parts[0]["version"]),
     }
@@ -350,7 +516,8 @@ def load_corpus(corpus: str, seed: int = 0) -> dict:
     synthesised on first use and cached."""
     # The wheel's version pins the bundled libespeak-ng and voices, so it names the cache too.
     loader = importlib.metadata.version("espeakng-loader")
-    path = cache.cache_dir() / f"{corpus}-v{GENERATOR_VERSION}-seed{seed}-espeakng{loader}.npz"
+    path = cache.cache_dir() / (f"{corpus}-v{CORPUS_VERSIONS[corpus]}-seed{seed}-"
+                                f"espeakng{loader}.npz")
     if not path.exists():
         made = synthesize_digits(seed) if corpus == "spoken-digits" else \
             synthesize_sentences(corpus, seed)

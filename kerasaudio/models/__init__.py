@@ -74,8 +74,8 @@ def resolve(name: str, given: dict) -> dict:
     return {**defaults, **given}
 
 
-def _is_count(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+def _is_count(value, least: int = 1) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
 
 
 def _value_problem(key: str, value, default) -> str | None:
@@ -88,8 +88,9 @@ def _value_problem(key: str, value, default) -> str | None:
     if isinstance(default, tuple) or default is None or isinstance(default, int):
         several = isinstance(value, tuple | list) and not isinstance(default, int)
         counts = value if several else (value,)
-        if not counts or not all(map(_is_count, counts)):
-            return "expected a whole number of at least 1" + (
+        least = 0 if key == "depth" else 1  # depth 0: no MLP blocks
+        if not counts or not all(_is_count(c, least) for c in counts):
+            return f"expected a whole number of at least {least}" + (
                 "" if isinstance(default, int) else " (or several, comma-separated)")
         return None
     if isinstance(default, float):

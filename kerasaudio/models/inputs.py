@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from kerasaudio.errors import UserError
-from kerasaudio.models.layers import SpecAugment
+from kerasaudio.models.layers import SpecAugment, UtteranceNormalization
 
 
 @dataclass(frozen=True)
@@ -18,12 +18,15 @@ class InputSpec:
         mean: per-feature mean over the training split's frames.
         variance: per-feature variance over the training split's frames.
         spec_augment: mask random time spans and feature bands while training.
+        utterance_norm: normalise each sequence over its own frames (FeatureConfig.cmvn)
+            instead of by the training split's statistics.
     """
 
     n_features: int
     mean: np.ndarray
     variance: np.ndarray
     spec_augment: bool = False
+    utterance_norm: bool = False
 
 
 def sequence_inputs(spec: InputSpec):
@@ -38,8 +41,11 @@ def sequence_inputs(spec: InputSpec):
     """
     features = keras.Input((None, spec.n_features), name="features")
     mask = keras.Input((None,), dtype="bool", name="mask")
-    normalized = keras.layers.Normalization(
-        mean=spec.mean.tolist(), variance=spec.variance.tolist(), name="normalize")(features)
+    if spec.utterance_norm:
+        normalized = UtteranceNormalization(name="utterance_normalize")(features, mask=mask)
+    else:
+        normalized = keras.layers.Normalization(
+            mean=spec.mean.tolist(), variance=spec.variance.tolist(), name="normalize")(features)
     if spec.spec_augment:
         normalized = SpecAugment(name="spec_augment")(normalized)
     return {"features": features, "mask": mask}, normalized, mask
@@ -53,6 +59,9 @@ def window_inputs(spec: InputSpec, window: int):
     """
     if window < 1 or window % 2 == 0:
         raise UserError(f"window must be an odd number of frames, got {window}")
+    if spec.utterance_norm:
+        raise UserError("--cmvn normalises whole utterances, and a frame classifier sees "
+                        "windows of frames; use --no-cmvn")
     features = keras.Input((window, spec.n_features), name="features")
     normalized = keras.layers.Normalization(
         mean=spec.mean.tolist(), variance=spec.variance.tolist(), name="normalize")(features)

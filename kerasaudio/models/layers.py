@@ -174,3 +174,29 @@ class FrameMask(keras.layers.Layer):
 
     def compute_mask(self, inputs, mask=None):
         return None
+
+
+@keras.saving.register_keras_serializable(package="kerasaudio")
+class UtteranceNormalization(keras.layers.Layer):
+    """Each sequence's features minus their mean over its real frames, divided by their
+    standard deviation there (cepstral mean and variance normalisation); padded frames
+    stay zero and count for nothing, so padding cannot change the result."""
+
+    def __init__(self, epsilon: float = 1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = epsilon
+        self.supports_masking = True
+
+    def call(self, inputs, mask):
+        weight = ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
+        count = ops.maximum(ops.sum(weight, axis=1, keepdims=True), 1.0)
+        mean = ops.sum(inputs * weight, axis=1, keepdims=True) / count
+        centred = (inputs - mean) * weight
+        variance = ops.sum(ops.square(centred), axis=1, keepdims=True) / count
+        return centred / ops.sqrt(variance + self.epsilon)
+
+    def compute_mask(self, inputs, mask=None):
+        return mask
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}

@@ -1,0 +1,97 @@
+"""How a spoken-digits run does on voices it was never trained on: a real human speaker and
+another speech engine.
+
+- `asterisk`: Debian's asterisk-core-sounds-en-wav, the recorded prompts of a real speaker
+  (Allison), `en_US_f_Allison/digits/0.wav` .. `9.wav`, 8 kHz telephone audio;
+- `flite`: Debian's flite engine (never used for training), voices kal16, awb, rms and slt
+  saying zero..nine at duration_stretch 0.8, 1.0 and 1.25: 120 files.
+
+Both are made as audio folders (`<folder>/<digit>/*.wav`) under --work, then scored with
+`python cli.py evaluate RUN --data FOLDER` (the run's own feature extraction). Needs
+`apt-get install flite` and network access to Debian's archive for `apt-get download`.
+
+    python bench/real_voices.py RUN_DIR [RUN_DIR ...] [--work /tmp/real-voices]
+
+Prints one JSON line per run and set (accuracy, and the per-digit predictions of asterisk).
+"""
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+FLITE_VOICES = ("kal16", "awb", "rms", "slt")
+STRETCHES = (0.8, 1.0, 1.25)
+
+
+def asterisk(work: Path) -> Path:
+    """The real speaker's ten digits as an audio folder."""
+    folder = work / "asterisk"
+    if folder.is_dir():
+        return folder
+    unpacked = work / "asterisk-deb"
+    unpacked.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["apt-get", "download", "asterisk-core-sounds-en-wav"], cwd=work, check=True,
+                   capture_output=True)
+    (deb,) = glob.glob(str(work / "asterisk-core-sounds-en-wav_*.deb"))
+    subprocess.run(["dpkg-deb", "-x", deb, str(unpacked)], check=True)
+    (digits,) = glob.glob(str(unpacked / "usr/share/asterisk/sounds/en_US_f_Allison/digits"))
+    for d in range(10):
+        (folder / str(d)).mkdir(parents=True, exist_ok=True)
+        os.link(Path(digits) / f"{d}.wav", folder / str(d) / "allison.wav")
+    return folder
+
+
+def flite(work: Path) -> Path:
+    """Flite's four voices saying each digit at three speaking rates."""
+    folder = work / "flite"
+    if folder.is_dir():
+        return folder
+    for d, word in enumerate(DIGITS):
+        (folder / str(d)).mkdir(parents=True, exist_ok=True)
+        for voice in FLITE_VOICES:
+            for stretch in STRETCHES:
+                out = folder / str(d) / f"{voice}-{stretch}.wav"
+                subprocess.run(["flite", "-voice", voice, "--setf",
+                                f"duration_stretch={stretch}", "-t", word, "-o", str(out)],
+                               check=True)
+    return folder
+
+
+def score(run_dir: str, folder: Path) -> dict:
+    """Accuracy and per-file predictions of `evaluate RUN --data folder`."""
+    result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "evaluate", run_dir,
+                             "--data", str(folder)], capture_output=True, text=True, cwd=ROOT)
+    if result.returncode:
+        raise SystemExit(result.stderr)
+    report = json.loads((Path(run_dir) / "evaluations" / folder.name / "metrics.json")
+                        .read_text())
+    return report
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--work", default="/tmp/real-voices")
+    args = parser.parse_args()
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    sets = {"asterisk": asterisk(work), "flite": flite(work)}
+    for run_dir in args.runs:
+        for name, folder in sets.items():
+            report = score(run_dir, folder)
+            task = next(iter(report["tasks"]))
+            line = {"bench": "real_voices", "run": run_dir, "set": name,
+                    "files": report["examples"], "accuracy": report["tasks"][task]["accuracy"]}
+            if name == "asterisk":
+                line["predicted"] = report["predicted"][task]
+            print(json.dumps(line), flush=True)
+
+
+if __name__ == "__main__":
+    main()

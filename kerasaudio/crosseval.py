@@ -1,0 +1,106 @@
+"""A finished run scored on another data set with the same classes: the built-in corpus's
+model on recordings of real people, say. Class names are matched loosely (`7` is `seven`,
+case and surrounding spaces do not matter), and the results go to
+RUN_DIR/evaluations/<data>/ (metrics.json, predictions.csv, report.md, confusion PNGs)."""
+
+import csv
+import io
+from pathlib import Path
+
+import numpy as np
+
+from kerasaudio import evaluate, plots, predict, runs
+from kerasaudio.datasets.audio_folder import labelled_files
+from kerasaudio.errors import UserError
+
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def canonical(label: str) -> str:
+    """The form labels are matched in: lower case, trimmed, digits spelt out (`7` -> `seven`)."""
+    label = label.strip().lower()
+    return NUMBER_WORDS[int(label)] if label.isdigit() and int(label) < 10 else label
+
+
+def match_classes(labels: list, classes: list, where: str) -> np.ndarray:
+    """Each label's index among the run's `classes`.
+
+    Raises:
+        UserError: for labels that match none of the run's classes.
+    """
+    index = {canonical(c): i for i, c in enumerate(classes)}
+    unknown = sorted({label for label in labels if canonical(label) not in index})
+    if unknown:
+        raise UserError(f"{where}: classes {', '.join(map(repr, unknown[:5]))} are not among "
+                        f"the run's classes ({', '.join(classes)})")
+    return np.array([index[canonical(label)] for label in labels])
+
+
+def _classification_task(config: dict, run_dir: Path) -> tuple[str, list]:
+    tasks = config["dataset"]["tasks"]
+    if len(tasks) != 1 or tasks[0]["kind"] != "classification" \
+            or tasks[0].get("level", "sequence") != "sequence":
+        raise UserError(f"{run_dir}: evaluate --data scores runs with one classification task "
+                        f"of whole sequences; this one has "
+                        f"{', '.join(t['name'] for t in tasks)}")
+    name = tasks[0]["name"]
+    return name, config["dataset"]["class_names"][name]
+
+
+def evaluate_on(run_dir, data_path) -> tuple[Path, dict]:
+    """Scores `run_dir`'s best model on every audio file of `data_path` (a folder of class
+    subfolders, or a path,label CSV), through the run's own feature extraction.
+
+    Returns:
+        (the evaluation's folder, its metrics as written to metrics.json there).
+    """
+    run_dir, data_path = Path(run_dir), Path(data_path)
+    _, config = predict.load_run(run_dir)
+    task, classes = _classification_task(config, run_dir)
+    if not data_path.exists():
+        raise UserError(f"{data_path}: no such folder or file")
+    files, labels = labelled_files(data_path)
+    truth = match_classes(labels, classes, str(data_path))
+    header, rows = predict.predict_files(run_dir, files)
+    predicted = np.array([classes.index(row[header.index(task)]) for row in rows])
+    report = evaluate.classification_metrics(truth, predicted, classes)
+    counts = np.bincount(truth, minlength=len(classes))
+    train_counts = config["dataset"]["class_counts"][task]["train"]
+    metrics = {"data": str(data_path), "examples": len(files), "tasks": {task: report},
+               "baselines": evaluate.baselines(train_counts, counts),
+               "predicted": {task: {str(f): classes[p] for f, p in zip(files, predicted)}}}
+    # The data's own folder or file name ("..", "." resolved), never a path.
+    out = run_dir / "evaluations" / runs.slug(data_path.resolve().name or "root")
+    out.mkdir(parents=True, exist_ok=True)
+    runs.write_json(out / "metrics.json", metrics)
+    runs.write_text(out / "predictions.csv", _predictions_csv(files, truth, predicted, classes))
+    title = f"{run_dir.name} on {data_path.name}"
+    figures = [plots.confusion_matrix(report["confusion_matrix"], classes,
+                                      out / f"confusion_{kind}.png", normalised=kind == "norm",
+                                      title=title)
+               for kind in ("counts", "norm")]
+    runs.write_text(out / "report.md", _markdown(title, metrics, task, figures))
+    return out, metrics
+
+
+def _predictions_csv(files, truth, predicted, classes) -> str:
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["file", "true", "predicted"])
+    writer.writerows([str(f), classes[t], classes[p]] for f, t, p in zip(files, truth, predicted))
+    return text.getvalue()
+
+
+def _markdown(title: str, metrics: dict, task: str, figures: list) -> str:
+    report, base = metrics["tasks"][task], metrics["baselines"]
+    lines = [f"# {title}", "", f"{metrics['examples']} files of {metrics['data']}.", "",
+             "| measure | value |", "| --- | --- |",
+             f"| accuracy | {report['accuracy']:.4f} |",
+             f"| macro F1 | {report['macro']['f1']:.4f} |",
+             f"| random-guess baseline | {base['random']:.4f} |",
+             f"| majority-class baseline | {base['majority']:.4f} |", "",
+             "| class | precision | recall | F1 | files |", "| --- | --- | --- | --- | --- |"]
+    lines += [f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | "
+              f"{c['support']} |" for name, c in report["classes"].items()]
+    lines += [""] + [f"![{f.stem}]({f.name})" for f in figures]
+    return "\n".join(lines) + "\n"
