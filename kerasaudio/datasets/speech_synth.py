@@ -45,7 +45,7 @@ PITCH_RANGE = (20, 80)       # eSpeak pitch 0..99; default 50
 SNR_DB_RANGE = (-5.0, 20.0)  # white noise; low SNRs keep the task from being trivial
 PAD_MS_RANGE = (0, 250)      # noise-only lead-in and tail, so onsets are not aligned
 # Bump a corpus's version when anything it is made from changes: it names the cache file.
-CORPUS_VERSIONS = {"spoken-digits": 2, "spoken-phonemes": 1, "voice-attributes": 1}
+CORPUS_VERSIONS = {"spoken-digits": 3, "spoken-phonemes": 1, "voice-attributes": 1}
 
 # spoken-digits draws its own voices: each of the 8 English voices (accents) spoken by
 # DIGIT_SPEAKERS_PER_VOICE speakers whose voice variants (formants, pitch, breath, roughness,
