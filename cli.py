@@ -12,6 +12,8 @@ from pathlib import Path
 import click
 
 from kerasaudio.config import (
+    AUGMENTATIONS,
+    BUILTIN_AUGMENT,
     DATA_FORMATS,
     OPTIMIZERS,
     SCHEDULES,
@@ -23,6 +25,7 @@ from kerasaudio.config import (
     RunConfig,
     TrainConfig,
     feature_defaults,
+    parse_augment,
 )
 from kerasaudio.distribute import STRATEGIES
 from kerasaudio.errors import UserError
@@ -272,6 +275,10 @@ def main():
               help="Sanity check: train on N batches only; the loss should go to ~0.")
 @click.option("--spec-augment/--no-spec-augment", default=TrainConfig.spec_augment,
               show_default=True, help="Time and frequency masking while training.")
+@click.option("--augment", "augment_names",
+              help="Waveform augmentations of the training batches, on the fly: none, "
+                   "default (all), or names joined by '+' from " + ", ".join(AUGMENTATIONS)
+                   + " [default: all for spoken-digits, none otherwise].")
 @click.option("--window-edge", type=click.Choice(WINDOW_EDGES),
               default=TrainConfig.window_edge, show_default=True,
               help="Frame windows: fill past an utterance's ends by repeating, or zeros.")
@@ -304,8 +311,9 @@ def main():
 @click.pass_context
 def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, max_hz, cmvn, epochs,
         batch_size, lr, optimizer, momentum, weight_decay, clipnorm, schedule, t0, t_mult,
-        monitor, patience, class_weights, overfit_batches, spec_augment, window_edge, hidden,
-        layers, dropout, sets, task_weights, seed, out, repeats, strategy, resume, hparams_file):
+        monitor, patience, class_weights, overfit_batches, spec_augment, augment_names,
+        window_edge, hidden, layers, dropout, sets, task_weights, seed, out, repeats, strategy,
+        resume, hparams_file):
     """Train a model and write a run directory."""
     from kerasaudio import features as feature_lib
     from kerasaudio import models
@@ -339,6 +347,8 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, max_hz
             weight_decay=weight_decay, clipnorm=clipnorm, schedule=schedule, t0=t0,
             t_mult=t_mult, monitor=monitor, patience=patience, class_weights=class_weights,
             overfit_batches=overfit_batches, spec_augment=spec_augment,
+            augment=parse_augment(augment_names) if augment_names is not None
+            else BUILTIN_AUGMENT.get(data.name, ()),
             window_edge=window_edge, seed=seed, strategy=strategy, task_weights=task_weights),
         out=out)
     # Fail on a bad name before loading any data (an architecture's module imports Keras).

@@ -5,6 +5,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field
 
+from kerasaudio.errors import UserError
+
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "cosine-restarts", "plateau")
 WINDOW_EDGES = ("repeat", "zero")
@@ -94,6 +96,31 @@ BUILTIN_FEATURES = {"spoken-digits": {"max_hz": 4000.0, "cmvn": True},
                     "spoken-phonemes": {"deltas": True}, "voice-attributes": {"kind": "logmel"}}
 
 
+# Waveform augmentations (kerasaudio/augment.py), and the set the built-in speech corpus
+# trains with unless told otherwise.
+AUGMENTATIONS = ("speed", "gain", "shift", "noise", "babble", "reverb", "telephone")
+DEFAULT_AUGMENT = AUGMENTATIONS
+BUILTIN_AUGMENT = {"spoken-digits": DEFAULT_AUGMENT}
+
+
+def parse_augment(text: str) -> tuple:
+    """`--augment` as a tuple of names: `none`, `default` (every one), or names joined by '+'.
+
+    Raises:
+        UserError: for an unknown or repeated name.
+    """
+    if text == "none":
+        return ()
+    if text == "default":
+        return DEFAULT_AUGMENT
+    names = tuple(text.split("+"))
+    unknown = [n for n in names if n not in AUGMENTATIONS]
+    if unknown or len(set(names)) != len(names):
+        raise UserError(f"bad --augment {text!r}; valid: none, default (all of them), or "
+                        f"names joined by '+' from {', '.join(AUGMENTATIONS)}")
+    return names
+
+
 def with_feature_defaults(record: dict) -> dict:
     """A config or search record whose `features` are filled with FeatureConfig's defaults
     for fields it does not have (records written before those fields existed), so that it
@@ -143,6 +170,8 @@ class TrainConfig:
         class_weights: weigh examples by inverse class frequency (imbalanced data).
         overfit_batches: train on this many batches only, as a sanity check (None: off).
         spec_augment: SpecAugment-style time and frequency masking while training.
+        augment: waveform augmentations of the training batches (kerasaudio/augment.py),
+            applied on the fly; needs a data set that keeps its audio.
         window_edge: how frame windows are filled past an utterance's ends (`repeat`, `zero`).
         seed: seeds Python, NumPy, TensorFlow and the input pipeline's shuffling.
         strategy: `default` (one device), `mirrored` (every local GPU, or every logical CPU)
@@ -166,6 +195,7 @@ class TrainConfig:
     class_weights: bool = False
     overfit_batches: int | None = None
     spec_augment: bool = False
+    augment: tuple = ()
     window_edge: str = "repeat"
     seed: int = 0
     strategy: str = "default"

@@ -12,8 +12,10 @@ frames.
 import numpy as np
 import tensorflow as tf
 
-from kerasaudio.config import WINDOW_EDGES
+from kerasaudio import augment, features
+from kerasaudio.config import WINDOW_EDGES, FeatureConfig
 from kerasaudio.datasets.base import Dataset
+from kerasaudio.errors import UserError
 
 N_BUCKETS = 12
 
@@ -164,9 +166,56 @@ def _batch_fn(dataset: Dataset, class_weights=None, pad_to: int | None = None):
     return batch
 
 
+def _augmented_batch_fn(dataset: Dataset, names: tuple, cfg: FeatureConfig, seed: int,
+                        class_weights=None):
+    """Maps (epoch, step, batch of dataset indices) to ({"features", "mask"}, targets[,
+    weights]) whose features are computed, in the graph, from the batch's waveforms after
+    augmentation keyed by (seed, epoch, step): what training hears changes every epoch, and
+    a resumed run hears what the lost one would have."""
+    flat = np.concatenate(list(dataset.waves))
+    scale = 1.0 / 32768.0 if flat.dtype == np.int16 else 1.0
+    wave_lengths = tf.constant([len(w) for w in dataset.waves], tf.int64)
+    waves = tf.RaggedTensor.from_row_lengths(flat, wave_lengths)
+    targets = {name: tf.constant(values) for name, values in dataset.targets.items()}
+    weights = _sample_weights(dataset, class_weights)
+
+    def batch(epoch, step, indices):
+        clean = tf.cast(tf.gather(waves, indices).to_tensor(), tf.float32) * scale
+        key = tf.stack([tf.constant(seed, tf.int64) * 1_000_003 + epoch, step])
+        noisy, lengths = augment.apply(clean, tf.gather(wave_lengths, indices), names, key,
+                                       cfg.sample_rate)
+        frames, counts = features.in_graph(noisy, lengths, cfg)
+        mask = tf.sequence_mask(counts, tf.shape(frames)[1])
+        inputs = {"features": frames * tf.cast(mask, frames.dtype)[..., None], "mask": mask}
+        labels = {name: tf.gather(values, indices) for name, values in targets.items()}
+        return (inputs, labels) if weights is None else (inputs, labels,
+                                                         tf.gather(weights, indices))
+
+    return batch
+
+
+def check_augmentable(dataset: Dataset, names: tuple) -> None:
+    """Raises UserError unless `dataset` can be augmented on the fly: it keeps its audio,
+    its features are computed in TensorFlow, and its labels are per sequence (a changed
+    speed would move frame labels)."""
+    if not names:
+        return
+    if dataset.waves is None:
+        raise UserError(f"--augment {'+'.join(names)}: {dataset.name} came as features, "
+                        "without audio to augment; use --augment none")
+    kinds = features.kinds(dataset.features)
+    if dataset.features.beat_sync or any(k not in features.TF_KINDS for k in kinds):
+        raise UserError(f"--augment works with {', '.join(features.TF_KINDS)} features "
+                        "computed in TensorFlow, not chroma or beat-synchronous ones; use "
+                        "--augment none")
+    if any(t.level == "frame" for t in dataset.tasks):
+        raise UserError("--augment changes utterances' speed and timing, which would move "
+                        "frame labels; use --augment none for frame-level tasks")
+
+
 def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: list | None = None,
                      bucketing: bool = True, class_weights=None, first_epoch: int = 0,
-                     replicas: int = 1):
+                     replicas: int = 1, augmentations: tuple = ()):
     """Shuffled batches of similar-length sequences, reshuffled every epoch, without end.
 
     Args:
@@ -179,6 +228,8 @@ def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: l
         class_weights: per-class weights of the first task; batches then carry sample weights.
         first_epoch: the epoch whose batches come first (a resumed run's next epoch).
         replicas: devices a strategy splits each batch over (see `_whole_replica_batches`).
+        augmentations: waveform augmentations (kerasaudio/augment.py) of every batch; the
+            features are then computed from the augmented audio (see `check_augmentable`).
 
     Returns:
         (tf.data.Dataset, steps_per_epoch): every epoch's batches, one epoch after another.
@@ -191,10 +242,19 @@ def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: l
     else:
         boundaries = None
         steps, pad_to = int(_batches_kept(n, batch_size, replicas)), int(lengths.max())
-    ds = _epochs(first_epoch, lambda epoch: _index_batches(
-        n, seed, epoch, batch_size, lengths, boundaries, replicas))
-    # Indices are shuffled and grouped by length alone; the frames are gathered per batch.
-    batch = _batch_fn(dataset, class_weights, pad_to)
+    if augmentations:
+        check_augmentable(dataset, augmentations)
+        # Each batch is keyed by its epoch and its place in the epoch.
+        ds = _epochs(first_epoch, lambda epoch: _index_batches(
+            n, seed, epoch, batch_size, lengths, boundaries, replicas).enumerate().map(
+                lambda step, indices: (epoch, step, indices)))
+        batch = _augmented_batch_fn(dataset, augmentations, dataset.features, seed,
+                                    class_weights)
+    else:
+        ds = _epochs(first_epoch, lambda epoch: _index_batches(
+            n, seed, epoch, batch_size, lengths, boundaries, replicas))
+        # Indices are shuffled and grouped by length alone; the frames are gathered per batch.
+        batch = _batch_fn(dataset, class_weights, pad_to)
     ds = ds.map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE), steps
 

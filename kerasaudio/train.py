@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 import kerasaudio
-from kerasaudio import datasets, distribute, evaluate, models, pipeline, runs, transfer
+from kerasaudio import augment, datasets, distribute, evaluate, models, pipeline, runs, transfer
 from kerasaudio import monitor as monitor_lib
 from kerasaudio import resume as resume_lib
 from kerasaudio.config import OPTIMIZERS, SCHEDULES, WINDOW_EDGES, RunConfig, TrainConfig
@@ -172,7 +172,7 @@ class Batches:
                 class_weights=weights, first_epoch=first_epoch, replicas=self.replicas)
         return pipeline.training_batches(data, t.batch_size, t.seed, boundaries,
                                          class_weights=weights, first_epoch=first_epoch,
-                                         replicas=self.replicas)
+                                         replicas=self.replicas, augmentations=t.augment)
 
     def evaluation(self, data: Dataset):
         """(batches, order): order[k] is the index (sequence or frame) of the k-th output."""
@@ -293,6 +293,10 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     dataset = dataset or datasets.load(cfg.data, cfg.features)
     kind = models.input_kind(cfg.model.arch)
     _check_levels(dataset, cfg.model.arch)
+    if cfg.train.augment and kind == "window":
+        raise UserError(f"--augment is for whole utterances; {cfg.model.arch!r} classifies "
+                        "windows of frames: use --augment none")
+    pipeline.check_augmentable(dataset, cfg.train.augment)
     check_monitor(cfg.train.monitor, dataset)
     # Options that name tasks are checked before anything is written.
     heads.loss_weights(dataset.tasks, cfg.train.task_weights)
@@ -329,6 +333,7 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
         "distribution": {"strategy": cfg.train.strategy, "replicas": replicas,
                          "global_batch_size": batching.train.batch_size},
         "versions": {"keras": keras.__version__, "kerasaudio": kerasaudio.__version__},
+        "augmentation": {name: augment.STRENGTHS[name] for name in cfg.train.augment},
         **({"source_run": transfer.describe_source(cfg.finetune.source)} if cfg.finetune
            else {}),
     }))

@@ -12,7 +12,7 @@ import numpy as np
 from kerasaudio import audio, cache
 from kerasaudio.config import DataConfig, FeatureConfig
 from kerasaudio.datasets import images
-from kerasaudio.datasets.base import Dataset, make_regression_task, make_task
+from kerasaudio.datasets.base import Dataset, as_waves, make_regression_task, make_task
 from kerasaudio.errors import UserError
 
 
@@ -48,7 +48,8 @@ def _spoken_digits(data: DataConfig, features: FeatureConfig) -> Dataset:
         name="spoken-digits", frames=extracted["frames"], lengths=extracted["lengths"],
         targets={"digit": corpus["digit"]}, tasks=[make_task("digit", classes)],
         class_names={"digit": classes}, split=corpus["split"], features=features,
-        info={**{k: corpus[k] for k in SPEAKER_INFO}, "channel": corpus["channel"]})
+        info={**{k: corpus[k] for k in SPEAKER_INFO}, "channel": corpus["channel"]},
+        waves=as_waves(corpus["waves"], corpus["lengths"]))
 
 
 def _spoken_phonemes(data: DataConfig, features: FeatureConfig) -> Dataset:

@@ -19,7 +19,7 @@ import numpy as np
 
 from kerasaudio import audio, features
 from kerasaudio.config import DataConfig, FeatureConfig
-from kerasaudio.datasets.base import SPLITS, Dataset, Problems, make_task, read_text
+from kerasaudio.datasets.base import SPLITS, Dataset, Problems, as_waves, make_task, read_text
 from kerasaudio.datasets.splits import draw_missing
 from kerasaudio.errors import UserError
 
@@ -138,4 +138,6 @@ def load(data: DataConfig, cfg: FeatureConfig) -> Dataset:
     return Dataset(name=str(root), frames=frames, lengths=lengths,
                    targets={TASK: np.array([index[c] for c in labels], np.int64)},
                    tasks=[make_task(TASK, classes)], class_names={TASK: classes},
-                   split=split.astype(str), features=cfg, info=info, skipped=problems.found)
+                   split=split.astype(str), features=cfg, info=info, skipped=problems.found,
+                   waves=as_waves(np.concatenate(waves).astype(np.float32),
+                                  np.array([len(w) for w in waves])))

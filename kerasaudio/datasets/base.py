@@ -29,6 +29,9 @@ class Dataset:
         features: how the frames were computed.
         info: per-example metadata arrays (speaker, voice, ...), same length as `lengths`.
         skipped: the problems of the examples a reader left out (`--skip-bad`), one line each.
+        waves: (n_examples,) object array of each example's waveform (int16, or float32 in
+            [-1, 1]) at `features.sample_rate`, kept by readers of audio for augmentation
+            on the fly; None when the data came as features.
     """
 
     name: str
@@ -41,6 +44,7 @@ class Dataset:
     features: FeatureConfig
     info: dict = field(default_factory=dict)
     skipped: list = field(default_factory=list)
+    waves: np.ndarray | None = None
 
     @property
     def n_features(self) -> int:
@@ -67,7 +71,8 @@ class Dataset:
             name=self.name, frames=self.frames[rows], lengths=self.lengths[index],
             targets=targets, tasks=self.tasks,
             class_names=self.class_names, split=self.split[index], features=self.features,
-            info={k: v[index] for k, v in self.info.items()}, skipped=self.skipped)
+            info={k: v[index] for k, v in self.info.items()}, skipped=self.skipped,
+            waves=None if self.waves is None else self.waves[index])
 
     def select_tasks(self, names) -> "Dataset":
         """The same examples with only the targets `names` (empty: all of them).
@@ -102,6 +107,13 @@ class Dataset:
     def frame_statistics(self):
         """Per-feature mean and variance over all frames (call it on the training split)."""
         return self.frames.mean(axis=0), self.frames.var(axis=0)
+
+
+def as_waves(flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """All waveforms end to end, with their lengths, as an object array of views (no copy)."""
+    out = np.empty(len(lengths), dtype=object)
+    out[:] = np.split(flat, np.cumsum(lengths)[:-1])
+    return out
 
 
 def make_task(name: str, class_names: list, level: str = "sequence") -> Task:

@@ -1,0 +1,225 @@
+"""On-the-fly waveform augmentation of training batches, in TensorFlow ops inside the
+`tf.data` pipeline: every epoch hears every training utterance spoken a little faster or
+slower, louder or softer, later, in other noise, in another room, or down a telephone line.
+
+Each augmentation works on a zero-padded batch of waveforms (batch, samples) with each
+waveform's length, and is applied to each utterance with its probability. Randomness is
+stateless and keyed by (seed, epoch, batch), so a resumed run, or a Hyperband continuation,
+hears exactly what the uninterrupted run heard. Labels never change; lengths change only with
+`speed` and `shift`, and the features' mask follows them.
+
+Strengths live in STRENGTHS and are recorded in each run's config.json.
+"""
+
+import math
+
+import tensorflow as tf
+
+from kerasaudio.config import AUGMENTATIONS
+
+# name -> probability of applying it to an utterance, and its range.
+STRENGTHS = {
+    "speed": {"probability": 0.8, "factor": (0.85, 1.15)},   # tempo, pitch and formants
+    "gain": {"probability": 1.0, "db": (-10.0, 10.0)},
+    "shift": {"probability": 0.5, "max_ms": 200.0},          # leading silence
+    "noise": {"probability": 0.7, "snr_db": (0.0, 30.0), "colour_exponent": (0.0, 2.0)},
+    "babble": {"probability": 0.3, "snr_db": (5.0, 20.0), "talkers": 3},
+    "reverb": {"probability": 0.4, "rt60_s": (0.1, 0.7), "drr_db": (-5.0, 10.0)},
+    "telephone": {"probability": 0.3, "band_hz": (300.0, 3400.0), "eq_db": 6.0},
+}
+# Applied in this order whatever order they are named in: the talker (speed), the room,
+# the other sounds in it, the microphone's level and timing, then the line.
+ORDER = ("speed", "reverb", "babble", "noise", "gain", "shift", "telephone")
+RIR_SECONDS = 0.5
+assert set(ORDER) == set(STRENGTHS) == set(AUGMENTATIONS)
+
+
+def _uniform(key, index: int, shape, low: float, high: float):
+    """Stateless uniform values for augmentation step `index` of the batch keyed by `key`."""
+    return tf.random.stateless_uniform(shape, seed=key + tf.constant([0, index], tf.int64),
+                                       minval=low, maxval=high)
+
+
+def _chosen(key, index: int, batch, probability: float):
+    """(batch,) bool: which utterances get augmentation `index`."""
+    return _uniform(key, 100 + index, [batch], 0.0, 1.0) < probability
+
+
+def _length_mask(lengths, width):
+    return tf.sequence_mask(lengths, width, dtype=tf.float32)
+
+
+def _power(waves, lengths):
+    """Mean power of each waveform over its own samples."""
+    mask = _length_mask(lengths, tf.shape(waves)[1])
+    return tf.reduce_sum(tf.square(waves) * mask, 1) / tf.maximum(
+        tf.cast(lengths, tf.float32), 1.0) + 1e-10
+
+
+def speed(waves, lengths, key, chosen, s, rate: int):
+    """Resamples each chosen waveform by a factor (linear interpolation): faster and higher,
+    or slower and lower, as a shorter or longer vocal tract would sound."""
+    batch = tf.shape(waves)[0]
+    factor = tf.where(chosen, _uniform(key, 0, [batch], *s["factor"]), 1.0)
+    new_lengths = tf.cast(tf.math.floor(tf.cast(lengths, tf.float32) / factor), lengths.dtype)
+    new_width = tf.reduce_max(new_lengths)
+    position = tf.cast(tf.range(new_width), tf.float32)[None, :] * factor[:, None]
+    last = tf.cast(lengths - 1, tf.float32)[:, None]
+    position = tf.minimum(position, last)
+    left = tf.cast(tf.math.floor(position), tf.int32)
+    right = tf.minimum(left + 1, tf.cast(last, tf.int32))
+    weight = position - tf.cast(left, tf.float32)
+    out = (tf.gather(waves, left, batch_dims=1) * (1 - weight)
+           + tf.gather(waves, right, batch_dims=1) * weight)
+    return out * _length_mask(new_lengths, new_width), new_lengths
+
+
+def gain(waves, lengths, key, chosen, s, rate: int):
+    db = tf.where(chosen, _uniform(key, 1, [tf.shape(waves)[0]], *s["db"]), 0.0)
+    return waves * tf.pow(10.0, db / 20.0)[:, None], lengths
+
+
+def shift(waves, lengths, key, chosen, s, rate: int):
+    """Delays each chosen waveform by up to `max_ms` of silence (its length grows)."""
+    batch, width = tf.shape(waves)[0], tf.shape(waves)[1]
+    most = s["max_ms"] / 1000.0
+    seconds = tf.where(chosen, _uniform(key, 2, [batch], 0.0, most), 0.0)
+    delay = tf.cast(seconds * rate, lengths.dtype)
+    new_lengths = lengths + delay
+    new_width = tf.reduce_max(new_lengths)
+    source = tf.range(new_width, dtype=lengths.dtype)[None, :] - delay[:, None]
+    inside = (source >= 0) & (source < lengths[:, None])
+    out = tf.gather(waves, tf.cast(tf.clip_by_value(source, 0, tf.cast(width, lengths.dtype)
+                                                    - 1), tf.int32), batch_dims=1)
+    return tf.where(inside, out, 0.0), new_lengths
+
+
+def _coloured(key, index: int, shape, exponent):
+    """Unit-power noise (batch, samples) whose power falls as 1 / f^exponent, per row."""
+    width = shape[1]
+    white = tf.random.stateless_normal(shape, seed=key + tf.constant([0, index], tf.int64))
+    spectrum = tf.signal.rfft(white)
+    bins = tf.cast(tf.range(tf.shape(spectrum)[1]), tf.float32)
+    # From the 8th bin on (about 50 Hz for a second of audio): no power below it.
+    frequency = tf.maximum(bins, 8.0)[None, :]
+    shape_ = tf.where(bins[None, :] >= 8.0, tf.pow(frequency, -exponent[:, None] / 2), 0.0)
+    noise = tf.signal.irfft(spectrum * tf.cast(shape_, tf.complex64), fft_length=[width])
+    return noise / tf.sqrt(tf.reduce_mean(tf.square(noise), 1, keepdims=True) + 1e-10)
+
+
+def noise(waves, lengths, key, chosen, s, rate: int):
+    """Adds white to brown noise at a drawn SNR over each utterance's own samples."""
+    batch = tf.shape(waves)[0]
+    exponent = _uniform(key, 3, [batch], *s["colour_exponent"])
+    snr = _uniform(key, 4, [batch], *s["snr_db"])
+    scale = tf.sqrt(_power(waves, lengths) / tf.pow(10.0, snr / 10.0))
+    added = _coloured(key, 5, tf.shape(waves), exponent) * scale[:, None]
+    added *= _length_mask(lengths, tf.shape(waves)[1])
+    return waves + tf.where(chosen[:, None], added, 0.0), lengths
+
+
+def babble(waves, lengths, key, chosen, s, rate: int):
+    """Adds other utterances of the batch, as talkers in the background, at a drawn SNR."""
+    width = tf.shape(waves)[1]
+    others = tf.add_n([tf.roll(waves, k, axis=0) for k in range(1, s["talkers"] + 1)])
+    snr = _uniform(key, 6, [tf.shape(waves)[0]], *s["snr_db"])
+    scale = tf.sqrt(_power(waves, lengths) / tf.pow(10.0, snr / 10.0)
+                    / (tf.reduce_mean(tf.square(others), 1) + 1e-10))
+    added = others * scale[:, None] * _length_mask(lengths, width)
+    # A batch of one has no other talker.
+    alone = tf.shape(waves)[0] < 2
+    return waves + tf.where(chosen[:, None] & ~alone, added, 0.0), lengths
+
+
+def _fft_length(n):
+    return tf.cast(tf.pow(2.0, tf.math.ceil(tf.math.log(tf.cast(n, tf.float32)) / math.log(2))),
+                   tf.int32)
+
+
+def _on_chosen(chosen, waves, lengths, transform):
+    """`transform(waves, lengths, rows)` of the chosen rows only, put back in the batch: the
+    FFTs of the costly augmentations are not spent on utterances that keep their sound."""
+    rows = tf.where(chosen)[:, 0]
+    changed = transform(tf.gather(waves, rows), tf.gather(lengths, rows), rows)
+    return tf.tensor_scatter_nd_update(waves, rows[:, None], changed)
+
+
+def reverb(waves, lengths, key, chosen, s, rate: int):
+    """Convolves each chosen waveform with a simulated room impulse response: a direct path
+    and exponentially decaying noise (reverberation time and direct-to-reverberant ratio
+    drawn); the energy stays that of the dry signal."""
+    batch, width = tf.shape(waves)[0], tf.shape(waves)[1]
+    taps = int(RIR_SECONDS * rate)
+    t = tf.range(taps, dtype=tf.float32)[None, :] / rate
+    rt60 = _uniform(key, 7, [batch], *s["rt60_s"])[:, None]
+    drr = _uniform(key, 9, [batch], *s["drr_db"])[:, None]
+
+    def convolve(dry, dry_lengths, rows):
+        tail = tf.random.stateless_normal([tf.shape(rows)[0], taps],
+                                          seed=key + tf.constant([0, 8], tf.int64))
+        tail *= tf.exp(-6.9 * t / tf.gather(rt60, rows)) * tf.cast(t > 0, tf.float32)
+        tail *= tf.sqrt(1.0 / ((tf.reduce_sum(tf.square(tail), 1, keepdims=True) + 1e-10)
+                               * tf.pow(10.0, tf.gather(drr, rows) / 10.0)))
+        response = tail + tf.one_hot(tf.zeros_like(rows, tf.int32), taps)
+        n = _fft_length(width + taps)
+        wet = tf.signal.irfft(tf.signal.rfft(dry, [n]) * tf.signal.rfft(response, [n]), [n])
+        wet = wet[:, :width] / tf.sqrt(tf.reduce_sum(tf.square(response), 1, keepdims=True))
+        return wet * _length_mask(dry_lengths, width)
+
+    return _on_chosen(chosen, waves, lengths, convolve), lengths
+
+
+def telephone(waves, lengths, key, chosen, s, rate: int):
+    """A telephone line: the band kept, a random smooth equalisation within +-`eq_db`, and
+    8-bit mu-law coding."""
+    batch, width = tf.shape(waves)[0], tf.shape(waves)[1]
+    bins = width // 2 + 1
+    frequency = tf.cast(tf.range(bins), tf.float32) * rate / tf.cast(width, tf.float32)
+    low, high = s["band_hz"]
+    band = tf.cast((frequency >= low) & (frequency <= high), tf.float32)[None, :]
+    # A smooth curve: three cosines over the band with random amplitudes and phases.
+    x = frequency[None, :] / high
+    db = tf.zeros([batch, bins])
+    for k in range(1, 4):
+        amplitude = _uniform(key, 10 + k, [batch, 1], -s["eq_db"] / 3, s["eq_db"] / 3)
+        phase = _uniform(key, 20 + k, [batch, 1], 0.0, 2 * math.pi)
+        db += amplitude * tf.cos(k * math.pi * x + phase)
+
+    def line(clean, clean_lengths, rows):
+        gain = band * tf.pow(10.0, tf.gather(db, rows) / 20.0)
+        shaped = tf.signal.irfft(tf.signal.rfft(clean) * tf.cast(gain, tf.complex64),
+                                 fft_length=[width])
+        peak = tf.reduce_max(tf.abs(shaped), 1, keepdims=True) + 1e-10
+        mu = 255.0
+        coded = tf.sign(shaped) * tf.math.log1p(mu * tf.abs(shaped) / peak) / math.log1p(mu)
+        coded = tf.round(coded * 127.0) / 127.0
+        decoded = tf.sign(coded) * (tf.pow(1.0 + mu, tf.abs(coded)) - 1.0) / mu * peak
+        return decoded * _length_mask(clean_lengths, width)
+
+    return _on_chosen(chosen, waves, lengths, line), lengths
+
+
+FUNCTIONS = {"speed": speed, "gain": gain, "shift": shift, "noise": noise, "babble": babble,
+             "reverb": reverb, "telephone": telephone}
+
+
+def apply(waves, lengths, names: tuple, key, rate: int):
+    """Augments a zero-padded batch.
+
+    Args:
+        waves: float32 (batch, samples).
+        lengths: int64 (batch,) samples of each waveform before padding.
+        names: the augmentations to apply (each with its probability per utterance).
+        key: int64 (2,) stateless random key of this batch, from (seed, epoch, batch).
+        rate: the waveforms' sample rate in Hz.
+
+    Returns:
+        (waves, lengths) after augmentation, zero past each new length.
+    """
+    batch = tf.shape(waves)[0]
+    for index, name in enumerate(ORDER):
+        if name in names:
+            chosen = _chosen(key, index, batch, STRENGTHS[name]["probability"])
+            waves, lengths = FUNCTIONS[name](waves, lengths, key + 1000 * (index + 1), chosen,
+                                             STRENGTHS[name], rate)
+    return waves, lengths

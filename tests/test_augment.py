@@ -1,0 +1,147 @@
+"""On-the-fly waveform augmentation (issue 19): each augmentation is deterministic for a key,
+keeps its batch consistent (labels, lengths, masks), touches training batches only, and a
+resumed run hears exactly what the uninterrupted one heard."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasaudio import augment, features, pipeline
+from kerasaudio.config import AUGMENTATIONS, FeatureConfig, parse_augment
+from kerasaudio.datasets.base import Dataset, as_waves, make_task
+from kerasaudio.errors import UserError
+
+RATE = 16000
+
+
+def tone_dataset(n: int = 24, seed: int = 0) -> Dataset:
+    """Tones of three pitches (the class) and random lengths, with their waveforms kept."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, size=n)
+    waves = []
+    for label in labels:
+        t = np.arange(int(rng.integers(2000, 6000))) / RATE
+        waves.append((0.4 * np.sin(2 * np.pi * (300 + 400 * label) * t)
+                      * 32767).astype(np.int16))
+    cfg = FeatureConfig()
+    frames, lengths = features.extract(np.concatenate(waves).astype(np.float32) / 32768,
+                                       np.array([len(w) for w in waves]), cfg)
+    names = ["low", "mid", "high"]
+    return Dataset(name="tones", frames=frames, lengths=lengths,
+                   targets={"pitch": labels.astype(np.int64)}, tasks=[make_task("pitch", names)],
+                   class_names={"pitch": names}, split=np.array(["train"] * n), features=cfg,
+                   waves=as_waves(np.concatenate(waves), np.array([len(w) for w in waves])))
+
+
+def batch_of_noise(widths=(8000, 5000, 3000, 6000)):
+    rng = np.random.default_rng(1)
+    waves = np.zeros((len(widths), max(widths)), np.float32)
+    for i, w in enumerate(widths):
+        waves[i, :w] = rng.standard_normal(w) * 0.1
+    return tf.constant(waves), tf.constant(np.array(widths, np.int64))
+
+
+@pytest.mark.parametrize("name", AUGMENTATIONS)
+def test_each_augmentation_is_deterministic_for_a_key_and_zero_past_each_length(name):
+    waves, lengths = batch_of_noise()
+    key = tf.constant([3, 4], tf.int64)
+    first, first_lengths = augment.apply(waves, lengths, (name,), key, RATE)
+    again, _ = augment.apply(waves, lengths, (name,), key, RATE)
+    other, _ = augment.apply(waves, lengths, (name,), key + 1, RATE)
+    np.testing.assert_array_equal(first.numpy(), again.numpy())
+    assert not np.array_equal(first.numpy(), other.numpy())
+    assert np.isfinite(first.numpy()).all()
+    for row, length in zip(first.numpy(), first_lengths.numpy()):
+        assert np.all(row[length:] == 0)
+    if name not in ("speed", "shift"):  # only these change a waveform's length
+        np.testing.assert_array_equal(first_lengths.numpy(), lengths.numpy())
+    assert first.shape[1] == first_lengths.numpy().max()
+
+
+def test_speed_and_shift_change_lengths_within_their_ranges():
+    waves, lengths = batch_of_noise()
+    key = tf.constant([9, 9], tf.int64)
+    _, sped = augment.speed(waves, lengths, key, tf.constant([True] * 4),
+                            augment.STRENGTHS["speed"], RATE)
+    low, high = augment.STRENGTHS["speed"]["factor"]
+    ratio = lengths.numpy() / sped.numpy()
+    assert np.all((ratio > low - 0.01) & (ratio < high + 0.01))
+    _, delayed = augment.shift(waves, lengths, key, tf.constant([True] * 4),
+                               augment.STRENGTHS["shift"], RATE)
+    extra = delayed.numpy() - lengths.numpy()
+    assert np.all((extra >= 0) & (extra <= augment.STRENGTHS["shift"]["max_ms"] * RATE / 1000))
+
+
+def test_unchosen_utterances_keep_their_sound():
+    waves, lengths = batch_of_noise()
+    chosen = tf.constant([True, False, True, False])
+    for name in ("reverb", "telephone", "noise", "babble"):
+        out, _ = augment.FUNCTIONS[name](waves, lengths, tf.constant([1, 2], tf.int64), chosen,
+                                         augment.STRENGTHS[name], RATE)
+        np.testing.assert_array_equal(out.numpy()[[1, 3]], waves.numpy()[[1, 3]])
+        assert not np.allclose(out.numpy()[0], waves.numpy()[0])
+
+
+def first_batches(dataset, names, first_epoch=0, count=3):
+    ds, _ = pipeline.training_batches(dataset, 4, seed=7, first_epoch=first_epoch,
+                                      augmentations=names)
+    return list(ds.take(count).as_numpy_iterator())
+
+
+def test_augmented_batches_keep_labels_and_masks_consistent():
+    data = tone_dataset()
+    plain = first_batches(data, ())
+    noisy = first_batches(data, augment.ORDER)
+    for (x, y), (xa, ya) in zip(plain, noisy):
+        np.testing.assert_array_equal(y["pitch"], ya["pitch"])  # same examples, same labels
+        assert xa["features"].shape[0] == x["features"].shape[0]
+        assert xa["features"].shape != x["features"].shape or \
+            not np.allclose(xa["features"], x["features"])
+        # Every real frame is marked, every padded one is zero.
+        assert np.all(xa["features"][~xa["mask"]] == 0)
+        assert xa["mask"].sum(axis=1).min() > 0
+
+
+def test_without_augmentation_batches_equal_the_stored_features():
+    data = tone_dataset()
+    ((x, _),) = first_batches(data, (), count=1)
+    sequences = data.sequences()
+    for row, mask in zip(x["features"], x["mask"]):
+        length = int(mask.sum())
+        assert any(len(s) == length and np.allclose(s, row[:length]) for s in sequences)
+
+
+def test_a_resumed_run_hears_what_the_uninterrupted_run_heard():
+    data = tone_dataset()
+    steps = pipeline.bucketed_batch_count(data.lengths, pipeline.bucket_boundaries(data.lengths),
+                                          4)
+    whole = first_batches(data, augment.ORDER, first_epoch=0, count=steps + 2)
+    resumed = first_batches(data, augment.ORDER, first_epoch=1, count=2)
+    for (x, _), (xr, _) in zip(whole[steps:], resumed):
+        np.testing.assert_array_equal(x["features"], xr["features"])
+    # ...and another epoch hears something else.
+    first, second = whole[0][0]["features"], whole[steps][0]["features"]
+    assert first.shape != second.shape or not np.array_equal(first, second)
+
+
+def test_data_without_audio_or_with_frame_labels_is_refused():
+    data = tone_dataset()
+    with pytest.raises(UserError, match="came as features"):
+        pipeline.check_augmentable(Dataset(**{**data.__dict__, "waves": None}), ("noise",))
+    chroma = Dataset(**{**data.__dict__, "features": FeatureConfig(kind="chroma")})
+    with pytest.raises(UserError, match="not chroma"):
+        pipeline.check_augmentable(chroma, ("noise",))
+    framed = Dataset(**{**data.__dict__, "tasks": [make_task("pitch", ["a", "b", "c"],
+                                                             level="frame")]})
+    with pytest.raises(UserError, match="frame labels"):
+        pipeline.check_augmentable(framed, ("noise",))
+    pipeline.check_augmentable(Dataset(**{**data.__dict__, "waves": None}), ())
+
+
+def test_augment_option_names():
+    assert parse_augment("none") == ()
+    assert parse_augment("default") == AUGMENTATIONS
+    assert parse_augment("speed+noise") == ("speed", "noise")
+    for bad in ("speed+speed", "echo", "speed,noise"):
+        with pytest.raises(UserError, match="bad --augment"):
+            parse_augment(bad)
