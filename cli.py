@@ -724,6 +724,27 @@ def info(data, feature_kind, out):
         click.echo(f"wrote {figure}")
 
 
+@data.command("augment-preview")
+@data_options
+@click.option("--count", type=click.IntRange(min=1, max=12), default=3, show_default=True,
+              help="Training utterances to show, picked at random.")
+@click.option("--out", type=click.Path(dir_okay=False),
+              help="The PNG [default: results/data/NAME/augment_preview.png].")
+def augment_preview(data, feature_kind, count, out):
+    """Spectrograms of a few training utterances before and after each augmentation."""
+    from kerasaudio import features as feature_lib
+
+    cfg = _features(data, feature_kind)
+    feature_lib.kinds(cfg)
+    _quiet_tensorflow()
+    from kerasaudio import datainfo, datasets, runs
+
+    path = Path(out or Path("results", "data", runs.slug(data.name), "augment_preview.png"))
+    runs.check_writable(path.parent, "--out")
+    dataset = datasets.load(data, cfg)
+    click.echo(f"wrote {datainfo.augment_preview(dataset, path, count, data.seed)}")
+
+
 @data.command("audio")
 @click.argument("folder", type=click.Path(file_okay=False))
 @click.option("--split", type=click.Choice(["train", "val", "test"]), default="test",

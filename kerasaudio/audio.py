@@ -8,6 +8,7 @@ import numpy as np
 from kerasaudio.errors import UserError
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au")
+MAX_AMPLITUDE = 100.0
 
 
 def is_audio(path: Path) -> bool:
@@ -34,6 +35,12 @@ def read(path, sample_rate: int) -> np.ndarray:
         raise UserError(f"{path}: holds no samples")
     if not np.all(np.isfinite(samples)):
         raise UserError(f"{path}: holds NaN or infinite samples")
+    # Floating-point files may hold any value; beyond a few times full scale (1.0) it is
+    # not sound but damage, and squared to power it overflows the features.
+    loudest = float(np.max(np.abs(samples)))
+    if loudest > MAX_AMPLITUDE:
+        raise UserError(f"{path}: holds samples up to {loudest:.3g}, far beyond full scale "
+                        f"(1.0); not audio that can be trusted")
     mono = samples.mean(axis=1)
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate).astype(np.float32)

@@ -13,6 +13,7 @@ Strengths live in STRENGTHS and are recorded in each run's config.json.
 
 import math
 
+import numpy as np
 import tensorflow as tf
 
 from kerasaudio.config import AUGMENTATIONS
@@ -27,9 +28,10 @@ STRENGTHS = {
     "reverb": {"probability": 0.4, "rt60_s": (0.1, 0.7), "drr_db": (-5.0, 10.0)},
     "telephone": {"probability": 0.3, "band_hz": (300.0, 3400.0), "eq_db": 6.0},
 }
-# Applied in this order whatever order they are named in: the talker (speed), the room,
-# the other sounds in it, the microphone's level and timing, then the line.
-ORDER = ("speed", "reverb", "babble", "noise", "gain", "shift", "telephone")
+# Applied in this order whatever order they are named in: the talker (speed, a late start),
+# the room, the other sounds in it (so a late start is filled with noise, not digital
+# silence), the microphone's level, then the line.
+ORDER = ("speed", "shift", "reverb", "babble", "noise", "gain", "telephone")
 RIR_SECONDS = 0.5
 assert set(ORDER) == set(STRENGTHS) == set(AUGMENTATIONS)
 
@@ -223,3 +225,21 @@ def apply(waves, lengths, names: tuple, key, rate: int):
             waves, lengths = FUNCTIONS[name](waves, lengths, key + 1000 * (index + 1), chosen,
                                              STRENGTHS[name], rate)
     return waves, lengths
+
+
+def preview(waves: list, rate: int, seed: int = 0) -> dict:
+    """Each augmentation applied alone, to every utterance, for a look at what it does.
+
+    Returns:
+        name (`none` first, then each augmentation) -> list of float32 waveforms.
+    """
+    lengths = tf.constant([len(w) for w in waves], tf.int64)
+    batch = tf.constant(np.stack([np.pad(w, (0, max(map(len, waves)) - len(w)))
+                                  for w in waves]).astype(np.float32))
+    out = {"none": list(waves)}
+    everyone = tf.ones([len(waves)], tf.bool)
+    for index, name in enumerate(ORDER):
+        key = tf.constant([seed, index], tf.int64)
+        changed, new = FUNCTIONS[name](batch, lengths, key, everyone, STRENGTHS[name], rate)
+        out[name] = [w[:n] for w, n in zip(changed.numpy(), new.numpy())]
+    return out

@@ -6,6 +6,7 @@ import numpy as np
 
 from kerasaudio import evaluate, features, plots, runs
 from kerasaudio.datasets.base import SPLITS, Dataset
+from kerasaudio.errors import UserError
 
 
 def _length_unit(dataset: Dataset) -> tuple[float, str]:
@@ -110,3 +111,34 @@ def write(dataset: Dataset, out: Path) -> tuple[dict, list]:
     runs.write_text(out / "info.md", markdown(info) + "\n" + "\n".join(
         f"![{f.stem}]({f.name})" for f in figures) + "\n")
     return info, figures
+
+
+def augment_preview(dataset: Dataset, path: Path, count: int = 3, seed: int = 0) -> Path:
+    """A PNG of the log-mel spectrograms of `count` training utterances as they are and
+    after each augmentation alone (kerasaudio/augment.py): what training hears.
+
+    Raises:
+        UserError: for a data set that came as features, without audio.
+    """
+    import dataclasses
+
+    from kerasaudio import augment
+
+    if dataset.waves is None:
+        raise UserError(f"{dataset.name} came as features, without audio to augment")
+    train = dataset.subset("train")
+    picked = np.random.default_rng(seed).choice(len(train.lengths), min(count, len(train.lengths)),
+                                                replace=False)
+    waves = [np.asarray(w, np.float32) / (32768.0 if w.dtype == np.int16 else 1.0)
+             for w in train.waves[np.sort(picked)]]
+    cfg = dataclasses.replace(dataset.features, kind="logmel", beat_sync=False)
+    columns = {}
+    for name, versions in augment.preview(waves, cfg.sample_rate, seed).items():
+        width = max(map(len, versions))
+        padded = np.stack([np.pad(w, (0, width - len(w))) for w in versions])
+        mel = features.log_mel(padded.astype(np.float32), cfg).numpy()
+        columns[name] = [m[:int(features.frame_count(len(w), cfg))] for m, w in zip(mel, versions)]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return plots.spectrogram_grid(columns, cfg.hop_ms / 1000, path,
+                                  title=f"{dataset.name}: {len(waves)} training utterances, "
+                                        "each augmentation alone")

@@ -214,3 +214,35 @@ def parallel_coordinates(rows: list, columns: list, metric: str, path,
     fig.colorbar(matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap), ax=ax, label=metric)
     ax.set_title(title)
     return _save(fig, path)
+
+
+def spectrogram_grid(columns: dict, step: float, path, title: str = "Augmentations") -> Path:
+    """Log-mel spectrograms, one row per utterance and one column per version of it.
+
+    Args:
+        columns: version name (e.g. `none`, `reverb`) -> list of (time, mel bands) arrays, the
+            same utterances in the same order in every column.
+        step: a frame's length in seconds.
+    """
+    names = list(columns)
+    rows = len(columns[names[0]])
+    fig, axes = plt.subplots(rows, len(names), figsize=(2.2 * len(names), 1.8 * rows + 0.6),
+                             squeeze=False, layout="constrained")
+    low = min(float(np.percentile(x, 5)) for images in columns.values() for x in images)
+    high = max(float(x.max()) for images in columns.values() for x in images)
+    for col, name in enumerate(names):
+        for row, frames in enumerate(columns[name]):
+            ax = axes[row, col]
+            image = ax.imshow(frames.T, aspect="auto", origin="lower", cmap="magma",
+                              vmin=low, vmax=high,
+                              extent=(0, frames.shape[0] * step, -0.5, frames.shape[1] - 0.5))
+            if row == 0:
+                ax.set_title(name, fontsize=9)
+            if row == rows - 1:
+                ax.set_xlabel("time (s)", fontsize=8)
+            if col == 0:
+                ax.set_ylabel("mel band", fontsize=8)
+            ax.tick_params(labelsize=7)
+    fig.colorbar(image, ax=axes, label="log mel power (natural log)", shrink=0.6)
+    fig.suptitle(title)
+    return _save(fig, path)

@@ -348,6 +348,7 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     else:
         run_dir, state = runs.create(cfg.out, cfg.model.arch, cfg.data.name), None
         runs.write_json(run_dir / "config.json", config)
+        runs.write_json(run_dir / SPLITS_FILE, record_splits(dataset))
     runs.write_json(run_dir / "status.json", resume_lib.running_status())
     try:
         metrics = _train_and_test(model, resolved, Batches(batching, kind, hparams, replicas),
@@ -383,14 +384,44 @@ def describe(dataset: Dataset) -> dict:
             "skipped": dataset.skipped}
 
 
+SPLITS_FILE = "splits.json"
+
+
+def record_splits(dataset: Dataset) -> dict:
+    """What splits.json holds: each split's example ids, so that a later `evaluate --split`
+    scores the very examples the run had in that split."""
+    ids = dataset.ids()
+    return {s: ids[dataset.split == s].tolist() for s in SPLITS}
+
+
+def recorded_split(run_dir: Path, dataset: Dataset, split: str) -> Dataset:
+    """`split` of `dataset` as the run recorded it (splits.json; runs made before it was
+    written: as the data set's split says).
+
+    Raises:
+        UserError: when the data set no longer holds the recorded examples: the split cannot
+            be rebuilt, and drawing it anew would mix training examples into it.
+    """
+    path = run_dir / SPLITS_FILE
+    if not path.exists():
+        return dataset.subset(split)
+    record = runs.read_json(path)
+    where = {example: i for i, example in enumerate(dataset.ids())}
+    missing = [example for example in record[split] if example not in where]
+    if missing:
+        raise UserError(f"{run_dir}: {len(missing)} examples of the run's {split} split are no "
+                        f"longer in the data set (e.g. {missing[0]})")
+    return dataset.take(np.array([where[example] for example in record[split]], int))
+
+
 def write_split_predictions(run_dir: Path, split: str) -> Path:
-    """Predicts `split` of the run's data set with its best.keras into predictions_<split>.csv."""
+    """Predicts `split` of the run's data set, as the run recorded it, with its best.keras
+    into predictions_<split>.csv."""
     config = runs.read_json(run_dir / "config.json")
     cfg = RunConfig.from_dict(config)
-    dataset = datasets.load(cfg.data, cfg.features)
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
-    data = dataset.subset(split)
+    data = recorded_split(run_dir, datasets.load(cfg.data, cfg.features), split)
     kind = models.input_kind(cfg.model.arch)
     model = keras.models.load_model(run_dir / "best.keras")
     batches, order = Batches(cfg, kind, cfg.model.hparams).evaluation(data)

@@ -2,6 +2,8 @@
 keeps its batch consistent (labels, lengths, masks), touches training batches only, and a
 resumed run hears exactly what the uninterrupted one heard."""
 
+import json
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -145,3 +147,49 @@ def test_augment_option_names():
     for bad in ("speed+speed", "echo", "speed,noise"):
         with pytest.raises(UserError, match="bad --augment"):
             parse_augment(bad)
+
+
+def test_fit_refuses_augmentation_of_data_without_audio_before_writing(tmp_path):
+    from conftest import make_sequences
+
+    from kerasaudio import train
+    from kerasaudio.config import ModelConfig, RunConfig, TrainConfig
+
+    cfg = RunConfig(model=ModelConfig("gru", {"hidden": 4, "layers": 1}),
+                    train=TrainConfig(epochs=1, augment=("noise",)), out=str(tmp_path / "runs"))
+    with pytest.raises(UserError, match="came as features"):
+        train.fit(cfg, make_sequences(30), verbose=0)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_a_fit_with_augmentation_records_it_and_trains(tmp_path):
+    from kerasaudio import train
+    from kerasaudio.config import ModelConfig, RunConfig, TrainConfig
+
+    data = tone_dataset(60)
+    data = Dataset(**{**data.__dict__, "split": np.array(["train", "val", "test"])[
+        np.arange(60) % 3]})
+    cfg = RunConfig(model=ModelConfig("gru_attention", {"hidden": 8, "layers": 1}),
+                    train=TrainConfig(epochs=2, batch_size=8, augment=augment.ORDER),
+                    out=str(tmp_path))
+    run_dir, metrics = train.fit(cfg, data, verbose=0)
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["train"]["augment"] == list(augment.ORDER)
+    assert config["augmentation"]["speed"]["factor"] == [0.85, 1.15]
+    assert metrics["epochs_run"] == 2
+
+
+@pytest.mark.slow
+def test_augment_preview_draws_every_augmentation(tmp_path, corpus_cache):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    result = subprocess.run([sys.executable, "cli.py", "data", "augment-preview", "--count", "2",
+                             "--out", str(tmp_path / "preview.png")], cwd=root,
+                            capture_output=True, text=True,
+                            env={**os.environ, "KERASAUDIO_CACHE": str(corpus_cache)})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp_path / "preview.png").read_bytes()[:4] == b"\x89PNG"

@@ -69,6 +69,7 @@ BAD_TS = {
     "dimensions": ("1,2,3:1", r"Toy_TRAIN.ts:10: 1 dimensions, expected 2"),
     "label": ("1,2:3,4:7", r"Toy_TRAIN.ts:10: class '7' is not in @classLabel \(1 2 3\)"),
     "no label": ("1,2:3,4:", r"Toy_TRAIN.ts:10: expected dimensions separated by ':'"),
+    "huge values": ("1e30,2:3,4:1", r"Toy_TRAIN.ts:10: values up to 1e\+30; beyond 1e\+15"),
 }
 
 
@@ -215,6 +216,15 @@ def bad_audio_cases(tmp_path):
     cases["header"] = (tmp_path / "header.csv", r"header.csv:1: expected a header path,label")
     (tmp_path / "short.csv").write_text("path,label,group\ntones/low/1.wav,low\n")
     cases["short row"] = (tmp_path / "short.csv", r"short.csv:2: expected path,label,group")
+    huge = write_audio_folder(tmp_path / "huge", per_class=3)
+    soundfile.write(huge / "high" / "1.wav", np.full(800, 1e30), 16000, subtype="FLOAT")
+    cases["huge samples"] = (huge, r"high/1.wav: holds samples up to 1e\+30, far beyond full")
+    upper = write_audio_folder(tmp_path / "upper", per_class=3, splits=("TRAIN", "TEST"))
+    cases["TRAIN/ TEST/"] = (upper, r"upper: split folders are named train, val, test in lower "
+                                    r"case; found TEST, TRAIN/")
+    beside = write_audio_folder(tmp_path / "beside", per_class=3, splits=("train", "test"))
+    write_tone(beside / "extra" / "low" / "0.wav", 220.0, np.random.default_rng(1))
+    cases["folder beside train/"] = (beside, r"beside: beside train, test/ it holds extra/")
     return cases
 
 
@@ -283,6 +293,10 @@ def bad_frame_cases(tmp_path):
     with open(root / "train_labels.txt", "a") as f:
         f.write("u000 1 1 1\n")
     cases["twice"] = (root, r"train_labels.txt:29: u000 is labelled twice")
+    root = fresh("overlap")
+    with open(root / "test_split.txt", "a") as f:
+        f.write("u003\n")
+    cases["train and test overlap"] = (root, r"test_split.txt: u003 is also in train_split.txt")
     return cases
 
 
@@ -386,10 +400,18 @@ def bad_spectrogram_cases(tmp_path):
               r"train_labels.txt:17: '../../secret.npy' points outside")
     with_line("missing", "train_labels.txt", "nope.npy Rock",
               r"train_labels.txt:17: nope.npy: no such file")
-    with_line("unknown class", "test_labels.txt", "Pop-0.fused.full.npy Metal",
+    with_line("unknown class", "test_labels.txt", "Metal-0.npy Metal",
               r"test_labels.txt: class 'Metal' does not occur")
+    np.save(cases["unknown class"][0] / "test" / "Metal-0.npy", np.zeros((140, 30), np.float32))
     with_line("bad line", "train_labels.txt", "only-a-name",
               r"train_labels.txt:17: expected 'file label'")
+    root = write_spectrogram_folder(tmp_path / "shared", per_genre=3)
+    np.save(root / "shared.npy", np.zeros((140, 30), np.float32))
+    for labels in ("train_labels.txt", "test_labels.txt"):
+        with open(root / labels, "a") as f:
+            f.write("shared.npy Rock\n")
+    cases["same array in train and test"] = (
+        root, r"test_labels.txt:\d+: shared.npy is already listed at .*train_labels.txt:17")
     root = write_spectrogram_folder(tmp_path / "truncated", per_genre=3)
     (root / "train" / "Jazz-1.fused.full.npy.gz").write_bytes(b"\x1f\x8b\x08\x00trunc")
     cases["truncated"] = (root, r"Jazz-1.fused.full.npy.gz: not a readable .npy array")
@@ -471,3 +493,10 @@ def test_a_multitask_labels_csv_trains_regression_heads_and_predicts_a_submissio
     assert sub_header == ["Id", "valence", "energy", "danceability"]
     assert sorted(r[0] for r in sub_rows) == [f"{1000 + i}.fused.full.npy.gz" for i in range(5)]
     assert all(0 <= float(v) <= 1 for r in sub_rows for v in r[1:])
+
+
+def test_hidden_folders_are_not_classes(tmp_path):
+    root = write_audio_folder(tmp_path / "tones", per_class=4)
+    write_tone(root / ".ipynb_checkpoints" / "0.wav", 440.0, np.random.default_rng(1))
+    data = datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    assert data.class_names["class"] == ["high", "low", "mid"]

@@ -224,3 +224,33 @@ def test_tune_refuses_an_unknown_objective_before_replacing_a_search(tmp_path):
         out=str(tmp_path))
     with pytest.raises(UserError, match="cannot monitor 'val_nonsense'"):
         search.load_data(cfg)
+
+
+def test_evaluate_split_val_scores_the_recorded_examples_after_the_data_grew(tmp_path):
+    """The run's validation split is read from splits.json, not drawn again from the data,
+    which after new files would put training examples into "validation"."""
+    from test_readers import write_audio_folder, write_tone
+
+    from kerasaudio import datasets, evaluate
+    from kerasaudio.config import FeatureConfig
+
+    root = write_audio_folder(tmp_path / "tones", per_class=8)
+    cfg = RunConfig(data=DataConfig(name=str(root)), out=str(tmp_path / "runs"),
+                    model=ModelConfig("dense", {"hidden": (8,)}),
+                    train=TrainConfig(epochs=1, batch_size=8))
+    run_dir, _ = train.fit(cfg, verbose=0)
+    recorded = runs.read_json(run_dir / train.SPLITS_FILE)
+    assert len(recorded["val"]) > 0 and not set(recorded["val"]) & set(recorded["train"])
+    rng = np.random.default_rng(5)
+    for n in range(8, 14):  # the data grows
+        write_tone(root / "low" / f"{n}.wav", 220.0, rng)
+    grown = datasets.load(cfg.data, FeatureConfig())
+    assert sorted(grown.subset("val").ids()) != sorted(recorded["val"])  # redrawn: the bug
+    assert train.recorded_split(run_dir, grown, "val").ids().tolist() == recorded["val"]
+    report = evaluate.evaluate_run(run_dir, "val")
+    assert sum(c["support"] for c in report["class"]["classes"].values()) == \
+        len(recorded["val"])
+    for old in recorded["val"][:1]:
+        Path(old).unlink()  # an example of the split is gone: refused, not redrawn
+    with pytest.raises(UserError, match="examples of the run's val split are no longer"):
+        train.recorded_split(run_dir, datasets.load(cfg.data, FeatureConfig()), "val")

@@ -12,7 +12,13 @@ import numpy as np
 from kerasaudio import audio, cache
 from kerasaudio.config import DataConfig, FeatureConfig
 from kerasaudio.datasets import images
-from kerasaudio.datasets.base import Dataset, as_waves, make_regression_task, make_task
+from kerasaudio.datasets.base import (
+    MAX_FEATURE,
+    Dataset,
+    as_waves,
+    make_regression_task,
+    make_task,
+)
 from kerasaudio.errors import UserError
 
 
@@ -188,4 +194,15 @@ def load(data: DataConfig, features: FeatureConfig) -> Dataset:
     for split in ("train", "val", "test"):
         if not np.any(dataset.split == split):
             raise UserError(f"data set {data.name!r} has no {split} examples")
+    _check_magnitude(dataset)
     return dataset
+
+
+def _check_magnitude(dataset: Dataset) -> None:
+    largest = float(np.max(np.abs(dataset.frames))) if dataset.frames.size else 0.0
+    if largest > MAX_FEATURE:
+        row = int(np.argmax(np.abs(dataset.frames).max(axis=1)))
+        example = int(np.searchsorted(dataset.offsets(), row, side="right") - 1)
+        where = dataset.info["file"][example] if "file" in dataset.info else f"example {example}"
+        raise UserError(f"{dataset.name}: {where} holds values up to {largest:.3g}; features "
+                        f"beyond {MAX_FEATURE:.0e} overflow training (rescale them)")

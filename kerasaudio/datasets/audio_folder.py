@@ -29,7 +29,7 @@ TASK = "class"
 def _class_folders(folder: Path) -> dict:
     """class name -> its audio files (searched recursively), for each subfolder of `folder`."""
     found = {}
-    for sub in sorted(p for p in folder.iterdir() if p.is_dir()):
+    for sub in _subfolders(folder):
         files = sorted(p for p in sub.rglob("*") if p.is_file() and audio.is_audio(p))
         if not files:
             raise UserError(f"{sub}: no audio files ({', '.join(audio.AUDIO_SUFFIXES)})")
@@ -39,11 +39,31 @@ def _class_folders(folder: Path) -> dict:
     return found
 
 
+def _subfolders(folder: Path) -> list:
+    """The visible subfolders: hidden ones (.ipynb_checkpoints, .git) are no classes."""
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def _from_folders(root: Path) -> tuple[list, list, list, None]:
-    """(files, labels, given split or "" to draw, no groups) of a folder layout."""
+    """(files, labels, given split or "" to draw, no groups) of a folder layout.
+
+    Raises:
+        UserError: for a layout that is neither class folders nor split folders exactly:
+            split folders in another case (TRAIN/), or other folders beside them, which
+            would silently become classes or be left out.
+    """
+    subfolders = _subfolders(root)
+    miscased = [p.name for p in subfolders if p.name.lower() in SPLITS and p.name not in SPLITS]
+    if miscased:
+        raise UserError(f"{root}: split folders are named {', '.join(SPLITS)} in lower case; "
+                        f"found {', '.join(miscased)}/ (rename them)")
     given = [s for s in SPLITS if (root / s).is_dir()]
     if given and "train" not in given:
         raise UserError(f"{root}: has {', '.join(given)}/ but no train/")
+    others = [p.name for p in subfolders if p.name not in SPLITS]
+    if given and others:
+        raise UserError(f"{root}: beside {', '.join(given)}/ it holds {', '.join(others)}/, "
+                        "which would be left out; move it into a split or elsewhere")
     files, labels, split = [], [], []
     for part in given or [""]:
         for label, paths in _class_folders(root / part).items():

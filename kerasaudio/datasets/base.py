@@ -1,6 +1,7 @@
 """The one in-memory form every data source is turned into."""
 
 import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,14 @@ class Dataset:
         off = self.offsets()
         return [self.frames[a:b] for a, b in zip(off[:-1], off[1:])]
 
+    def ids(self) -> np.ndarray:
+        """A name for each example that survives the data set growing or being reordered:
+        its file where it has one (audio, arrays, images), else a hash of its frames."""
+        if "file" in self.info:
+            return np.asarray(self.info["file"], dtype=str)
+        return np.array([hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
+                         for x in self.sequences()])
+
     def frame_level(self, task_name: str) -> bool:
         return next(t for t in self.tasks if t.name == task_name).level == "frame"
 
@@ -107,6 +116,11 @@ class Dataset:
     def frame_statistics(self):
         """Per-feature mean and variance over all frames (call it on the training split)."""
         return self.frames.mean(axis=0), self.frames.var(axis=0)
+
+
+# Features beyond this overflow float32 once squared (the normalisation's variance), and
+# training on them silently reaches chance: refused instead.
+MAX_FEATURE = 1e15
 
 
 def as_waves(flat: np.ndarray, lengths: np.ndarray) -> np.ndarray:

@@ -49,6 +49,18 @@ def read_labels(path: Path) -> dict:
     return labels
 
 
+def _check_disjoint(root: Path, splits: dict) -> None:
+    """Raises UserError for an utterance listed in two split lists (test would leak into
+    training) or twice in one."""
+    seen = {}
+    for name, ids in splits.items():
+        for u in ids:
+            if u in seen:
+                raise UserError(f"{root / f'{name}_split.txt'}: {u} is also in "
+                                f"{seen[u]}_split.txt; an utterance belongs to one split")
+            seen[u] = name
+
+
 def read_split(path: Path) -> list:
     """The utterance ids of a split list, one per line."""
     return [words[0] for _, words in _lines(path)]
@@ -62,6 +74,7 @@ def load(data: DataConfig, cfg: FeatureConfig) -> Dataset:
               if (root / f"{s}_split.txt").is_file() or s == "train"}
     # Test utterances without labels are for predict; the others must have them.
     splits["test"] = [u for u in splits.get("test", []) if u in labels]
+    _check_disjoint(root, splits)
     order, split = [], []
     for name, ids in splits.items():
         order += ids

@@ -151,6 +151,7 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
         if classes is not None:
             class_names[name] = classes
     first_class = next((t.name for t in tasks if t.kind == "classification"), None)
+    _check_disjoint(files, lines)
     # Drawn splits keep each class's share; without a class, each example is its own group.
     split = draw_missing(split, targets[first_class] if first_class else np.zeros(len(split)),
                          data, str(root), groups=None if first_class else np.arange(len(split)))
@@ -160,6 +161,18 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
         targets=targets, tasks=tasks, class_names=class_names,
         split=split.astype(str), features=FeatureConfig(kind=features.GIVEN),
         info={"file": np.array(files)}, skipped=problems.found)
+
+
+def _check_disjoint(files: list, lines: list) -> None:
+    """Raises UserError for an array named on two lines (in train and test, test would leak
+    into training)."""
+    first = {}
+    for path, where in zip(files, lines):
+        key = str(Path(path).resolve())
+        if key in first:
+            raise UserError(f"{where}: {Path(path).name} is already listed at {first[key]}; "
+                            "an array belongs to one split, once")
+        first[key] = where
 
 
 def _target(name: str, column: np.ndarray, split: np.ndarray, root: Path, lines: list):

@@ -12,7 +12,14 @@ from pathlib import Path
 import numpy as np
 
 from kerasaudio.config import DataConfig, FeatureConfig
-from kerasaudio.datasets.base import Dataset, Problems, make_task, natural_order, read_text
+from kerasaudio.datasets.base import (
+    MAX_FEATURE,
+    Dataset,
+    Problems,
+    make_task,
+    natural_order,
+    read_text,
+)
 from kerasaudio.datasets.splits import draw_missing
 from kerasaudio.errors import UserError
 
@@ -67,6 +74,9 @@ def _case(path: Path, n: int, line: str, dimensions: int | None) -> tuple[np.nda
     series = np.stack(columns, axis=1)
     if not np.all(np.isfinite(series)):
         raise UserError(f"{path}:{n}: missing, NaN or infinite values")
+    if np.max(np.abs(series)) > MAX_FEATURE:
+        raise UserError(f"{path}:{n}: values up to {np.max(np.abs(series)):.3g}; beyond "
+                        f"{MAX_FEATURE:.0e} they overflow training (rescale them)")
     return series, label
 
 
