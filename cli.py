@@ -692,7 +692,10 @@ def compare(paths, sort, desc, csv_path):
     from kerasaudio import compare as compare_lib
     from kerasaudio import runs
 
-    rows = compare_lib.table(list(paths), sort=sort, descending=desc)
+    left_out = []
+    rows = compare_lib.table(list(paths), sort=sort, descending=desc, left_out=left_out)
+    for line in left_out:
+        click.echo(f"warning: {line}", err=True)
     click.echo(compare_lib.markdown(rows), nl=False)
     if csv_path:
         runs.write_text(Path(csv_path), compare_lib.to_csv(rows))

@@ -1,12 +1,15 @@
 """Where generated corpora and extracted features are cached, and how they are written."""
 
+import logging
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 
 import numpy as np
 
 CACHE_ENV = "KERASAUDIO_CACHE"
+log = logging.getLogger(__name__)
 
 
 def cache_dir() -> Path:
@@ -31,7 +34,19 @@ def save_npz_atomic(path: Path, **arrays) -> None:
             os.remove(tmp)
 
 
-def load_npz(path: Path) -> dict:
-    """Reads a cache file written by `save_npz_atomic`; never unpickles."""
-    with np.load(path, allow_pickle=False) as npz:
-        return {key: npz[key] for key in npz.files}
+def load_npz(path: Path) -> dict | None:
+    """Reads a cache file written by `save_npz_atomic`; never unpickles.
+
+    Returns:
+        its arrays, or None when there is no such file or it is damaged (cut short, say, by
+        a full disk or a copy): a damaged entry is deleted, so that it is made again.
+    """
+    if not path.exists():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        log.warning("%s: damaged cache file (%s); making it again", path, error)
+        path.unlink(missing_ok=True)
+        return None

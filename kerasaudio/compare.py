@@ -105,15 +105,26 @@ def baseline_rows(rows: list) -> list:
     return out
 
 
-def table(paths: list, sort: str | None = None, descending: bool = False) -> list:
+def table(paths: list, sort: str | None = None, descending: bool = False,
+          left_out: list | None = None) -> list:
     """Rows for every run and experiment under `paths`, sorted by column `sort`, then the
-    baselines.
+    baselines. A run whose records cannot be read is left out, and one line saying why is
+    appended to `left_out`: one damaged run does not hide the others.
 
     Raises:
         UserError: for an unknown sort column or a path holding no runs.
     """
-    rows = [experiment_row(p) if runs.is_experiment(p) else run_row(p)
-            for p in runs.discover(paths)]
+    rows = []
+    for path in runs.discover(paths):
+        try:
+            rows.append(experiment_row(path) if runs.is_experiment(path) else run_row(path))
+        except (ValueError, KeyError, TypeError, OSError) as error:
+            if left_out is None:
+                raise UserError(f"{path}: unreadable run records ({error})") from None
+            left_out.append(f"{path}: unreadable run records ({type(error).__name__}: "
+                            f"{str(error)[:120]}); left out")
+    if not rows:
+        raise UserError("no readable runs: " + "; ".join(left_out or []))
     if sort is not None:
         if sort not in _columns(rows):
             raise UserError(f"cannot sort by {sort!r}; columns: {', '.join(_columns(rows))}")

@@ -126,13 +126,19 @@ def export(run_dir, fmt: str, out=None) -> Path:
     best = Path(run_dir) / "best.keras"
     # Written under a temporary name and renamed: an interrupted export leaves nothing half-made.
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    if fmt == "keras":
-        shutil.copyfile(best, tmp)
-    else:
-        model = load_model(run_dir)
-        if fmt == "savedmodel":
+    model = load_model(run_dir)  # also for keras: a damaged best.keras is not exported
+    try:
+        if fmt == "keras":
+            shutil.copyfile(best, tmp)
+        elif fmt == "savedmodel":
             _write_savedmodel(model, cfg, tmp)
         else:
             tmp.write_bytes(_tflite_bytes(model, cfg))
-    os.replace(tmp, out)
+        os.replace(tmp, out)
+    finally:
+        # A full disk or an error half-way leaves no hidden temporary file or folder.
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        elif tmp.exists():
+            tmp.unlink()
     return out

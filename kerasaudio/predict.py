@@ -7,6 +7,7 @@ time x features) are taken as already extracted.
 
 import csv
 import io
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,12 @@ def load_model(run_dir):
 
     import kerasaudio.models.layers  # noqa: F401  (registers the layers with Keras)
 
-    return keras.models.load_model(Path(run_dir) / "best.keras", safe_mode=True)
+    path = Path(run_dir) / "best.keras"
+    try:
+        return keras.models.load_model(path, safe_mode=True)
+    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as error:
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise UserError(f"{path}: not a loadable Keras model ({reason})") from None
 
 
 def is_array(path: Path) -> bool:

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import socket
+import zipfile
 from pathlib import Path
 
 import keras
@@ -19,6 +20,7 @@ import numpy as np
 
 from kerasaudio import runs
 from kerasaudio.config import with_feature_defaults
+from kerasaudio.errors import UserError
 
 STATE_DIR = "resume"
 STATE_FILE = "state.json"
@@ -99,8 +101,13 @@ def restore(model, run_dir: Path, state: dict) -> None:
     be built and compiled exactly as the interrupted run's was."""
     if not model.optimizer.built:
         model.optimizer.build(model.trainable_variables)
-    with np.load(Path(run_dir) / STATE_DIR / state["arrays"], allow_pickle=False) as saved:
-        values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    path = Path(run_dir) / STATE_DIR / state["arrays"]
+    try:
+        with np.load(path, allow_pickle=False) as saved:
+            values = [saved[f"arr_{i}"] for i in range(len(saved.files))]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise UserError(f"{path}: damaged training state ({error}); start the run anew with "
+                        "--no-resume") from None
     variables = _variables(model)
     if len(values) != len(variables):
         raise ValueError(f"{run_dir}: saved state has {len(values)} variables, the model "

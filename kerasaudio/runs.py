@@ -159,7 +159,12 @@ def experiment_runs(path: Path) -> list:
 
 def is_complete(path: Path) -> bool:
     status = Path(path) / "status.json"
-    return not status.exists() or read_json(status).get("status") == "complete"
+    if not status.exists():
+        return True
+    try:
+        return read_json(status).get("status") == "complete"
+    except (ValueError, AttributeError):  # damaged: not a run to count on
+        return False
 
 
 def discover(paths: list) -> list:

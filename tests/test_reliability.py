@@ -254,3 +254,79 @@ def test_evaluate_split_val_scores_the_recorded_examples_after_the_data_grew(tmp
         Path(old).unlink()  # an example of the split is gone: refused, not redrawn
     with pytest.raises(UserError, match="examples of the run's val split are no longer"):
         train.recorded_split(run_dir, datasets.load(cfg.data, FeatureConfig()), "val")
+
+
+@pytest.fixture
+def small_run(tmp_path):
+    run_dir, _ = train.fit(toy_run(tmp_path / "runs", epochs=1), make_sequences(45), verbose=0)
+    return run_dir
+
+
+@pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 truncated", b"not a model at all"])
+def test_a_damaged_best_keras_is_named_and_never_exported(small_run, tmp_path, damage):
+    from kerasaudio import export, predict
+
+    (small_run / "best.keras").write_bytes(damage)
+    with pytest.raises(UserError, match="best.keras: not a loadable Keras model"):
+        predict.load_model(small_run)
+    for fmt in ("keras", "savedmodel"):
+        with pytest.raises(UserError, match="not a loadable Keras model"):
+            export.export(small_run, fmt, tmp_path / f"out-{fmt}")
+        assert not (tmp_path / f"out-{fmt}").exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
+
+
+def test_compare_leaves_out_a_damaged_run_and_says_so(tmp_path):
+    from kerasaudio import compare
+
+    good, _ = train.fit(toy_run(tmp_path / "runs"), make_sequences(45), verbose=0)
+    bad, _ = train.fit(toy_run(tmp_path / "runs", seed=1), make_sequences(45), verbose=0)
+    (bad / "config.json").write_text('{"model": ')
+    left_out = []
+    rows = compare.table([str(tmp_path / "runs")], left_out=left_out)
+    assert [r["run"] for r in rows if r.get("run") and "baseline" not in r["run"]] == \
+        [good.name]
+    assert len(left_out) == 1 and str(bad) in left_out[0]
+    (good / "status.json").write_text("{broken")  # a damaged status: not counted on
+    with pytest.raises(UserError):
+        compare.table([str(tmp_path / "runs")], left_out=[])
+
+
+def test_a_damaged_cache_file_is_made_again(tmp_path, monkeypatch):
+    from kerasaudio import cache
+
+    path = tmp_path / "features.npz"
+    cache.save_npz_atomic(path, frames=np.ones(3))
+    path.write_bytes(path.read_bytes()[:20])  # cut short
+    assert cache.load_npz(path) is None and not path.exists()
+    cache.save_npz_atomic(path, frames=np.ones(3))
+    np.testing.assert_array_equal(cache.load_npz(path)["frames"], np.ones(3))
+
+
+def test_a_damaged_resume_state_is_one_line(tmp_path):
+    from kerasaudio import resume
+
+    class Stop(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 1:  # after the first epoch's state was saved
+                raise KeyboardInterrupt
+
+    data = make_sequences(45)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(toy_run(tmp_path, epochs=3), data, verbose=0, callbacks=[Stop()])
+    (run_dir,) = tmp_path.iterdir()
+    state = resume.read_state(run_dir)
+    (run_dir / resume.STATE_DIR / state["arrays"]).write_bytes(b"PK\x03\x04 cut")
+    with pytest.raises(UserError, match="damaged training state"):
+        train.fit(toy_run(tmp_path, epochs=3), data, verbose=0)
+
+
+@pytest.mark.parametrize("content", ['[1, 2]', '{"trial_id": "00"}', '"text"'])
+def test_a_kerastuner_state_of_the_wrong_shape_is_named(tmp_path, content):
+    cfg = search.SearchConfig(run=RunConfig(data=DataConfig(name="toy")), archs=["gru"],
+                              overrides=spaces.Overrides.parse(), name="s", out=str(tmp_path))
+    search.check_resumable(cfg, overwrite=False)
+    (cfg.directory / "trial_0000").mkdir()
+    (cfg.directory / "trial_0000" / "trial.json").write_text(content)
+    with pytest.raises(UserError, match="trial.json: not a KerasTuner trial state"):
+        search.check_resumable(cfg, overwrite=False)

@@ -278,16 +278,30 @@ def _clear(directory: Path) -> None:
             path.unlink()
 
 
+# What KerasTuner's reload reads of its state files (keras_tuner Oracle/Trial.get_state).
+STATE_KEYS = {"oracle.json": ("ongoing_trials", "hyperparameters", "tried_so_far",
+                              "id_to_hash", "seed", "seed_state"),
+              "trial.json": ("trial_id", "hyperparameters", "metrics", "status"),
+              SETTINGS_FILE: ()}
+
+
 def _check_state_files(directory: Path) -> None:
     """Names the first saved state file of a search that cannot be reloaded (e.g. one cut
     short by a full disk), rather than failing inside KerasTuner's reload."""
     for path in sorted([*directory.glob("*.json"), *directory.glob("trial_*/trial.json")]):
         try:
-            runs.read_json(path)
+            state = runs.read_json(path)
         except ValueError as error:
-            raise UserError(f"{path}: not valid JSON ({error}); the search cannot resume "
-                            "from it: fix or delete the file, or start again with "
-                            "--overwrite") from None
+            problem = f"not valid JSON ({error})"
+        else:
+            wanted = STATE_KEYS.get(path.name, ())
+            missing = [k for k in wanted if k not in state] if isinstance(state, dict) \
+                else ["(not a JSON object)"]
+            if not missing:
+                continue
+            problem = f"not a KerasTuner {path.stem} state (missing {', '.join(missing)})"
+        raise UserError(f"{path}: {problem}; the search cannot resume from it: fix or "
+                        "delete the file, or start again with --overwrite")
 
 
 def validate(cfg: SearchConfig) -> dict:

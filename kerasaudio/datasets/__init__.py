@@ -33,8 +33,9 @@ def _corpus_features(name: str, corpus: dict, features: FeatureConfig, seed: int
     key = hashlib.sha1(json.dumps(extracted, sort_keys=True).encode()).hexdigest()[:12]
     path = cache.cache_dir() / (
         f"{name}-v{speech_synth.CORPUS_VERSIONS[name]}-seed{seed}-features-{key}.npz")
-    if path.exists():
-        return cache.load_npz(path)
+    cached = cache.load_npz(path)
+    if cached is not None:
+        return cached
     frames, lengths = feature_lib.extract(corpus["waves"], corpus["lengths"], features,
                                           label=f"{features.kind} for {name}")
     cache.save_npz_atomic(path, frames=frames, lengths=lengths)

@@ -518,11 +518,13 @@ def load_corpus(corpus: str, seed: int = 0) -> dict:
     loader = importlib.metadata.version("espeakng-loader")
     path = cache.cache_dir() / (f"{corpus}-v{CORPUS_VERSIONS[corpus]}-seed{seed}-"
                                 f"espeakng{loader}.npz")
-    if not path.exists():
-        made = synthesize_digits(seed) if corpus == "spoken-digits" else \
-            synthesize_sentences(corpus, seed)
-        cache.save_npz_atomic(path, **made)
-    return cache.load_npz(path)
+    cached = cache.load_npz(path)
+    if cached is not None:
+        return cached
+    made = synthesize_digits(seed) if corpus == "spoken-digits" else \
+        synthesize_sentences(corpus, seed)
+    cache.save_npz_atomic(path, **made)
+    return made
 
 
 def load_digits(seed: int = 0) -> dict:
