@@ -58,22 +58,40 @@ def _power(waves, lengths):
         tf.cast(lengths, tf.float32), 1.0) + 1e-10
 
 
-def speed(waves, lengths, key, chosen, s, rate: int):
-    """Resamples each chosen waveform by a factor (linear interpolation): faster and higher,
-    or slower and lower, as a shorter or longer vocal tract would sound."""
-    batch = tf.shape(waves)[0]
-    factor = tf.where(chosen, _uniform(key, 0, [batch], *s["factor"]), 1.0)
-    new_lengths = tf.cast(tf.math.floor(tf.cast(lengths, tf.float32) / factor), lengths.dtype)
+def _retime(waves, lengths, factor, delay):
+    """Each waveform resampled by `factor` (linear interpolation) after `delay` samples of
+    silence: speed and shift in one pass over the batch."""
+    new_lengths = tf.cast(tf.math.floor(tf.cast(lengths, tf.float32) / factor),
+                          lengths.dtype) + delay
     new_width = tf.reduce_max(new_lengths)
-    position = tf.cast(tf.range(new_width), tf.float32)[None, :] * factor[:, None]
+    steps = tf.cast(tf.range(new_width, dtype=lengths.dtype)[None, :] - delay[:, None],
+                    tf.float32)
     last = tf.cast(lengths - 1, tf.float32)[:, None]
-    position = tf.minimum(position, last)
+    position = tf.clip_by_value(steps * factor[:, None], 0.0, last)
     left = tf.cast(tf.math.floor(position), tf.int32)
     right = tf.minimum(left + 1, tf.cast(last, tf.int32))
     weight = position - tf.cast(left, tf.float32)
     out = (tf.gather(waves, left, batch_dims=1) * (1 - weight)
            + tf.gather(waves, right, batch_dims=1) * weight)
-    return out * _length_mask(new_lengths, new_width), new_lengths
+    keep = (steps >= 0) & tf.sequence_mask(new_lengths, new_width)
+    return tf.where(keep, out, 0.0), new_lengths
+
+
+def _speed_factor(key, chosen, s):
+    return tf.where(chosen, _uniform(key, 0, [tf.shape(chosen)[0]], *s["factor"]), 1.0)
+
+
+def _delay(key, chosen, s, rate: int, dtype):
+    seconds = tf.where(chosen, _uniform(key, 2, [tf.shape(chosen)[0]], 0.0,
+                                        s["max_ms"] / 1000.0), 0.0)
+    return tf.cast(seconds * rate, dtype)
+
+
+def speed(waves, lengths, key, chosen, s, rate: int):
+    """Resamples each chosen waveform by a factor: faster and higher, or slower and lower,
+    as a shorter or longer vocal tract would sound."""
+    return _retime(waves, lengths, _speed_factor(key, chosen, s),
+                   tf.zeros_like(lengths))
 
 
 def gain(waves, lengths, key, chosen, s, rate: int):
@@ -83,40 +101,45 @@ def gain(waves, lengths, key, chosen, s, rate: int):
 
 def shift(waves, lengths, key, chosen, s, rate: int):
     """Delays each chosen waveform by up to `max_ms` of silence (its length grows)."""
+    return _retime(waves, lengths, tf.ones(tf.shape(lengths), tf.float32),
+                   _delay(key, chosen, s, rate, lengths.dtype))
+
+
+NOISE_BANK_ROWS, NOISE_BANK_SECONDS = 256, 2.0
+
+
+def noise_bank(seed: int, rate: int, s=None) -> np.ndarray:
+    """(rows, samples) float32: unit-power noises whose power falls as 1 / f^exponent, the
+    exponent drawn per row (0 white, 1 pink, 2 brown), nothing below 50 Hz. Made once per
+    run, so that each batch only picks rows instead of shaping fresh noise."""
+    s = s or STRENGTHS["noise"]
+    rng = np.random.default_rng([seed, 7])
+    width = int(NOISE_BANK_SECONDS * rate)
+    spectrum = np.fft.rfft(rng.standard_normal((NOISE_BANK_ROWS, width)), axis=1)
+    frequency = np.fft.rfftfreq(width, 1.0 / rate)
+    exponent = rng.uniform(*s["colour_exponent"], size=(NOISE_BANK_ROWS, 1))
+    shape = np.where(frequency >= 50.0, np.maximum(frequency, 50.0) ** (-exponent / 2), 0.0)
+    bank = np.fft.irfft(spectrum * shape, width, axis=1)
+    return (bank / np.sqrt(np.mean(bank ** 2, axis=1, keepdims=True))).astype(np.float32)
+
+
+def noise(waves, lengths, key, chosen, s, rate: int, bank=None):
+    """Adds a noise of the bank (white to brown), from a random point, at a drawn SNR over
+    each utterance's own samples."""
     batch, width = tf.shape(waves)[0], tf.shape(waves)[1]
-    most = s["max_ms"] / 1000.0
-    seconds = tf.where(chosen, _uniform(key, 2, [batch], 0.0, most), 0.0)
-    delay = tf.cast(seconds * rate, lengths.dtype)
-    new_lengths = lengths + delay
-    new_width = tf.reduce_max(new_lengths)
-    source = tf.range(new_width, dtype=lengths.dtype)[None, :] - delay[:, None]
-    inside = (source >= 0) & (source < lengths[:, None])
-    out = tf.gather(waves, tf.cast(tf.clip_by_value(source, 0, tf.cast(width, lengths.dtype)
-                                                    - 1), tf.int32), batch_dims=1)
-    return tf.where(inside, out, 0.0), new_lengths
-
-
-def _coloured(key, index: int, shape, exponent):
-    """Unit-power noise (batch, samples) whose power falls as 1 / f^exponent, per row."""
-    width = shape[1]
-    white = tf.random.stateless_normal(shape, seed=key + tf.constant([0, index], tf.int64))
-    spectrum = tf.signal.rfft(white)
-    bins = tf.cast(tf.range(tf.shape(spectrum)[1]), tf.float32)
-    # From the 8th bin on (about 50 Hz for a second of audio): no power below it.
-    frequency = tf.maximum(bins, 8.0)[None, :]
-    shape_ = tf.where(bins[None, :] >= 8.0, tf.pow(frequency, -exponent[:, None] / 2), 0.0)
-    noise = tf.signal.irfft(spectrum * tf.cast(shape_, tf.complex64), fft_length=[width])
-    return noise / tf.sqrt(tf.reduce_mean(tf.square(noise), 1, keepdims=True) + 1e-10)
-
-
-def noise(waves, lengths, key, chosen, s, rate: int):
-    """Adds white to brown noise at a drawn SNR over each utterance's own samples."""
-    batch = tf.shape(waves)[0]
-    exponent = _uniform(key, 3, [batch], *s["colour_exponent"])
+    bank = tf.constant(noise_bank(0, rate, s)) if bank is None else bank
+    rows = tf.random.stateless_uniform([batch], seed=key + tf.constant([0, 3], tf.int64),
+                                       maxval=tf.shape(bank)[0], dtype=tf.int32)
+    picked = tf.gather(bank, rows)
+    # Start anywhere (the bank's rows are cyclic, so a roll keeps them seamless) and cover
+    # any width.
+    start = _uniform(key, 5, [], 0.0, 1.0) * tf.cast(tf.shape(bank)[1], tf.float32)
+    picked = tf.roll(picked, -tf.cast(start, tf.int32), axis=1)
+    repeats = (width + tf.shape(bank)[1] - 1) // tf.shape(bank)[1]
+    picked = tf.tile(picked, [1, repeats])[:, :width]
     snr = _uniform(key, 4, [batch], *s["snr_db"])
     scale = tf.sqrt(_power(waves, lengths) / tf.pow(10.0, snr / 10.0))
-    added = _coloured(key, 5, tf.shape(waves), exponent) * scale[:, None]
-    added *= _length_mask(lengths, tf.shape(waves)[1])
+    added = picked * scale[:, None] * _length_mask(lengths, width)
     return waves + tf.where(chosen[:, None], added, 0.0), lengths
 
 
@@ -164,7 +187,10 @@ def reverb(waves, lengths, key, chosen, s, rate: int):
                                * tf.pow(10.0, tf.gather(drr, rows) / 10.0)))
         response = tail + tf.one_hot(tf.zeros_like(rows, tf.int32), taps)
         n = _fft_length(width + taps)
-        wet = tf.signal.irfft(tf.signal.rfft(dry, [n]) * tf.signal.rfft(response, [n]), [n])
+        # Zero-padded by hand: TensorFlow's CPU RFFT refuses an input shorter than its length.
+        dry = tf.pad(dry, [[0, 0], [0, n - width]])
+        response = tf.pad(response, [[0, 0], [0, n - taps]])
+        wet = tf.signal.irfft(tf.signal.rfft(dry) * tf.signal.rfft(response), [n])
         wet = wet[:, :width] / tf.sqrt(tf.reduce_sum(tf.square(response), 1, keepdims=True))
         return wet * _length_mask(dry_lengths, width)
 
@@ -205,7 +231,7 @@ FUNCTIONS = {"speed": speed, "gain": gain, "shift": shift, "noise": noise, "babb
              "reverb": reverb, "telephone": telephone}
 
 
-def apply(waves, lengths, names: tuple, key, rate: int):
+def apply(waves, lengths, names: tuple, key, rate: int, bank=None):
     """Augments a zero-padded batch.
 
     Args:
@@ -214,16 +240,30 @@ def apply(waves, lengths, names: tuple, key, rate: int):
         names: the augmentations to apply (each with its probability per utterance).
         key: int64 (2,) stateless random key of this batch, from (seed, epoch, batch).
         rate: the waveforms' sample rate in Hz.
+        bank: the run's noise bank (`noise_bank`); default: seed 0's.
 
     Returns:
         (waves, lengths) after augmentation, zero past each new length.
     """
     batch = tf.shape(waves)[0]
-    for index, name in enumerate(ORDER):
-        if name in names:
-            chosen = _chosen(key, index, batch, STRENGTHS[name]["probability"])
-            waves, lengths = FUNCTIONS[name](waves, lengths, key + 1000 * (index + 1), chosen,
-                                             STRENGTHS[name], rate)
+
+    def draw(name):
+        index = ORDER.index(name)
+        return (key + 1000 * (index + 1),
+                _chosen(key, index, batch, STRENGTHS[name]["probability"]))
+
+    if "speed" in names or "shift" in names:  # one resampling pass for both
+        factor, delay = tf.ones([batch]), tf.zeros_like(lengths)
+        if "speed" in names:
+            factor = _speed_factor(*draw("speed"), STRENGTHS["speed"])
+        if "shift" in names:
+            delay = _delay(*draw("shift"), STRENGTHS["shift"], rate, lengths.dtype)
+        waves, lengths = _retime(waves, lengths, factor, delay)
+    for name in ORDER:
+        if name in names and name not in ("speed", "shift"):
+            extra = {"bank": bank} if name == "noise" else {}
+            waves, lengths = FUNCTIONS[name](waves, lengths, *draw(name), STRENGTHS[name], rate,
+                                             **extra)
     return waves, lengths
 
 

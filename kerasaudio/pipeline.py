@@ -178,12 +178,13 @@ def _augmented_batch_fn(dataset: Dataset, names: tuple, cfg: FeatureConfig, seed
     waves = tf.RaggedTensor.from_row_lengths(flat, wave_lengths)
     targets = {name: tf.constant(values) for name, values in dataset.targets.items()}
     weights = _sample_weights(dataset, class_weights)
+    bank = tf.constant(augment.noise_bank(seed, cfg.sample_rate))
 
     def batch(epoch, step, indices):
         clean = tf.cast(tf.gather(waves, indices).to_tensor(), tf.float32) * scale
         key = tf.stack([tf.constant(seed, tf.int64) * 1_000_003 + epoch, step])
         noisy, lengths = augment.apply(clean, tf.gather(wave_lengths, indices), names, key,
-                                       cfg.sample_rate)
+                                       cfg.sample_rate, bank)
         frames, counts = features.in_graph(noisy, lengths, cfg)
         mask = tf.sequence_mask(counts, tf.shape(frames)[1])
         inputs = {"features": frames * tf.cast(mask, frames.dtype)[..., None], "mask": mask}

@@ -54,13 +54,29 @@ def finished_search(tmp_path) -> Path:
     return out
 
 
-@pytest.mark.parametrize("options", [
+# `tune --name victim --overwrite --out OUT --max-epochs 1` with these: each must be refused
+# in one line with the finished search `victim` (and every other) left as it was.
+TUNE_OVERWRITE_CASES = [
     ["--data", "digits-imagez"],                      # a typo in --data
     ["--data", "digits-images", "--objective", "val_nonsense"],
     ["--name", ".."], ["--name", "."], ["--name", "../victim"], ["--name", "a/b"],
     ["--name", ""], ["--tuner", "hyperbandd"], ["--arch", "nonsense"],
     ["--fix", "hidden=abc"], ["--seed", "-1"],
-], ids=lambda o: " ".join(o))
+]
+# `fit --out OUT` with these: one line, exit 2, nothing written.
+FIT_OPTION_CASES = [
+    ["--lr", "nan"], ["--lr", "inf"], ["--lr", "-1"], ["--dropout", "nan"],
+    ["--dropout", "1"], ["--momentum", "nan"], ["--clipnorm", "inf"], ["--weight-decay", "nan"],
+    ["--t-mult", "nan"], ["--seed", "-1"], ["--seed", "99999999999"], ["--epochs", "0"],
+    ["--set", "hidden=abc"], ["--set", "dropout=1.5"], ["--set", "dropout=nan"],
+    ["--set", "layers=0"], ["--set", "layers=2.5"], ["--set", "nonsense=1"],
+    ["--hidden", "0"], ["--task-weight", "digit=nan"], ["--task-weight", "digit"],
+    ["--arch", "dense", "--set", "hidden=100,0"], ["--nonsense"], ["--batch-size", "x"],
+    ["--augment", "echo"], ["--augment", "speed+speed"], ["--max-hz", "10"],
+]
+
+
+@pytest.mark.parametrize("options", TUNE_OVERWRITE_CASES, ids=lambda o: " ".join(o))
 def test_tune_overwrite_deletes_nothing_when_anything_is_wrong(finished_search, options):
     before = tree(finished_search.parent)
     result = run_cli("tune", "--name", "victim", "--overwrite", "--out", str(finished_search),
@@ -101,15 +117,7 @@ def test_tune_names_the_process_that_holds_the_search(tmp_path):
     assert f"in use by process {os.getpid()}" in one_line_exit_2(result)
 
 
-@pytest.mark.parametrize("options", [
-    ["--lr", "nan"], ["--lr", "inf"], ["--lr", "-1"], ["--dropout", "nan"],
-    ["--dropout", "1"], ["--momentum", "nan"], ["--clipnorm", "inf"], ["--weight-decay", "nan"],
-    ["--t-mult", "nan"], ["--seed", "-1"], ["--seed", "99999999999"], ["--epochs", "0"],
-    ["--set", "hidden=abc"], ["--set", "dropout=1.5"], ["--set", "dropout=nan"],
-    ["--set", "layers=0"], ["--set", "layers=2.5"], ["--set", "nonsense=1"],
-    ["--hidden", "0"], ["--task-weight", "digit=nan"], ["--task-weight", "digit"],
-    ["--arch", "dense", "--set", "hidden=100,0"], ["--nonsense"], ["--batch-size", "x"],
-], ids=lambda o: " ".join(o))
+@pytest.mark.parametrize("options", FIT_OPTION_CASES, ids=lambda o: " ".join(o))
 def test_bad_fit_options_are_one_line_and_write_nothing(tmp_path, options):
     one_line_exit_2(run_cli("fit", "--out", str(tmp_path / "runs"), *options))
     assert not (tmp_path / "runs").exists()
