@@ -44,15 +44,17 @@ def check_writable(out: str | os.PathLike, option: str = "--out") -> None:
 
 
 @contextlib.contextmanager
-def locked(directory: Path):
+def locked(directory: Path, inside: bool = False):
     """Holds an exclusive lock on `directory` while the block runs, so that a second process
-    working in it (the same `tune` command started twice) is refused, with who holds it.
-    The lock is the operating system's (flock), so a killed holder releases it; its file,
-    `.<name>.lock`, stands beside the directory, which --overwrite may empty and a refused
-    command must leave as it was."""
+    working in it (the same `tune` command started twice, a run resumed twice) is refused,
+    with who holds it. The lock is the operating system's (flock), so a killed holder
+    releases it. Its file is `.lock` inside the directory with `inside` (a run directory,
+    ours from its creation), else `.<name>.lock` beside it (a search, which --overwrite may
+    empty and a refused command must leave as it was)."""
     directory = Path(directory)
     directory.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory.parent / f".{directory.name}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    path = directory / ".lock" if inside else directory.parent / f".{directory.name}.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

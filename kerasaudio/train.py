@@ -4,6 +4,7 @@ predictions.csv, report.md, plots/, status.json, tensorboard/)."""
 import contextlib
 import csv
 import dataclasses
+import errno
 import json
 import math
 import os
@@ -349,6 +350,15 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
         run_dir, state = runs.create(cfg.out, cfg.model.arch, cfg.data.name), None
         runs.write_json(run_dir / "config.json", config)
         runs.write_json(run_dir / SPLITS_FILE, record_splits(dataset))
+    # Two processes resuming the same interrupted run would write over each other.
+    with runs.locked(run_dir, inside=True):
+        return _run_in(run_dir, model, resolved, batching, kind, hparams, replicas, train, val,
+                       test, verbose, state, callbacks, strategy)
+
+
+def _run_in(run_dir, model, resolved, batching, kind, hparams, replicas, train, val, test,
+            verbose, state, callbacks, strategy) -> tuple[Path, dict]:
+    """Trains and tests in `run_dir`, keeping status.json true to what happened."""
     runs.write_json(run_dir / "status.json", resume_lib.running_status())
     try:
         metrics = _train_and_test(model, resolved, Batches(batching, kind, hparams, replicas),
@@ -361,6 +371,16 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
         # An outcome, not a crash: the history stays; the saved state holds NaN weights.
         runs.write_json(run_dir / "status.json", {"status": "diverged", "error": str(error)})
         shutil.rmtree(run_dir / resume_lib.STATE_DIR, ignore_errors=True)
+        raise
+    except OSError as error:
+        # A full disk: the last completed epoch's state is kept, and the same command
+        # continues from it once there is space (if status.json cannot be written either,
+        # "running" with a dead process is resumed too).
+        full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+        with contextlib.suppress(OSError):
+            runs.write_json(run_dir / "status.json",
+                            {"status": "interrupted" if full else "failed",
+                             "error": repr(error)})
         raise
     except BaseException as error:
         runs.write_json(run_dir / "status.json", {"status": "failed", "error": repr(error)})

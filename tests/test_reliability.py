@@ -159,7 +159,7 @@ def toy_run(tmp_path, **train_options) -> RunConfig:
 def test_a_loss_that_becomes_nan_at_once_stops_with_one_line_and_keeps_the_history(tmp_path):
     with pytest.raises(train.Diverged, match="diverged: the loss became nan in epoch 1"):
         train.fit(toy_run(tmp_path, optimizer="sgd", lr=1e30), make_sequences(60), verbose=0)
-    (run_dir,) = tmp_path.iterdir()
+    (run_dir,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
     assert runs.read_json(run_dir / "status.json")["status"] == "diverged"
     assert (run_dir / "config.json").exists() and (run_dir / "history.csv").exists()
     assert not (run_dir / "best.keras").exists() and not (run_dir / "resume").exists()
@@ -322,7 +322,7 @@ def test_a_damaged_resume_state_is_one_line(tmp_path):
     data = make_sequences(45)
     with pytest.raises(KeyboardInterrupt):
         train.fit(toy_run(tmp_path, epochs=3), data, verbose=0, callbacks=[Stop()])
-    (run_dir,) = tmp_path.iterdir()
+    (run_dir,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
     state = resume.read_state(run_dir)
     (run_dir / resume.STATE_DIR / state["arrays"]).write_bytes(b"PK\x03\x04 cut")
     with pytest.raises(UserError, match="damaged training state"):
@@ -338,3 +338,36 @@ def test_a_kerastuner_state_of_the_wrong_shape_is_named(tmp_path, content):
     (cfg.directory / "trial_0000" / "trial.json").write_text(content)
     with pytest.raises(UserError, match="trial.json: not a KerasTuner trial state"):
         search.check_resumable(cfg, overwrite=False)
+
+
+class FullDiskAt(keras.callbacks.Callback):
+    """Raises what a full disk raises when epoch `epoch` (0-based) begins."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise OSError(errno.ENOSPC, "No space left on device", "best.keras")
+
+
+def test_a_full_disk_leaves_a_run_that_the_same_command_continues(tmp_path):
+    data = make_sequences(45)
+    with pytest.raises(OSError):
+        train.fit(toy_run(tmp_path, epochs=3), data, verbose=0, callbacks=[FullDiskAt(1)])
+    (run_dir,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    assert runs.read_json(run_dir / "status.json")["status"] == "interrupted"
+    resumed_dir, metrics = train.fit(toy_run(tmp_path, epochs=3), data, verbose=0)
+    assert resumed_dir == run_dir and metrics["resumed_after_epoch"] == 1
+    assert metrics["epochs_run"] == 3
+
+
+def test_a_run_being_resumed_elsewhere_is_not_resumed_twice(tmp_path):
+    data = make_sequences(45)
+    with pytest.raises(OSError):
+        train.fit(toy_run(tmp_path, epochs=3), data, verbose=0, callbacks=[FullDiskAt(1)])
+    (run_dir,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    with runs.locked(run_dir, inside=True):
+        with pytest.raises(UserError, match=f"is in use by process {os.getpid()}"):
+            train.fit(toy_run(tmp_path, epochs=3), data, verbose=0)
