@@ -177,6 +177,23 @@ def _features(data: DataConfig, kind: str | None, **given) -> FeatureConfig:
     return dataclasses.replace(feature_defaults(data.name), **explicit)
 
 
+def _augment(names: str | None, data: DataConfig, features: FeatureConfig) -> tuple:
+    """--augment as given, else the data set's default set (spoken-digits: all) when its
+    features are computed in TensorFlow, which augmentation on the fly needs."""
+    from kerasaudio import features as feature_lib
+
+    if names is not None:
+        return parse_augment(names)
+    in_graph = set(features.kind.split("+")) <= set(feature_lib.TF_KINDS)
+    return BUILTIN_AUGMENT.get(data.name, ()) if in_graph and not features.beat_sync else ()
+
+
+AUGMENT_HELP = ("Waveform augmentations of the training batches, on the fly: none, default "
+                "(all), or names joined by '+' from " + ", ".join(AUGMENTATIONS)
+                + " [default: all for spoken-digits with mfcc or logmel features, none "
+                  "otherwise].")
+
+
 def data_options(command):
     """--data and how to read it (--format, --part, --skip-bad, --limit), handed to the
     command as one DataConfig `data`; and --features, as fit, tune and data info share them."""
@@ -275,10 +292,7 @@ def main():
               help="Sanity check: train on N batches only; the loss should go to ~0.")
 @click.option("--spec-augment/--no-spec-augment", default=TrainConfig.spec_augment,
               show_default=True, help="Time and frequency masking while training.")
-@click.option("--augment", "augment_names",
-              help="Waveform augmentations of the training batches, on the fly: none, "
-                   "default (all), or names joined by '+' from " + ", ".join(AUGMENTATIONS)
-                   + " [default: all for spoken-digits, none otherwise].")
+@click.option("--augment", "augment_names", help=AUGMENT_HELP)
 @click.option("--window-edge", type=click.Choice(WINDOW_EDGES),
               default=TrainConfig.window_edge, show_default=True,
               help="Frame windows: fill past an utterance's ends by repeating, or zeros.")
@@ -337,18 +351,18 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, max_hz
 
     epochs, lr = setting("epochs", epochs), setting("lr", lr)
     batch_size, optimizer = setting("batch_size", batch_size), setting("optimizer", optimizer)
+    features = _features(data, feature_kind, deltas=deltas, beat_sync=beat_sync,
+                         n_mfcc=n_mfcc, n_mels=n_mels, max_hz=max_hz, cmvn=cmvn)
     cfg = RunConfig(
         data=data,
-        features=_features(data, feature_kind, deltas=deltas, beat_sync=beat_sync,
-                           n_mfcc=n_mfcc, n_mels=n_mels, max_hz=max_hz, cmvn=cmvn),
+        features=features,
         model=ModelConfig(arch=arch, hparams=hparams),
         train=TrainConfig(
             epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
             weight_decay=weight_decay, clipnorm=clipnorm, schedule=schedule, t0=t0,
             t_mult=t_mult, monitor=monitor, patience=patience, class_weights=class_weights,
             overfit_batches=overfit_batches, spec_augment=spec_augment,
-            augment=parse_augment(augment_names) if augment_names is not None
-            else BUILTIN_AUGMENT.get(data.name, ()),
+            augment=_augment(augment_names, data, features),
             window_edge=window_edge, seed=seed, strategy=strategy, task_weights=task_weights),
         out=out)
     # Fail on a bad name before loading any data (an architecture's module imports Keras).
@@ -502,6 +516,7 @@ def archs():
               help="Narrow a range (repeatable).")
 @click.option("--grid", multiple=True, metavar="NAME=A,B,...",
               help="Exact values of an axis (repeatable); with --tuner grid only these vary.")
+@click.option("--augment", "augment_names", help=AUGMENT_HELP)
 @click.option("--name", help="Search folder under --out [default: ARCH-DATA-TUNER].")
 @click.option("--out", default="results/tuning", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Start the search named --name afresh.")
@@ -509,7 +524,7 @@ def archs():
               help="Run a KerasTuner chief and N workers on this machine.")
 @click.option("--seed", type=SEED, default=TrainConfig.seed, show_default=True)
 def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, patience, fix,
-         ranges, grid, name, out, overwrite, workers, seed):
+         ranges, grid, augment_names, name, out, overwrite, workers, seed):
     """Search hyperparameters with KerasTuner; rerun the same command to resume."""
     from tuning import spaces
 
@@ -525,10 +540,10 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
     from kerasaudio import features as feature_lib
     from tuning import search
 
-    run = RunConfig(data=data,
-                    features=_features(data, feature_kind),
-                    model=ModelConfig(arch=archs[0]),
-                    train=TrainConfig(patience=patience, seed=seed))
+    features = _features(data, feature_kind)
+    run = RunConfig(data=data, features=features, model=ModelConfig(arch=archs[0]),
+                    train=TrainConfig(patience=patience, seed=seed,
+                                      augment=_augment(augment_names, data, features)))
     cfg = search.SearchConfig(run=run, archs=archs, overrides=overrides, tuner=tuner,
                               max_epochs=max_epochs, max_trials=max_trials,
                               objective=objective, name=name, out=out)

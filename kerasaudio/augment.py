@@ -146,7 +146,10 @@ def noise(waves, lengths, key, chosen, s, rate: int, bank=None):
 def babble(waves, lengths, key, chosen, s, rate: int):
     """Adds other utterances of the batch, as talkers in the background, at a drawn SNR."""
     width = tf.shape(waves)[1]
-    others = tf.add_n([tf.roll(waves, k, axis=0) for k in range(1, s["talkers"] + 1)])
+    batch = tf.shape(waves)[0]
+    # In a batch of n, a roll by n or more brings an utterance back onto itself.
+    others = tf.add_n([tf.roll(waves, k, axis=0) * tf.cast(k < batch, tf.float32)
+                       for k in range(1, s["talkers"] + 1)])
     snr = _uniform(key, 6, [tf.shape(waves)[0]], *s["snr_db"])
     scale = tf.sqrt(_power(waves, lengths) / tf.pow(10.0, snr / 10.0)
                     / (tf.reduce_mean(tf.square(others), 1) + 1e-10))
@@ -157,8 +160,11 @@ def babble(waves, lengths, key, chosen, s, rate: int):
 
 
 def _fft_length(n):
-    return tf.cast(tf.pow(2.0, tf.math.ceil(tf.math.log(tf.cast(n, tf.float32)) / math.log(2))),
-                   tf.int32)
+    """The smallest power of two >= n, in integers (a float log2 rounds large n down)."""
+    n = tf.cast(n, tf.int32)
+    power = tf.bitwise.left_shift(1, tf.cast(
+        tf.math.ceil(tf.math.log(tf.cast(n, tf.float64)) / math.log(2)), tf.int32))
+    return tf.where(power < n, power * 2, power)
 
 
 def _on_chosen(chosen, waves, lengths, transform):

@@ -147,7 +147,10 @@ def comparable(config: dict) -> str:
     """The parts of a config.json that must match for a run to be continued."""
     keys = ("data", "features", "model", "train", "out", "dataset")
     config = with_feature_defaults(config)
-    return json.dumps({k: config.get(k) for k in keys}, sort_keys=True)
+    record = {k: config.get(k) for k in keys}
+    # Augmentation strengths (runs before augmentation existed had none).
+    record["augmentation"] = config.get("augmentation") or {}
+    return json.dumps(record, sort_keys=True)
 
 
 def find(out, config: dict) -> tuple[Path, dict] | None:

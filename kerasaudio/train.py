@@ -352,6 +352,9 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
         runs.write_json(run_dir / SPLITS_FILE, record_splits(dataset))
     # Two processes resuming the same interrupted run would write over each other.
     with runs.locked(run_dir, inside=True):
+        if state is not None and resume_lib.read_state(run_dir) != state:
+            raise UserError(f"{run_dir} was resumed by another process meanwhile; run the "
+                            "same command again")
         return _run_in(run_dir, model, resolved, batching, kind, hparams, replicas, train, val,
                        test, verbose, state, callbacks, strategy)
 
@@ -514,7 +517,9 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
     if batches.kind == "sequence":
         boundaries = pipeline.bucket_boundaries(train.lengths)
         train_batches, steps = batches.training(train, weights, boundaries, first_epoch)
-        if not t.overfit_batches:
+        # Augmentation changes lengths (speed, shift): the clean lengths' padding would be
+        # another epoch's.
+        if not t.overfit_batches and not t.augment:
             padding = pipeline.padding_per_epoch(train.lengths, batches.cfg.train.batch_size,
                                                  t.seed, boundaries, first_epoch,
                                                  batches.replicas)

@@ -193,3 +193,22 @@ def test_augment_preview_draws_every_augmentation(tmp_path, corpus_cache):
                             env={**os.environ, "KERASAUDIO_CACHE": str(corpus_cache)})
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "preview.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_babble_never_mixes_an_utterance_with_itself():
+    waves, lengths = batch_of_noise((4000, 4000))
+    out, _ = augment.babble(waves, lengths, tf.constant([1, 1], tf.int64),
+                            tf.constant([True, True]), {**augment.STRENGTHS["babble"],
+                                                        "talkers": 3}, RATE)
+    # A batch of two: the only other talker of each is the other utterance.
+    added = out.numpy() - waves.numpy()
+    for i, other in ((0, 1), (1, 0)):
+        talker = waves.numpy()[other]
+        scale = added[i] @ talker / (talker @ talker)
+        assert scale > 0
+        np.testing.assert_allclose(added[i], scale * talker, atol=1e-6)
+
+
+def test_fft_length_is_the_next_power_of_two():
+    for n, expected in ((1, 1), (5, 8), (16384, 16384), (2**21 + 1, 2**22)):
+        assert int(augment._fft_length(tf.constant(n))) == expected

@@ -322,6 +322,7 @@ def load_data(cfg: SearchConfig) -> Dataset:
     earlier search of the same name is replaced (--overwrite)."""
     dataset = datasets.load(cfg.run.data, cfg.run.features)
     train.check_monitor(cfg.objective, dataset)
+    pipeline.check_augmentable(dataset, cfg.run.train.augment)
     return dataset
 
 

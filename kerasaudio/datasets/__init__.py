@@ -200,7 +200,8 @@ def load(data: DataConfig, features: FeatureConfig) -> Dataset:
 
 
 def _check_magnitude(dataset: Dataset) -> None:
-    largest = float(np.max(np.abs(dataset.frames))) if dataset.frames.size else 0.0
+    frames = dataset.frames
+    largest = max(float(frames.max()), -float(frames.min())) if frames.size else 0.0
     if largest > MAX_FEATURE:
         row = int(np.argmax(np.abs(dataset.frames).max(axis=1)))
         example = int(np.searchsorted(dataset.offsets(), row, side="right") - 1)

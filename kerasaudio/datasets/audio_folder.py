@@ -112,6 +112,12 @@ def _from_list(path: Path, problems: Problems) -> tuple[list, list, list, list |
             groups.append(row[2].strip())
     if not files:
         raise UserError(f"{path}: lists no files")
+    first = {}
+    for n, file in enumerate(files):
+        if file in first:
+            raise UserError(f"{path}: {file.name} is listed twice (rows {first[file]} and "
+                            f"{n + 2} of the kept rows); a file belongs to one split, once")
+        first[file] = n + 2
     return files, labels, [""] * len(files), groups if grouped else None
 
 

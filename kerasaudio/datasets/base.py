@@ -61,11 +61,13 @@ class Dataset:
 
     def ids(self) -> np.ndarray:
         """A name for each example that survives the data set growing or being reordered:
-        its file where it has one (audio, arrays, images), else a hash of its frames."""
+        its file where it has one (audio, arrays, images), else a hash of its waveform (the
+        built-in corpora: integers, the same on any machine), else of its frames (.ts)."""
         if "file" in self.info:
             return np.asarray(self.info["file"], dtype=str)
+        examples = self.waves if self.waves is not None else self.sequences()
         return np.array([hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
-                         for x in self.sequences()])
+                         for x in examples])
 
     def frame_level(self, task_name: str) -> bool:
         return next(t for t in self.tasks if t.name == task_name).level == "frame"
