@@ -166,21 +166,30 @@ def test_a_loss_that_becomes_nan_at_once_stops_with_one_line_and_keeps_the_histo
     assert len((run_dir / "history.csv").read_text().splitlines()) == 2  # stopped in epoch 1
 
 
-class PoisonAtEpoch(keras.callbacks.Callback):
-    """Sets every weight to NaN when epoch `epoch` (0-based) begins: a divergence later on."""
+class AtEpoch(keras.callbacks.Callback):
+    """Calls `action(model)` when epoch `epoch` (0-based) begins: a mishap mid-run."""
 
-    def __init__(self, epoch: int):
+    def __init__(self, epoch: int, action):
         super().__init__()
-        self.epoch = epoch
+        self.epoch, self.action = epoch, action
 
     def on_epoch_begin(self, epoch, logs=None):
         if epoch == self.epoch:
-            self.model.set_weights([np.full_like(w, np.nan) for w in self.model.get_weights()])
+            self.action(self.model)
+
+
+def poison(model):
+    """Every weight NaN: a divergence later on."""
+    model.set_weights([np.full_like(w, np.nan) for w in model.get_weights()])
+
+
+def fill_the_disk(model):
+    raise OSError(errno.ENOSPC, "No space left on device", "best.keras")
 
 
 def test_a_divergence_after_a_good_epoch_tests_the_good_epoch(tmp_path):
     run_dir, metrics = train.fit(toy_run(tmp_path, epochs=5), make_sequences(60), verbose=0,
-                                 callbacks=[PoisonAtEpoch(2)])
+                                 callbacks=[AtEpoch(2, poison)])
     assert metrics["diverged"]["epoch"] == 3 and metrics["diverged"]["batch"] == 1
     assert metrics["epochs_run"] == 3 and metrics["best_epoch"] <= 2
     assert np.isfinite(metrics["test"]["loss"])
@@ -340,22 +349,11 @@ def test_a_kerastuner_state_of_the_wrong_shape_is_named(tmp_path, content):
         search.check_resumable(cfg, overwrite=False)
 
 
-class FullDiskAt(keras.callbacks.Callback):
-    """Raises what a full disk raises when epoch `epoch` (0-based) begins."""
-
-    def __init__(self, epoch: int):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise OSError(errno.ENOSPC, "No space left on device", "best.keras")
-
-
 def test_a_full_disk_leaves_a_run_that_the_same_command_continues(tmp_path):
     data = make_sequences(45)
     with pytest.raises(OSError):
-        train.fit(toy_run(tmp_path, epochs=3), data, verbose=0, callbacks=[FullDiskAt(1)])
+        train.fit(toy_run(tmp_path, epochs=3), data, verbose=0,
+                  callbacks=[AtEpoch(1, fill_the_disk)])
     (run_dir,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
     assert runs.read_json(run_dir / "status.json")["status"] == "interrupted"
     resumed_dir, metrics = train.fit(toy_run(tmp_path, epochs=3), data, verbose=0)
@@ -366,7 +364,8 @@ def test_a_full_disk_leaves_a_run_that_the_same_command_continues(tmp_path):
 def test_a_run_being_resumed_elsewhere_is_not_resumed_twice(tmp_path):
     data = make_sequences(45)
     with pytest.raises(OSError):
-        train.fit(toy_run(tmp_path, epochs=3), data, verbose=0, callbacks=[FullDiskAt(1)])
+        train.fit(toy_run(tmp_path, epochs=3), data, verbose=0,
+                  callbacks=[AtEpoch(1, fill_the_disk)])
     (run_dir,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
     with runs.locked(run_dir, inside=True):
         with pytest.raises(UserError, match=f"is in use by process {os.getpid()}"):
