@@ -159,7 +159,7 @@ def toy_run(tmp_path, **train_options) -> RunConfig:
 def test_a_loss_that_becomes_nan_at_once_stops_with_one_line_and_keeps_the_history(tmp_path):
     with pytest.raises(train.Diverged, match="diverged: the loss became nan in epoch 1"):
         train.fit(toy_run(tmp_path, optimizer="sgd", lr=1e30), make_sequences(60), verbose=0)
-    (run_dir,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    run_dir = the_run(tmp_path)
     assert runs.read_json(run_dir / "status.json")["status"] == "diverged"
     assert (run_dir / "config.json").exists() and (run_dir / "history.csv").exists()
     assert not (run_dir / "best.keras").exists() and not (run_dir / "resume").exists()
@@ -331,7 +331,7 @@ def test_a_damaged_resume_state_is_one_line(tmp_path):
     data = make_sequences(45)
     with pytest.raises(KeyboardInterrupt):
         train.fit(toy_run(tmp_path, epochs=3), data, verbose=0, callbacks=[Stop()])
-    (run_dir,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    run_dir = the_run(tmp_path)
     state = resume.read_state(run_dir)
     (run_dir / resume.STATE_DIR / state["arrays"]).write_bytes(b"PK\x03\x04 cut")
     with pytest.raises(UserError, match="damaged training state"):
@@ -349,12 +349,23 @@ def test_a_kerastuner_state_of_the_wrong_shape_is_named(tmp_path, content):
         search.check_resumable(cfg, overwrite=False)
 
 
+def the_run(folder: Path) -> Path:
+    """The one run directory under `folder` (hidden files beside it aside)."""
+    (run_dir,) = [p for p in folder.iterdir() if not p.name.startswith(".")]
+    return run_dir
+
+
+def run_stopped_by_a_full_disk(folder: Path, data) -> Path:
+    """A 3-epoch toy run that a full disk stopped as its second epoch began."""
+    with pytest.raises(OSError):
+        train.fit(toy_run(folder, epochs=3), data, verbose=0,
+                  callbacks=[AtEpoch(1, fill_the_disk)])
+    return the_run(folder)
+
+
 def test_a_full_disk_leaves_a_run_that_the_same_command_continues(tmp_path):
     data = make_sequences(45)
-    with pytest.raises(OSError):
-        train.fit(toy_run(tmp_path, epochs=3), data, verbose=0,
-                  callbacks=[AtEpoch(1, fill_the_disk)])
-    (run_dir,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    run_dir = run_stopped_by_a_full_disk(tmp_path, data)
     assert runs.read_json(run_dir / "status.json")["status"] == "interrupted"
     resumed_dir, metrics = train.fit(toy_run(tmp_path, epochs=3), data, verbose=0)
     assert resumed_dir == run_dir and metrics["resumed_after_epoch"] == 1
@@ -363,10 +374,7 @@ def test_a_full_disk_leaves_a_run_that_the_same_command_continues(tmp_path):
 
 def test_a_run_being_resumed_elsewhere_is_not_resumed_twice(tmp_path):
     data = make_sequences(45)
-    with pytest.raises(OSError):
-        train.fit(toy_run(tmp_path, epochs=3), data, verbose=0,
-                  callbacks=[AtEpoch(1, fill_the_disk)])
-    (run_dir,) = [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+    run_dir = run_stopped_by_a_full_disk(tmp_path, data)
     with runs.locked(run_dir, inside=True):
         with pytest.raises(UserError, match=f"is in use by process {os.getpid()}"):
             train.fit(toy_run(tmp_path, epochs=3), data, verbose=0)
