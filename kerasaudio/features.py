@@ -10,6 +10,7 @@ import concurrent.futures
 import functools
 import multiprocessing
 import os
+import sys
 
 import numpy as np
 
@@ -209,7 +210,8 @@ def _tf_features(waves, lengths, cfg, wanted, label) -> dict:
         return idx, {k: fn(tf.constant(batch), num_samples).numpy() for k, fn in compute.items()}
 
     with concurrent.futures.ThreadPoolExecutor(_usable_cores()) as pool, \
-            click.progressbar(length=len(lengths), label=f"Extracting {label}", file=None) as bar:
+            click.progressbar(length=len(lengths), label=f"Extracting {label}",
+                              file=sys.stderr) as bar:
         for idx, values in pool.map(run, _extract_batches(lengths)):
             for kind, batch in values.items():
                 for row, i in enumerate(idx):
@@ -256,7 +258,7 @@ def _librosa_features(waves, lengths, cfg, want_chroma, want_beats, label):
     # forkserver: the caller has TensorFlow loaded, which must not be forked.
     with multiprocessing.get_context("forkserver").Pool(_usable_cores()) as pool:
         with click.progressbar(pool.imap(_librosa_chunk, jobs), length=len(jobs),
-                               label=f"Extracting {label} (librosa)", file=None) as bar:
+                               label=f"Extracting {label} (librosa)", file=sys.stderr) as bar:
             parts = list(bar)
     return ([c for part in parts for c in part[0]], [b for part in parts for b in part[1]])
 

@@ -12,6 +12,7 @@ feature configuration's rate; the features are then computed as for the built-in
 """
 
 import csv
+import sys
 from pathlib import Path
 
 import click
@@ -124,7 +125,8 @@ def _from_list(path: Path, problems: Problems) -> tuple[list, list, list, list |
 def _read_all(files: list, sample_rate: int, problems: Problems) -> tuple[list, np.ndarray]:
     """(waveforms of the files read, a mask of which were), behind a progress bar."""
     waves, kept = [], []
-    with click.progressbar(files, label=f"Reading {len(files)} audio files", file=None) as bar:
+    with click.progressbar(files, label=f"Reading {len(files)} audio files",
+                           file=sys.stderr) as bar:
         for path in bar:
             try:
                 waves.append(audio.read(path, sample_rate))

@@ -23,6 +23,7 @@ import ctypes
 import importlib.metadata
 import multiprocessing
 import os
+import sys
 from pathlib import Path
 
 import click
@@ -386,7 +387,7 @@ def _run_speakers(worker, jobs: list, label: str) -> list:
     with ctx.Pool(min(os.cpu_count() or 1, len(jobs)), maxtasksperchild=1) as pool:
         results = pool.imap(worker, jobs)
         with click.progressbar(results, length=len(jobs), label=f"Synthesising {label}",
-                               item_show_func=lambda _: None, file=None) as bar:
+                               item_show_func=lambda _: None, file=sys.stderr) as bar:
             return list(bar)
 
 
