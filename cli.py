@@ -4,6 +4,7 @@ inside commands that need it, so `python cli.py --help` stays fast."""
 import dataclasses
 import errno
 import functools
+import logging
 import math
 import os
 import sys
@@ -25,6 +26,7 @@ from kerasaudio.config import (
     RunConfig,
     TrainConfig,
     feature_defaults,
+    fft_length_for,
     parse_augment,
 )
 from kerasaudio.distribute import STRATEGIES
@@ -174,7 +176,10 @@ def _features(data: DataConfig, kind: str | None, **given) -> FeatureConfig:
     """The data set's feature defaults (built-in sets have their own), overridden by the
     options the user gave (None: not given)."""
     explicit = {k: v for k, v in {"kind": kind, **given}.items() if v is not None}
-    return dataclasses.replace(feature_defaults(data.name), **explicit)
+    features = dataclasses.replace(feature_defaults(data.name), **explicit)
+    if "sample_rate" in explicit:  # the FFT covers the window at any rate
+        features = dataclasses.replace(features, fft_length=fft_length_for(features))
+    return features
 
 
 def _augment(names: str | None, data: DataConfig, features: FeatureConfig) -> tuple:
@@ -199,9 +204,12 @@ def data_options(command):
     command as one DataConfig `data`; and --features, as fit, tune and data info share them."""
 
     @functools.wraps(command)
-    def with_data_config(*args, data, data_format, data_part, skip_bad, limit, tasks, **kwargs):
+    def with_data_config(*args, data, data_format, data_part, skip_bad, limit, tasks,
+                         val_fraction, test_fraction, **kwargs):
+        fractions = {k: v for k, v in {"val_fraction": val_fraction,
+                                       "test_fraction": test_fraction}.items() if v is not None}
         config = DataConfig(name=data, limit=limit, format=data_format, part=data_part,
-                            skip_bad=skip_bad, tasks=tasks)
+                            skip_bad=skip_bad, tasks=tasks, **fractions)
         return command(*args, data=config, **kwargs)
 
     options = [
@@ -230,15 +238,53 @@ def data_options(command):
                           "[default: mfcc; logmel for voice-attributes]."),
         click.option("--limit", type=click.IntRange(min=1),
                      help="Keep at most N examples per split (quick experiments)."),
+        click.option("--val-fraction", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+                     help="Share of the training data drawn (by group when the data has "
+                          "groups) for validation, for data without a val split [default: "
+                          f"{DataConfig.val_fraction}]."),
+        click.option("--test-fraction", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
+                     help="Share of the data drawn for testing, for data without a test split "
+                          f"[default: {DataConfig.test_fraction}]."),
     ]
     for option in reversed(options):
         with_data_config = option(with_data_config)
     return with_data_config
 
 
+def verbosity_option(command):
+    """--quiet, handed to the command as the Keras `verbose` of its training: a progress bar
+    on a terminal, one plain line per epoch when the output is a file or a pipe."""
+
+    @functools.wraps(command)
+    def with_verbose(*args, quiet, **kwargs):
+        verbose = 0 if quiet else (1 if sys.stdout.isatty() else 2)
+        return command(*args, verbose=verbose, **kwargs)
+
+    return click.option("--quiet", is_flag=True,
+                        help="No per-epoch output (the run's train.log still has a line per "
+                             "epoch).")(with_verbose)
+
+
+class _Lowercase(logging.Formatter):
+    def format(self, record):
+        return f"{record.levelname.lower()}: {record.getMessage()}"
+
+
+def _show_library_warnings() -> None:
+    """The library logs (logger `kerasaudio`); its warnings reach the terminal as
+    `warning: ...` lines on stderr."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_Lowercase())
+    logger = logging.getLogger("kerasaudio")
+    logger.addHandler(handler)
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
+
+
 @click.group(cls=Group)
 def main():
     """Train, tune, evaluate and export Keras models on audio features."""
+    _show_library_warnings()
 
 
 @main.command()
@@ -257,11 +303,19 @@ def main():
 @click.option("--max-hz", type=FiniteFloatRange(min=20, min_open=True),
               help="Upper edge of the mel bands in Hz [default: half the sample rate; 4000 "
                    "for spoken-digits, which telephone and 8 kHz recordings fill].")
+@click.option("--sample-rate", type=click.IntRange(8000, 48000),
+              help="Rate in Hz the audio is resampled to before its features [default: "
+                   "16000; 8000 for spoken-digits, whose features stop at 4 kHz].")
 @click.option("--cmvn/--no-cmvn", default=None,
               help="Normalise each utterance over its own frames (mean and variance), inside "
                    "the model [default: no; yes for spoken-digits].")
 @click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs, show_default=True,
               help="Maximum epochs; early stopping on validation loss may stop sooner.")
+@click.option("--min-epoch-steps", type=click.IntRange(min=1),
+              default=TrainConfig.min_epoch_steps, show_default=True,
+              help="Optimizer steps per epoch at least: on data of fewer batches an epoch "
+                   "spans several passes, so that --epochs and --patience still mean enough "
+                   "training (1: an epoch is always one pass).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=TrainConfig.batch_size,
               show_default=True, help="Examples per batch; an arch may have its own default "
                                       "(gru_attention: 64; see `archs`).")
@@ -277,7 +331,9 @@ def main():
 @click.option("--clipnorm", type=FiniteFloatRange(min=0, min_open=True),
               help="Clip each gradient to this norm.")
 @click.option("--schedule", type=click.Choice(SCHEDULES),
-              default=TrainConfig.schedule, show_default=True, help="Learning-rate schedule.")
+              default=TrainConfig.schedule, show_default=True,
+              help="Learning-rate schedule; an arch may have its own default (gru_attention: "
+                   "cosine; see `archs`).")
 @click.option("--t0", type=click.IntRange(min=1), default=TrainConfig.t0, show_default=True,
               help="cosine-restarts: first period in epochs.")
 @click.option("--t-mult", type=FiniteFloatRange(min=1), default=TrainConfig.t_mult,
@@ -312,6 +368,14 @@ def main():
               help="Parent folder of run directories.")
 @click.option("--repeats", type=click.IntRange(min=1), default=1, show_default=True,
               help="Runs with seeds SEED..SEED+N-1, grouped in one experiment directory.")
+@click.option("--folds", type=click.IntRange(min=2),
+              help="K-fold cross-validation: the training and validation data dealt into K "
+                   "folds (stratified; by speaker or group where the data has them), one run "
+                   "per fold in one experiment directory, with out-of-fold predictions.")
+@click.option("--ensemble", type=click.IntRange(min=0), is_flag=False, flag_value=0,
+              help="Average the members' probabilities in one model (EXPERIMENT/ensemble, a "
+                   "run directory): --ensemble N trains N seeds; --ensemble alone averages "
+                   "the --folds models or the --repeats runs.")
 @click.option("--strategy", type=click.Choice(STRATEGIES),
               default=TrainConfig.strategy, show_default=True,
               help="tf.distribute: one device, every local GPU (or logical CPU), or the "
@@ -323,11 +387,13 @@ def main():
               help="A tune best.json: its arch, hyperparameters, training settings and best "
                    "epoch count (options given explicitly still win).")
 @click.pass_context
-def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, max_hz, cmvn, epochs,
-        batch_size, lr, optimizer, momentum, weight_decay, clipnorm, schedule, t0, t_mult,
+@verbosity_option
+def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, max_hz, sample_rate,
+        cmvn, epochs, min_epoch_steps, batch_size, lr, optimizer, momentum, weight_decay,
+        clipnorm, schedule, t0, t_mult,
         monitor, patience, class_weights, overfit_batches, spec_augment, augment_names,
-        window_edge, hidden, layers, dropout, sets, task_weights, seed, out, repeats, strategy,
-        resume, hparams_file):
+        window_edge, hidden, layers, dropout, sets, task_weights, seed, out, repeats, folds,
+        ensemble, strategy, resume, hparams_file, verbose):
     """Train a model and write a run directory."""
     from kerasaudio import features as feature_lib
     from kerasaudio import models
@@ -351,14 +417,17 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, max_hz
 
     epochs, lr = setting("epochs", epochs), setting("lr", lr)
     batch_size, optimizer = setting("batch_size", batch_size), setting("optimizer", optimizer)
+    schedule = setting("schedule", schedule)
     features = _features(data, feature_kind, deltas=deltas, beat_sync=beat_sync,
-                         n_mfcc=n_mfcc, n_mels=n_mels, max_hz=max_hz, cmvn=cmvn)
+                         n_mfcc=n_mfcc, n_mels=n_mels, max_hz=max_hz, cmvn=cmvn,
+                         sample_rate=sample_rate)
     cfg = RunConfig(
         data=data,
         features=features,
         model=ModelConfig(arch=arch, hparams=hparams),
         train=TrainConfig(
-            epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer, momentum=momentum,
+            epochs=epochs, min_epoch_steps=min_epoch_steps, batch_size=batch_size, lr=lr,
+            optimizer=optimizer, momentum=momentum,
             weight_decay=weight_decay, clipnorm=clipnorm, schedule=schedule, t0=t0,
             t_mult=t_mult, monitor=monitor, patience=patience, class_weights=class_weights,
             overfit_batches=overfit_batches, spec_augment=spec_augment,
@@ -368,18 +437,26 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, max_hz
     # Fail on a bad name before loading any data (an architecture's module imports Keras).
     models.resolve(cfg.model.arch, cfg.model.hparams)
     feature_lib.kinds(cfg.features)
-    from kerasaudio import train
+    repeats, members_of = _ensemble_plan(repeats, folds, ensemble)
+    from kerasaudio import crossval, runs, train
 
+    if folds:
+        crossval.check_folds(cfg, folds)
     try:
-        if repeats == 1:
-            run_dir, metrics = train.fit(cfg, resume=resume)
+        if folds:
+            experiment, _ = crossval.fit_folds(cfg, folds, verbose, resume=resume)
+        elif repeats == 1:
+            run_dir, metrics = train.fit(cfg, verbose=verbose, resume=resume)
         else:
-            experiment, _ = train.fit_repeats(cfg, repeats, resume=resume)
+            experiment, _ = train.fit_repeats(cfg, repeats, verbose=verbose, resume=resume)
+        if members_of:
+            members = [p for p in runs.experiment_runs(experiment) if runs.is_complete(p)]
+            ensemble_dir = crossval.write_ensemble(experiment, members, members_of)
     except KeyboardInterrupt:
         click.echo("\ninterrupted; run the same command again to continue from the last "
                    "completed epoch", err=True)
         sys.exit(130)
-    if repeats == 1:
+    if not folds and repeats == 1:
         click.echo(_summary(metrics))
         if "diverged" in metrics:
             at = metrics["diverged"]
@@ -389,8 +466,33 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, max_hz
         return
     from kerasaudio import compare as compare_lib
 
-    click.echo(compare_lib.markdown(compare_lib.table([experiment])), nl=False)
+    shown = [experiment, ensemble_dir] if members_of else [experiment]
+    click.echo(compare_lib.markdown(compare_lib.table(shown)), nl=False)
     click.echo(f"experiment directory: {experiment}")
+    if members_of:
+        click.echo(f"ensemble (a run directory): {ensemble_dir}")
+
+
+def _ensemble_plan(repeats: int, folds: int | None, ensemble: int | None) -> tuple:
+    """(runs with seeds, what an ensemble averages: `folds`, `seeds` or None) from --repeats,
+    --folds and --ensemble, refusing combinations that mean nothing."""
+    if folds and repeats > 1:
+        raise UserError("--folds and --repeats: give one (each fold is one run)")
+    if ensemble is None:
+        return repeats, None
+    if folds:
+        if ensemble:
+            raise UserError(f"--folds {folds} --ensemble: the ensemble is the {folds} fold "
+                            "models; give --ensemble without a number")
+        return repeats, "folds"
+    if ensemble and repeats > 1 and ensemble != repeats:
+        raise UserError(f"--ensemble {ensemble} and --repeats {repeats} disagree on the "
+                        "number of seeds; give one")
+    seeds = ensemble or repeats
+    if ensemble == 1 or seeds < 2:
+        raise UserError("--ensemble needs members: --ensemble N (seeds), or with --folds K "
+                        "or --repeats N")
+    return seeds, "seeds"
 
 
 @main.command()
@@ -416,8 +518,9 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, max_hz
 @click.option("--out", default=RunConfig.out, show_default=True,
               help="Parent folder of run directories.")
 @click.pass_context
+@verbosity_option
 def finetune(ctx, source, data, feature_kind, freeze_epochs, epochs, batch_size, lr, monitor,
-             patience, task_weights, seed, out):
+             patience, task_weights, seed, out, verbose):
     """Fine-tune an earlier run's model on new tasks (transfer learning).
 
     Keeps the run's backbone, puts one new head on it per task (--tasks), trains the heads
@@ -433,7 +536,7 @@ def finetune(ctx, source, data, feature_kind, freeze_epochs, epochs, batch_size,
                     patience=patience, task_weights=task_weights, seed=seed),
         freeze_epochs, out, feature_kind, own_data)
     try:
-        run_dir, metrics = train.fit(cfg)
+        run_dir, metrics = train.fit(cfg, verbose=verbose)
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)
         sys.exit(130)
@@ -506,7 +609,8 @@ def archs():
 @click.option("--max-epochs", type=click.IntRange(min=1), default=20, show_default=True,
               help="Epochs of the longest trial (Hyperband) or of every trial.")
 @click.option("--max-trials", type=click.IntRange(min=1),
-              help="Trials of bayesian/random (default 20) and grid (default: all).")
+              help="Trials of bayesian/random (default 20) and grid (default: all); hyperband's "
+                   "budget is --max-epochs instead.")
 @click.option("--objective", default="val_accuracy", show_default=True,
               help="Validation metric to optimise (a loss is minimised).")
 @click.option("--patience", type=click.IntRange(min=1), default=TrainConfig.patience,
@@ -523,13 +627,21 @@ def archs():
 @click.option("--workers", type=click.IntRange(min=1),
               help="Run a KerasTuner chief and N workers on this machine.")
 @click.option("--seed", type=SEED, default=TrainConfig.seed, show_default=True)
+@click.option("--folds", type=click.IntRange(min=2),
+              help="Cross-validated search: each trial trains once per fold (as fit --folds) "
+                   "and scores the mean of the folds' objectives.")
+@verbosity_option
 def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, patience, fix,
-         ranges, grid, augment_names, name, out, overwrite, workers, seed):
+         ranges, grid, augment_names, name, out, overwrite, workers, seed, folds, verbose):
     """Search hyperparameters with KerasTuner; rerun the same command to resume."""
     from tuning import spaces
 
     overrides = spaces.Overrides.parse(fix, ranges, grid)
     archs = spaces.archs(arch, overrides)
+    if max_trials is not None and tuner == "hyperband":
+        raise UserError("--max-trials does not apply to hyperband, whose budget is set by "
+                        "--max-epochs (with a factor of 3: brackets of 1, 3, 9, ... epochs up to "
+                        "it); use --max-epochs, or --tuner random/bayesian/grid for a count")
     if max_trials is None and tuner in ("bayesian", "random"):
         max_trials = 20
     from kerasaudio import runs
@@ -546,19 +658,19 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
                                       augment=_augment(augment_names, data, features)))
     cfg = search.SearchConfig(run=run, archs=archs, overrides=overrides, tuner=tuner,
                               max_epochs=max_epochs, max_trials=max_trials,
-                              objective=objective, name=name, out=out)
+                              objective=objective, name=name, out=out, folds=folds)
     feature_lib.kinds(run.features)
     search.validate(cfg)
     role = os.environ.get("KERASTUNER_TUNER_ID")
     if role is None:
         with runs.locked(cfg.directory):
             # Everything is checked, the data included, before an earlier search is replaced.
-            best = _tune_here(cfg, search.load_data(cfg), overwrite, workers)
+            best = _tune_here(cfg, search.load_data(cfg), overwrite, workers, verbose)
     else:  # one process of a distributed search; they share the directory
         dataset = search.load_data(cfg)
         if role == "chief":
             search.check_resumable(cfg, False)
-        _search_or_exit(cfg, dataset)
+        _search_or_exit(cfg, dataset, verbose)
         return  # the launcher (or the user) exports at the end
     s = best["search"]
     click.echo(f"best {cfg.objective} {best['objective']['value']:.4f}: {best['arch']} "
@@ -569,7 +681,7 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
     click.echo(f"search directory: {cfg.directory}")
 
 
-def _tune_here(cfg, dataset, overwrite: bool, workers: int | None) -> dict:
+def _tune_here(cfg, dataset, overwrite: bool, workers: int | None, verbose: int) -> dict:
     """Runs (or resumes) the search from this process, or launches a chief and workers, and
     exports its results; the caller holds the search directory's lock."""
     from tuning import search
@@ -580,15 +692,15 @@ def _tune_here(cfg, dataset, overwrite: bool, workers: int | None) -> dict:
         argv = _without_option(argv, "--workers")
         search.launch_distributed(argv, workers, cfg.directory / "workers")
     else:
-        _search_or_exit(cfg, dataset)
+        _search_or_exit(cfg, dataset, verbose)
     return search.export(cfg)
 
 
-def _search_or_exit(cfg, dataset) -> None:
+def _search_or_exit(cfg, dataset, verbose: int) -> None:
     from tuning import search
 
     try:
-        search.search(cfg, dataset)
+        search.search(cfg, dataset, verbose)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted; run the same command again to resume {cfg.directory}",
                    err=True)
@@ -669,11 +781,12 @@ def predict(run_dir, paths, csv_path, submission):
         click.echo("\t".join(str(row[i]) for i in shown))
     path = Path(csv_path or Path(run_dir) / f"predict-{time.strftime('%Y%m%d-%H%M%S')}.csv")
     runs.write_text(path, predict_lib.to_csv(header, rows))
-    click.echo(f"wrote {path}")
+    # The table is the data on stdout (`predict RUN wavs > preds.tsv`); the rest is status.
+    click.echo(f"wrote {path}", err=True)
     if submission:
         runs.write_text(Path(submission), predict_lib.to_csv(*predict_lib.submission(header,
                                                                                      rows)))
-        click.echo(f"wrote {submission}")
+        click.echo(f"wrote {submission}", err=True)
 
 
 @main.command()
@@ -691,6 +804,21 @@ def export(run_dir, fmt, out):
 
     path = export_lib.export(run_dir, fmt, out)
     click.echo(f"wrote {path}")
+
+
+@main.command(name="runs")
+@click.argument("folder", default=RunConfig.out, type=click.Path())
+def runs_command(folder):
+    """List the runs and experiments in FOLDER, newest first: one line each."""
+    from kerasaudio import runs
+
+    for row in runs.listing(folder):
+        score = "" if row["score"] is None else f"test {row['metric']} {row['score']:.4f}"
+        limit = f"limit {row['limit']}" if row["limit"] else "all data"
+        epochs = f"{row['epochs']} epochs" if row["epochs"] is not None else ""
+        fields = [row["name"], row["kind"], row["arch"] or "?", row["data"] or "?", limit,
+                  epochs, score, row["status"]]
+        click.echo("  ".join(str(f) for f in fields if f != ""))
 
 
 @main.command()

@@ -52,7 +52,8 @@ def measure(option: str, epochs: int) -> dict:
     lengths = data.subset("train").lengths
     transform = None
     if option == "xla":  # the same boundaries training_batches derives from the lengths
-        transform = pad_to_bucket_edge(pipeline.bucket_boundaries(lengths), int(lengths.max()))
+        transform = pad_to_bucket_edge(pipeline.bucket_boundaries(lengths, batch_size),
+                                       int(lengths.max()))
     found = time_epochs("gru_attention", data, bucketing=True, epochs=epochs,
                         batch_size=batch_size, deterministic=option != "nondeterministic",
                         jit_compile=option == "xla", transform=transform)

@@ -62,7 +62,7 @@ def main():
 
     train = datasets.load(DataConfig(), FeatureConfig()).subset("train")
     lengths = train.lengths
-    boundaries = pipeline.bucket_boundaries(lengths)
+    boundaries = pipeline.bucket_boundaries(lengths, args.batch_size)
     padding = pipeline.padding_per_epoch(lengths, args.batch_size, seed=0, boundaries=boundaries)
     bucketed = [next(padding) for _ in range(args.epochs)]
     emit("padded_fraction_bucketed", round(max(bucketed), 4), epochs=args.epochs,

@@ -61,8 +61,7 @@ def _power(waves, lengths):
 def _retime(waves, lengths, factor, delay):
     """Each waveform resampled by `factor` (linear interpolation) after `delay` samples of
     silence: speed and shift in one pass over the batch."""
-    new_lengths = tf.cast(tf.math.floor(tf.cast(lengths, tf.float32) / factor),
-                          lengths.dtype) + delay
+    new_lengths = retimed_lengths(lengths, factor, delay)
     new_width = tf.reduce_max(new_lengths)
     steps = tf.cast(tf.range(new_width, dtype=lengths.dtype)[None, :] - delay[:, None],
                     tf.float32)
@@ -237,7 +236,35 @@ FUNCTIONS = {"speed": speed, "gain": gain, "shift": shift, "noise": noise, "babb
              "reverb": reverb, "telephone": telephone}
 
 
-def apply(waves, lengths, names: tuple, key, rate: int, bank=None):
+def _draw(key, name: str, batch):
+    """(key of augmentation `name`, which of `batch` utterances get it)."""
+    index = ORDER.index(name)
+    return key + 1000 * (index + 1), _chosen(key, index, batch, STRENGTHS[name]["probability"])
+
+
+def retime_plan(key, lengths, names: tuple, rate: int):
+    """Each utterance's speed factor and delay (in samples) for `speed` and `shift`, drawn
+    for a whole epoch at once (key from (seed, epoch)): known before batching, so that a
+    batch can gather utterances of similar length after them.
+
+    Returns:
+        (factor float32 (n,), delay like `lengths` (n,)): 1 and 0 where not applied.
+    """
+    n = tf.shape(lengths)[0]
+    factor, delay = tf.ones([n]), tf.zeros_like(lengths)
+    if "speed" in names:
+        factor = _speed_factor(*_draw(key, "speed", n), STRENGTHS["speed"])
+    if "shift" in names:
+        delay = _delay(*_draw(key, "shift", n), STRENGTHS["shift"], rate, lengths.dtype)
+    return factor, delay
+
+
+def retimed_lengths(lengths, factor, delay):
+    """Samples of each utterance after `_retime` by `factor` and `delay`."""
+    return tf.cast(tf.math.floor(tf.cast(lengths, tf.float32) / factor), lengths.dtype) + delay
+
+
+def apply(waves, lengths, names: tuple, key, rate: int, bank=None, retime=None):
     """Augments a zero-padded batch.
 
     Args:
@@ -247,29 +274,21 @@ def apply(waves, lengths, names: tuple, key, rate: int, bank=None):
         key: int64 (2,) stateless random key of this batch, from (seed, epoch, batch).
         rate: the waveforms' sample rate in Hz.
         bank: the run's noise bank (`noise_bank`); default: seed 0's.
+        retime: (factor, delay) of each utterance, from the epoch's `retime_plan`; default:
+            drawn for this batch.
 
     Returns:
         (waves, lengths) after augmentation, zero past each new length.
     """
     batch = tf.shape(waves)[0]
-
-    def draw(name):
-        index = ORDER.index(name)
-        return (key + 1000 * (index + 1),
-                _chosen(key, index, batch, STRENGTHS[name]["probability"]))
-
     if "speed" in names or "shift" in names:  # one resampling pass for both
-        factor, delay = tf.ones([batch]), tf.zeros_like(lengths)
-        if "speed" in names:
-            factor = _speed_factor(*draw("speed"), STRENGTHS["speed"])
-        if "shift" in names:
-            delay = _delay(*draw("shift"), STRENGTHS["shift"], rate, lengths.dtype)
-        waves, lengths = _retime(waves, lengths, factor, delay)
+        waves, lengths = _retime(waves, lengths, *(
+            retime or retime_plan(key, lengths, names, rate)))
     for name in ORDER:
         if name in names and name not in ("speed", "shift"):
             extra = {"bank": bank} if name == "noise" else {}
-            waves, lengths = FUNCTIONS[name](waves, lengths, *draw(name), STRENGTHS[name], rate,
-                                             **extra)
+            waves, lengths = FUNCTIONS[name](waves, lengths, *_draw(key, name, batch),
+                                             STRENGTHS[name], rate, **extra)
     return waves, lengths
 
 

@@ -14,7 +14,7 @@ from kerasaudio.errors import UserError
 from kerasaudio.evaluate import confidence_interval, run_baselines
 
 SETTINGS = ("arch", "features", "tasks", "hparams", "optimizer", "lr", "batch_size", "seeds")
-METRICS = ("test_accuracy", "macro_f1", "mean_spearman", "test_loss", "best_epoch",
+METRICS = ("test_accuracy", "cv_accuracy", "macro_f1", "mean_spearman", "test_loss", "best_epoch",
            "epochs_run", "seconds_per_epoch")
 # Per regression target, a column `spearman_<task>` follows the fixed ones.
 SPEARMAN = "spearman_"
@@ -57,8 +57,11 @@ def run_row(path: Path) -> dict:
     reports = evaluation.get("tasks", {})
     report = reports.get(task, {})
     test = metrics["test"]
+    ensemble = config.get("ensemble")
+    name = (f"{path.parent.name}/{path.name} (mean of {len(ensemble['members'])} "
+            f"{ensemble['of']})" if ensemble else path.name)
     return {
-        "run": path.name, "data": config["data"]["name"], "arch": config["model"]["arch"],
+        "run": name, "data": config["data"]["name"], "arch": config["model"]["arch"],
         "features": config["features"]["kind"], "tasks": ",".join(t["name"] for t in tasks),
         "mean_spearman": evaluation.get("mean_spearman"),
         **{f"{SPEARMAN}{name}": r["spearman"] for name, r in reports.items() if "spearman" in r},
@@ -80,15 +83,31 @@ def experiment_row(path: Path) -> dict:
     members = [run_row(p) for p in runs.experiment_runs(path) if runs.is_complete(p)]
     if not members:
         raise UserError(f"{path}: experiment holds no finished runs")
+    folds = runs.read_json(path / "experiment.json").get("folds")
     row = {**members[0], "run": f"{path.name} ({len(members)} runs)",
            "seeds": ",".join(m["seeds"] for m in members)}
+    if folds:
+        row.update(run=f"{path.name} ({len(members)} of {folds} folds)",
+                   seeds=members[0]["seeds"], **_out_of_fold(path))
     for name in _metrics(members):
         values = [m[name] for m in members if m.get(name) is not None]
         if values:
             row[name], row[f"{name}_ci95"] = confidence_interval(values)
-    flagged = [f"{m['seeds']}: {m['flags']}" for m in members if m["flags"]]
-    row["flags"] = "; ".join(f"seed {f}" for f in flagged)
+    member = "fold" if folds else "seed"
+    labels = range(len(members)) if folds else [m["seeds"] for m in members]
+    row["flags"] = "; ".join(f"{member} {label}: {m['flags']}"
+                             for label, m in zip(labels, members) if m["flags"])
     return row
+
+
+def _out_of_fold(path: Path) -> dict:
+    """cv_accuracy: the first classification task's out-of-fold accuracy, once every fold
+    has run (None before)."""
+    if not (path / "metrics.json").exists():
+        return {"cv_accuracy": None}
+    reports = runs.read_json(path / "metrics.json")["out_of_fold"]["tasks"]
+    return {"cv_accuracy": next((r["accuracy"] for r in reports.values() if "accuracy" in r),
+                                None)}
 
 
 def baseline_rows(rows: list) -> list:

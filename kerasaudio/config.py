@@ -31,6 +31,10 @@ class DataConfig:
         skip_bad: leave out bad examples (unreadable files, bad lines) and report them,
             instead of stopping at the first.
         tasks: the targets to train on, by name (empty: every target of the data set).
+        folds: cross-validation: the training and validation examples pooled and dealt
+            into this many folds (stratified, and by group where the data has groups); the
+            test split stays as it is. None: the data's own validation split.
+        fold: with `folds`, the fold that is the validation split (the rest train).
     """
 
     name: str = "spoken-digits"
@@ -42,6 +46,8 @@ class DataConfig:
     part: str = "all"
     skip_bad: bool = False
     tasks: tuple = ()
+    folds: int | None = None
+    fold: int | None = None
 
 
 @dataclass(frozen=True)
@@ -87,12 +93,19 @@ class FeatureConfig:
         return int(round(self.sample_rate * self.hop_ms / 1000))
 
 
+def fft_length_for(features: "FeatureConfig") -> int:
+    """The smallest power of two that holds one analysis window at the features' rate."""
+    return 1 << max(0, features.frame_length - 1).bit_length()
+
+
 # Feature settings that built-in data sets are read with unless told otherwise: the phoneme
 # seed's 39-dim MFCCs, and log-mel for voice-attributes, whose pitch the MFCCs smooth away.
-# spoken-digits keeps to the telephone band and normalises each utterance, so that a model
-# trained on it hears recordings of real people (8 kHz, other microphones) as it heard the
-# corpus (results/README.md, "Real voices").
-BUILTIN_FEATURES = {"spoken-digits": {"max_hz": 4000.0, "cmvn": True},
+# spoken-digits keeps to the telephone band (8 kHz audio, mel bands to 4 kHz: half the samples
+# to augment and transform on the fly, nothing lost) and normalises each utterance, so that a
+# model trained on it hears recordings of real people (8 kHz, other microphones) as it heard
+# the corpus (results/README.md, "Real voices").
+BUILTIN_FEATURES = {"spoken-digits": {"sample_rate": 8000, "fft_length": 256, "max_hz": 4000.0,
+                                      "cmvn": True},
                     "spoken-phonemes": {"deltas": True}, "voice-attributes": {"kind": "logmel"}}
 
 
@@ -121,14 +134,18 @@ def parse_augment(text: str) -> tuple:
     return names
 
 
-def with_feature_defaults(record: dict) -> dict:
-    """A config or search record whose `features` are filled with FeatureConfig's defaults
-    for fields it does not have (records written before those fields existed), so that it
-    compares equal to today's record of the same settings."""
-    if not isinstance(record.get("features"), dict):
-        return record
-    defaults = {f.name: f.default for f in dataclasses.fields(FeatureConfig)}
-    return {**record, "features": {**defaults, **record["features"]}}
+def with_defaults(record: dict) -> dict:
+    """A config or search record whose `data`, `features` and `train` are filled with their
+    dataclasses' defaults for fields it does not have (records written before those fields
+    existed), so that it compares equal to today's record of the same settings."""
+    filled = dict(record)
+    for key, kind in (("data", DataConfig), ("features", FeatureConfig),
+                      ("train", TrainConfig)):
+        if isinstance(record.get(key), dict):
+            defaults = {f.name: f.default for f in dataclasses.fields(kind)
+                        if f.default is not dataclasses.MISSING}
+            filled[key] = {**json.loads(json.dumps(defaults)), **record[key]}
+    return filled
 
 
 def feature_defaults(data_name: str) -> FeatureConfig:
@@ -151,6 +168,10 @@ class TrainConfig:
 
     Attributes:
         epochs: maximum number of epochs (early stopping may end sooner).
+        min_epoch_steps: optimizer steps per epoch at least. An epoch is a pass over the
+            training data unless that is fewer steps: on small data it then spans several
+            passes, so that the epoch budget, the patience and the learning-rate schedule
+            still mean thousands of steps, not a few dozen.
         batch_size: examples per batch.
         lr: (initial) learning rate.
         optimizer: `adam`, `adamw` or `sgd` (with `momentum`).
@@ -181,6 +202,7 @@ class TrainConfig:
     """
 
     epochs: int = 40
+    min_epoch_steps: int = 50
     batch_size: int = 32
     lr: float = 1e-3
     optimizer: str = "adam"

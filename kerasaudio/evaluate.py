@@ -78,7 +78,7 @@ def predictions_path(run_dir: Path, split: str) -> Path:
     return run_dir / ("predictions.csv" if split == "test" else f"predictions_{split}.csv")
 
 
-def _task_report(task: dict, columns: dict, class_names: list | None) -> dict:
+def task_report(task: dict, columns: dict, class_names: list | None) -> dict:
     true, pred = columns[f"{task['name']}_true"], columns[f"{task['name']}_pred"]
     if task["kind"] == "regression":
         return regression_metrics(np.asarray(true, float), np.asarray(pred, float))
@@ -104,7 +104,7 @@ def evaluate_run(run_dir, split: str = "test") -> dict:
         train.write_split_predictions(run_dir, split)
     columns = read_predictions(path)
     dataset = config["dataset"]
-    report = {task["name"]: _task_report(task, columns, dataset["class_names"].get(task["name"]))
+    report = {task["name"]: task_report(task, columns, dataset["class_names"].get(task["name"]))
               for task in dataset["tasks"]}
     regression = [r["spearman"] for t, r in report.items() if "spearman" in r]
     summary = {"tasks": report}
@@ -168,8 +168,18 @@ def _fmt(x: float) -> str:
     return f"{x:.4f}"
 
 
+def _split_figures(run_dir: Path, split: str, task: str) -> list:
+    """The plots of `task` on `split` that plots/ holds (drawn by this or an earlier
+    evaluation)."""
+    names = [f"confusion_{task}_{split}_counts.png", f"confusion_{task}_{split}_normalised.png",
+             f"scatter_{task}_{split}.png"]
+    return [run_dir / "plots" / n for n in names if (run_dir / "plots" / n).exists()]
+
+
 def report_markdown(run_dir: Path, config: dict, metrics: dict, figures: list) -> str:
-    """report.md: settings, then per split and task the averages, per-class table and plots."""
+    """report.md: settings, then per split (test first) and task the averages, the per-class
+    table in the data's class order, the baselines (of the test split) and the plots, with
+    every split evaluated so far kept."""
     model, train = config["model"], config["train"]
     lines = [f"# {run_dir.name}", "",
              f"`{model['arch']}` on `{config['data']['name']}` ({config['features']['kind']} "
@@ -178,26 +188,40 @@ def report_markdown(run_dir: Path, config: dict, metrics: dict, figures: list) -
     if "best_epoch" in metrics:
         lines += [f"Best epoch {metrics['best_epoch']} of {metrics['epochs_run']} run, "
                   f"{metrics['seconds_per_epoch']} s per epoch.", ""]
-    for split, summary in metrics.get("evaluation", {}).items():
+    curves = [f for f in figures if Path(f).name == "learning_curves.png"]
+    lines += [f"![{Path(f).stem}]({Path(f).relative_to(run_dir)})" for f in curves]
+    lines += [""] if curves else []
+    evaluation = metrics.get("evaluation", {})
+    for split in sorted(evaluation, key=lambda s: (s != "test", s)):
+        summary = evaluation[split]
         for task, r in summary["tasks"].items():
             lines += [f"## {task} on the {split} split", ""]
-            if "spearman" in r:
-                lines += ["| MSE | MAE | Spearman |", "|---|---|---|",
-                          f"| {_fmt(r['mse'])} | {_fmt(r['mae'])} | {_fmt(r['spearman'])} |", ""]
-                continue
-            lines += [f"Accuracy **{_fmt(r['accuracy'])}**", "",
-                      "| average | precision | recall | F1 |", "|---|---|---|---|"]
-            lines += [f"| {a} | {_fmt(r[a]['precision'])} | {_fmt(r[a]['recall'])} | "
-                      f"{_fmt(r[a]['f1'])} |" for a in ("macro", "micro", "weighted")]
-            lines += ["", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
-            lines += [f"| {c} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} "
-                      f"| {m['support']} |" for c, m in r["classes"].items()]
+            lines += _task_lines(r, config["dataset"]["class_names"].get(task, []))
+            baseline = metrics.get("baselines", {}).get(task)
+            if split == "test" and baseline:
+                lines += [f"Baselines on the test split: random guess "
+                          f"{_fmt(baseline['random'])}, majority class "
+                          f"{_fmt(baseline['majority'])}.", ""]
+            lines += [f"![{f.stem}]({f.relative_to(run_dir)})"
+                      for f in _split_figures(run_dir, split, task)]
             lines.append("")
         if "mean_spearman" in summary:
             lines += [f"Mean Spearman over the regression targets: "
                       f"{_fmt(summary['mean_spearman'])}", ""]
-    for task, b in metrics.get("baselines", {}).items():
-        lines += [f"Baselines for {task}: random guess {_fmt(b['random'])}, majority class "
-                  f"{_fmt(b['majority'])} (test accuracy).", ""]
-    lines += [f"![{Path(f).stem}]({Path(f).relative_to(run_dir)})" for f in figures]
     return "\n".join(lines) + "\n"
+
+
+def _task_lines(r: dict, classes: list) -> list:
+    if "spearman" in r:
+        return ["| MSE | MAE | Spearman |", "|---|---|---|",
+                f"| {_fmt(r['mse'])} | {_fmt(r['mae'])} | {_fmt(r['spearman'])} |", ""]
+    lines = [f"Accuracy **{_fmt(r['accuracy'])}**", "",
+             "| average | precision | recall | F1 |", "|---|---|---|---|"]
+    lines += [f"| {a} | {_fmt(r[a]['precision'])} | {_fmt(r[a]['recall'])} | "
+              f"{_fmt(r[a]['f1'])} |" for a in ("macro", "micro", "weighted")]
+    lines += ["", "| class | precision | recall | F1 | support |", "|---|---|---|---|---|"]
+    # metrics.json keeps its keys sorted; the table keeps the data's class order.
+    order = [c for c in classes if c in r["classes"]] or list(r["classes"])
+    lines += [f"| {c} | {_fmt(m['precision'])} | {_fmt(m['recall'])} | {_fmt(m['f1'])} "
+              f"| {m['support']} |" for c, m in ((c, r["classes"][c]) for c in order)]
+    return lines + [""]

@@ -9,6 +9,8 @@ Batches are ({"features": (batch, time, n_features), "mask": (batch, time) bool}
 frames.
 """
 
+import itertools
+
 import numpy as np
 import tensorflow as tf
 
@@ -18,10 +20,24 @@ from kerasaudio.datasets.base import Dataset
 from kerasaudio.errors import UserError
 
 N_BUCKETS = 12
+# Each bucket ends an epoch with one partial batch: buckets of at least this many batches keep
+# those to a few per cent of the steps, so that --batch-size means what it says on small data.
+MIN_BATCHES_PER_BUCKET = 4
 
 
-def bucket_boundaries(lengths: np.ndarray, n_buckets: int = N_BUCKETS) -> list:
-    """Length boundaries that split `lengths` into buckets holding about as many sequences each."""
+def bucket_count(n: int, batch_size: int) -> int:
+    """Buckets for `n` sequences in batches of `batch_size`: up to N_BUCKETS, each holding
+    at least MIN_BATCHES_PER_BUCKET batches (one bucket for data sets too small for two)."""
+    return int(np.clip(n // (MIN_BATCHES_PER_BUCKET * batch_size), 1, N_BUCKETS))
+
+
+def bucket_boundaries(lengths: np.ndarray, batch_size: int | None = None,
+                      n_buckets: int | None = None) -> list:
+    """Length boundaries that split `lengths` into buckets holding about as many sequences
+    each: `n_buckets` of them, or as many as `bucket_count` gives for `batch_size`, or
+    N_BUCKETS."""
+    if n_buckets is None:
+        n_buckets = bucket_count(len(lengths), batch_size) if batch_size else N_BUCKETS
     quantiles = np.quantile(lengths, np.linspace(0, 1, n_buckets + 1)[1:-1])
     bounds = sorted({int(np.ceil(q)) for q in quantiles if q > lengths.min()})
     return bounds or [int(lengths.max()) + 1]
@@ -73,6 +89,30 @@ def _bucketed(order: tf.Tensor, lengths: np.ndarray, boundaries: list,
     served = tf.argsort(emitted_at, stable=True)
     _, _, sizes = tf.unique_with_counts(tf.gather(emitted_at, served), out_idx=tf.int64)
     return tf.RaggedTensor.from_row_lengths(tf.gather(order, served), sizes)
+
+
+def _retime_bucketed(order: tf.Tensor, lengths: np.ndarray, boundaries: list, batch_size: int,
+                     retimed: tf.Tensor, key) -> tf.RaggedTensor:
+    """Batches of augmented training: the buckets of the clean lengths (so as many batches
+    as `_bucketed` makes), each bucket's members taken in order of their length after
+    speed and shift (`retimed`, drawn for the epoch before batching), so that a batch pads
+    to little more than its own utterances; the batches then in an order shuffled by `key`.
+
+    Bucketing the clean lengths alone served a third more frames than the utterances held:
+    speed and shift spread each bucket's lengths by up to a fifth."""
+    n = tf.size(order, tf.int64)
+    bucket = tf.searchsorted(tf.constant(boundaries, tf.int64),
+                             tf.gather(tf.constant(lengths, tf.int64), order), side="right",
+                             out_type=tf.int64)
+    # `order` is random, so utterances of equal retimed length fall in a random order.
+    by = tf.argsort(bucket * (tf.reduce_max(retimed) + 1) + tf.gather(retimed, order),
+                    stable=True)
+    members, bucket = tf.gather(order, by), tf.gather(bucket, by)
+    rank = tf.range(n) - tf.searchsorted(bucket, bucket, side="left", out_type=tf.int64)
+    _, rows = tf.unique(bucket * (n // batch_size + 1) + rank // batch_size, out_idx=tf.int64)
+    batches = tf.RaggedTensor.from_value_rowids(members, rows)
+    return tf.gather(batches, tf.random.experimental.stateless_shuffle(
+        tf.range(batches.nrows()), seed=key))
 
 
 def _index_batches(n: int, seed: int, epoch, batch_size: int, lengths: np.ndarray | None = None,
@@ -166,33 +206,54 @@ def _batch_fn(dataset: Dataset, class_weights=None, pad_to: int | None = None):
     return batch
 
 
-def _augmented_batch_fn(dataset: Dataset, names: tuple, cfg: FeatureConfig, seed: int,
-                        class_weights=None):
+# Places in a pass's key stream besides its batches (0, 1, ...): the pass's speed and shift
+# plan, and the order its batches are served in.
+PLAN_SLOT, BATCH_ORDER_SLOT = -1, -2
+
+
+def _augment_key(seed: int, epoch, slot):
+    """The stateless random key of `slot` (a batch's place, or one of the slots above) in
+    a pass over the data: (seed, epoch, slot) alone."""
+    return tf.stack([tf.constant(seed, tf.int64) * 1_000_003 + tf.cast(epoch, tf.int64),
+                     tf.cast(slot, tf.int64)])
+
+
+class _AugmentedBatches:
     """Maps (epoch, step, batch of dataset indices) to ({"features", "mask"}, targets[,
     weights]) whose features are computed, in the graph, from the batch's waveforms after
     augmentation keyed by (seed, epoch, step): what training hears changes every epoch, and
-    a resumed run hears what the lost one would have."""
-    flat = np.concatenate(list(dataset.waves))
-    scale = 1.0 / 32768.0 if flat.dtype == np.int16 else 1.0
-    wave_lengths = tf.constant([len(w) for w in dataset.waves], tf.int64)
-    waves = tf.RaggedTensor.from_row_lengths(flat, wave_lengths)
-    targets = {name: tf.constant(values) for name, values in dataset.targets.items()}
-    weights = _sample_weights(dataset, class_weights)
-    bank = tf.constant(augment.noise_bank(seed, cfg.sample_rate))
+    a resumed run hears what the lost one would have. Speed and shift come from the epoch's
+    plan (`plan`), drawn before batching."""
 
-    def batch(epoch, step, indices):
-        clean = tf.cast(tf.gather(waves, indices).to_tensor(), tf.float32) * scale
-        key = tf.stack([tf.constant(seed, tf.int64) * 1_000_003 + epoch, step])
-        noisy, lengths = augment.apply(clean, tf.gather(wave_lengths, indices), names, key,
-                                       cfg.sample_rate, bank)
-        frames, counts = features.in_graph(noisy, lengths, cfg)
+    def __init__(self, dataset: Dataset, names: tuple, cfg: FeatureConfig, seed: int,
+                 class_weights=None):
+        flat = np.concatenate(list(dataset.waves))
+        self.scale = 1.0 / 32768.0 if flat.dtype == np.int16 else 1.0
+        self.wave_lengths = tf.constant([len(w) for w in dataset.waves], tf.int64)
+        self.waves = tf.RaggedTensor.from_row_lengths(flat, self.wave_lengths)
+        self.targets = {name: tf.constant(v) for name, v in dataset.targets.items()}
+        self.weights = _sample_weights(dataset, class_weights)
+        self.bank = tf.constant(augment.noise_bank(seed, cfg.sample_rate))
+        self.names, self.cfg, self.seed = names, cfg, seed
+
+    def plan(self, epoch):
+        return augment.retime_plan(_augment_key(self.seed, epoch, PLAN_SLOT), self.wave_lengths,
+                                   self.names, self.cfg.sample_rate)
+
+    def __call__(self, epoch, step, indices):
+        clean = tf.cast(tf.gather(self.waves, indices).to_tensor(), tf.float32) * self.scale
+        key = _augment_key(self.seed, epoch, step)
+        factor, delay = self.plan(epoch)
+        noisy, lengths = augment.apply(
+            clean, tf.gather(self.wave_lengths, indices), self.names, key,
+            self.cfg.sample_rate, self.bank,
+            retime=(tf.gather(factor, indices), tf.gather(delay, indices)))
+        frames, counts = features.in_graph(noisy, lengths, self.cfg)
         mask = tf.sequence_mask(counts, tf.shape(frames)[1])
         inputs = {"features": frames * tf.cast(mask, frames.dtype)[..., None], "mask": mask}
-        labels = {name: tf.gather(values, indices) for name, values in targets.items()}
-        return (inputs, labels) if weights is None else (inputs, labels,
-                                                         tf.gather(weights, indices))
-
-    return batch
+        labels = {name: tf.gather(v, indices) for name, v in self.targets.items()}
+        return (inputs, labels) if self.weights is None else (
+            inputs, labels, tf.gather(self.weights, indices))
 
 
 def check_augmentable(dataset: Dataset, names: tuple) -> None:
@@ -216,7 +277,7 @@ def check_augmentable(dataset: Dataset, names: tuple) -> None:
 
 def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: list | None = None,
                      bucketing: bool = True, class_weights=None, first_epoch: int = 0,
-                     replicas: int = 1, augmentations: tuple = ()):
+                     replicas: int = 1, augmentations: tuple = (), min_steps: int = 1):
     """Shuffled batches of similar-length sequences, reshuffled every epoch, without end.
 
     Args:
@@ -231,33 +292,49 @@ def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: l
         replicas: devices a strategy splits each batch over (see `_whole_replica_batches`).
         augmentations: waveform augmentations (kerasaudio/augment.py) of every batch; the
             features are then computed from the augmented audio (see `check_augmentable`).
+        min_steps: steps per epoch at least: on data smaller than `min_steps` batches an
+            epoch (a validation period) spans several passes over the data, which go on
+            from one epoch to the next.
 
     Returns:
         (tf.data.Dataset, steps_per_epoch): every epoch's batches, one epoch after another.
     """
     n, lengths = len(dataset.lengths), dataset.lengths
     if bucketing:
-        boundaries = boundaries or bucket_boundaries(lengths)
+        boundaries = boundaries or bucket_boundaries(lengths, batch_size)
         steps = bucketed_batch_count(lengths, boundaries, batch_size, replicas)
         pad_to = None
     else:
         boundaries = None
         steps, pad_to = int(_batches_kept(n, batch_size, replicas)), int(lengths.max())
+    # Where epoch `first_epoch` starts in the stream of passes over the data.
+    first_pass, skipped = divmod(first_epoch * max(steps, min_steps), steps)
     if augmentations:
         check_augmentable(dataset, augmentations)
-        # Each batch is keyed by its epoch and its place in the epoch.
-        ds = _epochs(first_epoch, lambda epoch: _index_batches(
-            n, seed, epoch, batch_size, lengths, boundaries, replicas).enumerate().map(
-                lambda step, indices: (epoch, step, indices)))
-        batch = _augmented_batch_fn(dataset, augmentations, dataset.features, seed,
-                                    class_weights)
+        batch = _AugmentedBatches(dataset, augmentations, dataset.features, seed,
+                                  class_weights)
+
+        def one_pass(epoch):
+            if boundaries is None:
+                indices = _index_batches(n, seed, epoch, batch_size, replicas=replicas)
+            else:
+                retimed = augment.retimed_lengths(batch.wave_lengths, *batch.plan(epoch))
+                indices = _whole_replica_batches(tf.data.Dataset.from_tensor_slices(
+                    _retime_bucketed(_epoch_order(n, seed, epoch), lengths, boundaries,
+                                     batch_size, retimed,
+                                     _augment_key(seed, epoch, BATCH_ORDER_SLOT))),
+                    replicas)
+            # Each batch is keyed by its pass over the data and its place in the pass.
+            return indices.enumerate().map(lambda step, i: (epoch, step, i))
+
+        ds = _epochs(first_pass, one_pass)
     else:
-        ds = _epochs(first_epoch, lambda epoch: _index_batches(
+        ds = _epochs(first_pass, lambda epoch: _index_batches(
             n, seed, epoch, batch_size, lengths, boundaries, replicas))
         # Indices are shuffled and grouped by length alone; the frames are gathered per batch.
         batch = _batch_fn(dataset, class_weights, pad_to)
-    ds = ds.map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return ds.prefetch(tf.data.AUTOTUNE), steps
+    ds = ds.skip(skipped).map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.prefetch(tf.data.AUTOTUNE), max(steps, min_steps)
 
 
 def evaluation_batches(dataset: Dataset, batch_size: int):
@@ -273,24 +350,28 @@ def evaluation_batches(dataset: Dataset, batch_size: int):
 
 
 def padding_per_epoch(lengths: np.ndarray, batch_size: int, seed: int,
-                      boundaries: list | None = None, first_epoch: int = 0, replicas: int = 1):
+                      boundaries: list | None = None, first_epoch: int = 0, replicas: int = 1,
+                      min_steps: int = 1):
     """Yields, epoch after epoch from `first_epoch` on, the fraction of padded frames in the
-    batches that `training_batches` serves that epoch (same seed, same bucketing, lengths
-    only)."""
-    boundaries = boundaries or bucket_boundaries(lengths)
+    batches that `training_batches` serves that epoch (same seed, same bucketing, same
+    `min_steps`, lengths only)."""
+    boundaries = boundaries or bucket_boundaries(lengths, batch_size)
+    natural = bucketed_batch_count(lengths, boundaries, batch_size, replicas)
+    steps = max(natural, min_steps)
+    first_pass, skipped = divmod(first_epoch * steps, natural)
     table = tf.constant(lengths)
-    epoch = first_epoch
+    ds = _epochs(first_pass, lambda epoch: _index_batches(
+        len(lengths), seed, epoch, batch_size, lengths, boundaries, replicas)).skip(skipped)
+    # Batches of lengths are padded with zeros, so max * size counts padded + real frames.
+    ds = ds.map(lambda indices: tf.gather(table, indices)).map(
+        lambda b: (tf.reduce_max(b) * tf.size(b, tf.int64), tf.reduce_sum(b)))
+    batches = ds.as_numpy_iterator()
     while True:
-        ds = _index_batches(len(lengths), seed, epoch, batch_size, lengths, boundaries,
-                            replicas).map(lambda indices: tf.gather(table, indices))
-        # Batches of lengths are padded with zeros, so max * size counts padded + real frames.
-        ds = ds.map(lambda b: (tf.reduce_max(b) * tf.size(b, tf.int64), tf.reduce_sum(b)))
         served = real = 0
-        for total, used in ds.as_numpy_iterator():
+        for total, used in itertools.islice(batches, steps):
             served += int(total)
             real += int(used)
         yield 1.0 - real / served
-        epoch += 1
 
 
 WINDOW_SHUFFLE_FRAMES = 8192

@@ -38,16 +38,17 @@ def load_run(run_dir) -> tuple[RunConfig, dict]:
     return RunConfig.from_dict(config), config
 
 
-def load_model(run_dir):
+def load_model(run_dir, compile: bool = True):
     """The run's best model, loaded in Keras safe mode (no code from the file runs); the
-    kerasaudio layers it uses are imported first so that Keras finds them."""
+    kerasaudio layers it uses are imported first so that Keras finds them. `compile=False`
+    leaves out its loss and optimizer (a model that will only predict)."""
     import keras
 
     import kerasaudio.models.layers  # noqa: F401  (registers the layers with Keras)
 
     path = Path(run_dir) / "best.keras"
     try:
-        return keras.models.load_model(path, safe_mode=True)
+        return keras.models.load_model(path, safe_mode=True, compile=compile)
     except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as error:
         reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
         raise UserError(f"{path}: not a loadable Keras model ({reason})") from None

@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from kerasaudio import runs
-from kerasaudio.config import with_feature_defaults
+from kerasaudio.config import with_defaults
 from kerasaudio.errors import UserError
 
 STATE_DIR = "resume"
@@ -146,7 +146,7 @@ def _interrupted(run_dir: Path) -> bool:
 def comparable(config: dict) -> str:
     """The parts of a config.json that must match for a run to be continued."""
     keys = ("data", "features", "model", "train", "out", "dataset")
-    config = with_feature_defaults(config)
+    config = with_defaults(config)
     record = {k: config.get(k) for k in keys}
     # Augmentation strengths (runs before augmentation existed had none).
     record["augmentation"] = config.get("augmentation") or {}

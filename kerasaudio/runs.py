@@ -131,32 +131,44 @@ def is_experiment(path: Path) -> bool:
     return (Path(path) / "experiment.json").is_file()
 
 
-def create_experiment(out, arch: str, data: str, seeds: list, config: dict | None = None) -> Path:
-    """A folder grouping the repeated runs of one configuration (seeds s..s+N-1)."""
-    path = create(out, arch, f"{data}-x{len(seeds)}")
+def create_experiment(out, arch: str, data: str, seeds: list, config: dict | None = None,
+                      folds: int | None = None) -> Path:
+    """A folder grouping the runs of one configuration: repeated runs (seeds s..s+N-1), or
+    the runs of `folds` cross-validation folds."""
+    path = create(out, arch, f"{data}-cv{folds}" if folds else f"{data}-x{len(seeds)}")
     write_json(path / "experiment.json", {"arch": arch, "data": data, "seeds": seeds,
-                                          "config": config})
+                                          "folds": folds, "config": config})
     return path
 
 
-def unfinished_experiment(out, config: dict, seeds: list) -> Path | None:
-    """The newest experiment under `out` of this configuration and seeds that has runs left
-    to do (an interrupted `fit --repeats`), or None."""
+def unfinished_experiment(out, config: dict, seeds: list, folds: int | None = None
+                          ) -> Path | None:
+    """The newest experiment under `out` of this configuration, seeds and folds that has
+    work left to do (an interrupted `fit --repeats` or `--folds`), or None."""
     if not Path(out).is_dir():
         return None
     for path in sorted(Path(out).iterdir(), reverse=True):
         if not is_experiment(path):
             continue
         experiment = read_json(path / "experiment.json")
-        if experiment.get("config") == config and experiment["seeds"] == seeds:
+        if (experiment.get("config") == config and experiment["seeds"] == seeds
+                and experiment.get("folds") == folds):
             done = [p for p in experiment_runs(path) if is_complete(p)]
-            if len(done) < len(seeds):
+            # A cross-validation is done when its summary is written too.
+            if len(done) < (folds or len(seeds)) or (folds and not
+                                                     (path / "metrics.json").exists()):
                 return path
     return None
 
 
+# The run directory, inside an experiment, of the model that averages its members.
+ENSEMBLE = "ensemble"
+
+
 def experiment_runs(path: Path) -> list:
-    return sorted(p for p in Path(path).iterdir() if is_run(p))
+    """The member runs of an experiment (its ensemble, if any, is not one)."""
+    return sorted(p for p in Path(path).iterdir()
+                  if is_run(p) and p.name != ENSEMBLE and not p.name.startswith("."))
 
 
 def is_complete(path: Path) -> bool:
@@ -190,3 +202,54 @@ def discover(paths: list) -> list:
             raise UserError(f"{path}: holds no run directories (no config.json found)")
         found += children
     return found
+
+
+def _status(path: Path) -> str:
+    try:
+        return read_json(path / "status.json").get("status", "?")
+    except FileNotFoundError:
+        return "complete"
+    except (ValueError, AttributeError):
+        return "damaged"
+
+
+def summary(path: Path) -> dict:
+    """One run's or experiment's line of `runs`: when, what, on what, how it ended."""
+    path = Path(path)
+    record = read_json(path / "experiment.json") if is_experiment(path) else None
+    members = experiment_runs(path) if record else [path]
+    config = read_json(members[0] / "config.json") if members else {}
+    metrics = read_json(path / "metrics.json") if (path / "metrics.json").exists() else {}
+    test = metrics.get("test", {})
+    score = test.get("accuracy", test.get("loss"))
+    if isinstance(score, dict):  # a cross-validation: the folds' mean
+        score = score.get("mean")
+    kind = (f"{record['folds']} folds" if record and record.get("folds")
+            else f"{len(record['seeds'])} seeds" if record else "run")
+    return {"name": path.name, "kind": kind,
+            "arch": config.get("model", {}).get("arch"),
+            "data": config.get("data", {}).get("name"),
+            "limit": config.get("data", {}).get("limit"),
+            "epochs": metrics.get("epochs_run"),
+            "metric": "accuracy" if "accuracy" in test else ("loss" if test else None),
+            "score": score,
+            "status": (f"{sum(map(is_complete, members))}/{len(members)} complete" if record
+                       else _status(path))}
+
+
+def listing(folder) -> list:
+    """`summary` of every run and experiment directly under `folder`, newest first (their
+    names begin with the time they started)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{folder}: no such folder")
+    found = [p for p in folder.iterdir() if is_run(p) or is_experiment(p)]
+    rows = []
+    for path in sorted(found, key=lambda p: p.name, reverse=True):
+        try:
+            rows.append(summary(path))
+        except (ValueError, KeyError, TypeError, AttributeError, OSError):
+            rows.append({"name": path.name, "kind": "?", "arch": None, "data": None,
+                         "limit": None, "epochs": None, "metric": None, "score": None,
+                         "status": "unreadable records"})
+    return rows

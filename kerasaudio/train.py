@@ -6,6 +6,7 @@ import csv
 import dataclasses
 import errno
 import json
+import logging
 import math
 import os
 import shutil
@@ -28,6 +29,11 @@ from kerasaudio.models import heads
 from kerasaudio.models.inputs import InputSpec
 
 EVAL_BATCH = 256
+# Below this many validation examples, one example is worth a percentage point or more of
+# the score that picks the best epoch and stops training: a noisy guide.
+MIN_VALIDATION = 100
+
+log = logging.getLogger(__name__)
 
 
 class BestCheckpoint(keras.callbacks.Callback):
@@ -71,6 +77,25 @@ class EpochStats(keras.callbacks.Callback):
         logs["learning_rate"] = float(keras.ops.convert_to_numpy(value))  # also when mirrored
         if self.padding is not None:
             logs["padded_fraction"] = next(self.padding)
+
+
+LOG_FILE = "train.log"
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Appends one plain line per epoch to the run's train.log, whatever the terminal shows:
+    a record of the run that a resumed run continues."""
+
+    def __init__(self, path: Path, epochs: int):
+        super().__init__()
+        self.path, self.epochs = path, epochs
+
+    def on_epoch_end(self, epoch, logs=None):
+        values = " - ".join(f"{k}: {v:.4g}" for k, v in (logs or {}).items()
+                            if isinstance(v, int | float))
+        with open(self.path, "a") as f:
+            f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} epoch {epoch + 1}/{self.epochs} - "
+                    f"{values}\n")
 
 
 class StopOnDivergence(keras.callbacks.Callback):
@@ -173,7 +198,8 @@ class Batches:
                 class_weights=weights, first_epoch=first_epoch, replicas=self.replicas)
         return pipeline.training_batches(data, t.batch_size, t.seed, boundaries,
                                          class_weights=weights, first_epoch=first_epoch,
-                                         replicas=self.replicas, augmentations=t.augment)
+                                         replicas=self.replicas, augmentations=t.augment,
+                                         min_steps=t.min_epoch_steps)
 
     def evaluation(self, data: Dataset):
         """(batches, order): order[k] is the index (sequence or frame) of the k-th output."""
@@ -184,6 +210,15 @@ class Batches:
         return pipeline.evaluation_batches(data, EVAL_BATCH)
 
 
+def _check_validation_size(val: Dataset, cfg: RunConfig) -> None:
+    monitor = cfg.train.monitor
+    if monitor.startswith("val_") and len(val.lengths) < MIN_VALIDATION:
+        remedy = ("fewer folds give larger ones" if cfg.data.folds else
+                  "give it more with --val-fraction, or cross-validate with --folds K")
+        log.warning(f"the validation split has {len(val.lengths)} examples, too few to pick "
+                    f"the best epoch and stop training reliably by {monitor}; {remedy}")
+
+
 def _check_levels(dataset: Dataset, arch: str) -> None:
     wanted = models.label_level(arch)
     for task in dataset.tasks:
@@ -192,7 +227,7 @@ def _check_levels(dataset: Dataset, arch: str) -> None:
                             f"{task.name!r} of {dataset.name!r} has one per {task.level}")
 
 
-def _write_predictions(path: Path, dataset: Dataset, outputs: dict) -> None:
+def write_predictions(path: Path, dataset: Dataset, outputs: dict) -> None:
     """One row per test example (or frame): per task the true and predicted class and the
     predicted class's probability, or the true and predicted value."""
     tmp = path.with_suffix(".tmp")
@@ -307,6 +342,8 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
             raise UserError(f"--class-weights is not supported by {cfg.model.arch!r}, which "
                             "labels whole sequences; use frame_mlp or bilstm_frames")
     train, val, test = (dataset.subset(s) for s in SPLITS)
+    if not cfg.train.overfit_batches:
+        _check_validation_size(val, cfg)
     hparams = models.resolve(cfg.model.arch, cfg.model.hparams)
     mean, variance = train.frame_statistics()
     spec = InputSpec(dataset.n_features, mean, variance, spec_augment=cfg.train.spec_augment,
@@ -429,6 +466,9 @@ def recorded_split(run_dir: Path, dataset: Dataset, split: str) -> Dataset:
     if not path.exists():
         return dataset.subset(split)
     record = runs.read_json(path)
+    if not record[split]:
+        raise UserError(f"{run_dir}: has no {split} split (an ensemble of fold models: every "
+                        "example outside the test split trained one of its members)")
     where = {example: i for i, example in enumerate(dataset.ids())}
     missing = [example for example in record[split] if example not in where]
     if missing:
@@ -449,7 +489,7 @@ def write_split_predictions(run_dir: Path, split: str) -> Path:
     model = keras.models.load_model(run_dir / "best.keras")
     batches, order = Batches(cfg, kind, cfg.model.hparams).evaluation(data)
     path = evaluate.predictions_path(run_dir, split)
-    _write_predictions(path, data, predict(model, batches, order))
+    write_predictions(path, data, predict(model, batches, order))
     return path
 
 
@@ -515,14 +555,14 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
     first_epoch = 0 if state is None or t.overfit_batches else state["epoch"]
     padding = None
     if batches.kind == "sequence":
-        boundaries = pipeline.bucket_boundaries(train.lengths)
+        boundaries = pipeline.bucket_boundaries(train.lengths, batches.cfg.train.batch_size)
         train_batches, steps = batches.training(train, weights, boundaries, first_epoch)
         # Augmentation changes lengths (speed, shift): the clean lengths' padding would be
         # another epoch's.
         if not t.overfit_batches and not t.augment:
             padding = pipeline.padding_per_epoch(train.lengths, batches.cfg.train.batch_size,
                                                  t.seed, boundaries, first_epoch,
-                                                 batches.replicas)
+                                                 batches.replicas, t.min_epoch_steps)
     else:
         train_batches, steps = batches.training(train, weights, first_epoch=first_epoch)
     val_batches = batches.evaluation(val)[0]
@@ -543,6 +583,9 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
             resume_lib.restore(model, run_dir, state)
             initial_epoch = state["epoch"]
             _truncate_history(run_dir / "history.csv", initial_epoch)
+            with open(run_dir / LOG_FILE, "a") as f:
+                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} resumed after epoch "
+                        f"{initial_epoch}\n")
 
     checkpoint = BestCheckpoint(run_dir / "best.keras", monitor)
     stopping = keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
@@ -556,6 +599,7 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
         checkpoint,
         stopping,
         logger,
+        EpochLog(run_dir / LOG_FILE, t.epochs),
         keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
     ]
     if t.schedule == "plateau":
@@ -594,7 +638,7 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
     test_batches, order = batches.evaluation(test)
     test_metrics = {k: float(v) for k, v in
                     best.evaluate(test_batches, return_dict=True, verbose=0).items()}
-    _write_predictions(run_dir / "predictions.csv", test, predict(best, test_batches, order))
+    write_predictions(run_dir / "predictions.csv", test, predict(best, test_batches, order))
     # history.csv rather than fit's History: a resumed run's history starts before this process.
     h = runs.read_history(run_dir / "history.csv")
     metrics = {

@@ -23,7 +23,13 @@ def describe_source(run_dir) -> dict:
 
 
 def _backbone_output(model: keras.Model):
-    """The tensor the source model's heads sit on."""
+    """The tensor the source model's heads sit on; for an ensemble (kerasaudio/crossval.py),
+    its members' backbone outputs side by side."""
+    members = [layer for layer in model.layers if isinstance(layer, keras.Model)]
+    if members:
+        cut = [keras.Model(m.input, _backbone_output(m), name=f"{m.name}_backbone")
+               for m in members]
+        return keras.layers.Concatenate(name=heads.BACKBONE)([c(model.input) for c in cut])
     try:
         return model.get_layer(heads.BACKBONE).output
     except ValueError:

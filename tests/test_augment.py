@@ -16,13 +16,15 @@ from kerasaudio.errors import UserError
 RATE = 16000
 
 
-def tone_dataset(n: int = 24, seed: int = 0) -> Dataset:
-    """Tones of three pitches (the class) and random lengths, with their waveforms kept."""
+def tone_dataset(n: int = 24, seed: int = 0, length_by_class: tuple | None = None) -> Dataset:
+    """Tones of three pitches (the class) and random lengths (or a length per class), with
+    their waveforms kept."""
     rng = np.random.default_rng(seed)
     labels = rng.integers(0, 3, size=n)
     waves = []
     for label in labels:
-        t = np.arange(int(rng.integers(2000, 6000))) / RATE
+        samples = length_by_class[label] if length_by_class else rng.integers(2000, 6000)
+        t = np.arange(int(samples)) / RATE
         waves.append((0.4 * np.sin(2 * np.pi * (300 + 400 * label) * t)
                       * 32767).astype(np.int16))
     cfg = FeatureConfig()
@@ -91,17 +93,32 @@ def first_batches(dataset, names, first_epoch=0, count=3):
 
 
 def test_augmented_batches_keep_labels_and_masks_consistent():
-    data = tone_dataset()
-    plain = first_batches(data, ())
-    noisy = first_batches(data, augment.ORDER)
-    for (x, y), (xa, ya) in zip(plain, noisy):
-        np.testing.assert_array_equal(y["pitch"], ya["pitch"])  # same examples, same labels
-        assert xa["features"].shape[0] == x["features"].shape[0]
-        assert xa["features"].shape != x["features"].shape or \
-            not np.allclose(xa["features"], x["features"])
+    # Each class has its own length, far enough apart that speed (+-15 %) cannot blur them:
+    # an utterance's length after augmentation tells which class it is.
+    data = tone_dataset(48, length_by_class=(2000, 4000, 6000))
+    names = ("speed", "gain", "noise", "reverb", "telephone")
+    steps = pipeline.training_batches(data, 4, seed=7, augmentations=names)[1]
+    served = first_batches(data, names, count=steps)
+    labels = []
+    for x, y in served:
+        frames = x["mask"].sum(axis=1)
+        np.testing.assert_array_equal(np.digitize(frames, [19, 32]), y["pitch"])
+        labels += y["pitch"].tolist()
         # Every real frame is marked, every padded one is zero.
-        assert np.all(xa["features"][~xa["mask"]] == 0)
-        assert xa["mask"].sum(axis=1).min() > 0
+        assert np.all(x["features"][~x["mask"]] == 0)
+    assert sorted(labels) == sorted(data.targets["pitch"].tolist())  # each utterance once
+    plain = first_batches(data, (), count=steps)
+    assert not all(np.array_equal(a[0]["features"], b[0]["features"])
+                   for a, b in zip(served, plain))
+
+
+def test_augmented_batches_pad_little_after_speed_and_shift():
+    # Batches are made of utterances of similar length after speed and shift, which are
+    # drawn for the whole epoch before batching.
+    data = tone_dataset(200)
+    ds, steps = pipeline.training_batches(data, 8, seed=7, augmentations=augment.ORDER)
+    masks = [x["mask"] for x, _ in ds.take(steps).as_numpy_iterator()]
+    assert 1 - sum(m.sum() for m in masks) / sum(m.size for m in masks) < 0.08
 
 
 def test_without_augmentation_batches_equal_the_stored_features():
@@ -115,8 +132,8 @@ def test_without_augmentation_batches_equal_the_stored_features():
 
 def test_a_resumed_run_hears_what_the_uninterrupted_run_heard():
     data = tone_dataset()
-    steps = pipeline.bucketed_batch_count(data.lengths, pipeline.bucket_boundaries(data.lengths),
-                                          4)
+    steps = pipeline.bucketed_batch_count(data.lengths,
+                                          pipeline.bucket_boundaries(data.lengths, 4), 4)
     whole = first_batches(data, augment.ORDER, first_epoch=0, count=steps + 2)
     resumed = first_batches(data, augment.ORDER, first_epoch=1, count=2)
     for (x, _), (xr, _) in zip(whole[steps:], resumed):

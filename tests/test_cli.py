@@ -73,12 +73,19 @@ def test_fit_smoke_run_writes_a_complete_run_directory(smoke_run):
     assert set(config["augmentation"]) == set(AUGMENTATIONS)
     assert config["model"]["hparams"] == {"hidden": 16, "layers": 1, "dropout": 0.1}
     # Not given, so gru_attention's own training settings, not TrainConfig's 32 and 1e-3.
-    assert (config["train"]["batch_size"], config["train"]["lr"]) == (64, 2e-3)
+    assert (config["train"]["batch_size"], config["train"]["lr"],
+            config["train"]["schedule"]) == (64, 2e-3, "cosine")
     assert config["dataset"]["examples"] == {"train": 40, "val": 40, "test": 40}
     assert json.loads((run_dir / "status.json").read_text()) == {"status": "complete"}
     history = (run_dir / "history.csv").read_text().splitlines()
     assert len(history) == 3 and "padded_fraction" not in history[0]
     assert len((run_dir / "predictions.csv").read_text().splitlines()) == 41
+    # Not a terminal: one plain line per epoch, no progress-bar redraws.
+    assert "\b" not in result.stdout and "\x1b" not in result.stdout and "\r" not in result.stdout
+    assert sum(line.startswith("Epoch ") for line in result.stdout.splitlines()) == 2
+    log = (run_dir / "train.log").read_text().splitlines()
+    assert [line.split(" - ")[0].split(" ", 2)[2] for line in log] == ["epoch 1/2", "epoch 2/2"]
+    assert all("val_loss: " in line for line in log)
 
 
 @pytest.mark.slow

@@ -122,6 +122,28 @@ def test_evaluate_val_split_runs_the_saved_model(toy_run, monkeypatch):
     assert sum(report["label"]["classes"][c]["support"] for c in "abc") == 30
     metrics = json.loads((toy_run / "metrics.json").read_text())
     assert set(metrics["evaluation"]) == {"test", "val"}  # the test report is kept
+    text = (toy_run / "report.md").read_text()
+    test, val = text.index("## label on the test split"), text.index("## label on the val split")
+    assert test < val  # the test section first, with its plots, then validation's
+    assert test < text.index("plots/confusion_label_test_counts.png") < val
+    assert val < text.index("plots/confusion_label_val_counts.png")
+    assert test < text.index("Baselines on the test split") < val  # baselines are the test's
+    assert text.count("Baselines") == 1
+
+
+def test_report_lists_classes_in_the_data_order(tmp_path):
+    classes = ["zero", "one", "two"]
+    report = evaluate.classification_metrics([0, 1, 2, 2], [0, 1, 2, 1], classes)
+    config = {"model": {"arch": "gru", "hparams": {}}, "data": {"name": "x"},
+              "features": {"kind": "mfcc"}, "dataset": {"class_names": {"digit": classes}},
+              "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 8, "seed": 0}}
+    # Through JSON with sorted keys, as metrics.json stores it.
+    metrics = json.loads(json.dumps({"evaluation": {"test": {"tasks": {"digit": report}}}},
+                                    sort_keys=True))
+    text = evaluate.report_markdown(tmp_path, config, metrics, [])
+    rows = [line.split(" | ")[0][2:] for line in text.splitlines()
+            if line.startswith("| ") and line.split(" | ")[0][2:] in classes]
+    assert rows == classes
 
 
 def test_evaluate_of_a_folder_that_is_not_a_run_is_a_user_error(tmp_path):
@@ -197,3 +219,21 @@ def test_compare_of_a_folder_skips_runs_still_running(tmp_path):
     assert [r["run"] for r in rows if not r["run"].startswith("baseline")] == ["done"]
     with pytest.raises(UserError, match="has no test metrics"):
         compare.table([running])  # named explicitly: an error, not a silent gap
+
+
+def test_runs_lists_runs_and_experiments_newest_first(tmp_path):
+    fake_run(tmp_path, "20260101-100000-gru-toy", accuracy=0.8)
+    experiment = runs.create_experiment(tmp_path, "gru", "toy", [0, 1])
+    fake_run(experiment, "20260101-110000-gru-toy", seed=0)
+    late = fake_run(tmp_path, "29990101-000000-dense-toy", arch="dense", accuracy=0.75)
+    runs.write_json(late / "status.json", {"status": "interrupted"})
+    (tmp_path / "29990101-000001-gru-toy").mkdir()
+    (tmp_path / "29990101-000001-gru-toy" / "config.json").write_text("{damaged")
+    rows = runs.listing(tmp_path)
+    assert [r["name"] for r in rows] == ["29990101-000001-gru-toy", "29990101-000000-dense-toy",
+                                         experiment.name, "20260101-100000-gru-toy"]
+    assert rows[0]["status"] == "unreadable records"
+    assert (rows[1]["arch"], rows[1]["score"], rows[1]["status"]) == ("dense", 0.75,
+                                                                      "interrupted")
+    assert (rows[2]["kind"], rows[2]["status"]) == ("2 seeds", "1/1 complete")
+    assert (rows[3]["score"], rows[3]["epochs"], rows[3]["status"]) == (0.8, 8, "complete")

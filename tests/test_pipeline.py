@@ -7,10 +7,10 @@ from tests.conftest import make_frames, make_sequences
 
 
 def test_bucketed_batches_pad_little_and_mask_real_frames():
-    data = make_sequences(400, min_len=5, max_len=120)
+    data = make_sequences(800, min_len=5, max_len=120)  # enough for all 12 buckets
     ds, steps = pipeline.training_batches(data, batch_size=16, seed=0)
     assert steps == pipeline.bucketed_batch_count(
-        data.lengths, pipeline.bucket_boundaries(data.lengths), 16)
+        data.lengths, pipeline.bucket_boundaries(data.lengths, 16), 16)
     seen, served, real = [], 0, 0
     for x, _ in ds.take(steps):
         mask = x["mask"].numpy()
@@ -31,7 +31,7 @@ def test_bucketing_serves_what_tf_datas_bucket_by_sequence_length_serves(n, batc
     # The epoch's batches are computed in a few vectorised ops; tf.data's own bucketing,
     # element by element, is the reference for which examples share a batch and the order.
     lengths = np.random.default_rng(n).integers(5, 120, n)
-    boundaries = pipeline.bucket_boundaries(lengths, n_buckets)
+    boundaries = pipeline.bucket_boundaries(lengths, n_buckets=n_buckets)
     for epoch in range(2):
         order = pipeline._epoch_order(n, 5, epoch)
         reference = tf.data.Dataset.from_tensor_slices(order).bucket_by_sequence_length(
@@ -39,6 +39,23 @@ def test_bucketing_serves_what_tf_datas_bucket_by_sequence_length_serves(n, batc
             [batch_size] * (len(boundaries) + 1))
         served = pipeline._bucketed(order, lengths, boundaries, batch_size)
         assert served.to_list() == [b.tolist() for b in reference.as_numpy_iterator()]
+
+
+@pytest.mark.parametrize("n, batch_size", [(243, 64), (243, 32), (200, 128), (6600, 64),
+                                           (40, 8), (3, 64)])
+def test_an_epoch_has_no_more_steps_than_its_batch_size_allows(n, batch_size):
+    # Each bucket ends with one partial batch; on small data the buckets must be few enough
+    # that --batch-size still sets the number of steps.
+    data = make_sequences(n, min_len=5, max_len=120)
+    boundaries = pipeline.bucket_boundaries(data.lengths, batch_size)
+    buckets = len(boundaries) + 1
+    ds, steps = pipeline.training_batches(data, batch_size=batch_size, seed=0)
+    assert steps <= -(-n // batch_size) + buckets - 1
+    sizes = [len(x["mask"]) for x, _ in ds.take(steps)]
+    assert sum(sizes) == n
+    assert sum(size < batch_size for size in sizes) <= buckets
+    if n >= pipeline.MIN_BATCHES_PER_BUCKET * batch_size * 2:  # large enough to bucket
+        assert buckets > 1
 
 
 def test_padding_replay_matches_the_real_batches_every_epoch():
@@ -67,6 +84,26 @@ def test_an_epoch_order_depends_only_on_the_seed_and_the_epoch():
     from_third = epoch_labels(pipeline.training_batches(data, 8, 3, first_epoch=2)[0], steps, 1)
     assert from_third[0] == from_start[2] != from_start[1]
     assert epoch_labels(pipeline.training_batches(data, 8, 4)[0], steps, 1)[0] != from_start[0]
+
+
+def test_small_data_epochs_span_passes_that_a_resumed_run_continues():
+    # 40 sequences at batch 8 are 5 batches a pass; an epoch of at least 12 steps goes on
+    # into the next pass, and epoch 2 of a resumed run starts where epoch 2 would have.
+    data = make_sequences(40, min_len=5, max_len=60)
+    ds, steps = pipeline.training_batches(data, batch_size=8, seed=3, min_steps=12)
+    assert steps == 12
+    whole = [labels for epoch in epoch_labels(ds, steps, 3) for labels in epoch]
+    passes = pipeline.bucketed_batch_count(data.lengths,
+                                           pipeline.bucket_boundaries(data.lengths, 8), 8)
+    assert sum(len(b) for b in whole[:passes]) == 40  # each pass serves every sequence
+    resumed = epoch_labels(pipeline.training_batches(data, 8, 3, first_epoch=2,
+                                                     min_steps=12)[0], steps, 1)[0]
+    assert resumed == whole[24:36]
+    replay = pipeline.padding_per_epoch(data.lengths, 8, seed=3, first_epoch=2, min_steps=12)
+    masks = [x["mask"].numpy() for x, _ in pipeline.training_batches(
+        data, 8, 3, first_epoch=2, min_steps=12)[0].take(12)]
+    assert abs(next(replay) - (1 - sum(m.sum() for m in masks) / sum(m.size for m in masks))) \
+        < 1e-12
 
 
 def test_pad_to_longest_pads_more_than_bucketing():

@@ -160,6 +160,18 @@ def test_an_audio_folder_loads_split_by_seed_and_trains(tmp_path):
     assert 0 <= metrics["test"]["accuracy"] <= 1
 
 
+def test_val_fraction_draws_that_share_and_is_refused_where_the_data_has_a_val_split(tmp_path):
+    root = write_audio_folder(tmp_path / "tones", per_class=20)
+    features = FeatureConfig()
+    data = datasets.load(DataConfig(name=str(root), val_fraction=0.3), features)
+    assert int(np.sum(data.split == "val")) == 14  # 30 % of the 48 left after the test split
+    split = write_audio_folder(tmp_path / "split", per_class=4, splits=("train", "val", "test"))
+    with pytest.raises(UserError, match="has a val split of its own; --val-fraction"):
+        datasets.load(DataConfig(name=str(split), val_fraction=0.3), features)
+    with pytest.raises(UserError, match="spoken-digits comes with its own splits"):
+        datasets.load(DataConfig(name="spoken-digits", test_fraction=0.3), features)
+
+
 def test_an_audio_folder_with_split_folders_keeps_them(tmp_path):
     root = write_audio_folder(tmp_path / "tones", per_class=4, splits=("train", "test"))
     data = datasets.load(DataConfig(name=str(root)), FeatureConfig())

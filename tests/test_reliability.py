@@ -61,7 +61,7 @@ TUNE_OVERWRITE_CASES = [
     ["--data", "digits-images", "--objective", "val_nonsense"],
     ["--name", ".."], ["--name", "."], ["--name", "../victim"], ["--name", "a/b"],
     ["--name", ""], ["--tuner", "hyperbandd"], ["--arch", "nonsense"],
-    ["--fix", "hidden=abc"], ["--seed", "-1"],
+    ["--fix", "hidden=abc"], ["--seed", "-1"], ["--max-trials", "2"],
 ]
 # `fit --out OUT` with these: one line, exit 2, nothing written.
 FIT_OPTION_CASES = [
@@ -73,6 +73,10 @@ FIT_OPTION_CASES = [
     ["--hidden", "0"], ["--task-weight", "digit=nan"], ["--task-weight", "digit"],
     ["--arch", "dense", "--set", "hidden=100,0"], ["--nonsense"], ["--batch-size", "x"],
     ["--augment", "echo"], ["--augment", "speed+speed"], ["--max-hz", "10"],
+    ["--folds", "1"], ["--folds", "3", "--repeats", "2"], ["--ensemble", "1"], ["--ensemble"],
+    ["--folds", "3", "--ensemble", "4"], ["--ensemble", "3", "--repeats", "2"],
+    ["--val-fraction", "0.3"], ["--val-fraction", "1"], ["--test-fraction", "nan"],
+    ["--sample-rate", "100"], ["--min-epoch-steps", "0"],
 ]
 
 

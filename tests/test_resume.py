@@ -60,12 +60,14 @@ def history_epochs(run_dir: Path) -> list:
 
 
 def test_a_killed_fit_resumes_to_the_uninterrupted_result(tmp_path):
+    # 40 training sequences are 5 batches; an epoch is 50 steps (min_epoch_steps), so the
+    # kill at step 123 falls in epoch 3, in the middle of a pass over the data.
     data = make_sequences(120)
     _, uninterrupted = train.fit(config(tmp_path / "whole"), data, verbose=0)
 
     out = tmp_path / "killed"
     script = KILLED_RUN.format(tests=str(ROOT / "tests"), root=str(ROOT), out=str(out),
-                               kill_at=12, hparams=CONFIG["model"].hparams,
+                               kill_at=123, hparams=CONFIG["model"].hparams,
                                train={"epochs": 6, "batch_size": 8, "spec_augment": True,
                                       "patience": 3})
     killed = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,

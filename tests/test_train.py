@@ -106,3 +106,17 @@ def test_class_weights_are_inverse_frequency():
     weights = train.class_weights(data)
     counts = np.bincount(data.targets["label"], minlength=3)
     assert np.allclose(weights * counts, counts.sum() / 3)
+
+
+def test_a_small_validation_split_is_warned_about(tmp_path, caplog):
+    cfg = RunConfig(model=ModelConfig("dense"), out=str(tmp_path),
+                    train=TrainConfig(epochs=1, batch_size=8, min_epoch_steps=1))
+    with caplog.at_level("WARNING", logger="kerasaudio"):
+        train.fit(cfg, make_sequences(90), verbose=0)
+    (warning,) = [r.getMessage() for r in caplog.records if r.name.startswith("kerasaudio")]
+    assert warning.startswith("the validation split has 30 examples")
+    assert "--val-fraction" in warning
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="kerasaudio"):
+        train.fit(cfg, make_sequences(330), verbose=0)  # 110 validation examples
+    assert not [r for r in caplog.records if r.name.startswith("kerasaudio")]

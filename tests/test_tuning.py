@@ -271,3 +271,31 @@ def test_a_failing_chief_stops_the_workers_that_wait_for_it(tmp_path):
     with pytest.raises(UserError, match="tuning chief failed"):
         search.launch_distributed(["-c", script], 2, tmp_path / "logs")
     assert time.monotonic() - start < 60
+
+
+def test_a_cross_validated_search_scores_the_mean_of_its_folds(tmp_path):
+    cfg = toy_search(tmp_path, tuner="hyperband", max_epochs=3, folds=2)
+    search.check_resumable(cfg, overwrite=False)
+    search.search(cfg, make_sequences(90), verbose=0)
+    search.export(cfg)
+    with open(cfg.directory / "trials.csv", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["status"] == "COMPLETED"]
+    assert rows and all(r["score_fold0"] and r["score_fold1"] for r in rows)
+    for row in rows:
+        mean = (float(row["score_fold0"]) + float(row["score_fold1"])) / 2
+        assert float(row["score"]) == pytest.approx(mean)
+    # Each fold keeps its own checkpoint, which a Hyperband continuation starts from.
+    trial_dirs = [p for p in cfg.directory.glob("trial_*") if (p / "trial.json").exists()]
+    for folder in trial_dirs:
+        names = {p.name for p in folder.iterdir()}
+        assert {"fold0-checkpoint.weights.h5", "fold1-checkpoint.weights.h5"} <= names
+    continued = [r for r in rows if int(r["initial_epoch"]) > 0]
+    assert continued  # Hyperband's later rounds ran, from the folds' own checkpoints
+    record = json.loads((cfg.directory / "search.json").read_text())
+    assert record["folds"] == 2
+
+
+def test_a_search_too_small_for_its_folds_is_refused_before_it_starts(tmp_path):
+    cfg = toy_search(tmp_path, folds=80)
+    with pytest.raises(UserError, match="fewer than --folds 80"):
+        search.AudioHyperModel(cfg, make_sequences(90), {})

@@ -28,7 +28,7 @@ import numpy as np
 from keras_tuner.src import utils as kt_utils
 
 from kerasaudio import datasets, models, monitor, pipeline, plots, runs, train
-from kerasaudio.config import RunConfig, with_feature_defaults
+from kerasaudio.config import RunConfig, with_defaults
 from kerasaudio.datasets.base import Dataset
 from kerasaudio.errors import UserError
 from kerasaudio.models.inputs import InputSpec
@@ -71,6 +71,9 @@ class SearchConfig:
         objective: a validation metric, minimised if it is an error (loss, MAE), else maximised.
         name: folder under `out`.
         out: parent folder of searches.
+        folds: cross-validated search: each trial trains once per fold (the training and
+            validation data dealt into this many folds, as `fit --folds`) and scores the
+            mean of the folds' objectives. None: the data's validation split.
     """
 
     run: RunConfig
@@ -82,6 +85,7 @@ class SearchConfig:
     objective: str = "val_accuracy"
     name: str = "search"
     out: str = "results/tuning"
+    folds: int | None = None
 
     @property
     def directory(self) -> Path:
@@ -92,6 +96,18 @@ def objective(name: str) -> kt.Objective:
     return kt.Objective(name, monitor.mode(name))
 
 
+def fold_datasets(cfg: SearchConfig, dataset: Dataset) -> list:
+    """The data set dealt into `cfg.folds` folds, once per fold as the validation split
+    (empty without folds).
+
+    Raises:
+        UserError: when the data cannot be dealt into that many folds.
+    """
+    return [datasets.with_fold(dataset, dataclasses.replace(cfg.run.data, folds=cfg.folds,
+                                                            fold=k))
+            for k in range(cfg.folds or 0)]
+
+
 class AudioHyperModel(kt.HyperModel):
     """Builds a model from the search space and trains it on tf.data batches whose batch
     size is itself a hyperparameter (hence `fit` here, not in the tuner)."""
@@ -100,12 +116,17 @@ class AudioHyperModel(kt.HyperModel):
         super().__init__(name="kerasaudio")
         self.cfg, self.space = cfg, space
         self.train_split, self.val_split = dataset.subset("train"), dataset.subset("val")
-        mean, variance = self.train_split.frame_statistics()
+        self.folds, self.fold = cfg.folds, None  # `fold`: set by the trial's runner
+        self.fold_splits = [(d.subset("train"), d.subset("val"))
+                            for d in fold_datasets(cfg, dataset)]
+        # One input normalisation for every fold: the statistics of all the data folds are
+        # dealt from (frames only, no labels).
+        mean, variance = (dataset.take(np.flatnonzero(dataset.split != "test"))
+                          if cfg.folds else self.train_split).frame_statistics()
         self.tasks = dataset.tasks
         self.spec = InputSpec(dataset.n_features, mean, variance,
                               spec_augment=cfg.run.train.spec_augment,
                               utterance_norm=cfg.run.features.cmvn)
-        self.boundaries = pipeline.bucket_boundaries(self.train_split.lengths)
 
     def _settings(self, hp) -> tuple:
         values = spaces.define(hp, self.cfg.archs, self.space)
@@ -119,21 +140,25 @@ class AudioHyperModel(kt.HyperModel):
     def build(self, hp):
         run, hparams = self._settings(hp)
         model = models.build(run.model.arch, self.spec, self.tasks, **hparams)
-        steps = -(-len(self.train_split.lengths) // run.train.batch_size)
+        steps = max(-(-len(self.train_split.lengths) // run.train.batch_size),
+                    run.train.min_epoch_steps)
         train.compile_model(model, run.train, steps, self.tasks)
         return model
 
     def fit(self, hp, model, *args, **kwargs):
         run, hparams = self._settings(hp)
+        train_split, val_split = (self.fold_splits[self.fold] if self.folds
+                                  else (self.train_split, self.val_split))
         batches = train.Batches(run, models.input_kind(run.model.arch), hparams)
         # A Hyperband trial that continues an earlier one continues its epochs' order too.
         first_epoch = kwargs.get("initial_epoch", 0)
         if batches.kind == "sequence":
-            training, steps = batches.training(self.train_split, boundaries=self.boundaries,
+            boundaries = pipeline.bucket_boundaries(train_split.lengths, run.train.batch_size)
+            training, steps = batches.training(train_split, boundaries=boundaries,
                                                first_epoch=first_epoch)
         else:
-            training, steps = batches.training(self.train_split, first_epoch=first_epoch)
-        validation = batches.evaluation(self.val_split)[0]
+            training, steps = batches.training(train_split, first_epoch=first_epoch)
+        validation = batches.evaluation(val_split)[0]
         return model.fit(training, validation_data=validation, steps_per_epoch=steps,
                          shuffle=False, **kwargs)
 
@@ -168,18 +193,47 @@ class IsolatedTrials:
             history.history = logs
             histories.append(history)
         epochs = sum(len(logs.get("loss", [])) for logs in results)
+        record = {"tuner": self.tuner_id, "epochs": epochs}
+        if self.hypermodel.folds:  # each fold's best objective, whose mean is the score
+            best = max if self.oracle.objective.direction == "max" else min
+            name = self.oracle.objective.name
+            record["fold_scores"] = [best(logs[name]) if logs.get(name) else None
+                                     for logs in results]
         # Appended, not rewritten: a trial that ran twice would show two lines.
         with open(Path(self.get_trial_dir(trial.trial_id)) / EXECUTIONS, "a") as f:
-            f.write(json.dumps({"tuner": self.tuner_id, "epochs": epochs}) + "\n")
+            f.write(json.dumps(record) + "\n")
         return histories
 
 
 class _TrialRunner:
     """Mixed into the tuner rebuilt in a trial's process: it only runs the trial it is given,
-    so it needs no search space (the parent's oracle has it)."""
+    so it needs no search space (the parent's oracle has it).
+
+    In a cross-validated search it runs KerasTuner's trial once per fold, each fold with a
+    checkpoint of its own: a Hyperband trial that continues an earlier one continues each
+    fold from that fold's model, which never trained on the fold's validation examples
+    (KerasTuner's executions share one checkpoint, the best of all of them)."""
+
+    fold = None
 
     def _populate_initial_space(self):
         pass
+
+    def run_trial(self, trial, *args, **kwargs):
+        if not self.hypermodel.folds:
+            return super().run_trial(trial, *args, **kwargs)
+        histories = []
+        for fold in range(self.hypermodel.folds):
+            self.fold = self.hypermodel.fold = fold
+            histories += super().run_trial(trial, *args, **kwargs)
+        return histories
+
+    def _get_checkpoint_fname(self, trial_id):
+        path = super()._get_checkpoint_fname(trial_id)
+        if self.fold is None:
+            return path
+        folder, name = os.path.split(path)
+        return os.path.join(folder, f"fold{self.fold}-{name}")
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -233,6 +287,8 @@ def _settings_record(cfg: SearchConfig) -> dict:
               "data": dataclasses.asdict(cfg.run.data),
               "features": dataclasses.asdict(cfg.run.features),
               "train": dataclasses.asdict(cfg.run.train)}
+    if cfg.folds:  # searches without folds keep the record they always had
+        record["folds"] = cfg.folds
     return json.loads(json.dumps(record))
 
 
@@ -248,7 +304,7 @@ def check_resumable(cfg: SearchConfig, overwrite: bool) -> None:
         _clear(cfg.directory)
     if path.exists():
         _check_state_files(cfg.directory)
-        earlier = with_feature_defaults(runs.read_json(path))
+        earlier = with_defaults(runs.read_json(path))
         if earlier != record:
             changed = sorted(k for k in record if earlier.get(k) != record[k])
             raise UserError(f"{cfg.directory} holds a search with other settings "
@@ -323,6 +379,7 @@ def load_data(cfg: SearchConfig) -> Dataset:
     dataset = datasets.load(cfg.run.data, cfg.run.features)
     train.check_monitor(cfg.objective, dataset)
     pipeline.check_augmentable(dataset, cfg.run.train.augment)
+    fold_datasets(cfg, dataset)
     return dataset
 
 
@@ -362,6 +419,8 @@ def trial_rows(directory: Path) -> list:
             "epochs": sum(e["epochs"] for e in executions), "runs": len(executions),
             "tuner": executions[-1]["tuner"] if executions else None,
             "score": trial.get("score"), "best_step": trial.get("best_step"),
+            **{f"score_fold{k}": v for k, v in enumerate(
+                executions[-1].get("fold_scores", []) if executions else [])},
         })
     return rows
 

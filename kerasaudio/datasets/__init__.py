@@ -11,7 +11,7 @@ import numpy as np
 
 from kerasaudio import audio, cache
 from kerasaudio.config import DataConfig, FeatureConfig
-from kerasaudio.datasets import images
+from kerasaudio.datasets import images, splits
 from kerasaudio.datasets.base import (
     MAX_FEATURE,
     Dataset,
@@ -22,9 +22,24 @@ from kerasaudio.datasets.base import (
 from kerasaudio.errors import UserError
 
 
+def _at_rate(corpus: dict, rate: int) -> dict:
+    """The corpus with its waveforms (int16, end to end) resampled from the rate they were
+    synthesised at to the features' `rate`."""
+    import soxr
+
+    from kerasaudio.datasets import speech_synth
+
+    if rate == speech_synth.SAMPLE_RATE:
+        return corpus
+    waves = [soxr.resample(w, speech_synth.SAMPLE_RATE, rate)
+             for w in as_waves(corpus["waves"], corpus["lengths"])]
+    return {**corpus, "waves": np.concatenate(waves),
+            "lengths": np.array([len(w) for w in waves], corpus["lengths"].dtype)}
+
+
 def _corpus_features(name: str, corpus: dict, features: FeatureConfig, seed: int) -> dict:
-    """`frames` and `lengths` of a built-in corpus's utterances, extracted on first use and
-    cached (keyed by the feature settings)."""
+    """`frames` and `lengths` of a built-in corpus's utterances (`corpus` already at the
+    features' rate), extracted on first use and cached (keyed by the feature settings)."""
     from kerasaudio import features as feature_lib
     from kerasaudio.datasets import speech_synth
 
@@ -48,7 +63,7 @@ SPEAKER_INFO = ("speaker", "voice", "variant", "gender", "rate", "pitch", "snr_d
 def _spoken_digits(data: DataConfig, features: FeatureConfig) -> Dataset:
     from kerasaudio.datasets import speech_synth
 
-    corpus = speech_synth.load_corpus("spoken-digits", data.seed)
+    corpus = _at_rate(speech_synth.load_corpus("spoken-digits", data.seed), features.sample_rate)
     extracted = _corpus_features("spoken-digits", corpus, features, data.seed)
     classes = list(speech_synth.DIGITS)
     return Dataset(
@@ -66,14 +81,16 @@ def _spoken_phonemes(data: DataConfig, features: FeatureConfig) -> Dataset:
     if features.beat_sync:
         raise UserError("spoken-phonemes labels every frame; beat-synchronous frames would "
                         "merge phonemes, so --beat-sync cannot be used with it")
-    corpus = speech_synth.load_corpus("spoken-phonemes", data.seed)
+    corpus = _at_rate(speech_synth.load_corpus("spoken-phonemes", data.seed),
+                      features.sample_rate)
     extracted = _corpus_features("spoken-phonemes", corpus, features, data.seed)
-    # The phonemes' sample positions are at the corpus's rate; features may use another.
+    # The phonemes' sample positions are at the rate the corpus was synthesised at; its
+    # waveforms are now at the features' rate.
     scale = features.sample_rate / speech_synth.SAMPLE_RATE
     bounds = np.concatenate([[0], np.cumsum(corpus["phoneme_count"])])
     labels = [speech_synth.frame_labels(
         corpus["phoneme_start"][a:b] * scale, corpus["phoneme"][a:b],
-        int(np.ceil(n * scale)), features.frame_step, features.frame_length)
+        int(n), features.frame_step, features.frame_length)
         for a, b, n in zip(bounds[:-1], bounds[1:], corpus["lengths"])]
     labels = np.concatenate(labels)
     classes = sorted(set(labels.tolist()))
@@ -90,7 +107,7 @@ def _voice_attributes(data: DataConfig, features: FeatureConfig) -> Dataset:
     (regression) and their accent, the eSpeak voice (classification)."""
     from kerasaudio.datasets import speech_synth as synth
 
-    corpus = synth.load_corpus("voice-attributes", data.seed)
+    corpus = _at_rate(synth.load_corpus("voice-attributes", data.seed), features.sample_rate)
     extracted = _corpus_features("voice-attributes", corpus, features, data.seed)
 
     def scaled(values, bounds):
@@ -181,6 +198,12 @@ def load(data: DataConfig, features: FeatureConfig) -> Dataset:
     for fraction in (data.val_fraction, data.test_fraction):
         if not 0 < fraction < 1:
             raise UserError(f"split fractions must be between 0 and 1, got {fraction}")
+    drawn = {name: getattr(data, f"{name}_fraction") != getattr(DataConfig, f"{name}_fraction")
+             for name in ("val", "test")}
+    if data.name in BUILTIN and any(drawn.values()):
+        name = "val" if drawn["val"] else "test"
+        raise UserError(f"{data.name} comes with its own splits (by speaker); "
+                        f"--{name}-fraction applies only to data without a {name} split")
     dataset = _read(data, features).select_tasks(list(data.tasks))
     if dataset.skipped:
         import click
@@ -192,11 +215,41 @@ def load(data: DataConfig, features: FeatureConfig) -> Dataset:
         if data.limit < 1:
             raise UserError(f"--limit must be at least 1, got {data.limit}")
         dataset = dataset.limit(data.limit, seed=data.seed)
+    if data.folds is not None:
+        dataset = with_fold(dataset, data)
     for split in ("train", "val", "test"):
         if not np.any(dataset.split == split):
             raise UserError(f"data set {data.name!r} has no {split} examples")
     _check_magnitude(dataset)
     return dataset
+
+
+# Per-example metadata that names who or what an example came from (a speaker, a session):
+# folds keep each group whole.
+GROUP_KEYS = ("group", "speaker")
+
+
+def groups_of(dataset: Dataset) -> np.ndarray | None:
+    return next((dataset.info[k] for k in GROUP_KEYS if k in dataset.info), None)
+
+
+def with_fold(dataset: Dataset, data: DataConfig) -> Dataset:
+    """The data set with its training and validation examples dealt into `data.folds`
+    folds, fold `data.fold` as the validation split."""
+    if not 0 <= (data.fold or 0) < data.folds:
+        raise UserError(f"fold {data.fold} of {data.folds} does not exist")
+    pooled = np.flatnonzero(dataset.split != "test")
+    task = next((t for t in dataset.tasks if t.level == "sequence"), None)
+    if task is None:
+        raise UserError(f"{data.name}: --folds needs a label per example to deal examples "
+                        "into folds; frame-level data has none")
+    labels = dataset.targets[task.name][pooled] if task.kind == "classification" else None
+    groups = groups_of(dataset)
+    fold = splits.fold_of(labels, data.folds, data.seed, data.name,
+                          None if groups is None else np.asarray(groups)[pooled])
+    split = dataset.split.copy()
+    split[pooled] = np.where(fold == data.fold, "val", "train")
+    return replace(dataset, split=split)
 
 
 def _check_magnitude(dataset: Dataset) -> None:

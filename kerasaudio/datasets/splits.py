@@ -1,5 +1,7 @@
 """Seeded train/validation/test splits for users' data sets that do not bring their own."""
 
+import warnings
+
 import numpy as np
 
 from kerasaudio.errors import UserError
@@ -54,9 +56,45 @@ def draw_missing(split: np.ndarray, labels: np.ndarray, data, source: str,
     """
     split = np.where(split == "", "train", split).astype(object)
     for name, fraction in (("test", data.test_fraction), ("val", data.val_fraction)):
-        if not (split == name).any():
+        if (split == name).any():
+            if fraction != getattr(type(data), f"{name}_fraction"):
+                raise UserError(f"{source} has a {name} split of its own; --{name}-fraction "
+                                "applies only to data without one")
+        else:
             train = np.flatnonzero(split == "train")
             chosen = carve(labels[train], fraction, data.seed, source,
                            None if groups is None else groups[train])
             split[train[chosen]] = name
     return split
+
+
+def fold_of(labels: np.ndarray | None, folds: int, seed: int, source: str,
+            groups: np.ndarray | None = None) -> np.ndarray:
+    """Which of `folds` folds each example is in, drawn with `seed`: stratified by label
+    (None: not stratified, as for regression) and, with groups, whole groups per fold, so
+    that no group (speaker) is in two folds.
+
+    Raises:
+        UserError: naming `source`, when there are fewer examples or groups than folds.
+    """
+    from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
+
+    n = len(labels) if labels is not None else len(groups)
+    units, unit = (len(np.unique(groups)), "groups") if groups is not None else (n, "examples")
+    if units < folds:
+        raise UserError(f"{source}: {units} {unit} to train on, fewer than --folds {folds}")
+    if labels is None:
+        splitter = (GroupKFold(folds, shuffle=True, random_state=seed) if groups is not None
+                    else KFold(folds, shuffle=True, random_state=seed))
+        labels = np.zeros(n)
+    else:
+        splitter = (StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
+                    if groups is not None else StratifiedKFold(folds, shuffle=True,
+                                                               random_state=seed))
+    fold = np.full(n, -1)
+    with warnings.catch_warnings():
+        # A class with fewer members than folds is simply absent from some folds.
+        warnings.simplefilter("ignore", UserWarning)
+        for k, (_, held_out) in enumerate(splitter.split(np.zeros(n), labels, groups)):
+            fold[held_out] = k
+    return fold

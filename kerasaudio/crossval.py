@@ -1,0 +1,217 @@
+"""Cross-validation and ensembles.
+
+`fit --folds K` pools a data set's training and validation examples, deals them into K folds
+(stratified by class, and by group where the data has groups: no speaker is in two folds),
+and trains one run per fold, that fold validating, in one experiment directory. The
+experiment keeps the out-of-fold predictions (every pooled example predicted once, by the
+model that never trained on it), their report and confusion matrices, and each fold model's
+test metrics as mean and 95 % interval.
+
+`--ensemble` then averages the members' (folds', or seeds') class probabilities and
+regression values in one Keras model, saved as the run directory `<experiment>/ensemble`,
+which `evaluate`, `predict`, `export` and `finetune` take like any run.
+"""
+
+import csv
+import dataclasses
+import io
+import json
+import shutil
+from pathlib import Path
+
+import keras
+
+from kerasaudio import datasets, evaluate, models, plots, predict, runs, train
+from kerasaudio.config import RunConfig
+from kerasaudio.errors import UserError
+
+OOF_FILE = "predictions_oof.csv"
+
+
+def fold_configs(cfg: RunConfig, folds: int) -> list:
+    return [dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, folds=folds, fold=k))
+            for k in range(folds)]
+
+
+def check_folds(cfg: RunConfig, folds: int) -> None:
+    if folds < 2:
+        raise UserError(f"--folds must be at least 2, got {folds}")
+    if cfg.data.folds is not None:
+        raise UserError("the data is already dealt into folds")
+    if cfg.train.strategy == "multiworker":
+        raise UserError("--folds runs on one machine; use --strategy default or mirrored")
+    if cfg.finetune:
+        raise UserError("--folds trains from scratch; finetune one run instead")
+
+
+def fit_folds(cfg: RunConfig, folds: int, verbose="auto", resume: bool = True,
+              callbacks=()) -> tuple[Path, dict]:
+    """Trains one run per fold into an experiment directory and summarises them.
+
+    An interrupted cross-validation of the same configuration is continued: finished folds
+    are kept, an interrupted one resumed.
+
+    Returns:
+        (experiment directory, its metrics.json).
+    """
+    check_folds(cfg, folds)
+    train.validate(cfg)
+    base = datasets.load(cfg.data, cfg.features)
+    members = fold_configs(cfg, folds)
+    # Every fold is dealt before anything is written: too few groups fail here.
+    fold_sets = [datasets.with_fold(base, m.data) for m in members]
+    config = json.loads(cfg.to_json())
+    seeds = [cfg.train.seed]
+    experiment = runs.unfinished_experiment(cfg.out, config, seeds, folds) if resume else None
+    experiment = experiment or runs.create_experiment(cfg.out, cfg.model.arch, cfg.data.name,
+                                                      seeds, config, folds=folds)
+    done = {runs.read_json(p / "config.json")["data"]["fold"]: p
+            for p in runs.experiment_runs(experiment) if runs.is_complete(p)}
+    run_dirs = []
+    for member, data in zip(members, fold_sets):
+        fold = member.data.fold
+        if fold not in done:
+            done[fold] = train.fit(dataclasses.replace(member, out=str(experiment)), data,
+                                   verbose, resume, callbacks)[0]
+        run_dirs.append(done[fold])
+    return experiment, summarise_folds(experiment, run_dirs)
+
+
+def _read_rows(path: Path) -> tuple[list, list]:
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0], rows[1:]
+
+
+def write_out_of_fold(experiment: Path, run_dirs: list) -> Path:
+    """Each fold run's validation predictions (predicted with its best.keras when missing),
+    with the fold and the example's id, into one predictions_oof.csv."""
+    table, header = [], None
+    for run_dir in run_dirs:
+        path = evaluate.predictions_path(run_dir, "val")
+        if not path.exists():
+            train.write_split_predictions(run_dir, "val")
+        header, rows = _read_rows(path)
+        ids = runs.read_json(run_dir / train.SPLITS_FILE)["val"]
+        fold = runs.read_json(run_dir / "config.json")["data"]["fold"]
+        table += [[fold, example, *row[1:]] for example, row in zip(ids, rows)]
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(["fold", "example", *header[1:]])
+    writer.writerows(table)
+    out = experiment / OOF_FILE
+    runs.write_text(out, text.getvalue())
+    return out
+
+
+def summarise_folds(experiment: Path, run_dirs: list) -> dict:
+    """Out-of-fold report and plots, and the fold models' test metrics as mean and 95 %
+    interval, into the experiment's metrics.json and report.md."""
+    config = runs.read_json(run_dirs[0] / "config.json")
+    columns = evaluate.read_predictions(write_out_of_fold(experiment, run_dirs))
+    tasks = config["dataset"]["tasks"]
+    report = {t["name"]: evaluate.task_report(t, columns,
+                                              config["dataset"]["class_names"].get(t["name"]))
+              for t in tasks}
+    tests = [runs.read_json(p / "metrics.json")["test"] for p in run_dirs]
+    test = {name: dict(zip(("mean", "ci95"), evaluate.confidence_interval(
+        [t[name] for t in tests]))) for name in tests[0]}
+    metrics = {"folds": len(run_dirs), "out_of_fold": {"tasks": report,
+                                                       "examples": len(columns["fold"])},
+               "test": test, "runs": [p.name for p in run_dirs]}
+    runs.write_json(experiment / "metrics.json", metrics)
+    figures = _confusion_plots(experiment, config, report)
+    runs.write_text(experiment / "report.md", _markdown(experiment, metrics, figures))
+    return metrics
+
+
+def _confusion_plots(experiment: Path, config: dict, report: dict) -> list:
+    figures = []
+    for task, metrics in report.items():
+        if "confusion_matrix" not in metrics:
+            continue
+        classes = config["dataset"]["class_names"][task]
+        for normalised in (False, True):
+            kind = "normalised" if normalised else "counts"
+            figures.append(plots.confusion_matrix(
+                metrics["confusion_matrix"], classes,
+                experiment / "plots" / f"confusion_{task}_out_of_fold_{kind}.png",
+                normalised=normalised,
+                title=f"{experiment.name}\n{task}, out-of-fold predictions"))
+    return figures
+
+
+def _markdown(experiment: Path, metrics: dict, figures: list) -> str:
+    oof = metrics["out_of_fold"]
+    lines = [f"# {experiment.name}", "",
+             f"{metrics['folds']}-fold cross-validation: {oof['examples']} training examples, "
+             "each predicted by the fold model that did not train on it.", "",
+             "| task | out-of-fold | measure |", "| --- | --- | --- |"]
+    for task, report in oof["tasks"].items():
+        measure = "spearman" if "spearman" in report else "accuracy"
+        lines.append(f"| {task} | {report[measure]:.4f} | {measure} |")
+    lines += ["", "Each fold model on the test split (mean and 95 % interval over folds):", "",
+              "| metric | mean | ± |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {v['mean']:.4f} | {v['ci95']:.4f} |"
+              for name, v in metrics["test"].items()]
+    lines += [""] + [f"![{f.stem}](plots/{f.name})" for f in figures]
+    return "\n".join(lines) + "\n"
+
+
+def ensemble_model(run_dirs: list) -> keras.Model:
+    """One model whose every output is the mean of the members' outputs (class
+    probabilities, regression values), the members nested inside it."""
+    members = [predict.load_model(p, compile=False) for p in run_dirs]
+    inputs = {name: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=name)
+              for name, tensor in members[0].input.items()}
+    outputs = []
+    for k, member in enumerate(members):
+        member.name = f"member_{k}"  # nested models need names of their own
+        outputs.append(member(inputs))
+    averaged = {name: keras.layers.Average(name=name)([o[name] for o in outputs])
+                for name in outputs[0]}
+    return keras.Model(inputs, averaged, name="ensemble")
+
+
+ENSEMBLE = runs.ENSEMBLE
+
+
+def write_ensemble(experiment: Path, run_dirs: list, of: str) -> Path:
+    """The members' averaging model as the run directory `<experiment>/ensemble`, tested on
+    the members' test split like any run (predictions.csv, metrics.json, report.md).
+
+    Args:
+        of: `folds` (members trained on different folds: the ensemble has no validation
+            split of its own) or `seeds`.
+    """
+    config = runs.read_json(run_dirs[0] / "config.json")
+    cfg = RunConfig.from_dict(config)
+    model = ensemble_model(run_dirs)
+    dataset = datasets.load(cfg.data, cfg.features)
+    test = train.recorded_split(run_dirs[0], dataset, "test")
+    batches = train.Batches(cfg, models.input_kind(cfg.model.arch), cfg.model.hparams)
+    test_batches, order = batches.evaluation(test)
+    # Built beside its final place, then moved in: an old ensemble stays until this one is whole.
+    building = experiment / f".{ENSEMBLE}.building"
+    shutil.rmtree(building, ignore_errors=True)
+    building.mkdir()
+    model.save(building / "best.keras")  # uncompiled: no optimizer state to carry
+    train.compile_model(model, cfg.train, 1, test.tasks)  # for its test loss and metrics
+    splits = runs.read_json(run_dirs[0] / train.SPLITS_FILE)
+    if of == "folds":  # every pooled example trained some member
+        splits = {**splits, "train": splits["train"] + splits["val"], "val": []}
+    runs.write_json(building / train.SPLITS_FILE, splits)
+    runs.write_json(building / "config.json", {
+        **config, "ensemble": {"of": of, "members": [p.name for p in run_dirs]}})
+    test_metrics = {k: float(v) for k, v in
+                    model.evaluate(test_batches, return_dict=True, verbose=0).items()}
+    train.write_predictions(building / "predictions.csv", test,
+                            train.predict(model, test_batches, order))
+    runs.write_json(building / "metrics.json", {"test": test_metrics,
+                                               "members": len(run_dirs)})
+    final = experiment / ENSEMBLE
+    if final.exists():
+        shutil.rmtree(final)
+    building.rename(final)
+    evaluate.evaluate_run(final, "test")
+    return final

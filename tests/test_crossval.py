@@ -1,0 +1,118 @@
+"""Cross-validation (`fit --folds`) and ensembles (`--ensemble`)."""
+
+import csv
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from kerasaudio import crossval, datasets, export, predict, runs
+from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
+from kerasaudio.datasets import splits
+from kerasaudio.errors import UserError
+from tests.test_export import serve_inputs
+from tests.test_readers import PITCHES, write_tone
+
+
+def test_folds_are_stratified_and_keep_every_group_whole():
+    rng = np.random.default_rng(0)
+    labels, groups = rng.integers(0, 3, 300), rng.integers(0, 30, 300)
+    fold = splits.fold_of(labels, 5, seed=0, source="x", groups=groups)
+    assert set(fold) == set(range(5))
+    for group in np.unique(groups):
+        assert len(set(fold[groups == group])) == 1  # no group in two folds
+    overall = np.bincount(labels) / len(labels)
+    for k in range(5):
+        share = np.bincount(labels[fold == k], minlength=3) / np.sum(fold == k)
+        assert np.abs(share - overall).max() < 0.1
+    # Without groups every class is dealt as evenly as its count allows.
+    plain = splits.fold_of(labels, 5, seed=0, source="x")
+    for c in range(3):
+        per_fold = np.bincount(plain[labels == c], minlength=5)
+        assert per_fold.max() - per_fold.min() <= 1
+    assert not np.array_equal(plain, splits.fold_of(labels, 5, seed=1, source="x"))
+    with pytest.raises(UserError, match="x: 3 groups to train on, fewer than --folds 5"):
+        splits.fold_of(labels, 5, seed=0, source="x", groups=groups % 3)
+
+
+@pytest.fixture(scope="module")
+def speakers_csv(tmp_path_factory):
+    """Tones of three pitches by 8 'speakers' (a group column), 4 files each."""
+    root = tmp_path_factory.mktemp("speakers")
+    rng = np.random.default_rng(0)
+    lines = ["path,label,group"]
+    for speaker in range(8):
+        for n, (name, pitch) in enumerate(list(PITCHES.items()) * 2):
+            if n >= 4 and name == "high":
+                continue
+            path = root / f"s{speaker}-{n}.wav"
+            write_tone(path, pitch * (1 + 0.05 * speaker), rng)
+            lines.append(f"{path.name},{name},s{speaker}")
+    (root / "list.csv").write_text("\n".join(lines) + "\n")
+    return root / "list.csv"
+
+
+@pytest.fixture(scope="module")
+def cross_validation(speakers_csv, tmp_path_factory):
+    cfg = RunConfig(data=DataConfig(name=str(speakers_csv)),
+                    out=str(tmp_path_factory.mktemp("runs")),
+                    model=ModelConfig("gru_attention", {"hidden": 8, "layers": 1}),
+                    train=TrainConfig(epochs=2, batch_size=8, lr=0.01, min_epoch_steps=10))
+    experiment, metrics = crossval.fit_folds(cfg, 3, verbose=0)
+    return cfg, experiment, metrics
+
+
+def test_out_of_fold_predictions_cover_every_training_example_once(cross_validation):
+    cfg, experiment, metrics = cross_validation
+    dataset = datasets.load(cfg.data, cfg.features)
+    pooled = set(dataset.ids()[dataset.split != "test"])
+    with open(experiment / crossval.OOF_FILE, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert sorted(r["example"] for r in rows) == sorted(pooled)
+    assert metrics["out_of_fold"]["examples"] == len(pooled)
+    assert {r["fold"] for r in rows} == {"0", "1", "2"}
+    group = dict(zip(dataset.ids(), dataset.info["group"]))
+    members = runs.experiment_runs(experiment)
+    assert len(members) == 3
+    for run_dir in members:  # each fold run trains on no speaker it validates on
+        recorded = runs.read_json(run_dir / "splits.json")
+        assert not {group[i] for i in recorded["train"]} & {group[i] for i in recorded["val"]}
+        assert set(recorded["test"]) == set(dataset.ids()[dataset.split == "test"])
+    assert set(metrics["test"]) >= {"accuracy", "loss"}
+    assert (experiment / "report.md").read_text().count("out-of-fold") >= 1
+    assert (experiment / "plots" / "confusion_class_out_of_fold_counts.png").is_file()
+
+
+def test_an_interrupted_cross_validation_continues_without_retraining(cross_validation):
+    cfg, experiment, _ = cross_validation
+    before = sorted(p.name for p in experiment.iterdir())
+    (experiment / "metrics.json").unlink()  # as if stopped before the summary
+    again, _ = crossval.fit_folds(cfg, 3, verbose=0)
+    assert again == experiment
+    assert sorted(p.name for p in experiment.iterdir()) == before
+
+
+def member_probabilities(run_dir, files) -> np.ndarray:
+    header, rows = predict.predict_files(run_dir, files)
+    columns = [i for i, name in enumerate(header) if name.startswith("class_p_")]
+    return np.array([[float(row[i]) for i in columns] for row in rows])
+
+
+def test_an_ensemble_averages_its_members_and_exports_like_a_run(cross_validation, speakers_csv,
+                                                                tmp_path):
+    _, experiment, _ = cross_validation
+    members = runs.experiment_runs(experiment)
+    ensemble = crossval.write_ensemble(experiment, members, "folds")
+    assert runs.experiment_runs(experiment) == members  # the ensemble is not a member
+    files = sorted(speakers_csv.parent.glob("s*-*.wav"))[:6]
+    mean = np.mean([member_probabilities(m, files) for m in members], axis=0)
+    np.testing.assert_allclose(member_probabilities(ensemble, files), mean, atol=1e-5)
+    metrics = runs.read_json(ensemble / "metrics.json")
+    assert metrics["members"] == 3 and 0 <= metrics["test"]["accuracy"] <= 1
+    with pytest.raises(UserError, match="has no val split"):
+        crossval.train.write_split_predictions(ensemble, "val")
+    path = export.export(ensemble, "tflite", tmp_path / "ensemble.tflite")
+    runner = tf.lite.Interpreter(model_path=str(path)).get_signature_runner("serve")
+    got = [runner(**dict(zip(("waveform", "num_samples"), serve_inputs([f]))))["class"][0]
+           for f in files]
+    np.testing.assert_allclose(np.array(got), mean, atol=1e-4)
