@@ -1,6 +1,7 @@
 """kerasaudio command line. Thin: options -> config -> library. TensorFlow is imported only
 inside commands that need it, so `python cli.py --help` stays fast."""
 
+import contextlib
 import dataclasses
 import errno
 import functools
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import click
 
+import kerasaudio
+from kerasaudio import progress
 from kerasaudio.config import (
     AUGMENTATIONS,
     BUILTIN_AUGMENT,
@@ -267,24 +270,36 @@ def verbosity_option(command):
 
 class _Lowercase(logging.Formatter):
     def format(self, record):
+        if record.levelno == logging.INFO:
+            return record.getMessage()
         return f"{record.levelname.lower()}: {record.getMessage()}"
 
 
-def _show_library_warnings() -> None:
-    """The library logs (logger `kerasaudio`); its warnings reach the terminal as
-    `warning: ...` lines on stderr."""
+@contextlib.contextmanager
+def _progress_bar(label: str, total: int):
+    """The library's progress (kerasaudio/progress.py) as a bar on stderr; when stderr is
+    not a terminal, click prints the label once instead."""
+    with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
+        yield bar.update
+
+
+def _show_library_messages() -> None:
+    """The library logs (logger `kerasaudio`); its news and warnings reach the terminal on
+    stderr, warnings as `warning: ...` lines."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_Lowercase())
     logger = logging.getLogger("kerasaudio")
     logger.addHandler(handler)
-    logger.setLevel(logging.WARNING)
+    logger.setLevel(logging.INFO)
     logger.propagate = False
+    progress.set_reporter(_progress_bar)
 
 
-@click.group(cls=Group)
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(kerasaudio.__version__, prog_name="kerasaudio")
 def main():
     """Train, tune, evaluate and export Keras models on audio features."""
-    _show_library_warnings()
+    _show_library_messages()
 
 
 @main.command()
@@ -386,6 +401,9 @@ def main():
 @click.option("--hparams", "hparams_file", type=click.Path(dir_okay=False),
               help="A tune best.json: its arch, hyperparameters, training settings and best "
                    "epoch count (options given explicitly still win).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="A run's config.json: rerun it, or vary it with the options given, which "
+                   "win over its settings (data, features, model, training, --out).")
 @click.pass_context
 @verbosity_option
 def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, max_hz, sample_rate,
@@ -393,47 +411,38 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, max_hz
         clipnorm, schedule, t0, t_mult,
         monitor, patience, class_weights, overfit_batches, spec_augment, augment_names,
         window_edge, hidden, layers, dropout, sets, task_weights, seed, out, repeats, folds,
-        ensemble, strategy, resume, hparams_file, verbose):
+        ensemble, strategy, resume, hparams_file, config_file, verbose):
     """Train a model and write a run directory."""
     from kerasaudio import features as feature_lib
-    from kerasaudio import models
+    from kerasaudio import models, settings
 
     given = {"hidden": hidden, "layers": layers, "dropout": dropout}
     hparams = {**{k: v for k, v in given.items() if v is not None}, **sets}
     explicit = {p for p in ctx.params
                 if ctx.get_parameter_source(p) != click.core.ParameterSource.DEFAULT}
+    if hparams_file and config_file:
+        raise UserError("--hparams and --config: give one")
+    record = settings.read_run_config(config_file) if config_file else None
+    before = settings.earlier(settings.read_best(hparams_file) if hparams_file else None,
+                              record)
+    arch, hparams = settings.model(arch, hparams, "arch" in explicit, before)
+    models.check_name(arch)  # before TensorFlow's import: a typo fails at once
     _quiet_tensorflow()
-    train_defaults = {}
-    if hparams_file:
-        best = _read_best(hparams_file)
-        arch = arch if "arch" in explicit else best["arch"]
-        hparams = {**(best["hparams"] if arch == best["arch"] else {}), **hparams}
-        train_defaults = {**best["train"], "epochs": best["epochs"]}
-    # Options given explicitly win, then a tune best.json's settings, then the architecture's.
-    train_defaults = {**models.training_defaults(arch), **train_defaults}
-
-    def setting(name, value):
-        return value if name in explicit else train_defaults.get(name, value)
-
-    epochs, lr = setting("epochs", epochs), setting("lr", lr)
-    batch_size, optimizer = setting("batch_size", batch_size), setting("optimizer", optimizer)
-    schedule = setting("schedule", schedule)
+    options = {k: v for k, v in ctx.params.items() if k in settings.TRAIN_FIELDS}
+    if record is not None:
+        data = settings.record_data(record, data, explicit)
     features = _features(data, feature_kind, deltas=deltas, beat_sync=beat_sync,
                          n_mfcc=n_mfcc, n_mels=n_mels, max_hz=max_hz, cmvn=cmvn,
                          sample_rate=sample_rate)
-    cfg = RunConfig(
-        data=data,
-        features=features,
-        model=ModelConfig(arch=arch, hparams=hparams),
-        train=TrainConfig(
-            epochs=epochs, min_epoch_steps=min_epoch_steps, batch_size=batch_size, lr=lr,
-            optimizer=optimizer, momentum=momentum,
-            weight_decay=weight_decay, clipnorm=clipnorm, schedule=schedule, t0=t0,
-            t_mult=t_mult, monitor=monitor, patience=patience, class_weights=class_weights,
-            overfit_batches=overfit_batches, spec_augment=spec_augment,
-            augment=_augment(augment_names, data, features),
-            window_edge=window_edge, seed=seed, strategy=strategy, task_weights=task_weights),
-        out=out)
+    augment = _augment(augment_names, data, features)
+    if record is not None:
+        features = settings.record_features(record, features, explicit)
+        augment = augment if "augment_names" in explicit else record.train.augment
+        out = out if "out" in explicit else record.out
+    cfg = RunConfig(data=data, features=features, model=ModelConfig(arch=arch, hparams=hparams),
+                    train=TrainConfig(**{**settings.training(arch, options, explicit, before),
+                                         "augment": augment}),
+                    out=out)
     # Fail on a bad name before loading any data (an architecture's module imports Keras).
     models.resolve(cfg.model.arch, cfg.model.hparams)
     feature_lib.kinds(cfg.features)
@@ -548,24 +557,6 @@ def finetune(ctx, source, data, feature_kind, freeze_epochs, epochs, batch_size,
 next(p for p in finetune.params if p.name == "data").show_default = "the --from run's data"
 
 
-def _read_best(path: str) -> dict:
-    """A tune best.json, checked for the keys fit uses."""
-    import json
-
-    try:
-        best = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except ValueError as error:
-        raise UserError(f"{path}: not valid JSON ({error})") from None
-    missing = [k for k in ("arch", "hparams", "train", "epochs") if k not in best]
-    if missing:
-        raise UserError(f"{path}: not a tune best.json (missing {', '.join(missing)})")
-    if isinstance(best["hparams"].get("hidden"), list):
-        best["hparams"]["hidden"] = tuple(best["hparams"]["hidden"])
-    return best
-
-
 def _summary(metrics: dict) -> str:
     test = metrics["test"]
     report = metrics["evaluation"]["test"]
@@ -591,13 +582,15 @@ def _summary(metrics: dict) -> str:
 def archs():
     """List architectures, their hyperparameters with defaults, and the training settings
     an architecture has of its own."""
-    _quiet_tensorflow()
     from kerasaudio import models
 
     for name in models.ARCHITECTURES:
-        params = ", ".join(f"{k}={v}" for k, v in models.hyperparameters(name).items())
-        training = ", ".join(f"{k}={v}" for k, v in models.training_defaults(name).items())
-        click.echo(f"{name}: {params}" + (f"; trains with {training}" if training else ""))
+        about = models.summary(name)
+        params = ", ".join(f"{k}={v}" for k, v in about["hyperparameters"].items()
+                           if v is not None)
+        training = ", ".join(f"{k}={v}" for k, v in about["training"].items())
+        click.echo(f"{name}: {about['description']}\n    {params}"
+                   + (f"; trains with {training}" if training else ""))
 
 
 @main.command()

@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from kerasaudio import audio, export, predict  # noqa: E402
+from kerasaudio import audio, export, predict, runs  # noqa: E402
 
 
 def emit(figure: str, value, **extra):
@@ -47,7 +47,7 @@ def main():
     parser.add_argument("--out", help="folder to keep the exports in")
     args = parser.parse_args()
 
-    cfg, config = predict.load_run(args.run_dir)
+    cfg, config = runs.load_run(args.run_dir)
     task = config["dataset"]["tasks"][0]["name"]
     start = time.perf_counter()
     header, rows = predict.predict_files(args.run_dir, args.paths)

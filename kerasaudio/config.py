@@ -135,12 +135,13 @@ def parse_augment(text: str) -> tuple:
 
 
 def with_defaults(record: dict) -> dict:
-    """A config or search record whose `data`, `features` and `train` are filled with their
+    """A config or search record whose `data` and `features` are filled with their
     dataclasses' defaults for fields it does not have (records written before those fields
-    existed), so that it compares equal to today's record of the same settings."""
+    existed, whose behaviour the defaults keep), so that it compares equal to today's record
+    of the same settings. `train` is left as it is: a record without `min_epoch_steps` trained
+    with other epochs and other buckets, and is continued by none of today's runs."""
     filled = dict(record)
-    for key, kind in (("data", DataConfig), ("features", FeatureConfig),
-                      ("train", TrainConfig)):
+    for key, kind in (("data", DataConfig), ("features", FeatureConfig)):
         if isinstance(record.get(key), dict):
             defaults = {f.name: f.default for f in dataclasses.fields(kind)
                         if f.default is not dataclasses.MISSING}

@@ -55,7 +55,7 @@ def evaluate_on(run_dir, data_path) -> tuple[Path, dict]:
         (the evaluation's folder, its metrics as written to metrics.json there).
     """
     run_dir, data_path = Path(run_dir), Path(data_path)
-    _, config = predict.load_run(run_dir)
+    _, config = runs.load_run(run_dir)
     task, classes = _classification_task(config, run_dir)
     if not data_path.exists():
         raise UserError(f"{data_path}: no such folder or file")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import keras
 
-from kerasaudio import datasets, evaluate, models, plots, predict, runs, train
+from kerasaudio import datasets, evaluate, inference, models, plots, runs, train
 from kerasaudio.config import RunConfig
 from kerasaudio.errors import UserError
 
@@ -88,11 +88,11 @@ def write_out_of_fold(experiment: Path, run_dirs: list) -> Path:
     with the fold and the example's id, into one predictions_oof.csv."""
     table, header = [], None
     for run_dir in run_dirs:
-        path = evaluate.predictions_path(run_dir, "val")
+        path = runs.predictions_path(run_dir, "val")
         if not path.exists():
-            train.write_split_predictions(run_dir, "val")
+            inference.write_split_predictions(run_dir, "val")
         header, rows = _read_rows(path)
-        ids = runs.read_json(run_dir / train.SPLITS_FILE)["val"]
+        ids = runs.read_json(run_dir / inference.SPLITS_FILE)["val"]
         fold = runs.read_json(run_dir / "config.json")["data"]["fold"]
         table += [[fold, example, *row[1:]] for example, row in zip(ids, rows)]
     text = io.StringIO()
@@ -161,7 +161,7 @@ def _markdown(experiment: Path, metrics: dict, figures: list) -> str:
 def ensemble_model(run_dirs: list) -> keras.Model:
     """One model whose every output is the mean of the members' outputs (class
     probabilities, regression values), the members nested inside it."""
-    members = [predict.load_model(p, compile=False) for p in run_dirs]
+    members = [runs.load_model(p, compile=False) for p in run_dirs]
     inputs = {name: keras.Input(tensor.shape[1:], dtype=tensor.dtype, name=name)
               for name, tensor in members[0].input.items()}
     outputs = []
@@ -188,8 +188,8 @@ def write_ensemble(experiment: Path, run_dirs: list, of: str) -> Path:
     cfg = RunConfig.from_dict(config)
     model = ensemble_model(run_dirs)
     dataset = datasets.load(cfg.data, cfg.features)
-    test = train.recorded_split(run_dirs[0], dataset, "test")
-    batches = train.Batches(cfg, models.input_kind(cfg.model.arch), cfg.model.hparams)
+    test = inference.recorded_split(run_dirs[0], dataset, "test")
+    batches = inference.Batches(cfg, models.input_kind(cfg.model.arch), cfg.model.hparams)
     test_batches, order = batches.evaluation(test)
     # Built beside its final place, then moved in: an old ensemble stays until this one is whole.
     building = experiment / f".{ENSEMBLE}.building"
@@ -197,16 +197,16 @@ def write_ensemble(experiment: Path, run_dirs: list, of: str) -> Path:
     building.mkdir()
     model.save(building / "best.keras")  # uncompiled: no optimizer state to carry
     train.compile_model(model, cfg.train, 1, test.tasks)  # for its test loss and metrics
-    splits = runs.read_json(run_dirs[0] / train.SPLITS_FILE)
+    splits = runs.read_json(run_dirs[0] / inference.SPLITS_FILE)
     if of == "folds":  # every pooled example trained some member
         splits = {**splits, "train": splits["train"] + splits["val"], "val": []}
-    runs.write_json(building / train.SPLITS_FILE, splits)
+    runs.write_json(building / inference.SPLITS_FILE, splits)
     runs.write_json(building / "config.json", {
         **config, "ensemble": {"of": of, "members": [p.name for p in run_dirs]}})
     test_metrics = {k: float(v) for k, v in
                     model.evaluate(test_batches, return_dict=True, verbose=0).items()}
-    train.write_predictions(building / "predictions.csv", test,
-                            train.predict(model, test_batches, order))
+    inference.write_predictions(building / "predictions.csv", test,
+                            inference.predict(model, test_batches, order))
     runs.write_json(building / "metrics.json", {"test": test_metrics,
                                                "members": len(run_dirs)})
     final = experiment / ENSEMBLE

@@ -74,10 +74,6 @@ def read_predictions(path: Path) -> dict:
     return {k: [r[k] for r in rows] for k in rows[0]}
 
 
-def predictions_path(run_dir: Path, split: str) -> Path:
-    return run_dir / ("predictions.csv" if split == "test" else f"predictions_{split}.csv")
-
-
 def task_report(task: dict, columns: dict, class_names: list | None) -> dict:
     true, pred = columns[f"{task['name']}_true"], columns[f"{task['name']}_pred"]
     if task["kind"] == "regression":
@@ -97,11 +93,12 @@ def evaluate_run(run_dir, split: str = "test") -> dict:
     """
     run_dir = Path(run_dir)
     config = _read_run_json(run_dir / "config.json")
-    path = predictions_path(run_dir, split)
+    path = runs.predictions_path(run_dir, split)
     if not path.exists() and split != "test":
-        from kerasaudio import train  # TensorFlow only when a model must run
+        # TensorFlow only when a model must run (compare reads this module too).
+        from kerasaudio import inference
 
-        train.write_split_predictions(run_dir, split)
+        inference.write_split_predictions(run_dir, split)
     columns = read_predictions(path)
     dataset = config["dataset"]
     report = {task["name"]: task_report(task, columns, dataset["class_names"].get(task["name"]))

@@ -22,7 +22,7 @@ from pathlib import Path
 from kerasaudio import features, models
 from kerasaudio.errors import UserError
 from kerasaudio.models import heads
-from kerasaudio.predict import load_model, load_run
+from kerasaudio.runs import load_model, load_run
 
 FORMATS = ("keras", "savedmodel", "tflite")
 DEFAULT_NAMES = {"keras": "model.keras", "savedmodel": "savedmodel", "tflite": "model.tflite"}

@@ -10,10 +10,10 @@ import concurrent.futures
 import functools
 import multiprocessing
 import os
-import sys
 
 import numpy as np
 
+from kerasaudio import progress
 from kerasaudio.config import FeatureConfig
 from kerasaudio.errors import UserError
 
@@ -194,7 +194,6 @@ def _tf_features(waves, lengths, cfg, wanted, label) -> dict:
 
     Batches run on a thread per core: TensorFlow's STFT kernels use one core per call and
     release the GIL, so concurrent calls are what put the second core to work."""
-    import click
     import tensorflow as tf
 
     compute = {k: _compiled(k, cfg) for k in wanted}
@@ -210,13 +209,12 @@ def _tf_features(waves, lengths, cfg, wanted, label) -> dict:
         return idx, {k: fn(tf.constant(batch), num_samples).numpy() for k, fn in compute.items()}
 
     with concurrent.futures.ThreadPoolExecutor(_usable_cores()) as pool, \
-            click.progressbar(length=len(lengths), label=f"Extracting {label}",
-                              file=sys.stderr) as bar:
+            progress.task(f"Extracting {label}", len(lengths)) as advance:
         for idx, values in pool.map(run, _extract_batches(lengths)):
             for kind, batch in values.items():
                 for row, i in enumerate(idx):
                     out[kind][i] = batch[row, : n_frames[i]]
-            bar.update(len(idx))
+            advance(len(idx))
     return out
 
 
@@ -249,17 +247,14 @@ def _librosa_chunk(args):
 
 def _librosa_features(waves, lengths, cfg, want_chroma, want_beats, label):
     """(chromas, beats) per utterance, computed by a pool of processes over all cores."""
-    import click
-
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     utterances = [waves[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
     jobs = [(utterances[s:s + LIBROSA_CHUNK], cfg, want_chroma, want_beats)
             for s in range(0, len(utterances), LIBROSA_CHUNK)]
     # forkserver: the caller has TensorFlow loaded, which must not be forked.
     with multiprocessing.get_context("forkserver").Pool(_usable_cores()) as pool:
-        with click.progressbar(pool.imap(_librosa_chunk, jobs), length=len(jobs),
-                               label=f"Extracting {label} (librosa)", file=sys.stderr) as bar:
-            parts = list(bar)
+        parts = list(progress.each(pool.imap(_librosa_chunk, jobs),
+                                   f"Extracting {label} (librosa)", len(jobs)))
     return ([c for part in parts for c in part[0]], [b for part in parts for b in part[1]])
 
 

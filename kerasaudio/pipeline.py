@@ -152,7 +152,9 @@ def _whole_replica_batches(ds: tf.data.Dataset, replicas: int) -> tf.data.Datase
     A tf.distribute strategy splits each batch over its replicas; Keras reduces the first
     batch across them to build the model, which fails unless the parts have one shape. Only
     a bucket's last, partial batch loses anything: fewer than `replicas` examples, a
-    different few every epoch since the order changes."""
+    different few every epoch since the order changes (with speed and shift, the partial
+    batch holds a bucket's longest utterances after them, which change with every epoch's
+    draws)."""
     if replicas == 1:
         return ds
 
@@ -209,13 +211,17 @@ def _batch_fn(dataset: Dataset, class_weights=None, pad_to: int | None = None):
 # Places in a pass's key stream besides its batches (0, 1, ...): the pass's speed and shift
 # plan, and the order its batches are served in.
 PLAN_SLOT, BATCH_ORDER_SLOT = -1, -2
+# Augmentation keys live apart from the epoch order's (seed, epoch) keys (AUGMENT_DOMAIN in
+# the first element), and a slot's draws (augment.py offsets a key's second element by less
+# than SLOT_SPACING) never reach the next slot's.
+AUGMENT_DOMAIN, SLOT_SPACING = 1 << 40, 1 << 16
 
 
 def _augment_key(seed: int, epoch, slot):
     """The stateless random key of `slot` (a batch's place, or one of the slots above) in
     a pass over the data: (seed, epoch, slot) alone."""
-    return tf.stack([tf.constant(seed, tf.int64) * 1_000_003 + tf.cast(epoch, tf.int64),
-                     tf.cast(slot, tf.int64)])
+    return tf.stack([tf.constant(seed, tf.int64) * 1_000_003 + tf.cast(epoch, tf.int64)
+                     + AUGMENT_DOMAIN, tf.cast(slot, tf.int64) * SLOT_SPACING])
 
 
 class _AugmentedBatches:
@@ -315,8 +321,10 @@ def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: l
                                   class_weights)
 
         def one_pass(epoch):
-            if boundaries is None:
-                indices = _index_batches(n, seed, epoch, batch_size, replicas=replicas)
+            if boundaries is None or not {"speed", "shift"} & set(augmentations):
+                # Lengths stay as they are: the plain batches (a new mix every pass).
+                indices = _index_batches(n, seed, epoch, batch_size, lengths, boundaries,
+                                         replicas)
             else:
                 retimed = augment.retimed_lengths(batch.wave_lengths, *batch.plan(epoch))
                 indices = _whole_replica_batches(tf.data.Dataset.from_tensor_slices(

@@ -7,51 +7,16 @@ time x features) are taken as already extracted.
 
 import csv
 import io
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from kerasaudio import audio, features, models, runs
+from kerasaudio import audio, features, inference, models, runs
 from kerasaudio.config import RunConfig, Task
 from kerasaudio.datasets.base import Dataset, read_frames
 from kerasaudio.errors import UserError
 
 FEATURE_SUFFIXES = (".npy", ".npy.gz")
-
-
-def load_run(run_dir) -> tuple[RunConfig, dict]:
-    """(run configuration, config.json) of a finished run.
-
-    Raises:
-        UserError: if `run_dir` is not a complete run directory.
-    """
-    run_dir = Path(run_dir)
-    if not runs.is_run(run_dir):
-        raise UserError(f"{run_dir}: not a run directory (no config.json)")
-    if not (run_dir / "best.keras").is_file():
-        raise UserError(f"{run_dir}: has no best.keras (the run never finished an epoch)")
-    try:
-        config = runs.read_json(run_dir / "config.json")
-    except ValueError as error:
-        raise UserError(f"{run_dir / 'config.json'}: not valid JSON ({error})") from None
-    return RunConfig.from_dict(config), config
-
-
-def load_model(run_dir, compile: bool = True):
-    """The run's best model, loaded in Keras safe mode (no code from the file runs); the
-    kerasaudio layers it uses are imported first so that Keras finds them. `compile=False`
-    leaves out its loss and optimizer (a model that will only predict)."""
-    import keras
-
-    import kerasaudio.models.layers  # noqa: F401  (registers the layers with Keras)
-
-    path = Path(run_dir) / "best.keras"
-    try:
-        return keras.models.load_model(path, safe_mode=True, compile=compile)
-    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as error:
-        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
-        raise UserError(f"{path}: not a loadable Keras model ({reason})") from None
 
 
 def is_array(path: Path) -> bool:
@@ -142,15 +107,13 @@ def predict_files(run_dir, paths) -> tuple[list, list]:
         (header, rows): one row per file (per frame for frame classifiers) with, per task, the
         predicted class, its probability and every class's probability, or the predicted value.
     """
-    from kerasaudio import train
-
-    cfg, config = load_run(run_dir)
+    cfg, config = runs.load_run(run_dir)
     files = input_files(paths)
     data = as_dataset(featurize(files, cfg, config["dataset"]["n_features"]), config, cfg)
-    model = load_model(run_dir)
+    model = runs.load_model(run_dir)
     kind = models.input_kind(cfg.model.arch)
-    batches, order = train.Batches(cfg, kind, cfg.model.hparams).evaluation(data)
-    probabilities = train.predict(model, batches, order)
+    batches, order = inference.Batches(cfg, kind, cfg.model.hparams).evaluation(data)
+    probabilities = inference.predict(model, batches, order)
 
     per_frame = models.label_level(cfg.model.arch) == "frame"
     header = ["file"] + (["frame", "time_s"] if per_frame else [])

@@ -10,8 +10,10 @@ import re
 import socket
 import tempfile
 import time
+import zipfile
 from pathlib import Path
 
+from kerasaudio.config import RunConfig
 from kerasaudio.errors import UserError
 
 
@@ -253,3 +255,41 @@ def listing(folder) -> list:
                          "limit": None, "epochs": None, "metric": None, "score": None,
                          "status": "unreadable records"})
     return rows
+
+
+def predictions_path(run_dir: Path, split: str) -> Path:
+    return run_dir / ("predictions.csv" if split == "test" else f"predictions_{split}.csv")
+
+
+def load_run(run_dir) -> tuple[RunConfig, dict]:
+    """(run configuration, config.json) of a finished run.
+
+    Raises:
+        UserError: if `run_dir` is not a complete run directory.
+    """
+    run_dir = Path(run_dir)
+    if not is_run(run_dir):
+        raise UserError(f"{run_dir}: not a run directory (no config.json)")
+    if not (run_dir / "best.keras").is_file():
+        raise UserError(f"{run_dir}: has no best.keras (the run never finished an epoch)")
+    try:
+        config = read_json(run_dir / "config.json")
+    except ValueError as error:
+        raise UserError(f"{run_dir / 'config.json'}: not valid JSON ({error})") from None
+    return RunConfig.from_dict(config), config
+
+
+def load_model(run_dir, compile: bool = True):
+    """The run's best model, loaded in Keras safe mode (no code from the file runs); the
+    kerasaudio layers it uses are imported first so that Keras finds them. `compile=False`
+    leaves out its loss and optimizer (a model that will only predict)."""
+    import keras
+
+    import kerasaudio.models.layers  # noqa: F401  (registers the layers with Keras)
+
+    path = Path(run_dir) / "best.keras"
+    try:
+        return keras.models.load_model(path, safe_mode=True, compile=compile)
+    except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as error:
+        reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
+        raise UserError(f"{path}: not a loadable Keras model ({reason})") from None

@@ -2,7 +2,6 @@
 predictions.csv, report.md, plots/, status.json, tensorboard/)."""
 
 import contextlib
-import csv
 import dataclasses
 import errno
 import json
@@ -19,7 +18,17 @@ import numpy as np
 import tensorflow as tf
 
 import kerasaudio
-from kerasaudio import augment, datasets, distribute, evaluate, models, pipeline, runs, transfer
+from kerasaudio import (
+    augment,
+    datasets,
+    distribute,
+    evaluate,
+    inference,
+    models,
+    pipeline,
+    runs,
+    transfer,
+)
 from kerasaudio import monitor as monitor_lib
 from kerasaudio import resume as resume_lib
 from kerasaudio.config import OPTIMIZERS, SCHEDULES, WINDOW_EDGES, RunConfig, TrainConfig
@@ -28,7 +37,6 @@ from kerasaudio.errors import UserError
 from kerasaudio.models import heads
 from kerasaudio.models.inputs import InputSpec
 
-EVAL_BATCH = 256
 # Below this many validation examples, one example is worth a percentage point or more of
 # the score that picks the best epoch and stops training: a noisy guide.
 MIN_VALIDATION = 100
@@ -182,34 +190,6 @@ def class_weights(dataset: Dataset) -> np.ndarray:
     return np.where(counts > 0, counts.sum() / (task.num_classes * np.maximum(counts, 1)), 0.0)
 
 
-class Batches:
-    """Builds the batches an architecture needs: padded sequences, or frame windows."""
-
-    def __init__(self, cfg: RunConfig, kind: str, hparams: dict, replicas: int = 1):
-        self.cfg, self.kind, self.hparams, self.replicas = cfg, kind, hparams, replicas
-
-    def training(self, data: Dataset, weights: np.ndarray | None = None, boundaries=None,
-                 first_epoch: int = 0):
-        """(batches of every epoch from `first_epoch` on, without end; steps per epoch)."""
-        t = self.cfg.train
-        if self.kind == "window":
-            return pipeline.window_training_batches(
-                data, self.hparams["window"], t.batch_size, t.seed, t.window_edge,
-                class_weights=weights, first_epoch=first_epoch, replicas=self.replicas)
-        return pipeline.training_batches(data, t.batch_size, t.seed, boundaries,
-                                         class_weights=weights, first_epoch=first_epoch,
-                                         replicas=self.replicas, augmentations=t.augment,
-                                         min_steps=t.min_epoch_steps)
-
-    def evaluation(self, data: Dataset):
-        """(batches, order): order[k] is the index (sequence or frame) of the k-th output."""
-        if self.kind == "window":
-            return (pipeline.window_batches(data, self.hparams["window"], EVAL_BATCH,
-                                            self.cfg.train.window_edge),
-                    np.arange(int(data.lengths.sum())))
-        return pipeline.evaluation_batches(data, EVAL_BATCH)
-
-
 def _check_validation_size(val: Dataset, cfg: RunConfig) -> None:
     monitor = cfg.train.monitor
     if monitor.startswith("val_") and len(val.lengths) < MIN_VALIDATION:
@@ -225,60 +205,6 @@ def _check_levels(dataset: Dataset, arch: str) -> None:
         if task.level != wanted:
             raise UserError(f"architecture {arch!r} predicts one label per {wanted}, but task "
                             f"{task.name!r} of {dataset.name!r} has one per {task.level}")
-
-
-def write_predictions(path: Path, dataset: Dataset, outputs: dict) -> None:
-    """One row per test example (or frame): per task the true and predicted class and the
-    predicted class's probability, or the true and predicted value."""
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        header = ["index"]
-        columns = [np.arange(len(next(iter(outputs.values()))))]
-        for task in dataset.tasks:
-            predicted, true = outputs[task.name], dataset.targets[task.name]
-            if task.kind == "regression":
-                header += [f"{task.name}_true", f"{task.name}_pred"]
-                columns += [np.char.mod("%.6f", true), np.char.mod("%.6f", predicted)]
-                continue
-            header += [f"{task.name}_true", f"{task.name}_pred", f"{task.name}_prob"]
-            names = np.array(dataset.class_names[task.name])
-            columns += [names[true], names[predicted.argmax(axis=1)],
-                        np.char.mod("%.6f", predicted.max(axis=1))]
-        writer.writerow(header)
-        writer.writerows(zip(*columns))
-    os.replace(tmp, path)
-
-
-def predict(model, batches, order) -> dict:
-    """Each output in dataset order: class probabilities or regression values per example,
-    or, from a sequence labeller, per frame of every sequence in turn."""
-    if any(len(output.shape) == 3 for output in model.outputs):
-        return _predict_frames(model, batches, order)
-    served = model.predict(batches, verbose=0)  # predict takes x from (x, y) batches
-    out = {}
-    for name, values in served.items():
-        restored = np.empty_like(values)
-        restored[order] = values
-        out[name] = restored
-    return out
-
-
-def _predict_frames(model, batches, order) -> dict:
-    """A sequence labeller's outputs, cut to each sequence's real frames (batches pad to
-    different lengths, so they are not concatenated as they come)."""
-    per_sequence = {}
-    for inputs, *_ in batches:
-        lengths = np.sum(inputs["mask"].numpy(), axis=1)
-        for name, values in model.predict_on_batch(inputs).items():
-            per_sequence.setdefault(name, []).extend(v[:n] for v, n in zip(values, lengths))
-    out = {}
-    for name, sequences in per_sequence.items():
-        restored = [None] * len(sequences)
-        for served, index in enumerate(order):
-            restored[index] = sequences[served]
-        out[name] = np.concatenate(restored)
-    return out
 
 
 def fit(cfg: RunConfig, dataset: Dataset | None = None, verbose="auto", resume: bool = True,
@@ -322,40 +248,26 @@ def _output_folder(cfg: RunConfig):
         yield out
 
 
-def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple[Path, dict]:
-    keras.utils.set_random_seed(cfg.train.seed)
-    # Same seed, same machine, same numbers: deterministic kernels cost little on a CPU.
-    tf.config.experimental.enable_op_determinism()
-    dataset = dataset or datasets.load(cfg.data, cfg.features)
-    kind = models.input_kind(cfg.model.arch)
+def _check_options(cfg: RunConfig, dataset: Dataset, kind: str) -> None:
+    """Everything about the options that the data decides, before anything is written."""
     _check_levels(dataset, cfg.model.arch)
     if cfg.train.augment and kind == "window":
         raise UserError(f"--augment is for whole utterances; {cfg.model.arch!r} classifies "
                         "windows of frames: use --augment none")
     pipeline.check_augmentable(dataset, cfg.train.augment)
     check_monitor(cfg.train.monitor, dataset)
-    # Options that name tasks are checked before anything is written.
-    heads.loss_weights(dataset.tasks, cfg.train.task_weights)
+    heads.loss_weights(dataset.tasks, cfg.train.task_weights)  # names tasks
     if cfg.train.class_weights:
         class_weights(dataset)
         if kind == "sequence" and models.label_level(cfg.model.arch) == "frame":
             raise UserError(f"--class-weights is not supported by {cfg.model.arch!r}, which "
                             "labels whole sequences; use frame_mlp or bilstm_frames")
-    train, val, test = (dataset.subset(s) for s in SPLITS)
     if not cfg.train.overfit_batches:
-        _check_validation_size(val, cfg)
-    hparams = models.resolve(cfg.model.arch, cfg.model.hparams)
-    mean, variance = train.frame_statistics()
-    spec = InputSpec(dataset.n_features, mean, variance, spec_augment=cfg.train.spec_augment,
-                     utterance_norm=cfg.features.cmvn)
-    with strategy.scope():  # variables are created once per replica
-        model = transfer.build(cfg.finetune.source, dataset.tasks, dataset.n_features) \
-            if cfg.finetune else models.build(cfg.model.arch, spec, dataset.tasks, **hparams)
-    replicas = strategy.num_replicas_in_sync
-    # The pipeline serves global batches; the strategy splits each one over the replicas.
-    batching = dataclasses.replace(cfg, train=dataclasses.replace(
-        cfg.train, batch_size=cfg.train.batch_size * replicas))
+        _check_validation_size(dataset.subset("val"), cfg)
 
+
+def _record(cfg: RunConfig, dataset: Dataset, hparams: dict, replicas: int) -> tuple:
+    """(the resolved RunConfig, config.json's contents) of a run."""
     # The data set's own feature description: a .ts file's frames came with it, whatever
     # --features said, and predict and export must know that.
     # The reader too, so that predict reads arrays as training did (spectrograms are stored
@@ -369,24 +281,46 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
         **dataclasses.asdict(resolved),
         "dataset": describe(dataset),
         "distribution": {"strategy": cfg.train.strategy, "replicas": replicas,
-                         "global_batch_size": batching.train.batch_size},
+                         "global_batch_size": cfg.train.batch_size * replicas},
         "versions": {"keras": keras.__version__, "kerasaudio": kerasaudio.__version__},
         "augmentation": {name: augment.STRENGTHS[name] for name in cfg.train.augment},
         **({"source_run": transfer.describe_source(cfg.finetune.source)} if cfg.finetune
            else {}),
     }))
+    return resolved, config
+
+
+def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple[Path, dict]:
+    keras.utils.set_random_seed(cfg.train.seed)
+    # Same seed, same machine, same numbers: deterministic kernels cost little on a CPU.
+    tf.config.experimental.enable_op_determinism()
+    dataset = dataset or datasets.load(cfg.data, cfg.features)
+    kind = models.input_kind(cfg.model.arch)
+    _check_options(cfg, dataset, kind)
+    train, val, test = (dataset.subset(s) for s in SPLITS)
+    hparams = models.resolve(cfg.model.arch, cfg.model.hparams)
+    mean, variance = train.frame_statistics()
+    spec = InputSpec(dataset.n_features, mean, variance, spec_augment=cfg.train.spec_augment,
+                     utterance_norm=cfg.features.cmvn)
+    with strategy.scope():  # variables are created once per replica
+        model = transfer.build(cfg.finetune.source, dataset.tasks, dataset.n_features) \
+            if cfg.finetune else models.build(cfg.model.arch, spec, dataset.tasks, **hparams)
+    replicas = strategy.num_replicas_in_sync
+    # The pipeline serves global batches; the strategy splits each one over the replicas.
+    batching = dataclasses.replace(cfg, train=dataclasses.replace(
+        cfg.train, batch_size=cfg.train.batch_size * replicas))
+    resolved, config = _record(cfg, dataset, hparams, replicas)
     # A fine-tuning run switches models between its phases, which a resumed state cannot
     # tell apart; it starts anew.
     resume = resume and cfg.train.strategy != "multiworker" and cfg.finetune is None
     found = resume_lib.find(cfg.out, config) if resume else None
     if found:
         run_dir, state = found
-        if verbose:
-            print(f"resuming {run_dir} after epoch {state['epoch']}")
+        log.info(f"resuming {run_dir} after epoch {state['epoch']}")
     else:
         run_dir, state = runs.create(cfg.out, cfg.model.arch, cfg.data.name), None
         runs.write_json(run_dir / "config.json", config)
-        runs.write_json(run_dir / SPLITS_FILE, record_splits(dataset))
+        runs.write_json(run_dir / inference.SPLITS_FILE, inference.record_splits(dataset))
     # Two processes resuming the same interrupted run would write over each other.
     with runs.locked(run_dir, inside=True):
         if state is not None and resume_lib.read_state(run_dir) != state:
@@ -401,9 +335,9 @@ def _run_in(run_dir, model, resolved, batching, kind, hparams, replicas, train, 
     """Trains and tests in `run_dir`, keeping status.json true to what happened."""
     runs.write_json(run_dir / "status.json", resume_lib.running_status())
     try:
-        metrics = _train_and_test(model, resolved, Batches(batching, kind, hparams, replicas),
-                                  run_dir, train, val, test, verbose, state, list(callbacks),
-                                  strategy)
+        job = _Job(model, resolved, inference.Batches(batching, kind, hparams, replicas),
+                   run_dir, train, val, test, verbose, state, strategy)
+        metrics = _train_and_test(job, list(callbacks))
     except KeyboardInterrupt:
         runs.write_json(run_dir / "status.json", {"status": "interrupted"})
         raise
@@ -442,55 +376,6 @@ def describe(dataset: Dataset) -> dict:
             "examples": {s: len(d.lengths) for s, d in splits.items()},
             "class_counts": counts, "n_features": dataset.n_features,
             "skipped": dataset.skipped}
-
-
-SPLITS_FILE = "splits.json"
-
-
-def record_splits(dataset: Dataset) -> dict:
-    """What splits.json holds: each split's example ids, so that a later `evaluate --split`
-    scores the very examples the run had in that split."""
-    ids = dataset.ids()
-    return {s: ids[dataset.split == s].tolist() for s in SPLITS}
-
-
-def recorded_split(run_dir: Path, dataset: Dataset, split: str) -> Dataset:
-    """`split` of `dataset` as the run recorded it (splits.json; runs made before it was
-    written: as the data set's split says).
-
-    Raises:
-        UserError: when the data set no longer holds the recorded examples: the split cannot
-            be rebuilt, and drawing it anew would mix training examples into it.
-    """
-    path = run_dir / SPLITS_FILE
-    if not path.exists():
-        return dataset.subset(split)
-    record = runs.read_json(path)
-    if not record[split]:
-        raise UserError(f"{run_dir}: has no {split} split (an ensemble of fold models: every "
-                        "example outside the test split trained one of its members)")
-    where = {example: i for i, example in enumerate(dataset.ids())}
-    missing = [example for example in record[split] if example not in where]
-    if missing:
-        raise UserError(f"{run_dir}: {len(missing)} examples of the run's {split} split are no "
-                        f"longer in the data set (e.g. {missing[0]})")
-    return dataset.take(np.array([where[example] for example in record[split]], int))
-
-
-def write_split_predictions(run_dir: Path, split: str) -> Path:
-    """Predicts `split` of the run's data set, as the run recorded it, with its best.keras
-    into predictions_<split>.csv."""
-    config = runs.read_json(run_dir / "config.json")
-    cfg = RunConfig.from_dict(config)
-    if split not in SPLITS:
-        raise UserError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
-    data = recorded_split(run_dir, datasets.load(cfg.data, cfg.features), split)
-    kind = models.input_kind(cfg.model.arch)
-    model = keras.models.load_model(run_dir / "best.keras")
-    batches, order = Batches(cfg, kind, cfg.model.hparams).evaluation(data)
-    path = evaluate.predictions_path(run_dir, split)
-    write_predictions(path, data, predict(model, batches, order))
-    return path
 
 
 def _log_hparams(run_dir: Path, cfg: RunConfig, metrics: dict) -> None:
@@ -547,54 +432,116 @@ def _fit_repeats(cfg, repeats, dataset, verbose, resume, callbacks) -> tuple[Pat
     return experiment, results
 
 
-def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, state,
-                    extra_callbacks, strategy) -> dict:
-    t = cfg.train
-    weights = class_weights(train) if t.class_weights else None
+@dataclasses.dataclass
+class _Job:
+    """One run's training, as every stage of `_train_and_test` reads it."""
+
+    model: keras.Model
+    cfg: RunConfig
+    batches: inference.Batches
+    run_dir: Path
+    train: Dataset
+    val: Dataset
+    test: Dataset
+    verbose: object
+    state: dict | None  # the saved state a resumed run continues from
+    strategy: object
+
+
+@dataclasses.dataclass
+class _Feed:
+    """What `model.fit` reads: the batches and what early stopping watches."""
+
+    train: object
+    steps: int
+    val: object
+    monitor: str
+    patience: int
+    padding: object = None  # per-epoch padded fractions, for plain sequence batches
+
+
+@dataclasses.dataclass
+class _Watchers:
+    """The callbacks `_test_and_report` asks afterwards, and all of them in order."""
+
+    checkpoint: "BestCheckpoint"
+    divergence: StopOnDivergence
+    logger: keras.callbacks.CSVLogger
+    saver: resume_lib.TrainingState
+    all: list
+
+
+def _train_and_test(job: _Job, extra_callbacks: list) -> dict:
+    feed = _feed(job)
+    initial_epoch = _compile_and_restore(job, feed)
+    watchers = _callbacks(job, feed, extra_callbacks)
+    if job.state and job.state["finished"]:
+        watchers.saver.put_back()  # killed after training, before testing: only the test is left
+    else:
+        _fit_phases(job, feed, watchers, initial_epoch)
+    return _test_and_report(job, feed, watchers)
+
+
+def _feed(job: _Job) -> _Feed:
+    t = job.cfg.train
+    weights = class_weights(job.train) if t.class_weights else None
     # A resumed run continues with the epoch after the last one it completed.
-    first_epoch = 0 if state is None or t.overfit_batches else state["epoch"]
-    padding = None
-    if batches.kind == "sequence":
-        boundaries = pipeline.bucket_boundaries(train.lengths, batches.cfg.train.batch_size)
-        train_batches, steps = batches.training(train, weights, boundaries, first_epoch)
+    first_epoch = 0 if job.state is None or t.overfit_batches else job.state["epoch"]
+    batch_size, padding = job.batches.cfg.train.batch_size, None
+    if job.batches.kind == "sequence":
+        boundaries = pipeline.bucket_boundaries(job.train.lengths, batch_size)
+        train_batches, steps = job.batches.training(job.train, weights, boundaries, first_epoch)
         # Augmentation changes lengths (speed, shift): the clean lengths' padding would be
         # another epoch's.
         if not t.overfit_batches and not t.augment:
-            padding = pipeline.padding_per_epoch(train.lengths, batches.cfg.train.batch_size,
-                                                 t.seed, boundaries, first_epoch,
-                                                 batches.replicas, t.min_epoch_steps)
+            padding = pipeline.padding_per_epoch(job.train.lengths, batch_size, t.seed,
+                                                 boundaries, first_epoch, job.batches.replicas,
+                                                 t.min_epoch_steps)
     else:
-        train_batches, steps = batches.training(train, weights, first_epoch=first_epoch)
-    val_batches = batches.evaluation(val)[0]
-    monitor, patience = t.monitor, t.patience
+        train_batches, steps = job.batches.training(job.train, weights, first_epoch=first_epoch)
+    feed = _Feed(train_batches, steps, job.batches.evaluation(job.val)[0], t.monitor,
+                 t.patience, padding)
     if t.overfit_batches:
         # The seed's sanity check: the same few batches every epoch, no early stopping;
         # a model that cannot drive their loss to ~0 has a bug.
-        train_batches = train_batches.take(t.overfit_batches).cache().repeat()
-        steps = t.overfit_batches
-        val_batches, monitor, patience = train_batches.take(steps), "loss", t.epochs
-    frozen = cfg.finetune.freeze_epochs if cfg.finetune else 0
-    if frozen:
-        transfer.set_backbone_trainable(model, train.tasks, False)
-    with strategy.scope():  # the optimizer's variables are mirrored like the model's
-        compile_model(model, t, steps, train.tasks)
-        initial_epoch = 0
-        if state is not None:
-            resume_lib.restore(model, run_dir, state)
-            initial_epoch = state["epoch"]
-            _truncate_history(run_dir / "history.csv", initial_epoch)
-            with open(run_dir / LOG_FILE, "a") as f:
-                f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} resumed after epoch "
-                        f"{initial_epoch}\n")
+        repeated = train_batches.take(t.overfit_batches).cache().repeat()
+        feed = _Feed(repeated, t.overfit_batches, repeated.take(t.overfit_batches), "loss",
+                     t.epochs)
+    return feed
 
-    checkpoint = BestCheckpoint(run_dir / "best.keras", monitor)
-    stopping = keras.callbacks.EarlyStopping(monitor=monitor, patience=patience,
-                                             mode=monitor_lib.mode(monitor))
+
+def _frozen_epochs(job: _Job) -> int:
+    return job.cfg.finetune.freeze_epochs if job.cfg.finetune else 0
+
+
+def _compile_and_restore(job: _Job, feed: _Feed) -> int:
+    """Compiles the model (its backbone frozen for a fine-tuning's first phase) and puts back
+    a resumed run's state; returns the epoch training starts at."""
+    if _frozen_epochs(job):
+        transfer.set_backbone_trainable(job.model, job.train.tasks, False)
+    with job.strategy.scope():  # the optimizer's variables are mirrored like the model's
+        compile_model(job.model, job.cfg.train, feed.steps, job.train.tasks)
+        if job.state is None:
+            return 0
+        resume_lib.restore(job.model, job.run_dir, job.state)
+    epoch = job.state["epoch"]
+    _truncate_history(job.run_dir / "history.csv", epoch)
+    with open(job.run_dir / LOG_FILE, "a") as f:
+        f.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} resumed after epoch {epoch}\n")
+    return epoch
+
+
+def _callbacks(job: _Job, feed: _Feed, extra_callbacks: list) -> _Watchers:
+    t, run_dir, mode = job.cfg.train, job.run_dir, monitor_lib.mode(feed.monitor)
+    checkpoint = BestCheckpoint(run_dir / "best.keras", feed.monitor)
+    stopping = keras.callbacks.EarlyStopping(monitor=feed.monitor, patience=feed.patience,
+                                             mode=mode)
     stateful = {"checkpoint": checkpoint, "early_stopping": stopping}
-    logger = keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=state is not None)
+    logger = keras.callbacks.CSVLogger(str(run_dir / "history.csv"),
+                                       append=job.state is not None)
     divergence = StopOnDivergence()
     callbacks = [
-        EpochStats(padding),
+        EpochStats(feed.padding),
         divergence,
         checkpoint,
         stopping,
@@ -604,62 +551,68 @@ def _train_and_test(model, cfg, batches, run_dir, train, val, test, verbose, sta
     ]
     if t.schedule == "plateau":
         stateful["plateau"] = keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, factor=0.1, patience=max(1, patience // 2),
-            mode=monitor_lib.mode(monitor))
+            monitor=feed.monitor, factor=0.1, patience=max(1, feed.patience // 2), mode=mode)
         callbacks.append(stateful["plateau"])
-    callbacks += extra_callbacks
-    saver = resume_lib.TrainingState(run_dir / resume_lib.STATE_DIR, stateful, state)
-    callbacks.append(saver)
-    if state and state["finished"]:
-        saver.put_back()  # killed after training, before testing: only the test is left
-    else:
-        fit_args = {"x": train_batches, "validation_data": val_batches, "steps_per_epoch": steps,
-                    "verbose": verbose, "shuffle": False}  # the pipeline shuffles (seeded)
-        if frozen:
-            # Fine-tuning: the new heads alone first, then everything at a lower rate.
-            model.fit(epochs=min(frozen, t.epochs), callbacks=callbacks, **fit_args)
-            transfer.set_backbone_trainable(model, train.tasks, True)
-            with strategy.scope():
-                compile_model(model, dataclasses.replace(t, lr=t.lr * cfg.finetune.lr_factor),
-                              steps, train.tasks)
-            # The second fit continues history.csv instead of starting it anew.
-            callbacks[callbacks.index(logger)] = keras.callbacks.CSVLogger(
-                str(run_dir / "history.csv"), append=True)
-            initial_epoch = min(frozen, t.epochs)
-        model.fit(epochs=t.epochs, initial_epoch=initial_epoch, callbacks=callbacks, **fit_args)
-    if divergence.at and not (run_dir / "best.keras").exists():
-        at = divergence.at
+    saver = resume_lib.TrainingState(run_dir / resume_lib.STATE_DIR, stateful, job.state)
+    return _Watchers(checkpoint, divergence, logger, saver,
+                     callbacks + list(extra_callbacks) + [saver])
+
+
+def _fit_phases(job: _Job, feed: _Feed, watchers: _Watchers, initial_epoch: int) -> None:
+    t, model, frozen = job.cfg.train, job.model, _frozen_epochs(job)
+    fit_args = {"x": feed.train, "validation_data": feed.val, "steps_per_epoch": feed.steps,
+                "verbose": job.verbose, "shuffle": False}  # the pipeline shuffles (seeded)
+    callbacks = watchers.all
+    if frozen:
+        # Fine-tuning: the new heads alone first, then everything at a lower rate.
+        model.fit(epochs=min(frozen, t.epochs), callbacks=callbacks, **fit_args)
+        transfer.set_backbone_trainable(model, job.train.tasks, True)
+        with job.strategy.scope():
+            compile_model(model, dataclasses.replace(t, lr=t.lr * job.cfg.finetune.lr_factor),
+                          feed.steps, job.train.tasks)
+        # The second fit continues history.csv instead of starting it anew.
+        callbacks = [keras.callbacks.CSVLogger(str(job.run_dir / "history.csv"), append=True)
+                     if c is watchers.logger else c for c in callbacks]
+        initial_epoch = min(frozen, t.epochs)
+    model.fit(epochs=t.epochs, initial_epoch=initial_epoch, callbacks=callbacks, **fit_args)
+
+
+def _test_and_report(job: _Job, feed: _Feed, watchers: _Watchers) -> dict:
+    """Tests best.keras, writes predictions.csv, metrics.json, report.md and the HParams
+    session; returns metrics.json."""
+    t, run_dir, at = job.cfg.train, job.run_dir, watchers.divergence.at
+    if at and not (run_dir / "best.keras").exists():
         raise Diverged(f"training diverged: the loss became {at['loss']} in epoch {at['epoch']}, "
                        f"batch {at['batch']}, before any epoch could be kept; lower --lr (it "
                        f"was {t.lr:g}) or set --clipnorm; the run's history is in {run_dir}")
-
     # Test the best epoch's model as saved, which also proves best.keras loads (safe mode).
     best = keras.models.load_model(run_dir / "best.keras")
-    test_batches, order = batches.evaluation(test)
+    test_batches, order = job.batches.evaluation(job.test)
     test_metrics = {k: float(v) for k, v in
                     best.evaluate(test_batches, return_dict=True, verbose=0).items()}
-    write_predictions(run_dir / "predictions.csv", test, predict(best, test_batches, order))
+    inference.write_predictions(run_dir / "predictions.csv", job.test,
+                                inference.predict(best, test_batches, order))
     # history.csv rather than fit's History: a resumed run's history starts before this process.
     h = runs.read_history(run_dir / "history.csv")
     metrics = {
         "test": test_metrics,
-        "best_epoch": checkpoint.best_epoch,
+        "best_epoch": watchers.checkpoint.best_epoch,
         "epochs_run": len(h["loss"]),
         "train_seconds": round(float(np.sum(h["epoch_seconds"])), 2),
         "seconds_per_epoch": round(float(np.mean(h["epoch_seconds"])), 3),
         "first_train_loss": float(h["loss"][0]),
         "final_train_loss": float(h["loss"][-1]),
     }
-    if state is not None:
-        metrics["resumed_after_epoch"] = state["epoch"]
-    if divergence.at:
-        metrics["diverged"] = divergence.at
-    if padding is not None:
+    if job.state is not None:
+        metrics["resumed_after_epoch"] = job.state["epoch"]
+    if at:
+        metrics["diverged"] = at
+    if feed.padding is not None:
         metrics["padded_fraction"] = round(float(np.mean(h["padded_fraction"])), 5)
     if t.overfit_batches:
         metrics["overfit_batches"] = t.overfit_batches
     runs.write_json(run_dir / "metrics.json", metrics)
-    _log_hparams(run_dir, cfg, metrics)
+    _log_hparams(run_dir, job.cfg, metrics)
     evaluate.evaluate_run(run_dir, "test")
     return runs.read_json(run_dir / "metrics.json")
 

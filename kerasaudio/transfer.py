@@ -9,12 +9,11 @@ import keras
 from kerasaudio import runs
 from kerasaudio.errors import UserError
 from kerasaudio.models import heads
-from kerasaudio.predict import load_model, load_run
 
 
 def describe_source(run_dir) -> dict:
     """What a fine-tuned run's config.json records of the run it came from."""
-    _, config = load_run(run_dir)
+    _, config = runs.load_run(run_dir)
     metrics_path = Path(run_dir) / "metrics.json"
     return {"run_dir": str(Path(run_dir).resolve()), "arch": config["model"]["arch"],
             "data": config["data"]["name"],
@@ -45,7 +44,7 @@ def build(run_dir, tasks: list, n_features: int) -> keras.Model:
     Raises:
         UserError: if the data's frames are not as wide as the source model's input.
     """
-    source = load_model(run_dir)
+    source = runs.load_model(run_dir)
     width = source.inputs[0].shape[-1]
     if width != n_features:
         raise UserError(f"{Path(run_dir) / 'best.keras'}: takes frames of {width} features, "
@@ -93,7 +92,7 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
     """
     from kerasaudio.config import FinetuneConfig, RunConfig
 
-    source, _ = load_run(run_dir)
+    source, _ = runs.load_run(run_dir)
     if feature_kind and feature_kind != source.features.kind:
         raise UserError(f"{run_dir} was trained on {source.features.kind} features; its "
                         f"backbone cannot read {feature_kind} (leave --features out)")

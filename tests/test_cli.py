@@ -16,7 +16,8 @@ def run_cli(*args, env=None):
                           text=True, env={**os.environ, **(env or {})}, timeout=900)
 
 
-@pytest.mark.parametrize("argv", [["--help"], ["fit", "--help"]])
+@pytest.mark.parametrize("argv", [["--help"], ["fit", "--help"], ["archs"], ["--version"],
+                                  ["fit", "--arch", "nonsense"]])
 def test_help_does_not_import_tensorflow(argv):
     code = ("import sys, cli\n"
             f"try:\n    cli.main({argv!r})\nexcept SystemExit:\n    pass\n"
@@ -160,3 +161,23 @@ def test_unknown_task_names_are_one_line(tmp_path, corpus_cache, option, message
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [message]
     assert list(tmp_path.iterdir()) == []  # no run directory for a run that cannot start
+
+
+def test_fit_config_reruns_a_run_with_the_options_given_winning(tmp_path):
+    out = tmp_path / "runs"
+    first = run_cli("fit", "--data", "digits-images", "--arch", "dense", "--epochs", "2",
+                    "--lr", "0.005", "--batch-size", "16", "--set", "hidden=12", "--out", str(out))
+    assert first.returncode == 0, first.stderr[-2000:]
+    (run_dir,) = out.iterdir()
+    again = run_cli("fit", "--config", str(run_dir / "config.json"), "--epochs", "1")
+    assert again.returncode == 0, again.stderr[-2000:]
+    (second,) = [p for p in out.iterdir() if p != run_dir]  # --out came from the record
+    before = json.loads((run_dir / "config.json").read_text())
+    after = json.loads((second / "config.json").read_text())
+    assert after["train"]["epochs"] == 1  # given: it wins
+    assert after["train"] == {**before["train"], "epochs": 1}
+    for key in ("data", "features", "model"):
+        assert after[key] == before[key]
+    for bad in ([str(tmp_path / "missing.json")], [str(run_dir / "metrics.json")]):
+        result = run_cli("fit", "--config", *bad)
+        assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1

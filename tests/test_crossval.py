@@ -17,7 +17,7 @@ from tests.test_readers import PITCHES, write_tone
 def test_folds_are_stratified_and_keep_every_group_whole():
     rng = np.random.default_rng(0)
     labels, groups = rng.integers(0, 3, 300), rng.integers(0, 30, 300)
-    fold = splits.fold_of(labels, 5, seed=0, source="x", groups=groups)
+    fold = splits.fold_of(300, labels, 5, seed=0, source="x", groups=groups)
     assert set(fold) == set(range(5))
     for group in np.unique(groups):
         assert len(set(fold[groups == group])) == 1  # no group in two folds
@@ -26,13 +26,18 @@ def test_folds_are_stratified_and_keep_every_group_whole():
         share = np.bincount(labels[fold == k], minlength=3) / np.sum(fold == k)
         assert np.abs(share - overall).max() < 0.1
     # Without groups every class is dealt as evenly as its count allows.
-    plain = splits.fold_of(labels, 5, seed=0, source="x")
+    plain = splits.fold_of(300, labels, 5, seed=0, source="x")
     for c in range(3):
         per_fold = np.bincount(plain[labels == c], minlength=5)
         assert per_fold.max() - per_fold.min() <= 1
-    assert not np.array_equal(plain, splits.fold_of(labels, 5, seed=1, source="x"))
+    assert not np.array_equal(plain, splits.fold_of(300, labels, 5, seed=1, source="x"))
     with pytest.raises(UserError, match="x: 3 groups to train on, fewer than --folds 5"):
-        splits.fold_of(labels, 5, seed=0, source="x", groups=groups % 3)
+        splits.fold_of(300, labels, 5, seed=0, source="x", groups=groups % 3)
+    # Regression (no labels) without groups, and classes too small for the folds.
+    assert set(splits.fold_of(10, None, 5, seed=0, source="x")) == set(range(5))
+    with pytest.raises(UserError, match="x: cannot deal the examples into 5 folds"):
+        splits.fold_of(8, np.arange(8) % 4, 5, seed=0, source="x")
+
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +115,7 @@ def test_an_ensemble_averages_its_members_and_exports_like_a_run(cross_validatio
     metrics = runs.read_json(ensemble / "metrics.json")
     assert metrics["members"] == 3 and 0 <= metrics["test"]["accuracy"] <= 1
     with pytest.raises(UserError, match="has no val split"):
-        crossval.train.write_split_predictions(ensemble, "val")
+        crossval.inference.write_split_predictions(ensemble, "val")
     path = export.export(ensemble, "tflite", tmp_path / "ensemble.tflite")
     runner = tf.lite.Interpreter(model_path=str(path)).get_signature_runner("serve")
     got = [runner(**dict(zip(("waveform", "num_samples"), serve_inputs([f]))))["class"][0]

@@ -176,3 +176,11 @@ def test_sequence_labeller_loss_ignores_padded_frames():
     labels[~batch["mask"]] = 2  # other labels on padded frames: nothing may change
     again = model.evaluate(batch, {"phone": labels}, verbose=0, return_dict=True)
     assert scores == pytest.approx(again)
+
+
+@pytest.mark.parametrize("arch", list(models.ARCHITECTURES))
+def test_archs_reads_from_the_source_what_the_module_says(arch):
+    about = models.summary(arch)  # without importing the module
+    assert about["hyperparameters"] == models.hyperparameters(arch)
+    assert about["training"] == models.training_defaults(arch)
+    assert about["description"] and "`" not in about["description"][:1]

@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from conftest import make_sequences
 
 import cli
-from kerasaudio import monitor, runs, train
+from kerasaudio import inference, monitor, runs, train
 from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from kerasaudio.errors import UserError
 from tuning import search, spaces
@@ -260,21 +260,21 @@ def test_evaluate_split_val_scores_the_recorded_examples_after_the_data_grew(tmp
                     model=ModelConfig("dense", {"hidden": (8,)}),
                     train=TrainConfig(epochs=1, batch_size=8))
     run_dir, _ = train.fit(cfg, verbose=0)
-    recorded = runs.read_json(run_dir / train.SPLITS_FILE)
+    recorded = runs.read_json(run_dir / inference.SPLITS_FILE)
     assert len(recorded["val"]) > 0 and not set(recorded["val"]) & set(recorded["train"])
     rng = np.random.default_rng(5)
     for n in range(8, 14):  # the data grows
         write_tone(root / "low" / f"{n}.wav", 220.0, rng)
     grown = datasets.load(cfg.data, FeatureConfig())
     assert sorted(grown.subset("val").ids()) != sorted(recorded["val"])  # redrawn: the bug
-    assert train.recorded_split(run_dir, grown, "val").ids().tolist() == recorded["val"]
+    assert inference.recorded_split(run_dir, grown, "val").ids().tolist() == recorded["val"]
     report = evaluate.evaluate_run(run_dir, "val")
     assert sum(c["support"] for c in report["class"]["classes"].values()) == \
         len(recorded["val"])
     for old in recorded["val"][:1]:
         Path(old).unlink()  # an example of the split is gone: refused, not redrawn
     with pytest.raises(UserError, match="examples of the run's val split are no longer"):
-        train.recorded_split(run_dir, datasets.load(cfg.data, FeatureConfig()), "val")
+        inference.recorded_split(run_dir, datasets.load(cfg.data, FeatureConfig()), "val")
 
 
 @pytest.fixture
@@ -285,11 +285,11 @@ def small_run(tmp_path):
 
 @pytest.mark.parametrize("damage", [b"", b"PK\x03\x04 truncated", b"not a model at all"])
 def test_a_damaged_best_keras_is_named_and_never_exported(small_run, tmp_path, damage):
-    from kerasaudio import export, predict
+    from kerasaudio import export
 
     (small_run / "best.keras").write_bytes(damage)
     with pytest.raises(UserError, match="best.keras: not a loadable Keras model"):
-        predict.load_model(small_run)
+        runs.load_model(small_run)
     for fmt in ("keras", "savedmodel"):
         with pytest.raises(UserError, match="not a loadable Keras model"):
             export.export(small_run, fmt, tmp_path / f"out-{fmt}")

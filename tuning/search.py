@@ -27,7 +27,7 @@ import keras_tuner as kt
 import numpy as np
 from keras_tuner.src import utils as kt_utils
 
-from kerasaudio import datasets, models, monitor, pipeline, plots, runs, train
+from kerasaudio import datasets, inference, models, monitor, pipeline, plots, runs, train
 from kerasaudio.config import RunConfig, with_defaults
 from kerasaudio.datasets.base import Dataset
 from kerasaudio.errors import UserError
@@ -140,8 +140,10 @@ class AudioHyperModel(kt.HyperModel):
     def build(self, hp):
         run, hparams = self._settings(hp)
         model = models.build(run.model.arch, self.spec, self.tasks, **hparams)
-        steps = max(-(-len(self.train_split.lengths) // run.train.batch_size),
-                    run.train.min_epoch_steps)
+        # The fold models train on a fold's training split (of one size or two): its steps
+        # set the learning-rate schedule's length.
+        trained = self.fold_splits[0][0] if self.folds else self.train_split
+        steps = max(-(-len(trained.lengths) // run.train.batch_size), run.train.min_epoch_steps)
         train.compile_model(model, run.train, steps, self.tasks)
         return model
 
@@ -149,7 +151,7 @@ class AudioHyperModel(kt.HyperModel):
         run, hparams = self._settings(hp)
         train_split, val_split = (self.fold_splits[self.fold] if self.folds
                                   else (self.train_split, self.val_split))
-        batches = train.Batches(run, models.input_kind(run.model.arch), hparams)
+        batches = inference.Batches(run, models.input_kind(run.model.arch), hparams)
         # A Hyperband trial that continues an earlier one continues its epochs' order too.
         first_epoch = kwargs.get("initial_epoch", 0)
         if batches.kind == "sequence":
@@ -306,7 +308,8 @@ def check_resumable(cfg: SearchConfig, overwrite: bool) -> None:
         _check_state_files(cfg.directory)
         earlier = with_defaults(runs.read_json(path))
         if earlier != record:
-            changed = sorted(k for k in record if earlier.get(k) != record[k])
+            changed = sorted(k for k in set(record) | set(earlier)
+                             if earlier.get(k) != record.get(k))
             raise UserError(f"{cfg.directory} holds a search with other settings "
                             f"({', '.join(changed)} differ); use another --name, or --overwrite")
         return
@@ -472,6 +475,7 @@ def export(cfg: SearchConfig) -> dict:
                    "grid_configurations": spaces.grid_size(space, cfg.archs),
                    "grid_epochs": spaces.grid_size(space, cfg.archs) * cfg.max_epochs},
     }
+    # `fit --hparams` reads it back with kerasaudio/settings.py's `read_best`.
     runs.write_json(cfg.directory / "best.json", record)
     _draw(cfg, done, space, maximise)
     return record

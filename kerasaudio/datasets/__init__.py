@@ -4,6 +4,7 @@ from a path, by the reader its format names (given, or told from what the path h
 import hashlib
 import importlib
 import json
+import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -20,6 +21,8 @@ from kerasaudio.datasets.base import (
     make_task,
 )
 from kerasaudio.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 def _at_rate(corpus: dict, rate: int) -> dict:
@@ -206,11 +209,8 @@ def load(data: DataConfig, features: FeatureConfig) -> Dataset:
                         f"--{name}-fraction applies only to data without a {name} split")
     dataset = _read(data, features).select_tasks(list(data.tasks))
     if dataset.skipped:
-        import click
-
-        click.echo(f"skipped {len(dataset.skipped)} bad examples (--skip-bad):", err=True)
-        for problem in dataset.skipped:
-            click.echo(f"  {problem}", err=True)
+        log.warning(f"skipped {len(dataset.skipped)} bad examples (--skip-bad):\n  "
+                    + "\n  ".join(dataset.skipped))
     if data.limit is not None:
         if data.limit < 1:
             raise UserError(f"--limit must be at least 1, got {data.limit}")
@@ -239,13 +239,14 @@ def with_fold(dataset: Dataset, data: DataConfig) -> Dataset:
     if not 0 <= (data.fold or 0) < data.folds:
         raise UserError(f"fold {data.fold} of {data.folds} does not exist")
     pooled = np.flatnonzero(dataset.split != "test")
-    task = next((t for t in dataset.tasks if t.level == "sequence"), None)
-    if task is None:
-        raise UserError(f"{data.name}: --folds needs a label per example to deal examples "
-                        "into folds; frame-level data has none")
-    labels = dataset.targets[task.name][pooled] if task.kind == "classification" else None
+    if any(t.level == "frame" for t in dataset.tasks):
+        raise UserError(f"{data.name}: --folds deals whole examples with one label each; "
+                        "frame-level labels cannot be stratified")
+    # Stratified by the first classification task (regression targets: not stratified).
+    task = next((t for t in dataset.tasks if t.kind == "classification"), None)
+    labels = dataset.targets[task.name][pooled] if task else None
     groups = groups_of(dataset)
-    fold = splits.fold_of(labels, data.folds, data.seed, data.name,
+    fold = splits.fold_of(len(pooled), labels, data.folds, data.seed, data.name,
                           None if groups is None else np.asarray(groups)[pooled])
     split = dataset.split.copy()
     split[pooled] = np.where(fold == data.fold, "val", "train")

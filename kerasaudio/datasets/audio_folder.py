@@ -12,13 +12,11 @@ feature configuration's rate; the features are then computed as for the built-in
 """
 
 import csv
-import sys
 from pathlib import Path
 
-import click
 import numpy as np
 
-from kerasaudio import audio, features
+from kerasaudio import audio, features, progress
 from kerasaudio.config import DataConfig, FeatureConfig
 from kerasaudio.datasets.base import SPLITS, Dataset, Problems, as_waves, make_task, read_text
 from kerasaudio.datasets.splits import draw_missing
@@ -123,17 +121,15 @@ def _from_list(path: Path, problems: Problems) -> tuple[list, list, list, list |
 
 
 def _read_all(files: list, sample_rate: int, problems: Problems) -> tuple[list, np.ndarray]:
-    """(waveforms of the files read, a mask of which were), behind a progress bar."""
+    """(waveforms of the files read, a mask of which were), reporting progress."""
     waves, kept = [], []
-    with click.progressbar(files, label=f"Reading {len(files)} audio files",
-                           file=sys.stderr) as bar:
-        for path in bar:
-            try:
-                waves.append(audio.read(path, sample_rate))
-                kept.append(True)
-            except UserError as error:
-                problems(error)
-                kept.append(False)
+    for path in progress.each(files, f"Reading {len(files)} audio files", len(files)):
+        try:
+            waves.append(audio.read(path, sample_rate))
+            kept.append(True)
+        except UserError as error:
+            problems(error)
+            kept.append(False)
     if not waves:
         raise UserError(f"no readable audio among {len(files)} files")
     return waves, np.array(kept, bool)

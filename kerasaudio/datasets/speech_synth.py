@@ -23,13 +23,11 @@ import ctypes
 import importlib.metadata
 import multiprocessing
 import os
-import sys
 from pathlib import Path
 
-import click
 import numpy as np
 
-from kerasaudio import cache
+from kerasaudio import cache, progress
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 # eSpeak NG's English voices (en-Shaw is left out: it reads the Shavian alphabet).
@@ -386,9 +384,7 @@ def _run_speakers(worker, jobs: list, label: str) -> list:
     ctx.set_forkserver_preload([__name__, "scipy.signal", "scipy.fft", "soxr"])
     with ctx.Pool(min(os.cpu_count() or 1, len(jobs)), maxtasksperchild=1) as pool:
         results = pool.imap(worker, jobs)
-        with click.progressbar(results, length=len(jobs), label=f"Synthesising {label}",
-                               item_show_func=lambda _: None, file=sys.stderr) as bar:
-            return list(bar)
+        return list(progress.each(results, f"Synthesising {label}", len(jobs)))
 
 
 def synthesize_digits(seed: int, speakers: list[int] | None = None) -> dict:

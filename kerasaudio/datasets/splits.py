@@ -68,33 +68,39 @@ def draw_missing(split: np.ndarray, labels: np.ndarray, data, source: str,
     return split
 
 
-def fold_of(labels: np.ndarray | None, folds: int, seed: int, source: str,
+def fold_of(n: int, labels: np.ndarray | None, folds: int, seed: int, source: str,
             groups: np.ndarray | None = None) -> np.ndarray:
-    """Which of `folds` folds each example is in, drawn with `seed`: stratified by label
-    (None: not stratified, as for regression) and, with groups, whole groups per fold, so
-    that no group (speaker) is in two folds.
+    """Which of `folds` folds each of `n` examples is in, drawn with `seed`: stratified by
+    label (None: not stratified, as for regression) and, with groups, whole groups per
+    fold, so that no group (speaker) is in two folds.
 
     Raises:
-        UserError: naming `source`, when there are fewer examples or groups than folds.
+        UserError: naming `source`, when the examples (or groups) cannot fill every fold.
     """
     from sklearn.model_selection import GroupKFold, KFold, StratifiedGroupKFold, StratifiedKFold
 
-    n = len(labels) if labels is not None else len(groups)
     units, unit = (len(np.unique(groups)), "groups") if groups is not None else (n, "examples")
     if units < folds:
         raise UserError(f"{source}: {units} {unit} to train on, fewer than --folds {folds}")
     if labels is None:
         splitter = (GroupKFold(folds, shuffle=True, random_state=seed) if groups is not None
                     else KFold(folds, shuffle=True, random_state=seed))
-        labels = np.zeros(n)
     else:
         splitter = (StratifiedGroupKFold(folds, shuffle=True, random_state=seed)
                     if groups is not None else StratifiedKFold(folds, shuffle=True,
                                                                random_state=seed))
     fold = np.full(n, -1)
-    with warnings.catch_warnings():
-        # A class with fewer members than folds is simply absent from some folds.
-        warnings.simplefilter("ignore", UserWarning)
-        for k, (_, held_out) in enumerate(splitter.split(np.zeros(n), labels, groups)):
-            fold[held_out] = k
+    try:
+        with warnings.catch_warnings():
+            # A class with fewer members than folds is simply absent from some folds.
+            warnings.simplefilter("ignore", UserWarning)
+            for k, (_, held_out) in enumerate(splitter.split(np.zeros(n), labels, groups)):
+                fold[held_out] = k
+    except ValueError as error:
+        raise UserError(f"{source}: cannot deal the examples into {folds} folds ({error})") \
+            from None
+    sizes = np.bincount(fold[fold >= 0], minlength=folds)
+    if sizes.min() == 0 or sizes.max() == n:
+        raise UserError(f"{source}: --folds {folds} leaves a fold empty (fold sizes "
+                        f"{', '.join(map(str, sizes))}); use fewer folds")
     return fold

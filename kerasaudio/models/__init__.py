@@ -4,9 +4,12 @@ frames say `INPUT = "window"`, sequence labellers (a whole sequence in, a label 
 `LEVEL = "frame"`; `TRAINING` holds training settings of its own (e.g. a batch size). Modules
 are imported only when used, so listing names does not import Keras."""
 
+import ast
 import importlib
+import importlib.util
 import inspect
 import math
+from pathlib import Path
 
 from kerasaudio.errors import UserError
 
@@ -24,9 +27,14 @@ ARCHITECTURES = {
 }
 
 
-def _module(name: str):
+def check_name(name: str) -> None:
+    """Raises UserError for a name that is no architecture, without importing Keras."""
     if name not in ARCHITECTURES:
         raise UserError(f"unknown architecture {name!r}; valid: {', '.join(ARCHITECTURES)}")
+
+
+def _module(name: str):
+    check_name(name)
     return importlib.import_module(ARCHITECTURES[name])
 
 
@@ -47,6 +55,23 @@ def training_defaults(name: str) -> dict:
     """Training settings (TrainConfig fields) the architecture trains best with, where they
     differ from TrainConfig's: what `fit` uses for options the user does not give."""
     return dict(getattr(_module(name), "TRAINING", {}))
+
+
+def summary(name: str) -> dict:
+    """What `archs` lists of an architecture, read from its module's source without
+    importing it (importing Keras takes seconds): the docstring's first sentence, `build`'s
+    hyperparameters with their defaults, and its own training settings."""
+    check_name(name)
+    tree = ast.parse(Path(importlib.util.find_spec(ARCHITECTURES[name]).origin).read_text())
+    doc = " ".join(ast.get_docstring(tree).split("\n\n")[0].split())
+    build = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "build")
+    named = build.args.args[len(build.args.args) - len(build.args.defaults):]
+    training = next((n.value for n in tree.body if isinstance(n, ast.Assign)
+                     and any(getattr(t, "id", None) == "TRAINING" for t in n.targets)), None)
+    return {"description": doc.split(": ", 1)[-1],
+            "hyperparameters": {a.arg: ast.literal_eval(d)
+                                for a, d in zip(named, build.args.defaults)},
+            "training": ast.literal_eval(training) if training is not None else {}}
 
 
 def hyperparameters(name: str) -> dict:

@@ -1,0 +1,149 @@
+"""Running a model on a data set: the batches an architecture reads, predictions in the
+data set's order, predictions.csv, and the splits a run recorded (splits.json). What `fit`,
+`evaluate`, `predict`, cross-validation and tuning share, so none of them imports another for
+it."""
+
+import csv
+import os
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from kerasaudio import datasets, models, pipeline, runs
+from kerasaudio.config import RunConfig
+from kerasaudio.datasets.base import SPLITS, Dataset
+from kerasaudio.errors import UserError
+
+EVAL_BATCH = 256
+
+
+class Batches:
+    """Builds the batches an architecture needs: padded sequences, or frame windows."""
+
+    def __init__(self, cfg: RunConfig, kind: str, hparams: dict, replicas: int = 1):
+        self.cfg, self.kind, self.hparams, self.replicas = cfg, kind, hparams, replicas
+
+    def training(self, data: Dataset, weights: np.ndarray | None = None, boundaries=None,
+                 first_epoch: int = 0):
+        """(batches of every epoch from `first_epoch` on, without end; steps per epoch)."""
+        t = self.cfg.train
+        if self.kind == "window":
+            return pipeline.window_training_batches(
+                data, self.hparams["window"], t.batch_size, t.seed, t.window_edge,
+                class_weights=weights, first_epoch=first_epoch, replicas=self.replicas)
+        return pipeline.training_batches(data, t.batch_size, t.seed, boundaries,
+                                         class_weights=weights, first_epoch=first_epoch,
+                                         replicas=self.replicas, augmentations=t.augment,
+                                         min_steps=t.min_epoch_steps)
+
+    def evaluation(self, data: Dataset):
+        """(batches, order): order[k] is the index (sequence or frame) of the k-th output."""
+        if self.kind == "window":
+            return (pipeline.window_batches(data, self.hparams["window"], EVAL_BATCH,
+                                            self.cfg.train.window_edge),
+                    np.arange(int(data.lengths.sum())))
+        return pipeline.evaluation_batches(data, EVAL_BATCH)
+
+
+def write_predictions(path: Path, dataset: Dataset, outputs: dict) -> None:
+    """One row per test example (or frame): per task the true and predicted class and the
+    predicted class's probability, or the true and predicted value."""
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as f:
+        writer = csv.writer(f)
+        header = ["index"]
+        columns = [np.arange(len(next(iter(outputs.values()))))]
+        for task in dataset.tasks:
+            predicted, true = outputs[task.name], dataset.targets[task.name]
+            if task.kind == "regression":
+                header += [f"{task.name}_true", f"{task.name}_pred"]
+                columns += [np.char.mod("%.6f", true), np.char.mod("%.6f", predicted)]
+                continue
+            header += [f"{task.name}_true", f"{task.name}_pred", f"{task.name}_prob"]
+            names = np.array(dataset.class_names[task.name])
+            columns += [names[true], names[predicted.argmax(axis=1)],
+                        np.char.mod("%.6f", predicted.max(axis=1))]
+        writer.writerow(header)
+        writer.writerows(zip(*columns))
+    os.replace(tmp, path)
+
+
+def predict(model, batches, order) -> dict:
+    """Each output in dataset order: class probabilities or regression values per example,
+    or, from a sequence labeller, per frame of every sequence in turn."""
+    if any(len(output.shape) == 3 for output in model.outputs):
+        return _predict_frames(model, batches, order)
+    served = model.predict(batches, verbose=0)  # predict takes x from (x, y) batches
+    out = {}
+    for name, values in served.items():
+        restored = np.empty_like(values)
+        restored[order] = values
+        out[name] = restored
+    return out
+
+
+def _predict_frames(model, batches, order) -> dict:
+    """A sequence labeller's outputs, cut to each sequence's real frames (batches pad to
+    different lengths, so they are not concatenated as they come)."""
+    per_sequence = {}
+    for inputs, *_ in batches:
+        lengths = np.sum(inputs["mask"].numpy(), axis=1)
+        for name, values in model.predict_on_batch(inputs).items():
+            per_sequence.setdefault(name, []).extend(v[:n] for v, n in zip(values, lengths))
+    out = {}
+    for name, sequences in per_sequence.items():
+        restored = [None] * len(sequences)
+        for served, index in enumerate(order):
+            restored[index] = sequences[served]
+        out[name] = np.concatenate(restored)
+    return out
+
+
+SPLITS_FILE = "splits.json"
+
+
+def record_splits(dataset: Dataset) -> dict:
+    """What splits.json holds: each split's example ids, so that a later `evaluate --split`
+    scores the very examples the run had in that split."""
+    ids = dataset.ids()
+    return {s: ids[dataset.split == s].tolist() for s in SPLITS}
+
+
+def recorded_split(run_dir: Path, dataset: Dataset, split: str) -> Dataset:
+    """`split` of `dataset` as the run recorded it (splits.json; runs made before it was
+    written: as the data set's split says).
+
+    Raises:
+        UserError: when the data set no longer holds the recorded examples: the split cannot
+            be rebuilt, and drawing it anew would mix training examples into it.
+    """
+    path = run_dir / SPLITS_FILE
+    if not path.exists():
+        return dataset.subset(split)
+    record = runs.read_json(path)
+    if not record[split]:
+        raise UserError(f"{run_dir}: has no {split} split (an ensemble of fold models: every "
+                        "example outside the test split trained one of its members)")
+    where = {example: i for i, example in enumerate(dataset.ids())}
+    missing = [example for example in record[split] if example not in where]
+    if missing:
+        raise UserError(f"{run_dir}: {len(missing)} examples of the run's {split} split are no "
+                        f"longer in the data set (e.g. {missing[0]})")
+    return dataset.take(np.array([where[example] for example in record[split]], int))
+
+
+def write_split_predictions(run_dir: Path, split: str) -> Path:
+    """Predicts `split` of the run's data set, as the run recorded it, with its best.keras
+    into predictions_<split>.csv."""
+    config = runs.read_json(run_dir / "config.json")
+    cfg = RunConfig.from_dict(config)
+    if split not in SPLITS:
+        raise UserError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
+    data = recorded_split(run_dir, datasets.load(cfg.data, cfg.features), split)
+    kind = models.input_kind(cfg.model.arch)
+    model = keras.models.load_model(run_dir / "best.keras")
+    batches, order = Batches(cfg, kind, cfg.model.hparams).evaluation(data)
+    path = runs.predictions_path(run_dir, split)
+    write_predictions(path, data, predict(model, batches, order))
+    return path
