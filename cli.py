@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 import kerasaudio
-from kerasaudio import progress
+from kerasaudio import progress, quiet
 from kerasaudio.config import (
     AUGMENTATIONS,
     BUILTIN_AUGMENT,
@@ -95,27 +95,6 @@ class FiniteFloatRange(click.FloatRange):
 
 # Seeds go to NumPy and TensorFlow, which take unsigned 32-bit integers.
 SEED = click.IntRange(0, 2**32 - 1)
-
-
-def _quiet_tensorflow():
-    """Imports TensorFlow without its C++ start-up chatter (CUDA probing on a CPU machine),
-    which is noise to users and would bury a one-line error."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    # Some of those lines come before TensorFlow reads TF_CPP_MIN_LOG_LEVEL, so the import
-    # runs with the process's stderr pointed at /dev/null; Python errors still surface.
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "w") as null:
-            os.dup2(null.fileno(), 2)
-            import keras  # noqa: F401
-            import tensorflow
-
-            # Finding the devices probes CUDA ("failed call to cuInit" on a CPU machine):
-            # done here, it says so to /dev/null rather than in the middle of a command.
-            tensorflow.config.list_physical_devices()
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
 
 
 def _parse_hidden(ctx, param, value):
@@ -277,8 +256,12 @@ class _Lowercase(logging.Formatter):
 
 @contextlib.contextmanager
 def _progress_bar(label: str, total: int):
-    """The library's progress (kerasaudio/progress.py) as a bar on stderr; when stderr is
-    not a terminal, click prints the label once instead."""
+    """The library's progress (kerasaudio/progress.py) as a bar on stderr when that is a
+    terminal; in a file or a pipe, nothing: a log keeps its lines for epochs and errors, and
+    stdout for data (`predict RUN wavs > preds.tsv`)."""
+    if not sys.stderr.isatty():
+        yield lambda n=1: None
+        return
     with click.progressbar(length=total, label=label, file=sys.stderr) as bar:
         yield bar.update
 
@@ -427,7 +410,7 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, max_hz
                               record)
     arch, hparams = settings.model(arch, hparams, "arch" in explicit, before)
     models.check_name(arch)  # before TensorFlow's import: a typo fails at once
-    _quiet_tensorflow()
+    quiet.import_tensorflow()
     options = {k: v for k, v in ctx.params.items() if k in settings.TRAIN_FIELDS}
     if record is not None:
         data = settings.record_data(record, data, explicit)
@@ -536,7 +519,7 @@ def finetune(ctx, source, data, feature_kind, freeze_epochs, epochs, batch_size,
     with the backbone frozen for --freeze-epochs, then everything at a lower learning rate.
     --data defaults to the run's own data set."""
     own_data = ctx.get_parameter_source("data") == click.core.ParameterSource.DEFAULT
-    _quiet_tensorflow()
+    quiet.import_tensorflow()
     from kerasaudio import train, transfer
 
     cfg = transfer.finetune_config(
@@ -641,7 +624,7 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
 
     if name is None:
         name = f"{'+'.join(archs)}-{runs.slug(data.name)}-{tuner}"
-    _quiet_tensorflow()
+    quiet.import_tensorflow()
     from kerasaudio import features as feature_lib
     from tuning import search
 
@@ -723,7 +706,7 @@ def _without_option(argv: list, option: str) -> list:
                    "`7` matches `seven`); writes RUN_DIR/evaluations/<data>/.")
 def evaluate(run_dir, split, data_path):
     """Classification report, confusion matrices and report.md of a finished run."""
-    _quiet_tensorflow()
+    quiet.import_tensorflow()
     from kerasaudio import evaluate as evaluate_lib
 
     if data_path:
@@ -763,7 +746,7 @@ def predict(run_dir, paths, csv_path, submission):
     Audio goes through the feature extraction the run was trained with."""
     import time
 
-    _quiet_tensorflow()
+    quiet.import_tensorflow()
     from kerasaudio import predict as predict_lib
     from kerasaudio import runs
 
@@ -792,7 +775,7 @@ def predict(run_dir, paths, csv_path, submission):
 def export(run_dir, fmt, out):
     """Export a run's best model; savedmodel and tflite take raw waveforms and compute the
     features inside the graph."""
-    _quiet_tensorflow()
+    quiet.import_tensorflow()
     from kerasaudio import export as export_lib
 
     path = export_lib.export(run_dir, fmt, out)
@@ -852,7 +835,7 @@ def info(data, feature_kind, out):
 
     cfg = _features(data, feature_kind)
     feature_lib.kinds(cfg)
-    _quiet_tensorflow()
+    quiet.import_tensorflow()
     from kerasaudio import datainfo, datasets, runs
 
     dataset = datasets.load(data, cfg)
@@ -875,7 +858,7 @@ def augment_preview(data, feature_kind, count, out):
 
     cfg = _features(data, feature_kind)
     feature_lib.kinds(cfg)
-    _quiet_tensorflow()
+    quiet.import_tensorflow()
     from kerasaudio import datainfo, datasets, runs
 
     path = Path(out or Path("results", "data", runs.slug(data.name), "augment_preview.png"))

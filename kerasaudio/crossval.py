@@ -21,7 +21,7 @@ from pathlib import Path
 
 import keras
 
-from kerasaudio import datasets, evaluate, inference, models, plots, runs, train
+from kerasaudio import datasets, evaluate, inference, models, runs, train
 from kerasaudio.config import RunConfig
 from kerasaudio.errors import UserError
 
@@ -130,14 +130,10 @@ def _confusion_plots(experiment: Path, config: dict, report: dict) -> list:
     for task, metrics in report.items():
         if "confusion_matrix" not in metrics:
             continue
-        classes = config["dataset"]["class_names"][task]
-        for normalised in (False, True):
-            kind = "normalised" if normalised else "counts"
-            figures.append(plots.confusion_matrix(
-                metrics["confusion_matrix"], classes,
-                experiment / "plots" / f"confusion_{task}_out_of_fold_{kind}.png",
-                normalised=normalised,
-                title=f"{experiment.name}\n{task}, out-of-fold predictions"))
+        figures += evaluate.confusion_plots(
+            metrics, config["dataset"]["class_names"][task],
+            experiment / "plots" / f"confusion_{task}_out_of_fold",
+            f"{experiment.name}\n{task}, out-of-fold predictions")
     return figures
 
 

@@ -151,14 +151,19 @@ def draw_run_plots(run_dir: Path, config: dict, report: dict, split: str,
                 title=f"{name}\n{task} on the {split} split (Spearman "
                       f"{metrics['spearman']:.3f})"))
             continue
-        classes = config["dataset"]["class_names"][task]
-        for normalised in (False, True):
-            kind = "normalised" if normalised else "counts"
-            figures.append(plots.confusion_matrix(
-                metrics["confusion_matrix"], classes,
-                run_dir / "plots" / f"confusion_{task}_{split}_{kind}.png", normalised=normalised,
-                title=f"{name}\n{task} on the {split} split"))
+        figures += confusion_plots(metrics, config["dataset"]["class_names"][task],
+                                   run_dir / "plots" / f"confusion_{task}_{split}",
+                                   f"{name}\n{task} on the {split} split")
     return figures
+
+
+def confusion_plots(report: dict, classes: list, stem: Path, title: str) -> list:
+    """A task's confusion matrix as counts and row-normalised: <stem>_counts.png and
+    <stem>_normalised.png."""
+    return [plots.confusion_matrix(report["confusion_matrix"], classes,
+                                   stem.with_name(f"{stem.name}_{kind}.png"),
+                                   normalised=kind == "normalised", title=title)
+            for kind in ("counts", "normalised")]
 
 
 def _fmt(x: float) -> str:

@@ -181,3 +181,22 @@ def test_fit_config_reruns_a_run_with_the_options_given_winning(tmp_path):
     for bad in ([str(tmp_path / "missing.json")], [str(run_dir / "metrics.json")]):
         result = run_cli("fit", "--config", *bad)
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+TENSORFLOW_NOISE = ("I0000", "E0000", "W0000", "absl", "oneDNN", "cuda", "cuInit", "NodeDef")
+
+
+@pytest.mark.slow
+def test_fit_tune_and_export_print_no_tensorflow_noise(tmp_path):
+    out = tmp_path / "runs"
+    common = ("--data", "digits-images", "--arch", "dense")
+    fit = run_cli("fit", *common, "--epochs", "1", "--out", str(out))
+    tune = run_cli("tune", *common, "--tuner", "random", "--max-trials", "1", "--max-epochs",
+                   "1", "--out", str(tmp_path / "tuning"))
+    (run_dir,) = out.iterdir()
+    export = run_cli("export", str(run_dir), "--format", "keras")
+    for result in (fit, tune, export):
+        assert result.returncode == 0, result.stderr[-2000:]
+        noise = [line for line in result.stderr.splitlines()
+                 if any(word in line for word in TENSORFLOW_NOISE)]
+        assert not noise, noise

@@ -175,9 +175,9 @@ import os, sys, time
 from concurrent import futures
 import multiprocessing
 sys.path.insert(0, sys.argv[1])
-from tuning import search
+from tuning import trial_process
 pool = futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=search._exit_with_parent, initargs=(os.getpid(),))
+                                   initializer=trial_process.start, initargs=(os.getpid(),))
 pool.submit(time.sleep, 300)
 print(*pool._processes, flush=True)
 time.sleep(1)  # the task is queued; the worker is still importing Keras

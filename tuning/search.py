@@ -7,14 +7,12 @@ interrupted search continues where it stopped and finished trials are never redo
 """
 
 import csv
-import ctypes
 import dataclasses
 import io
 import json
 import multiprocessing
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -32,13 +30,12 @@ from kerasaudio.config import RunConfig, with_defaults
 from kerasaudio.datasets.base import Dataset
 from kerasaudio.errors import UserError
 from kerasaudio.models.inputs import InputSpec
-from tuning import spaces
+from tuning import spaces, trial_process
 
 TUNERS = ("hyperband", "bayesian", "random", "grid")
 HYPERBAND_FACTOR = 3
 SETTINGS_FILE = "search.json"
 EXECUTIONS = "executions.jsonl"
-PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
 def _save_json_atomically(path, obj):
@@ -185,7 +182,7 @@ class IsolatedTrials:
 
     def run_trial(self, trial, *args, **kwargs):
         context = multiprocessing.get_context("spawn")  # a fresh interpreter, not a fork
-        with futures.ProcessPoolExecutor(1, mp_context=context, initializer=_exit_with_parent,
+        with futures.ProcessPoolExecutor(1, mp_context=context, initializer=trial_process.start,
                                          initargs=(os.getpid(),)) as pool:
             results = pool.submit(_run_trial_here, self.kerastuner_class, self.hypermodel,
                                   self.construction_kwargs, trial, args, kwargs).result()
@@ -236,17 +233,6 @@ class _TrialRunner:
             return path
         folder, name = os.path.split(path)
         return os.path.join(folder, f"fold{self.fold}-{name}")
-
-
-def _exit_with_parent(parent: int) -> None:
-    """Asks Linux to kill this process when its parent dies, so a killed search leaves no
-    trial training on into the trial directory a resumed search is about to use."""
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL(None).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    # A parent killed before the request above (while this process imported Keras) sends no
-    # signal; this process has been handed to another parent by then.
-    if os.getppid() != parent:
-        os._exit(1)
 
 
 def _run_trial_here(base, hypermodel, settings, trial, args, kwargs) -> list:
