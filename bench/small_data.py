@@ -93,9 +93,10 @@ def main():
         line = {"bench": "small_data", "data": name, "seed": args.seed}
         print(json.dumps({**line, "system": "MiniRocket (aeon)",
                           **minirocket(args.aeon_python, train, args.seed)}), flush=True)
-        for k, (system, options) in enumerate(systems.items()):
-            out = Path(args.work) / name / str(k)
-            out.mkdir(parents=True, exist_ok=True)
+        for system, options in systems.items():
+            # A fresh folder per run: the run directory is the one folder made in it.
+            (Path(args.work) / name).mkdir(parents=True, exist_ok=True)
+            out = Path(tempfile.mkdtemp(dir=Path(args.work) / name))
             print(json.dumps({**line, "system": system,
                               **kerasaudio_fit(train, out, args.seed, *options)}), flush=True)
 

@@ -101,7 +101,11 @@ def test_predict_a_folder_of_wavs_and_export_for_tflite(smoke_run, corpus_cache,
     assert result.returncode == 0, result.stderr[-3000:]
     lines = (tmp_path / "predictions.csv").read_text().splitlines()
     assert lines[0].startswith("file,digit,digit_probability,digit_p_zero,") and len(lines) == 6
-    assert "file\tdigit\tdigit_probability" in result.stdout.splitlines()
+    # stdout is the table alone (predict RUN wavs > preds.tsv): a header and a row per file.
+    table = result.stdout.splitlines()
+    assert table[0] == "file\tdigit\tdigit_probability" and len(table) == 6
+    assert all(row.count("\t") == 2 for row in table)
+    assert "wrote" in result.stderr
     result = run_cli("export", str(run_dir), "--format", "tflite")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (run_dir / "export" / "model.tflite").stat().st_size > 0
