@@ -13,7 +13,8 @@ from kerasaudio import runs
 from kerasaudio.errors import UserError
 from kerasaudio.evaluate import confidence_interval, run_baselines
 
-SETTINGS = ("arch", "features", "tasks", "hparams", "optimizer", "lr", "batch_size", "seeds")
+SETTINGS = ("arch", "limit", "features", "tasks", "hparams", "optimizer", "lr", "batch_size",
+            "seeds")
 METRICS = ("test_accuracy", "cv_accuracy", "macro_f1", "mean_spearman", "test_loss", "best_epoch",
            "epochs_run", "seconds_per_epoch")
 # Per regression target, a column `spearman_<task>` follows the fixed ones.
@@ -62,6 +63,7 @@ def run_row(path: Path) -> dict:
             f"{ensemble['of']})" if ensemble else path.name)
     return {
         "run": name, "data": config["data"]["name"], "arch": config["model"]["arch"],
+        "limit": config["data"].get("limit"),
         "features": config["features"]["kind"], "tasks": ",".join(t["name"] for t in tasks),
         "mean_spearman": evaluation.get("mean_spearman"),
         **{f"{SPEARMAN}{name}": r["spearman"] for name, r in reports.items() if "spearman" in r},

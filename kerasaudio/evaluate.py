@@ -186,7 +186,9 @@ def report_markdown(run_dir: Path, config: dict, metrics: dict, figures: list) -
     lines = [f"# {run_dir.name}", "",
              f"`{model['arch']}` on `{config['data']['name']}` ({config['features']['kind']} "
              f"features); hyperparameters {model['hparams']}; {train['optimizer']} lr "
-             f"{train['lr']}, batch {train['batch_size']}, seed {train['seed']}.", ""]
+             f"{train['lr']}, batch {train['batch_size']}, seed {train['seed']}"
+             + (f"; at most {config['data']['limit']} examples per split (--limit)"
+                if config["data"].get("limit") else "") + ".", ""]
     if "best_epoch" in metrics:
         lines += [f"Best epoch {metrics['best_epoch']} of {metrics['epochs_run']} run, "
                   f"{metrics['seconds_per_epoch']} s per epoch.", ""]

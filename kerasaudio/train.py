@@ -385,7 +385,11 @@ def _log_hparams(run_dir: Path, cfg: RunConfig, metrics: dict) -> None:
 
     settings = {"arch": cfg.model.arch, "features": cfg.features.kind, "lr": cfg.train.lr,
                 "optimizer": cfg.train.optimizer, "batch_size": cfg.train.batch_size,
-                "seed": cfg.train.seed, "schedule": cfg.train.schedule}
+                "seed": cfg.train.seed, "schedule": cfg.train.schedule,
+                "data": cfg.data.name,
+                # A run on part of the data must not pass for one on all of it.
+                "limit": cfg.data.limit if cfg.data.limit is not None else "all",
+                "fold": (f"{cfg.data.fold}/{cfg.data.folds}" if cfg.data.folds else "none")}
     for key, value in cfg.model.hparams.items():
         settings[key] = ",".join(map(str, value)) if isinstance(value, list | tuple) else value
     with tf.summary.create_file_writer(str(run_dir / "tensorboard")).as_default():

@@ -237,3 +237,15 @@ def test_runs_lists_runs_and_experiments_newest_first(tmp_path):
                                                                       "interrupted")
     assert (rows[2]["kind"], rows[2]["status"]) == ("2 seeds", "1/1 complete")
     assert (rows[3]["score"], rows[3]["epochs"], rows[3]["status"]) == (0.8, 8, "complete")
+
+
+def test_compare_shows_a_limited_run_as_such(tmp_path):
+    fake_run(tmp_path, "20260101-100000-gru-toy")
+    limited = fake_run(tmp_path, "20260101-110000-gru-toy")
+    config = json.loads((limited / "config.json").read_text())
+    runs.write_json(limited / "config.json", {**config, "data": {**config["data"],
+                                                                 "limit": 200}})
+    rows = compare.table([tmp_path])
+    assert [r.get("limit") for r in rows[:2]] == [None, 200]
+    header, _, first, second = compare.markdown(rows).splitlines()[:4]
+    assert "| limit |" in header and "| 200 |" in second and "| 200 |" not in first
