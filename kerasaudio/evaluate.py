@@ -112,7 +112,8 @@ def evaluate_run(run_dir, split: str = "test") -> dict:
     metrics.setdefault("evaluation", {})[split] = summary
     metrics["baselines"] = run_baselines(config)
     runs.write_json(run_dir / "metrics.json", metrics)
-    figures = draw_run_plots(run_dir, config, report, split, columns)
+    figures = draw_run_plots(run_dir, config, report, split, columns,
+                             metrics.get("best_epoch"))
     runs.write_text(run_dir / "report.md", report_markdown(run_dir, config, metrics, figures))
     return report
 
@@ -133,15 +134,17 @@ def _read_run_json(path: Path) -> dict:
 
 
 def draw_run_plots(run_dir: Path, config: dict, report: dict, split: str,
-                   columns: dict) -> list:
-    """Learning curves, confusion matrices (counts and row-normalised) and, for regression
-    targets, predicted-against-true scatter plots into plots/."""
+                   columns: dict, best_epoch: int | None = None) -> list:
+    """Learning curves (the best epoch, 1-based, marked), confusion matrices (counts and
+    row-normalised) and, for regression targets, predicted-against-true scatter plots into
+    plots/."""
     figures = []
     history = runs.read_history(run_dir / "history.csv")
     name = run_dir.name
     if history and "loss" in history and "val_loss" in history:
         figures.append(plots.learning_curves(history, run_dir / "plots" / "learning_curves.png",
-                                             title=f"Learning curves of {name}"))
+                                             title=f"Learning curves of {name}",
+                                             best_epoch=best_epoch))
     for task, metrics in report.items():
         if "spearman" in metrics:
             figures.append(plots.regression_scatter(

@@ -24,8 +24,10 @@ def _save(fig, path) -> Path:
     return path
 
 
-def learning_curves(history: dict, path, title: str = "Learning curves") -> Path:
-    """Loss and every metric per epoch, training against validation.
+def learning_curves(history: dict, path, title: str = "Learning curves",
+                    best_epoch: int | None = None) -> Path:
+    """Loss and every metric per epoch, training against validation, epochs counted from 1
+    on whole-number ticks, the best epoch (1-based, the one best.keras kept) marked.
 
     Args:
         history: column name -> per-epoch values, as in history.csv (`loss`, `val_loss`, ...).
@@ -38,8 +40,12 @@ def learning_curves(history: dict, path, title: str = "Learning curves") -> Path
     for ax, name in zip(axes[0], metrics):
         ax.plot(epochs, history[name], marker=".", label="training")
         ax.plot(epochs, history[f"val_{name}"], marker=".", label="validation")
+        if best_epoch is not None:
+            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1,
+                       label=f"best epoch ({best_epoch})")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_title(name)
-        ax.set_xlabel("epoch")
+        ax.set_xlabel("epoch (from 1; history.csv counts from 0)")
         ax.set_ylabel(_metric_label(name))
         ax.grid(alpha=0.3)
         ax.legend()
