@@ -436,11 +436,13 @@ def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, max_hz
         crossval.check_folds(cfg, folds)
     try:
         if folds:
-            experiment, _ = crossval.fit_folds(cfg, folds, verbose, resume=resume)
+            experiment, _ = crossval.fit_folds(cfg, folds, verbose, resume=resume,
+                                               ensemble=bool(members_of))
         elif repeats == 1:
             run_dir, metrics = train.fit(cfg, verbose=verbose, resume=resume)
         else:
-            experiment, _ = train.fit_repeats(cfg, repeats, verbose=verbose, resume=resume)
+            experiment, _ = train.fit_repeats(cfg, repeats, verbose=verbose, resume=resume,
+                                              ensemble=bool(members_of))
         if members_of:
             members = [p for p in runs.experiment_runs(experiment) if runs.is_complete(p)]
             ensemble_dir = crossval.write_ensemble(experiment, members, members_of)

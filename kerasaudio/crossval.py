@@ -45,11 +45,12 @@ def check_folds(cfg: RunConfig, folds: int) -> None:
 
 
 def fit_folds(cfg: RunConfig, folds: int, verbose="auto", resume: bool = True,
-              callbacks=()) -> tuple[Path, dict]:
+              callbacks=(), ensemble: bool = False) -> tuple[Path, dict]:
     """Trains one run per fold into an experiment directory and summarises them.
 
     An interrupted cross-validation of the same configuration is continued: finished folds
-    are kept, an interrupted one resumed.
+    are kept, an interrupted one resumed. With `ensemble`, a finished one whose ensemble was
+    never written is taken up again too (the caller writes it), rather than trained anew.
 
     Returns:
         (experiment directory, its metrics.json).
@@ -62,7 +63,8 @@ def fit_folds(cfg: RunConfig, folds: int, verbose="auto", resume: bool = True,
     fold_sets = [datasets.with_fold(base, m.data) for m in members]
     config = json.loads(cfg.to_json())
     seeds = [cfg.train.seed]
-    experiment = runs.unfinished_experiment(cfg.out, config, seeds, folds) if resume else None
+    experiment = (runs.unfinished_experiment(cfg.out, config, seeds, folds, ensemble)
+                  if resume else None)
     experiment = experiment or runs.create_experiment(cfg.out, cfg.model.arch, cfg.data.name,
                                                       seeds, config, folds=folds)
     done = {runs.read_json(p / "config.json")["data"]["fold"]: p

@@ -143,10 +143,11 @@ def create_experiment(out, arch: str, data: str, seeds: list, config: dict | Non
     return path
 
 
-def unfinished_experiment(out, config: dict, seeds: list, folds: int | None = None
-                          ) -> Path | None:
+def unfinished_experiment(out, config: dict, seeds: list, folds: int | None = None,
+                          ensemble: bool = False) -> Path | None:
     """The newest experiment under `out` of this configuration, seeds and folds that has
-    work left to do (an interrupted `fit --repeats` or `--folds`), or None."""
+    work left to do (an interrupted `fit --repeats` or `--folds`; with `ensemble`, also one
+    whose runs are all done but whose ensemble is not), or None."""
     if not Path(out).is_dir():
         return None
     for path in sorted(Path(out).iterdir(), reverse=True):
@@ -159,6 +160,8 @@ def unfinished_experiment(out, config: dict, seeds: list, folds: int | None = No
             # A cross-validation is done when its summary is written too.
             if len(done) < (folds or len(seeds)) or (folds and not
                                                      (path / "metrics.json").exists()):
+                return path
+            if ensemble and not (path / ENSEMBLE).is_dir():
                 return path
     return None
 

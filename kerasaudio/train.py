@@ -399,7 +399,8 @@ def _log_hparams(run_dir: Path, cfg: RunConfig, metrics: dict) -> None:
 
 
 def fit_repeats(cfg: RunConfig, repeats: int, dataset: Dataset | None = None,
-                verbose="auto", resume: bool = True, callbacks=()) -> tuple[Path, list]:
+                verbose="auto", resume: bool = True, callbacks=(),
+                ensemble: bool = False) -> tuple[Path, list]:
     """`repeats` runs of `cfg` with seeds seed..seed+repeats-1, grouped in one experiment
     directory that `compare` summarises as mean ± confidence interval.
 
@@ -413,14 +414,16 @@ def fit_repeats(cfg: RunConfig, repeats: int, dataset: Dataset | None = None,
     distribute.make(cfg.train.strategy)  # before loading data runs TensorFlow's first op
     with _output_folder(cfg) as out:
         return _fit_repeats(dataclasses.replace(cfg, out=out), repeats, dataset, verbose,
-                            resume, callbacks)
+                            resume, callbacks, ensemble)
 
 
-def _fit_repeats(cfg, repeats, dataset, verbose, resume, callbacks) -> tuple[Path, list]:
+def _fit_repeats(cfg, repeats, dataset, verbose, resume, callbacks,
+                 ensemble) -> tuple[Path, list]:
     dataset = dataset or datasets.load(cfg.data, cfg.features)
     seeds = list(range(cfg.train.seed, cfg.train.seed + repeats))
     config = json.loads(cfg.to_json())
-    experiment = runs.unfinished_experiment(cfg.out, config, seeds) if resume else None
+    experiment = (runs.unfinished_experiment(cfg.out, config, seeds, ensemble=ensemble)
+                  if resume else None)
     experiment = experiment or runs.create_experiment(cfg.out, cfg.model.arch, cfg.data.name,
                                                       seeds, config)
     complete = {runs.read_json(p / "config.json")["train"]["seed"]: p

@@ -97,6 +97,16 @@ def test_an_interrupted_cross_validation_continues_without_retraining(cross_vali
     assert sorted(p.name for p in experiment.iterdir()) == before
 
 
+def test_a_cross_validation_whose_ensemble_was_lost_is_not_trained_again(cross_validation):
+    cfg, experiment, _ = cross_validation
+    before = sorted(p.name for p in experiment.iterdir())
+    assert crossval.ENSEMBLE not in before
+    # Asked for with an ensemble (say, after one failed to be written): the same experiment.
+    again, _ = crossval.fit_folds(cfg, 3, verbose=0, ensemble=True)
+    assert again == experiment
+    assert sorted(p.name for p in experiment.iterdir()) == before
+
+
 def member_probabilities(run_dir, files) -> np.ndarray:
     header, rows = predict.predict_files(run_dir, files)
     columns = [i for i, name in enumerate(header) if name.startswith("class_p_")]
