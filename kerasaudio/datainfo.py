@@ -1,5 +1,6 @@
 """`data info`: what a data set holds before anything is trained on it."""
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -120,8 +121,7 @@ def augment_preview(dataset: Dataset, path: Path, count: int = 3, seed: int = 0)
     Raises:
         UserError: for a data set that came as features, without audio.
     """
-    import dataclasses
-
+    # TensorFlow only for the preview: `data info` stays quick.
     from kerasaudio import augment
 
     if dataset.waves is None:

@@ -1,8 +1,10 @@
 """tf.data pipelines: ragged sequences -> padded batches with a mask.
 
-Sequences stay ragged until batching. Training batches come from `bucket_by_sequence_length`,
-so each batch holds sequences of similar length and little padding. Evaluation batches are
-sorted by length, so they pad little too and keep a known order for predictions.
+Sequences stay ragged until batching. Training batches are bucketed by length: the batches
+`tf.data`'s `bucket_by_sequence_length` would make, computed for a whole epoch at once in a few
+vectorised ops (`_bucketed`), so each batch holds sequences of similar length and little
+padding. Evaluation batches are sorted by length, so they pad little too and keep a known order
+for predictions.
 
 Batches are ({"features": (batch, time, n_features), "mask": (batch, time) bool},
 {task: (batch,) targets, or (batch, time) for a frame-level task}); `mask` is False on padded
@@ -246,20 +248,45 @@ class _AugmentedBatches:
         return augment.retime_plan(_augment_key(self.seed, epoch, PLAN_SLOT), self.wave_lengths,
                                    self.names, self.cfg.sample_rate)
 
-    def __call__(self, epoch, step, indices):
+    def __call__(self, epoch, step, indices, factor, delay):
+        """The batch of `indices`, the `step`-th of pass `epoch`, retimed by `factor` and
+        `delay` (its members' rows of the pass's `plan`)."""
         clean = tf.cast(tf.gather(self.waves, indices).to_tensor(), tf.float32) * self.scale
-        key = _augment_key(self.seed, epoch, step)
-        factor, delay = self.plan(epoch)
         noisy, lengths = augment.apply(
-            clean, tf.gather(self.wave_lengths, indices), self.names, key,
-            self.cfg.sample_rate, self.bank,
-            retime=(tf.gather(factor, indices), tf.gather(delay, indices)))
+            clean, tf.gather(self.wave_lengths, indices), self.names,
+            _augment_key(self.seed, epoch, step), self.cfg.sample_rate, self.bank,
+            retime=(factor, delay))
         frames, counts = features.in_graph(noisy, lengths, self.cfg)
         mask = tf.sequence_mask(counts, tf.shape(frames)[1])
         inputs = {"features": frames * tf.cast(mask, frames.dtype)[..., None], "mask": mask}
         labels = {name: tf.gather(v, indices) for name, v in self.targets.items()}
         return (inputs, labels) if self.weights is None else (
             inputs, labels, tf.gather(self.weights, indices))
+
+    def passes(self, batch_size: int, seed: int, lengths: np.ndarray, boundaries: list | None,
+               replicas: int):
+        """`one_pass(epoch)` for `_epochs`: the pass's batches as (epoch, step, indices,
+        factor, delay), its speed and shift plan drawn once for the whole pass."""
+        n = len(lengths)
+
+        def one_pass(epoch):
+            factor, delay = self.plan(epoch)
+            if boundaries is None or not {"speed", "shift"} & set(self.names):
+                # Lengths stay as they are: the plain batches (a new mix every pass).
+                indices = _index_batches(n, seed, epoch, batch_size, lengths, boundaries,
+                                         replicas)
+            else:
+                retimed = augment.retimed_lengths(self.wave_lengths, factor, delay)
+                indices = _whole_replica_batches(tf.data.Dataset.from_tensor_slices(
+                    _retime_bucketed(_epoch_order(n, seed, epoch), lengths, boundaries,
+                                     batch_size, retimed,
+                                     _augment_key(seed, epoch, BATCH_ORDER_SLOT))),
+                    replicas)
+            # Each batch is keyed by its pass over the data and its place in the pass.
+            return indices.enumerate().map(lambda step, i: (
+                epoch, step, i, tf.gather(factor, i), tf.gather(delay, i)))
+
+        return one_pass
 
 
 def check_augmentable(dataset: Dataset, names: tuple) -> None:
@@ -319,23 +346,7 @@ def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: l
         check_augmentable(dataset, augmentations)
         batch = _AugmentedBatches(dataset, augmentations, dataset.features, seed,
                                   class_weights)
-
-        def one_pass(epoch):
-            if boundaries is None or not {"speed", "shift"} & set(augmentations):
-                # Lengths stay as they are: the plain batches (a new mix every pass).
-                indices = _index_batches(n, seed, epoch, batch_size, lengths, boundaries,
-                                         replicas)
-            else:
-                retimed = augment.retimed_lengths(batch.wave_lengths, *batch.plan(epoch))
-                indices = _whole_replica_batches(tf.data.Dataset.from_tensor_slices(
-                    _retime_bucketed(_epoch_order(n, seed, epoch), lengths, boundaries,
-                                     batch_size, retimed,
-                                     _augment_key(seed, epoch, BATCH_ORDER_SLOT))),
-                    replicas)
-            # Each batch is keyed by its pass over the data and its place in the pass.
-            return indices.enumerate().map(lambda step, i: (epoch, step, i))
-
-        ds = _epochs(first_pass, one_pass)
+        ds = _epochs(first_pass, batch.passes(batch_size, seed, lengths, boundaries, replicas))
     else:
         ds = _epochs(first_pass, lambda epoch: _index_batches(
             n, seed, epoch, batch_size, lengths, boundaries, replicas))

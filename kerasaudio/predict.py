@@ -13,6 +13,7 @@ import numpy as np
 
 from kerasaudio import audio, features, inference, models, runs
 from kerasaudio.config import RunConfig, Task
+from kerasaudio.datasets import spectrograms
 from kerasaudio.datasets.base import Dataset, read_frames
 from kerasaudio.errors import UserError
 
@@ -52,7 +53,6 @@ def read_array(path: Path, cfg: RunConfig, n_features: int) -> np.ndarray:
     frequency x time and may keep only some rows (`--part`)."""
     if cfg.data.format != "spectrograms":
         return read_frames(path, n_features)
-    from kerasaudio.datasets import spectrograms
 
     x = spectrograms.rows(read_frames(path, transpose=True), cfg.data.part, path)
     if x.shape[1] != n_features:

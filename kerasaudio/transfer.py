@@ -7,6 +7,7 @@ from pathlib import Path
 import keras
 
 from kerasaudio import runs
+from kerasaudio.config import FinetuneConfig, RunConfig
 from kerasaudio.errors import UserError
 from kerasaudio.models import heads
 
@@ -90,7 +91,6 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
     Raises:
         UserError: for a run directory that cannot be fine-tuned, or other features.
     """
-    from kerasaudio.config import FinetuneConfig, RunConfig
 
     source, _ = runs.load_run(run_dir)
     if feature_kind and feature_kind != source.features.kind:

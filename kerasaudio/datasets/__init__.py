@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 
 from kerasaudio import audio, cache
+from kerasaudio import features as feature_lib
 from kerasaudio.config import DataConfig, FeatureConfig
-from kerasaudio.datasets import images, splits
+from kerasaudio.datasets import images, speech_synth, splits
 from kerasaudio.datasets.base import (
     MAX_FEATURE,
     Dataset,
@@ -30,8 +31,6 @@ def _at_rate(corpus: dict, rate: int) -> dict:
     synthesised at to the features' `rate`."""
     import soxr
 
-    from kerasaudio.datasets import speech_synth
-
     if rate == speech_synth.SAMPLE_RATE:
         return corpus
     waves = [soxr.resample(w, speech_synth.SAMPLE_RATE, rate)
@@ -43,9 +42,6 @@ def _at_rate(corpus: dict, rate: int) -> dict:
 def _corpus_features(name: str, corpus: dict, features: FeatureConfig, seed: int) -> dict:
     """`frames` and `lengths` of a built-in corpus's utterances (`corpus` already at the
     features' rate), extracted on first use and cached (keyed by the feature settings)."""
-    from kerasaudio import features as feature_lib
-    from kerasaudio.datasets import speech_synth
-
     # cmvn happens inside the model: the same extracted frames serve both settings.
     extracted = asdict(replace(features, cmvn=False))
     key = hashlib.sha1(json.dumps(extracted, sort_keys=True).encode()).hexdigest()[:12]
@@ -64,8 +60,6 @@ SPEAKER_INFO = ("speaker", "voice", "variant", "gender", "rate", "pitch", "snr_d
 
 
 def _spoken_digits(data: DataConfig, features: FeatureConfig) -> Dataset:
-    from kerasaudio.datasets import speech_synth
-
     corpus = _at_rate(speech_synth.load_corpus("spoken-digits", data.seed), features.sample_rate)
     extracted = _corpus_features("spoken-digits", corpus, features, data.seed)
     classes = list(speech_synth.DIGITS)
@@ -79,8 +73,6 @@ def _spoken_digits(data: DataConfig, features: FeatureConfig) -> Dataset:
 
 def _spoken_phonemes(data: DataConfig, features: FeatureConfig) -> Dataset:
     """Every 10 ms frame labelled with the phoneme sounding at its centre."""
-    from kerasaudio.datasets import speech_synth
-
     if features.beat_sync:
         raise UserError("spoken-phonemes labels every frame; beat-synchronous frames would "
                         "merge phonemes, so --beat-sync cannot be used with it")
@@ -108,20 +100,20 @@ def _spoken_phonemes(data: DataConfig, features: FeatureConfig) -> Dataset:
 def _voice_attributes(data: DataConfig, features: FeatureConfig) -> Dataset:
     """Digit strings with their speaking rate, pitch and noise level scaled to [0, 1]
     (regression) and their accent, the eSpeak voice (classification)."""
-    from kerasaudio.datasets import speech_synth as synth
-
-    corpus = _at_rate(synth.load_corpus("voice-attributes", data.seed), features.sample_rate)
+    corpus = _at_rate(speech_synth.load_corpus("voice-attributes", data.seed),
+                      features.sample_rate)
     extracted = _corpus_features("voice-attributes", corpus, features, data.seed)
 
     def scaled(values, bounds):
         return ((values - bounds[0]) / (bounds[1] - bounds[0])).astype(np.float32)
 
-    accents = list(synth.VOICES)
+    accents = list(speech_synth.VOICES)
+    loudest, quietest = speech_synth.SNR_DB_RANGE  # noise: lowest and highest SNR
     targets = {
-        "rate": scaled(corpus["rate"], synth.RATE_RANGE),
-        "pitch": scaled(corpus["pitch"], synth.PITCH_RANGE),
+        "rate": scaled(corpus["rate"], speech_synth.RATE_RANGE),
+        "pitch": scaled(corpus["pitch"], speech_synth.PITCH_RANGE),
         # Noise level: 0 at the highest SNR, 1 at the lowest.
-        "noise": scaled(-corpus["snr_db"], (-synth.SNR_DB_RANGE[1], -synth.SNR_DB_RANGE[0])),
+        "noise": scaled(-corpus["snr_db"], (-quietest, -loudest)),
         "accent": np.array([accents.index(v) for v in corpus["voice"]], np.int64),
     }
     tasks = [make_regression_task(t, bounded=True) for t in ("rate", "pitch", "noise")]

@@ -28,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasaudio import cache, progress
+from kerasaudio.errors import UserError
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 # eSpeak NG's English voices (en-Shaw is left out: it reads the Shavian alphabet).
@@ -537,8 +538,6 @@ def write_wavs(folder, split: str = "test", count: int = 20, seed: int = 0) -> l
         UserError: if one of the files already exists (nothing is overwritten).
     """
     import soundfile
-
-    from kerasaudio.errors import UserError
 
     corpus = load_digits(seed)
     members = np.flatnonzero(corpus["split"] == split)
