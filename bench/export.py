@@ -47,8 +47,8 @@ def main():
     parser.add_argument("--out", help="folder to keep the exports in")
     args = parser.parse_args()
 
-    cfg, config = runs.load_run(args.run_dir)
-    task = config["dataset"]["tasks"][0]["name"]
+    record = runs.load_run(args.run_dir)
+    cfg, task = record.config, record.dataset.tasks[0].name
     start = time.perf_counter()
     header, rows = predict.predict_files(args.run_dir, args.paths)
     predict_ms = 1000 * (time.perf_counter() - start) / len(rows)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasaudio import runs
+from kerasaudio.config import RunConfig
 from kerasaudio.errors import UserError
 from kerasaudio.evaluate import confidence_interval, run_baselines
 
@@ -21,8 +22,8 @@ METRICS = ("test_accuracy", "cv_accuracy", "macro_f1", "mean_spearman", "test_lo
 SPEARMAN = "spearman_"
 
 
-def _flags(config: dict, metrics: dict) -> list:
-    """The seed's two questions of every run: did it ever learn, and was it stopped while
+def _flags(cfg: RunConfig, metrics: dict) -> list:
+    """The course projects' two questions of every run: did it ever learn, and was it stopped while
     still improving?"""
     flags = []
     if metrics.get("overfit_batches"):
@@ -31,7 +32,7 @@ def _flags(config: dict, metrics: dict) -> list:
     first, final = metrics.get("first_train_loss"), metrics.get("final_train_loss")
     if final is not None and (math.isnan(final) or final >= first):
         flags.append("diverged")
-    epochs, run = config["train"]["epochs"], metrics.get("epochs_run")
+    epochs, run = cfg.train.epochs, metrics.get("epochs_run")
     if (run == epochs and metrics.get("best_epoch") == run
             and not metrics.get("overfit_batches")):
         flags.append("cut short")
@@ -46,37 +47,37 @@ def _hparams_text(hparams: dict) -> str:
 
 def run_row(path: Path) -> dict:
     """Settings and metrics of one run directory."""
-    config = runs.read_json(path / "config.json")
-    metrics = runs.read_json(path / "metrics.json") if (path / "metrics.json").exists() else {}
+    metrics = runs.read_metrics(path)
     if "test" not in metrics:
         raise UserError(f"{path}: has no test metrics (unfinished or failed run)")
-    tasks = config["dataset"].get("tasks", [])
+    record = runs.read_record(path)
+    cfg = record.config
+    tasks = record.dataset.tasks
     # Accuracy, F1 and the baselines are the first classification task's.
-    task = next((t["name"] for t in tasks if t.get("kind", "classification") ==
-                 "classification"), None)
+    first = record.dataset.first_classification()
+    task = first.name if first else None
     evaluation = metrics.get("evaluation", {}).get("test", {})
     reports = evaluation.get("tasks", {})
     report = reports.get(task, {})
     test = metrics["test"]
-    ensemble = config.get("ensemble")
+    ensemble = record.ensemble
     name = (f"{path.parent.name}/{path.name} (mean of {len(ensemble['members'])} "
             f"{ensemble['of']})" if ensemble else path.name)
     return {
-        "run": name, "data": config["data"]["name"], "arch": config["model"]["arch"],
-        "limit": config["data"].get("limit"),
-        "features": config["features"]["kind"], "tasks": ",".join(t["name"] for t in tasks),
+        "run": name, "data": cfg.data.name, "arch": cfg.model.arch, "limit": cfg.data.limit,
+        "features": cfg.features.kind, "tasks": ",".join(t.name for t in tasks),
         "mean_spearman": evaluation.get("mean_spearman"),
         **{f"{SPEARMAN}{name}": r["spearman"] for name, r in reports.items() if "spearman" in r},
-        "hparams": _hparams_text(config["model"]["hparams"]),
-        "optimizer": config["train"]["optimizer"], "lr": config["train"]["lr"],
-        "batch_size": config["train"]["batch_size"], "seeds": str(config["train"]["seed"]),
+        "hparams": _hparams_text(cfg.model.hparams),
+        "optimizer": cfg.train.optimizer, "lr": cfg.train.lr,
+        "batch_size": cfg.train.batch_size, "seeds": str(cfg.train.seed),
         "test_accuracy": report.get("accuracy", test.get("accuracy")),
         "macro_f1": report.get("macro", {}).get("f1"), "test_loss": test.get("loss"),
         "best_epoch": metrics.get("best_epoch"), "epochs_run": metrics.get("epochs_run"),
         "seconds_per_epoch": metrics.get("seconds_per_epoch"),
-        "flags": ", ".join(_flags(config, metrics)),
-        "_baselines": run_baselines(config), "_task": task,
-        "_data_key": (config["data"]["name"], config["data"].get("limit")),
+        "flags": ", ".join(_flags(cfg, metrics)),
+        "_baselines": run_baselines(record.dataset), "_task": task,
+        "_data_key": (cfg.data.name, cfg.data.limit),
     }
 
 
@@ -139,6 +140,10 @@ def table(paths: list, sort: str | None = None, descending: bool = False,
     for path in runs.discover(paths):
         try:
             rows.append(experiment_row(path) if runs.is_experiment(path) else run_row(path))
+        except UserError as error:  # already names the file and the problem
+            if left_out is None:
+                raise
+            left_out.append(f"{error}; left out")
         except (ValueError, KeyError, TypeError, OSError) as error:
             if left_out is None:
                 raise UserError(f"{path}: unreadable run records ({error})") from None

@@ -1,5 +1,7 @@
-"""Typed run configuration. Defaults live here (and, for model hyperparameters, in each
-architecture's `build` signature), nowhere else."""
+"""Typed run configuration and run records. The defaults here are the last resort:
+kerasaudio/settings.py resolves a fit's settings (an option given, then a best.json or
+config.json, then the architecture's own `TRAINING`, then these); model hyperparameters
+default in each architecture's `build` signature."""
 
 import dataclasses
 import json
@@ -99,7 +101,8 @@ def fft_length_for(features: "FeatureConfig") -> int:
 
 
 # Feature settings that built-in data sets are read with unless told otherwise: the phoneme
-# seed's 39-dim MFCCs, and log-mel for voice-attributes, whose pitch the MFCCs smooth away.
+# course project's 39-dim MFCCs, and log-mel for voice-attributes, whose pitch the MFCCs
+# smooth away.
 # spoken-digits keeps to the telephone band (8 kHz audio, mel bands to 4 kHz: half the samples
 # to augment and transform on the fly, nothing lost) and normalises each utterance, so that a
 # model trained on it hears recordings of real people (8 kHz, other microphones) as it heard
@@ -286,3 +289,36 @@ class Task:
     num_classes: int = 0
     level: str = "sequence"
     bounded: bool = False
+
+
+@dataclass(frozen=True)
+class DatasetRecord:
+    """What a run records of its data in config.json ("dataset"): enough for evaluation,
+    comparison and prediction to work from the run directory alone.
+
+    Attributes:
+        name: the data set's name or path.
+        tasks: its prediction targets, in order.
+        class_names: task name -> class names by index (classification tasks).
+        examples: split -> number of examples.
+        class_counts: task name -> split -> examples per class (classification tasks).
+        n_features: values per frame.
+        skipped: the problems of the examples a reader left out (`--skip-bad`).
+    """
+
+    name: str
+    tasks: tuple = ()
+    class_names: dict = field(default_factory=dict)
+    examples: dict = field(default_factory=dict)
+    class_counts: dict = field(default_factory=dict)
+    n_features: int = 0
+    skipped: tuple = ()
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DatasetRecord":
+        return cls(**{**d, "tasks": tuple(Task(**t) for t in d.get("tasks", ())),
+                      "skipped": tuple(d.get("skipped", ()))})
+
+    def first_classification(self) -> Task | None:
+        """The task whose accuracy and baselines stand for the run in tables."""
+        return next((t for t in self.tasks if t.kind == "classification"), None)

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasaudio import evaluate, plots, predict, runs
+from kerasaudio.config import DatasetRecord
 from kerasaudio.datasets.audio_folder import labelled_files
 from kerasaudio.errors import UserError
 
@@ -36,15 +37,13 @@ def match_classes(labels: list, classes: list, where: str) -> np.ndarray:
     return np.array([index[canonical(label)] for label in labels])
 
 
-def _classification_task(config: dict, run_dir: Path) -> tuple[str, list]:
-    tasks = config["dataset"]["tasks"]
-    if len(tasks) != 1 or tasks[0]["kind"] != "classification" \
-            or tasks[0].get("level", "sequence") != "sequence":
+def _classification_task(dataset: DatasetRecord, run_dir: Path) -> tuple[str, list]:
+    tasks = dataset.tasks
+    if len(tasks) != 1 or tasks[0].kind != "classification" or tasks[0].level != "sequence":
         raise UserError(f"{run_dir}: evaluate --data scores runs with one classification task "
-                        f"of whole sequences; this one has "
-                        f"{', '.join(t['name'] for t in tasks)}")
-    name = tasks[0]["name"]
-    return name, config["dataset"]["class_names"][name]
+                        f"of whole sequences; this one has {', '.join(t.name for t in tasks)}")
+    name = tasks[0].name
+    return name, dataset.class_names[name]
 
 
 def evaluate_on(run_dir, data_path) -> tuple[Path, dict]:
@@ -55,8 +54,8 @@ def evaluate_on(run_dir, data_path) -> tuple[Path, dict]:
         (the evaluation's folder, its metrics as written to metrics.json there).
     """
     run_dir, data_path = Path(run_dir), Path(data_path)
-    _, config = runs.load_run(run_dir)
-    task, classes = _classification_task(config, run_dir)
+    dataset = runs.load_run(run_dir).dataset
+    task, classes = _classification_task(dataset, run_dir)
     if not data_path.exists():
         raise UserError(f"{data_path}: no such folder or file")
     files, labels = labelled_files(data_path)
@@ -65,7 +64,7 @@ def evaluate_on(run_dir, data_path) -> tuple[Path, dict]:
     predicted = np.array([classes.index(row[header.index(task)]) for row in rows])
     report = evaluate.classification_metrics(truth, predicted, classes)
     counts = np.bincount(truth, minlength=len(classes))
-    train_counts = config["dataset"]["class_counts"][task]["train"]
+    train_counts = dataset.class_counts[task]["train"]
     metrics = {"data": str(data_path), "examples": len(files), "tasks": {task: report},
                "baselines": evaluate.baselines(train_counts, counts),
                "predicted": {task: {str(f): classes[p] for f, p in zip(files, predicted)}}}

@@ -22,7 +22,7 @@ from pathlib import Path
 import keras
 
 from kerasaudio import datasets, evaluate, inference, models, runs, train
-from kerasaudio.config import RunConfig
+from kerasaudio.config import DatasetRecord, RunConfig
 from kerasaudio.errors import UserError
 
 OOF_FILE = "predictions_oof.csv"
@@ -67,7 +67,7 @@ def fit_folds(cfg: RunConfig, folds: int, verbose="auto", resume: bool = True,
                   if resume else None)
     experiment = experiment or runs.create_experiment(cfg.out, cfg.model.arch, cfg.data.name,
                                                       seeds, config, folds=folds)
-    done = {runs.read_json(p / "config.json")["data"]["fold"]: p
+    done = {runs.read_record(p).config.data.fold: p
             for p in runs.experiment_runs(experiment) if runs.is_complete(p)}
     run_dirs = []
     for member, data in zip(members, fold_sets):
@@ -79,12 +79,6 @@ def fit_folds(cfg: RunConfig, folds: int, verbose="auto", resume: bool = True,
     return experiment, summarise_folds(experiment, run_dirs)
 
 
-def _read_rows(path: Path) -> tuple[list, list]:
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    return rows[0], rows[1:]
-
-
 def write_out_of_fold(experiment: Path, run_dirs: list) -> Path:
     """Each fold run's validation predictions (predicted with its best.keras when missing),
     with the fold and the example's id, into one predictions_oof.csv."""
@@ -93,10 +87,11 @@ def write_out_of_fold(experiment: Path, run_dirs: list) -> Path:
         path = runs.predictions_path(run_dir, "val")
         if not path.exists():
             inference.write_split_predictions(run_dir, "val")
-        header, rows = _read_rows(path)
+        columns = evaluate.read_predictions(path)
+        header = list(columns)
         ids = runs.read_json(run_dir / inference.SPLITS_FILE)["val"]
-        fold = runs.read_json(run_dir / "config.json")["data"]["fold"]
-        table += [[fold, example, *row[1:]] for example, row in zip(ids, rows)]
+        fold = runs.read_record(run_dir).config.data.fold
+        table += [[fold, example, *row[1:]] for example, row in zip(ids, zip(*columns.values()))]
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(["fold", "example", *header[1:]])
@@ -109,31 +104,29 @@ def write_out_of_fold(experiment: Path, run_dirs: list) -> Path:
 def summarise_folds(experiment: Path, run_dirs: list) -> dict:
     """Out-of-fold report and plots, and the fold models' test metrics as mean and 95 %
     interval, into the experiment's metrics.json and report.md."""
-    config = runs.read_json(run_dirs[0] / "config.json")
+    dataset = runs.read_record(run_dirs[0]).dataset
     columns = evaluate.read_predictions(write_out_of_fold(experiment, run_dirs))
-    tasks = config["dataset"]["tasks"]
-    report = {t["name"]: evaluate.task_report(t, columns,
-                                              config["dataset"]["class_names"].get(t["name"]))
-              for t in tasks}
-    tests = [runs.read_json(p / "metrics.json")["test"] for p in run_dirs]
+    report = {t.name: evaluate.task_report(t, columns, dataset.class_names.get(t.name))
+              for t in dataset.tasks}
+    tests = [runs.read_metrics(p)["test"] for p in run_dirs]
     test = {name: dict(zip(("mean", "ci95"), evaluate.confidence_interval(
         [t[name] for t in tests]))) for name in tests[0]}
     metrics = {"folds": len(run_dirs), "out_of_fold": {"tasks": report,
                                                        "examples": len(columns["fold"])},
                "test": test, "runs": [p.name for p in run_dirs]}
     runs.write_json(experiment / "metrics.json", metrics)
-    figures = _confusion_plots(experiment, config, report)
+    figures = _confusion_plots(experiment, dataset, report)
     runs.write_text(experiment / "report.md", _markdown(experiment, metrics, figures))
     return metrics
 
 
-def _confusion_plots(experiment: Path, config: dict, report: dict) -> list:
+def _confusion_plots(experiment: Path, dataset: DatasetRecord, report: dict) -> list:
     figures = []
     for task, metrics in report.items():
         if "confusion_matrix" not in metrics:
             continue
         figures += evaluate.confusion_plots(
-            metrics, config["dataset"]["class_names"][task],
+            metrics, dataset.class_names[task],
             experiment / "plots" / f"confusion_{task}_out_of_fold",
             f"{experiment.name}\n{task}, out-of-fold predictions")
     return figures
@@ -182,8 +175,8 @@ def write_ensemble(experiment: Path, run_dirs: list, of: str) -> Path:
         of: `folds` (members trained on different folds: the ensemble has no validation
             split of its own) or `seeds`.
     """
-    config = runs.read_json(run_dirs[0] / "config.json")
-    cfg = RunConfig.from_dict(config)
+    config = runs.read_json(run_dirs[0] / "config.json")  # copied into the ensemble's own
+    cfg = runs.read_record(run_dirs[0]).config
     model = ensemble_model(run_dirs)
     dataset = datasets.load(cfg.data, cfg.features)
     test = inference.recorded_split(run_dirs[0], dataset, "test")

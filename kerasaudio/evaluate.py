@@ -1,5 +1,6 @@
-"""Metrics of a finished run, computed from its run directory only: the classification report,
-regression errors and Spearman correlation, baselines, and report.md with its plots."""
+"""Metrics of a finished run, computed from its run directory: the classification report,
+regression errors and Spearman correlation, baselines, and report.md with its plots. Only a
+split other than test needs the data set again, to predict it (kerasaudio/inference.py)."""
 
 import csv
 from pathlib import Path
@@ -9,7 +10,9 @@ from scipy import stats
 from sklearn import metrics as skm
 
 from kerasaudio import plots, runs
+from kerasaudio.config import DatasetRecord, Task
 from kerasaudio.errors import UserError
+from kerasaudio.runs import RunRecord
 
 
 def classification_metrics(y_true, y_pred, class_names: list) -> dict:
@@ -74,9 +77,9 @@ def read_predictions(path: Path) -> dict:
     return {k: [r[k] for r in rows] for k in rows[0]}
 
 
-def task_report(task: dict, columns: dict, class_names: list | None) -> dict:
-    true, pred = columns[f"{task['name']}_true"], columns[f"{task['name']}_pred"]
-    if task["kind"] == "regression":
+def task_report(task: Task, columns: dict, class_names: list | None) -> dict:
+    true, pred = columns[f"{task.name}_true"], columns[f"{task.name}_pred"]
+    if task.kind == "regression":
         return regression_metrics(np.asarray(true, float), np.asarray(pred, float))
     index = {name: i for i, name in enumerate(class_names)}
     return classification_metrics([index[t] for t in true], [index[p] for p in pred], class_names)
@@ -92,7 +95,7 @@ def evaluate_run(run_dir, split: str = "test") -> dict:
         task name -> metrics dict.
     """
     run_dir = Path(run_dir)
-    config = _read_run_json(run_dir / "config.json")
+    record = runs.read_record(run_dir)
     path = runs.predictions_path(run_dir, split)
     if not path.exists() and split != "test":
         # TensorFlow only when a model must run (compare reads this module too).
@@ -100,40 +103,30 @@ def evaluate_run(run_dir, split: str = "test") -> dict:
 
         inference.write_split_predictions(run_dir, split)
     columns = read_predictions(path)
-    dataset = config["dataset"]
-    report = {task["name"]: task_report(task, columns, dataset["class_names"].get(task["name"]))
-              for task in dataset["tasks"]}
+    dataset = record.dataset
+    report = {task.name: task_report(task, columns, dataset.class_names.get(task.name))
+              for task in dataset.tasks}
     regression = [r["spearman"] for t, r in report.items() if "spearman" in r]
     summary = {"tasks": report}
     if regression:
         summary["mean_spearman"] = float(np.nanmean(regression))
-    metrics = _read_run_json(run_dir / "metrics.json") if (run_dir / "metrics.json").exists() \
-        else {}
+    metrics = runs.read_metrics(run_dir)
     metrics.setdefault("evaluation", {})[split] = summary
-    metrics["baselines"] = run_baselines(config)
+    metrics["baselines"] = run_baselines(dataset)
     runs.write_json(run_dir / "metrics.json", metrics)
-    figures = draw_run_plots(run_dir, config, report, split, columns,
+    figures = draw_run_plots(run_dir, dataset, report, split, columns,
                              metrics.get("best_epoch"))
-    runs.write_text(run_dir / "report.md", report_markdown(run_dir, config, metrics, figures))
+    runs.write_text(run_dir / "report.md", report_markdown(run_dir, record, metrics, figures))
     return report
 
 
-def run_baselines(config: dict) -> dict:
-    """Random and majority baselines of every classification task, from config.json."""
-    counts = config["dataset"].get("class_counts", {})
-    return {name: baselines(c["train"], c["test"]) for name, c in counts.items()}
+def run_baselines(dataset: DatasetRecord) -> dict:
+    """Random and majority baselines of every classification task, from a run's record of
+    its data."""
+    return {name: baselines(c["train"], c["test"]) for name, c in dataset.class_counts.items()}
 
 
-def _read_run_json(path: Path) -> dict:
-    try:
-        return runs.read_json(path)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file; is {path.parent} a run directory?") from None
-    except ValueError as error:
-        raise UserError(f"{path}: not valid JSON ({error})") from None
-
-
-def draw_run_plots(run_dir: Path, config: dict, report: dict, split: str,
+def draw_run_plots(run_dir: Path, dataset: DatasetRecord, report: dict, split: str,
                    columns: dict, best_epoch: int | None = None) -> list:
     """Learning curves (the best epoch, 1-based, marked), confusion matrices (counts and
     row-normalised) and, for regression targets, predicted-against-true scatter plots into
@@ -154,7 +147,7 @@ def draw_run_plots(run_dir: Path, config: dict, report: dict, split: str,
                 title=f"{name}\n{task} on the {split} split (Spearman "
                       f"{metrics['spearman']:.3f})"))
             continue
-        figures += confusion_plots(metrics, config["dataset"]["class_names"][task],
+        figures += confusion_plots(metrics, dataset.class_names[task],
                                    run_dir / "plots" / f"confusion_{task}_{split}",
                                    f"{name}\n{task} on the {split} split")
     return figures
@@ -181,17 +174,18 @@ def _split_figures(run_dir: Path, split: str, task: str) -> list:
     return [run_dir / "plots" / n for n in names if (run_dir / "plots" / n).exists()]
 
 
-def report_markdown(run_dir: Path, config: dict, metrics: dict, figures: list) -> str:
+def report_markdown(run_dir: Path, record: RunRecord, metrics: dict, figures: list) -> str:
     """report.md: settings, then per split (test first) and task the averages, the per-class
     table in the data's class order, the baselines (of the test split) and the plots, with
     every split evaluated so far kept."""
-    model, train = config["model"], config["train"]
+    cfg = record.config
+    model, train = cfg.model, cfg.train
     lines = [f"# {run_dir.name}", "",
-             f"`{model['arch']}` on `{config['data']['name']}` ({config['features']['kind']} "
-             f"features); hyperparameters {model['hparams']}; {train['optimizer']} lr "
-             f"{train['lr']}, batch {train['batch_size']}, seed {train['seed']}"
-             + (f"; at most {config['data']['limit']} examples per split (--limit)"
-                if config["data"].get("limit") else "") + ".", ""]
+             f"`{model.arch}` on `{cfg.data.name}` ({cfg.features.kind} "
+             f"features); hyperparameters {model.hparams}; {train.optimizer} lr "
+             f"{train.lr}, batch {train.batch_size}, seed {train.seed}"
+             + (f"; at most {cfg.data.limit} examples per split (--limit)"
+                if cfg.data.limit else "") + ".", ""]
     if "best_epoch" in metrics:
         lines += [f"Best epoch {metrics['best_epoch']} of {metrics['epochs_run']} run, "
                   f"{metrics['seconds_per_epoch']} s per epoch.", ""]
@@ -203,7 +197,7 @@ def report_markdown(run_dir: Path, config: dict, metrics: dict, figures: list) -
         summary = evaluation[split]
         for task, r in summary["tasks"].items():
             lines += [f"## {task} on the {split} split", ""]
-            lines += _task_lines(r, config["dataset"]["class_names"].get(task, []))
+            lines += _task_lines(r, record.dataset.class_names.get(task, []))
             baseline = metrics.get("baselines", {}).get(task)
             if split == "test" and baseline:
                 lines += [f"Baselines on the test split: random guess "

@@ -118,7 +118,7 @@ def export(run_dir, fmt: str, out=None) -> Path:
     """
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
-    cfg, _ = load_run(run_dir)
+    cfg = load_run(run_dir).config
     out = Path(out) if out else Path(run_dir) / "export" / DEFAULT_NAMES[fmt]
     if out.exists():
         raise UserError(f"{out}: already exists; remove it or give another --out")

@@ -7,7 +7,6 @@ import csv
 import os
 from pathlib import Path
 
-import keras
 import numpy as np
 
 from kerasaudio import datasets, models, pipeline, runs
@@ -136,13 +135,12 @@ def recorded_split(run_dir: Path, dataset: Dataset, split: str) -> Dataset:
 def write_split_predictions(run_dir: Path, split: str) -> Path:
     """Predicts `split` of the run's data set, as the run recorded it, with its best.keras
     into predictions_<split>.csv."""
-    config = runs.read_json(run_dir / "config.json")
-    cfg = RunConfig.from_dict(config)
+    cfg = runs.read_record(run_dir).config
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     data = recorded_split(run_dir, datasets.load(cfg.data, cfg.features), split)
     kind = models.input_kind(cfg.model.arch)
-    model = keras.models.load_model(run_dir / "best.keras")
+    model = runs.load_model(run_dir, compile=False)
     batches, order = Batches(cfg, kind, cfg.model.hparams).evaluation(data)
     path = runs.predictions_path(run_dir, split)
     write_predictions(path, data, predict(model, batches, order))

@@ -12,10 +12,11 @@ from pathlib import Path
 import numpy as np
 
 from kerasaudio import audio, features, inference, models, runs
-from kerasaudio.config import RunConfig, Task
+from kerasaudio.config import RunConfig
 from kerasaudio.datasets import spectrograms
 from kerasaudio.datasets.base import Dataset, read_frames
 from kerasaudio.errors import UserError
+from kerasaudio.runs import RunRecord
 
 FEATURE_SUFFIXES = (".npy", ".npy.gz")
 
@@ -88,16 +89,16 @@ def featurize(files: list, cfg: RunConfig, n_features: int) -> list:
     return out
 
 
-def as_dataset(sequences: list, config: dict, cfg: RunConfig) -> Dataset:
+def as_dataset(sequences: list, record: RunRecord) -> Dataset:
     """The sequences as a Dataset the run's evaluation batches can serve (targets unknown)."""
-    tasks = [Task(**t) for t in config["dataset"]["tasks"]]
+    tasks = list(record.dataset.tasks)
     lengths = np.array([len(x) for x in sequences], np.int64)
     targets = {t.name: np.zeros(lengths.sum() if t.level == "frame" else len(lengths),
                                 np.int64 if t.kind == "classification" else np.float32)
                for t in tasks}
     return Dataset(name="predict", frames=np.concatenate(sequences), lengths=lengths,
-                   targets=targets, tasks=tasks, class_names=config["dataset"]["class_names"],
-                   split=np.full(len(lengths), "test"), features=cfg.features)
+                   targets=targets, tasks=tasks, class_names=record.dataset.class_names,
+                   split=np.full(len(lengths), "test"), features=record.config.features)
 
 
 def predict_files(run_dir, paths) -> tuple[list, list]:
@@ -107,9 +108,10 @@ def predict_files(run_dir, paths) -> tuple[list, list]:
         (header, rows): one row per file (per frame for frame classifiers) with, per task, the
         predicted class, its probability and every class's probability, or the predicted value.
     """
-    cfg, config = runs.load_run(run_dir)
+    record = runs.load_run(run_dir)
+    cfg = record.config
     files = input_files(paths)
-    data = as_dataset(featurize(files, cfg, config["dataset"]["n_features"]), config, cfg)
+    data = as_dataset(featurize(files, cfg, record.dataset.n_features), record)
     model = runs.load_model(run_dir)
     kind = models.input_kind(cfg.model.arch)
     batches, order = inference.Batches(cfg, kind, cfg.model.hparams).evaluation(data)

@@ -11,9 +11,10 @@ import socket
 import tempfile
 import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
-from kerasaudio.config import RunConfig
+from kerasaudio.config import DatasetRecord, RunConfig
 from kerasaudio.errors import UserError
 
 
@@ -264,22 +265,70 @@ def predictions_path(run_dir: Path, split: str) -> Path:
     return run_dir / ("predictions.csv" if split == "test" else f"predictions_{split}.csv")
 
 
-def load_run(run_dir) -> tuple[RunConfig, dict]:
-    """(run configuration, config.json) of a finished run.
+@dataclass(frozen=True)
+class RunRecord:
+    """A run directory's config.json, read once and typed.
+
+    Attributes:
+        path: the run directory.
+        config: its settings.
+        dataset: what it recorded of its data.
+        ensemble: for an ensemble, its members and what they are ("seeds" or "folds").
+    """
+
+    path: Path
+    config: RunConfig
+    dataset: DatasetRecord
+    ensemble: dict | None = None
+
+
+def read_record(run_dir) -> RunRecord:
+    """The typed config.json of a run directory, finished or not.
+
+    Raises:
+        UserError: if there is no config.json, or it cannot be read as one.
+    """
+    run_dir = Path(run_dir)
+    path = run_dir / "config.json"
+    if not path.is_file():
+        raise UserError(f"{run_dir}: not a run directory (no config.json)")
+    try:
+        config = read_json(path)
+        return RunRecord(run_dir, RunConfig.from_dict(config),
+                         DatasetRecord.from_dict(config["dataset"]), config.get("ensemble"))
+    except ValueError as error:
+        raise UserError(f"{path}: not valid JSON ({error})") from None
+    except (KeyError, TypeError, AttributeError) as error:
+        raise UserError(f"{path}: not a config.json this version of kerasaudio reads "
+                        f"({type(error).__name__}: {error})") from None
+
+
+def read_metrics(run_dir) -> dict:
+    """metrics.json of a run directory ({} if it has none yet): a dict, since what it holds
+    depends on what the run did (test metrics, evaluations, folds, divergence, ...).
+
+    Raises:
+        UserError: if it is not valid JSON.
+    """
+    path = Path(run_dir) / "metrics.json"
+    try:
+        return read_json(path)
+    except FileNotFoundError:
+        return {}
+    except ValueError as error:
+        raise UserError(f"{path}: not valid JSON ({error})") from None
+
+
+def load_run(run_dir) -> RunRecord:
+    """The record of a finished run, one whose model can be loaded.
 
     Raises:
         UserError: if `run_dir` is not a complete run directory.
     """
-    run_dir = Path(run_dir)
-    if not is_run(run_dir):
-        raise UserError(f"{run_dir}: not a run directory (no config.json)")
-    if not (run_dir / "best.keras").is_file():
-        raise UserError(f"{run_dir}: has no best.keras (the run never finished an epoch)")
-    try:
-        config = read_json(run_dir / "config.json")
-    except ValueError as error:
-        raise UserError(f"{run_dir / 'config.json'}: not valid JSON ({error})") from None
-    return RunConfig.from_dict(config), config
+    record = read_record(run_dir)
+    if not (record.path / "best.keras").is_file():
+        raise UserError(f"{record.path}: has no best.keras (the run never finished an epoch)")
+    return record
 
 
 def load_model(run_dir, compile: bool = True):

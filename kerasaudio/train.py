@@ -31,7 +31,14 @@ from kerasaudio import (
 )
 from kerasaudio import monitor as monitor_lib
 from kerasaudio import resume as resume_lib
-from kerasaudio.config import OPTIMIZERS, SCHEDULES, WINDOW_EDGES, RunConfig, TrainConfig
+from kerasaudio.config import (
+    OPTIMIZERS,
+    SCHEDULES,
+    WINDOW_EDGES,
+    DatasetRecord,
+    RunConfig,
+    TrainConfig,
+)
 from kerasaudio.datasets.base import SPLITS, Dataset
 from kerasaudio.errors import UserError
 from kerasaudio.models import heads
@@ -279,7 +286,7 @@ def _record(cfg: RunConfig, dataset: Dataset, hparams: dict, replicas: int) -> t
                                    model=dataclasses.replace(cfg.model, hparams=hparams))
     config = json.loads(json.dumps({
         **dataclasses.asdict(resolved),
-        "dataset": describe(dataset),
+        "dataset": dataclasses.asdict(describe(dataset)),
         "distribution": {"strategy": cfg.train.strategy, "replicas": replicas,
                          "global_batch_size": cfg.train.batch_size * replicas},
         "versions": {"keras": keras.__version__, "kerasaudio": kerasaudio.__version__},
@@ -364,18 +371,18 @@ def _run_in(run_dir, model, resolved, batching, kind, hparams, replicas, train, 
     return run_dir, metrics
 
 
-def describe(dataset: Dataset) -> dict:
+def describe(dataset: Dataset) -> DatasetRecord:
     """What config.json records of the data: enough for evaluate and compare to work from the
     run directory alone (class names, tasks, examples and class counts per split)."""
     splits = {s: dataset.subset(s) for s in SPLITS}
     counts = {t.name: {s: np.bincount(d.targets[t.name], minlength=t.num_classes).tolist()
                        for s, d in splits.items()}
               for t in dataset.tasks if t.kind == "classification"}
-    return {"name": dataset.name, "class_names": dataset.class_names,
-            "tasks": [dataclasses.asdict(t) for t in dataset.tasks],
-            "examples": {s: len(d.lengths) for s, d in splits.items()},
-            "class_counts": counts, "n_features": dataset.n_features,
-            "skipped": dataset.skipped}
+    return DatasetRecord(name=dataset.name, tasks=tuple(dataset.tasks),
+                         class_names=dataset.class_names,
+                         examples={s: len(d.lengths) for s, d in splits.items()},
+                         class_counts=counts, n_features=dataset.n_features,
+                         skipped=tuple(dataset.skipped))
 
 
 def _log_hparams(run_dir: Path, cfg: RunConfig, metrics: dict) -> None:
@@ -426,12 +433,12 @@ def _fit_repeats(cfg, repeats, dataset, verbose, resume, callbacks,
                   if resume else None)
     experiment = experiment or runs.create_experiment(cfg.out, cfg.model.arch, cfg.data.name,
                                                       seeds, config)
-    complete = {runs.read_json(p / "config.json")["train"]["seed"]: p
+    complete = {runs.read_record(p).config.train.seed: p
                 for p in runs.experiment_runs(experiment) if runs.is_complete(p)}
     results = []
     for seed in seeds:
         if seed in complete:
-            results.append(runs.read_json(complete[seed] / "metrics.json"))
+            results.append(runs.read_metrics(complete[seed]))
             continue
         run_cfg = dataclasses.replace(cfg, out=str(experiment),
                                       train=dataclasses.replace(cfg.train, seed=seed))
@@ -509,7 +516,7 @@ def _feed(job: _Job) -> _Feed:
     feed = _Feed(train_batches, steps, job.batches.evaluation(job.val)[0], t.monitor,
                  t.patience, padding)
     if t.overfit_batches:
-        # The seed's sanity check: the same few batches every epoch, no early stopping;
+        # The course projects' sanity check: the same few batches every epoch, no early stopping;
         # a model that cannot drive their loss to ~0 has a bug.
         repeated = train_batches.take(t.overfit_batches).cache().repeat()
         feed = _Feed(repeated, t.overfit_batches, repeated.take(t.overfit_batches), "loss",

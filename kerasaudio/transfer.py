@@ -14,12 +14,10 @@ from kerasaudio.models import heads
 
 def describe_source(run_dir) -> dict:
     """What a fine-tuned run's config.json records of the run it came from."""
-    _, config = runs.load_run(run_dir)
-    metrics_path = Path(run_dir) / "metrics.json"
-    return {"run_dir": str(Path(run_dir).resolve()), "arch": config["model"]["arch"],
-            "data": config["data"]["name"],
-            "tasks": [t["name"] for t in config["dataset"]["tasks"]],
-            "test": runs.read_json(metrics_path)["test"] if metrics_path.exists() else None}
+    record = runs.load_run(run_dir)
+    return {"run_dir": str(Path(run_dir).resolve()), "arch": record.config.model.arch,
+            "data": record.config.data.name, "tasks": [t.name for t in record.dataset.tasks],
+            "test": runs.read_metrics(run_dir).get("test")}
 
 
 def _backbone_output(model: keras.Model):
@@ -92,7 +90,7 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
         UserError: for a run directory that cannot be fine-tuned, or other features.
     """
 
-    source, _ = runs.load_run(run_dir)
+    source = runs.load_run(run_dir).config
     if feature_kind and feature_kind != source.features.kind:
         raise UserError(f"{run_dir} was trained on {source.features.kind} features; its "
                         f"backbone cannot read {feature_kind} (leave --features out)")

@@ -2,6 +2,7 @@
 report and plots of a real (toy) run, and the compare table."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -10,7 +11,7 @@ from scipy import stats
 from sklearn.metrics import classification_report
 
 from kerasaudio import compare, evaluate, plots, runs, train
-from kerasaudio.config import ModelConfig, RunConfig, TrainConfig
+from kerasaudio.config import DataConfig, DatasetRecord, ModelConfig, RunConfig, TrainConfig
 from kerasaudio.errors import UserError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -41,7 +42,9 @@ def test_classification_metrics_match_scikit_learn_and_hand_values():
 
 
 def test_a_class_never_predicted_scores_zero_without_warnings():
-    got = evaluate.classification_metrics([0, 1, 2], [0, 0, 0], ["a", "b", "c"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # scikit-learn's UndefinedMetricWarning would fail it
+        got = evaluate.classification_metrics([0, 1, 2], [0, 0, 0], ["a", "b", "c"])
     assert got["classes"]["b"]["precision"] == 0.0 and got["classes"]["c"]["support"] == 1
 
 
@@ -134,20 +137,19 @@ def test_evaluate_val_split_runs_the_saved_model(toy_run, monkeypatch):
 def test_report_lists_classes_in_the_data_order(tmp_path):
     classes = ["zero", "one", "two"]
     report = evaluate.classification_metrics([0, 1, 2, 2], [0, 1, 2, 1], classes)
-    config = {"model": {"arch": "gru", "hparams": {}}, "data": {"name": "x"},
-              "features": {"kind": "mfcc"}, "dataset": {"class_names": {"digit": classes}},
-              "train": {"optimizer": "adam", "lr": 1e-3, "batch_size": 8, "seed": 0}}
+    record = runs.RunRecord(tmp_path, RunConfig(data=DataConfig(name="x")),
+                            DatasetRecord(name="x", class_names={"digit": classes}))
     # Through JSON with sorted keys, as metrics.json stores it.
     metrics = json.loads(json.dumps({"evaluation": {"test": {"tasks": {"digit": report}}}},
                                     sort_keys=True))
-    text = evaluate.report_markdown(tmp_path, config, metrics, [])
+    text = evaluate.report_markdown(tmp_path, record, metrics, [])
     rows = [line.split(" | ")[0][2:] for line in text.splitlines()
             if line.startswith("| ") and line.split(" | ")[0][2:] in classes]
     assert rows == classes
 
 
 def test_evaluate_of_a_folder_that_is_not_a_run_is_a_user_error(tmp_path):
-    with pytest.raises(UserError, match="config.json: no such file"):
+    with pytest.raises(UserError, match="not a run directory .no config.json"):
         evaluate.evaluate_run(tmp_path)
 
 
@@ -155,12 +157,13 @@ def fake_run(parent, name, arch="gru", seed=0, accuracy=0.9, first=2.0, final=0.
              run=8, epochs=40):
     path = parent / name
     path.mkdir(parents=True)
+    cfg = RunConfig(data=DataConfig(name="toy"), model=ModelConfig(arch, {"hidden": 8}),
+                    train=TrainConfig(optimizer="adam", lr=0.001, batch_size=32, seed=seed,
+                                      epochs=epochs))
     runs.write_json(path / "config.json", {
-        "data": {"name": "toy", "limit": None, "seed": 0}, "features": {"kind": "mfcc"},
-        "model": {"arch": arch, "hparams": {"hidden": 8}},
-        "train": {"optimizer": "adam", "lr": 0.001, "batch_size": 32, "seed": seed,
-                  "epochs": epochs},
-        "dataset": {"tasks": [{"name": "label"}], "class_names": {"label": ["a", "b"]},
+        **json.loads(cfg.to_json()),
+        "dataset": {"name": "toy", "tasks": [{"name": "label"}],
+                    "class_names": {"label": ["a", "b"]},
                     "class_counts": {"label": {"train": [30, 10], "test": [6, 4]}}}})
     runs.write_json(path / "metrics.json", {
         "test": {"accuracy": accuracy, "loss": 0.3}, "first_train_loss": first,
