@@ -2,7 +2,6 @@
 inside commands that need it, so `python cli.py --help` stays fast."""
 
 import contextlib
-import dataclasses
 import errno
 import functools
 import logging
@@ -17,7 +16,6 @@ import kerasaudio
 from kerasaudio import progress, quiet
 from kerasaudio.config import (
     AUGMENTATIONS,
-    BUILTIN_AUGMENT,
     DATA_FORMATS,
     OPTIMIZERS,
     SCHEDULES,
@@ -28,9 +26,6 @@ from kerasaudio.config import (
     ModelConfig,
     RunConfig,
     TrainConfig,
-    feature_defaults,
-    fft_length_for,
-    parse_augment,
 )
 from kerasaudio.distribute import STRATEGIES
 from kerasaudio.errors import UserError
@@ -152,27 +147,6 @@ def _parse_weights(ctx, param, values):
         if not sep or not name.strip() or not math.isfinite(weights[name.strip()]):
             raise click.BadParameter(f"expected name=weight, got {item!r}")
     return weights
-
-
-def _features(data: DataConfig, kind: str | None, **given) -> FeatureConfig:
-    """The data set's feature defaults (built-in sets have their own), overridden by the
-    options the user gave (None: not given)."""
-    explicit = {k: v for k, v in {"kind": kind, **given}.items() if v is not None}
-    features = dataclasses.replace(feature_defaults(data.name), **explicit)
-    if "sample_rate" in explicit:  # the FFT covers the window at any rate
-        features = dataclasses.replace(features, fft_length=fft_length_for(features))
-    return features
-
-
-def _augment(names: str | None, data: DataConfig, features: FeatureConfig) -> tuple:
-    """--augment as given, else the data set's default set (spoken-digits: all) when its
-    features are computed in TensorFlow, which augmentation on the fly needs."""
-    from kerasaudio import features as feature_lib
-
-    if names is not None:
-        return parse_augment(names)
-    in_graph = set(features.kind.split("+")) <= set(feature_lib.TF_KINDS)
-    return BUILTIN_AUGMENT.get(data.name, ()) if in_graph and not features.beat_sync else ()
 
 
 AUGMENT_HELP = ("Waveform augmentations of the training batches, on the fly: none, default "
@@ -389,46 +363,13 @@ def main():
                    "win over its settings (data, features, model, training, --out).")
 @click.pass_context
 @verbosity_option
-def fit(ctx, arch, data, feature_kind, deltas, beat_sync, n_mfcc, n_mels, max_hz, sample_rate,
-        cmvn, epochs, min_epoch_steps, batch_size, lr, optimizer, momentum, weight_decay,
-        clipnorm, schedule, t0, t_mult,
-        monitor, patience, class_weights, overfit_batches, spec_augment, augment_names,
-        window_edge, hidden, layers, dropout, sets, task_weights, seed, out, repeats, folds,
-        ensemble, strategy, resume, hparams_file, config_file, verbose):
+def fit(ctx, repeats, folds, ensemble, resume, verbose, **options):
     """Train a model and write a run directory."""
-    from kerasaudio import features as feature_lib
-    from kerasaudio import models, settings
+    from kerasaudio import settings  # NumPy and more: not for --help
 
-    given = {"hidden": hidden, "layers": layers, "dropout": dropout}
-    hparams = {**{k: v for k, v in given.items() if v is not None}, **sets}
     explicit = {p for p in ctx.params
                 if ctx.get_parameter_source(p) != click.core.ParameterSource.DEFAULT}
-    if hparams_file and config_file:
-        raise UserError("--hparams and --config: give one")
-    record = settings.read_run_config(config_file) if config_file else None
-    before = settings.earlier(settings.read_best(hparams_file) if hparams_file else None,
-                              record)
-    arch, hparams = settings.model(arch, hparams, "arch" in explicit, before)
-    models.check_name(arch)  # before TensorFlow's import: a typo fails at once
-    quiet.import_tensorflow()
-    options = {k: v for k, v in ctx.params.items() if k in settings.TRAIN_FIELDS}
-    if record is not None:
-        data = settings.record_data(record, data, explicit)
-    features = _features(data, feature_kind, deltas=deltas, beat_sync=beat_sync,
-                         n_mfcc=n_mfcc, n_mels=n_mels, max_hz=max_hz, cmvn=cmvn,
-                         sample_rate=sample_rate)
-    augment = _augment(augment_names, data, features)
-    if record is not None:
-        features = settings.record_features(record, features, explicit)
-        augment = augment if "augment_names" in explicit else record.train.augment
-        out = out if "out" in explicit else record.out
-    cfg = RunConfig(data=data, features=features, model=ModelConfig(arch=arch, hparams=hparams),
-                    train=TrainConfig(**{**settings.training(arch, options, explicit, before),
-                                         "augment": augment}),
-                    out=out)
-    # Fail on a bad name before loading any data (an architecture's module imports Keras).
-    models.resolve(cfg.model.arch, cfg.model.hparams)
-    feature_lib.kinds(cfg.features)
+    cfg = settings.fit_config(options, explicit)
     repeats, members_of = _ensemble_plan(repeats, folds, ensemble)
     from kerasaudio import crossval, runs, train
 
@@ -628,12 +569,13 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
         name = f"{'+'.join(archs)}-{runs.slug(data.name)}-{tuner}"
     quiet.import_tensorflow()
     from kerasaudio import features as feature_lib
+    from kerasaudio import settings
     from tuning import search
 
-    features = _features(data, feature_kind)
+    features = settings.features_for(data, feature_kind)
     run = RunConfig(data=data, features=features, model=ModelConfig(arch=archs[0]),
                     train=TrainConfig(patience=patience, seed=seed,
-                                      augment=_augment(augment_names, data, features)))
+                                      augment=settings.augment_for(augment_names, data, features)))
     cfg = search.SearchConfig(run=run, archs=archs, overrides=overrides, tuner=tuner,
                               max_epochs=max_epochs, max_trials=max_trials,
                               objective=objective, name=name, out=out, folds=folds)
@@ -834,8 +776,9 @@ def data():
 def info(data, feature_kind, out):
     """Examples per split, class and length histograms, feature sizes, baselines."""
     from kerasaudio import features as feature_lib
+    from kerasaudio import settings
 
-    cfg = _features(data, feature_kind)
+    cfg = settings.features_for(data, feature_kind)
     feature_lib.kinds(cfg)
     quiet.import_tensorflow()
     from kerasaudio import datainfo, datasets, runs
@@ -857,8 +800,9 @@ def info(data, feature_kind, out):
 def augment_preview(data, feature_kind, count, out):
     """Spectrograms of a few training utterances before and after each augmentation."""
     from kerasaudio import features as feature_lib
+    from kerasaudio import settings
 
-    cfg = _features(data, feature_kind)
+    cfg = settings.features_for(data, feature_kind)
     feature_lib.kinds(cfg)
     quiet.import_tensorflow()
     from kerasaudio import datainfo, datasets, runs

@@ -1,15 +1,27 @@
 """Where a `fit`'s settings come from, decided in one place: an option given on the command
-line wins, then a tune best.json's setting, then the architecture's own (its module's
-`TRAINING`), then the option's default (TrainConfig's)."""
+line wins, then a tune best.json's or a run's config.json's setting, then the architecture's
+own (its module's `TRAINING`), then the option's default (TrainConfig's); features and
+augmentation default per data set."""
 
 import dataclasses
 import json
 from pathlib import Path
 
-from kerasaudio import models
-from kerasaudio.config import DataConfig, FeatureConfig, RunConfig, TrainConfig, with_defaults
+from kerasaudio import models, quiet
+from kerasaudio.config import (
+    BUILTIN_AUGMENT,
+    DataConfig,
+    FeatureConfig,
+    ModelConfig,
+    RunConfig,
+    TrainConfig,
+    feature_defaults,
+    fft_length_for,
+    parse_augment,
+    with_defaults,
+)
 from kerasaudio.errors import UserError
-from kerasaudio.features import GIVEN
+from kerasaudio.features import GIVEN, TF_KINDS, kinds
 
 # What `fit --hparams` needs of the best.json that tuning/search.py's `export` writes.
 BEST_KEYS = ("arch", "hparams", "train", "epochs")
@@ -115,3 +127,60 @@ def record_features(record: RunConfig, features: FeatureConfig, given: set) -> F
     return dataclasses.replace(record.features, **{
         field: getattr(features, field) for option, field in FEATURE_OPTIONS.items()
         if option in given})
+
+
+def features_for(data: DataConfig, kind: str | None, **given) -> FeatureConfig:
+    """The data set's feature defaults (built-in sets have their own), overridden by the
+    options the user gave (None: not given)."""
+    explicit = {k: v for k, v in {"kind": kind, **given}.items() if v is not None}
+    features = dataclasses.replace(feature_defaults(data.name), **explicit)
+    if "sample_rate" in explicit:  # the FFT covers the window at any rate
+        features = dataclasses.replace(features, fft_length=fft_length_for(features))
+    return features
+
+
+def augment_for(names: str | None, data: DataConfig, features: FeatureConfig) -> tuple:
+    """--augment as given, else the data set's default set (spoken-digits: all) when its
+    features are computed in TensorFlow, which augmentation on the fly needs."""
+    if names is not None:
+        return parse_augment(names)
+    in_graph = set(features.kind.split("+")) <= set(TF_KINDS)
+    return BUILTIN_AUGMENT.get(data.name, ()) if in_graph and not features.beat_sync else ()
+
+
+def fit_config(options: dict, given: set) -> RunConfig:
+    """A `fit`'s RunConfig from its options (click's parameter names -> values, given or
+    default; `data` already a DataConfig) and the names of those given on the command line,
+    with --hparams (a best.json) or --config (a run's config.json) as the earlier settings.
+
+    Raises:
+        UserError: for both --hparams and --config, an unreadable file, or an unknown
+            architecture (found before TensorFlow is imported).
+    """
+    if options["hparams_file"] and options["config_file"]:
+        raise UserError("--hparams and --config: give one")
+    record = read_run_config(options["config_file"]) if options["config_file"] else None
+    best = read_best(options["hparams_file"]) if options["hparams_file"] else None
+    before = earlier(best, record)
+    layered = {k: options[k] for k in ("hidden", "layers", "dropout") if options[k] is not None}
+    arch, hparams = model(options["arch"], {**layered, **options["sets"]}, "arch" in given,
+                          before)
+    models.check_name(arch)  # a typo fails at once, before TensorFlow's seconds of import
+    quiet.import_tensorflow()  # the architecture's module imports Keras
+    data = record_data(record, options["data"], given) if record else options["data"]
+    features = features_for(data, options["feature_kind"], **{
+        k: options[k] for k in FEATURE_OPTIONS if k not in ("data", "feature_kind")})
+    augment = augment_for(options["augment_names"], data, features)
+    out = options["out"]
+    if record is not None:
+        features = record_features(record, features, given)
+        augment = augment if "augment_names" in given else record.train.augment
+        out = out if "out" in given else record.out
+    train = {k: v for k, v in options.items() if k in TRAIN_FIELDS}
+    cfg = RunConfig(data=data, features=features, model=ModelConfig(arch, hparams),
+                    train=TrainConfig(**{**training(arch, train, given, before),
+                                         "augment": augment}), out=out)
+    # Bad hyperparameters or feature names fail here, before any data is loaded.
+    models.resolve(cfg.model.arch, cfg.model.hparams)
+    kinds(cfg.features)
+    return cfg
