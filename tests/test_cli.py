@@ -132,6 +132,7 @@ def test_bad_paths_for_reports_are_one_line_and_exit_status_2(argv):
     assert len(result.stderr.strip().splitlines()) == 1 and "error:" in result.stderr
 
 
+@pytest.mark.slow
 def test_multitask_fit_then_finetune_on_voice_attributes(tmp_path, corpus_cache):
     env = {"KERASAUDIO_CACHE": str(corpus_cache)}
     common = ["--data", "voice-attributes", "--limit", "48", "--out", str(tmp_path)]
@@ -153,6 +154,7 @@ def test_multitask_fit_then_finetune_on_voice_attributes(tmp_path, corpus_cache)
     assert config["data"]["name"] == "voice-attributes" and config["data"]["limit"] == 40
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("option, message", [
     (["--tasks", "loudness"], "error: data set 'voice-attributes' has no target loudness; "
                               "valid: rate, pitch, noise, accent"),

@@ -5,13 +5,13 @@ import csv
 import numpy as np
 import pytest
 import tensorflow as tf
+from test_export import serve_inputs
+from test_readers import PITCHES, write_tone
 
 from kerasaudio import crossval, datasets, export, predict, runs
 from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from kerasaudio.datasets import splits
 from kerasaudio.errors import UserError
-from tests.test_export import serve_inputs
-from tests.test_readers import PITCHES, write_tone
 
 
 def test_folds_are_stratified_and_keep_every_group_whole():

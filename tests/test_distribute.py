@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import make_frames, make_sequences
 
 from kerasaudio import distribute, pipeline, train
 from kerasaudio.config import ModelConfig, RunConfig, TrainConfig
 from kerasaudio.errors import UserError
-from tests.conftest import make_frames, make_sequences
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,8 +22,9 @@ import json, sys
 import tensorflow as tf
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
-from tests.test_distribute import small_config
-from tests.conftest import make_sequences
+sys.path.insert(0, "tests")  # as pytest puts it: conftest and the tests as top-level modules
+from conftest import make_sequences
+from test_distribute import small_config
 from kerasaudio import train
 run_dir, metrics = train.fit(small_config(sys.argv[1], "mirrored"), make_sequences(152),
                              verbose=0)
@@ -109,8 +110,9 @@ def test_an_unknown_strategy_is_refused_before_anything_is_written(tmp_path):
 
 MULTIWORKER_RUN = """
 import json, sys
-from tests.test_distribute import small_config
-from tests.conftest import make_sequences
+sys.path.insert(0, "tests")  # as pytest puts it: conftest and the tests as top-level modules
+from conftest import make_sequences
+from test_distribute import small_config
 from kerasaudio import train
 run_dir, metrics = train.fit(small_config(sys.argv[1], "multiworker"), make_sequences(152),
                              verbose=0)

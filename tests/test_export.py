@@ -4,13 +4,13 @@ import numpy as np
 import pytest
 import soundfile
 import tensorflow as tf
+from test_models import SMALL
 
 from kerasaudio import audio, export, features, models, predict, train
 from kerasaudio.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from kerasaudio.datasets.base import Dataset, make_task
 from kerasaudio.errors import UserError
 from kerasaudio.models.inputs import InputSpec
-from tests.test_models import SMALL
 
 RATE = 16000
 # Deltas are in the configuration so the in-graph deltas are checked against training's too.

@@ -1,11 +1,11 @@
 import keras
 import numpy as np
 import pytest
+from conftest import make_frames, make_sequences
 
 from kerasaudio import models, pipeline
 from kerasaudio.errors import UserError
 from kerasaudio.models.inputs import InputSpec
-from tests.conftest import make_frames, make_sequences
 
 ARCHS = list(models.ARCHITECTURES)
 SEQUENCE_ARCHS = [a for a in ARCHS if models.input_kind(a) == "sequence"

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import make_frames, make_sequences
 
 from kerasaudio import pipeline
-from tests.conftest import make_frames, make_sequences
 
 
 def test_bucketed_batches_pad_little_and_mask_real_frames():

@@ -12,6 +12,7 @@ import keras
 import numpy as np
 import pytest
 import soundfile
+from conftest import make_sequences
 
 from kerasaudio import crosseval, features, models
 from kerasaudio.config import FeatureConfig, feature_defaults
@@ -19,7 +20,6 @@ from kerasaudio.datasets import speech_synth
 from kerasaudio.errors import UserError
 from kerasaudio.models.inputs import InputSpec
 from kerasaudio.models.layers import UtteranceNormalization
-from tests.conftest import make_sequences
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -156,7 +156,7 @@ def test_evaluate_a_run_on_another_data_set(tmp_path, corpus_cache):
                          capture_output=True, text=True, env={**os.environ, **env})
     assert fit.returncode == 0, fit.stderr[-2000:]
     (run_dir,) = out.iterdir()
-    corpus = speech_synth.load_digits(0)
+    corpus = speech_synth.load_corpus("spoken-digits", 0)
     offsets = np.concatenate([[0], np.cumsum(corpus["lengths"])])
     for i in np.flatnonzero(corpus["split"] == "test")[:12]:
         folder = tmp_path / "mine" / str(corpus["digit"][i])

@@ -90,6 +90,35 @@ def test_no_import_cycle_among_the_project_modules():
     assert _cycle(import_graph()) is None
 
 
+# The layers README's "How it works" draws, top to bottom (kerasaudio. left out; a name
+# stands for its subpackage's modules too). A module imports its own layer or lower ones.
+LAYERS = (
+    ("tuning",),
+    ("crossval", "compare"),
+    ("train",),
+    ("evaluate", "predict", "crosseval", "export", "datainfo"),
+    ("inference", "transfer"),
+    ("pipeline", "settings", "resume", "distribute"),
+    ("datasets", "features", "augment", "models", "runs", "audio", "cache"),
+    ("config", "errors", "plots", "progress", "quiet", "monitor", "kerasaudio"),
+)
+
+
+def _layer(module: str) -> int:
+    short = module.removeprefix("kerasaudio.")
+    for depth, names in enumerate(LAYERS):
+        if any(short == n or short.startswith(n + ".") for n in names):
+            return depth
+    raise AssertionError(f"{module} is in no layer of LAYERS")
+
+
+def test_imports_point_down_the_layers():
+    graph = import_graph()
+    upward = [f"{m} -> {t}" for m, targets in graph.items() for t in targets
+              if _layer(t) < _layer(m)]
+    assert not upward
+
+
 def test_the_library_never_imports_the_tuning_package_or_the_cli():
     graph = import_graph()
     upward = {(m, t) for m, targets in graph.items() if m.startswith("kerasaudio")

@@ -7,6 +7,7 @@ import json
 import keras
 import numpy as np
 import pytest
+from conftest import make_sequences
 
 from kerasaudio import compare, datasets, features, train, transfer
 from kerasaudio.config import (
@@ -21,7 +22,6 @@ from kerasaudio.datasets import speech_synth
 from kerasaudio.datasets.base import make_regression_task, make_task
 from kerasaudio.errors import UserError
 from kerasaudio.models import heads
-from tests.conftest import make_sequences
 
 
 def with_offset_target(data):
@@ -153,6 +153,7 @@ def phonemes(corpus_cache):
     return datasets.load(DataConfig("spoken-phonemes"), feature_defaults("spoken-phonemes"))
 
 
+@pytest.mark.slow
 def test_spoken_phonemes_labels_every_frame_speaker_disjointly(phonemes):
     assert phonemes.n_features == 39  # 13 MFCCs, deltas and delta-deltas
     assert phonemes.tasks[0].level == "frame"
@@ -169,6 +170,7 @@ def test_spoken_phonemes_labels_every_frame_speaker_disjointly(phonemes):
         datasets.load(DataConfig("spoken-phonemes"), FeatureConfig(beat_sync=True))
 
 
+@pytest.mark.slow
 def test_voice_attributes_targets_are_the_synthesis_settings_scaled(corpus_cache):
     data = datasets.load(DataConfig("voice-attributes", tasks=("rate", "noise", "accent")),
                          feature_defaults("voice-attributes"))

@@ -65,24 +65,39 @@ def test_frame_classifier_trains_through_fit_and_predicts_every_frame(tmp_path):
     assert metrics["test"]["accuracy"] > 0.6  # chance is 1/3
 
 
-@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
-def test_schedules_lower_the_learning_rate(tmp_path, schedule):
-    cfg = run(tmp_path, schedule=schedule, epochs=4, patience=2, lr=0.01)
-    run_dir, _ = train.fit(cfg, make_sequences(60), verbose=0)
+def _history_column(run_dir, name: str) -> list:
     header, *rows = (run_dir / "history.csv").read_text().splitlines()
-    column = header.split(",").index("learning_rate")
-    rates = [float(r.split(",")[column]) for r in rows]
-    if schedule == "cosine":
-        assert rates == sorted(rates, reverse=True) and rates[-1] < 0.01
-    else:
-        assert rates[0] == pytest.approx(0.01)  # plateau lowers it only after stalling
+    column = header.split(",").index(name)
+    return [float(r.split(",")[column]) for r in rows]
 
 
-def test_adamw_with_weight_decay_is_saved_in_the_config(tmp_path):
+def test_cosine_schedule_lowers_the_learning_rate_every_epoch(tmp_path):
+    cfg = run(tmp_path, schedule="cosine", epochs=4, patience=2, lr=0.01)
+    run_dir, _ = train.fit(cfg, make_sequences(60), verbose=0)
+    rates = _history_column(run_dir, "learning_rate")
+    assert rates == sorted(rates, reverse=True) and len(set(rates)) == 4 and rates[-1] < 0.01
+
+
+def test_plateau_schedule_divides_the_rate_by_ten_after_the_monitor_stalls(tmp_path):
+    # Validation accuracy reaches 1.0 in epoch 2 and cannot improve on it: after two stalled
+    # epochs (half the early-stopping patience) the rate falls tenfold.
+    cfg = run(tmp_path, schedule="plateau", epochs=6, patience=4, lr=0.01,
+              monitor="val_accuracy")
+    run_dir, _ = train.fit(cfg, make_sequences(60), verbose=0)
+    accuracy = _history_column(run_dir, "val_accuracy")
+    assert accuracy[1:] == [1.0] * 5
+    # Logged at each epoch's start: the fall at the end of epoch 4 shows from epoch 5 on.
+    assert _history_column(run_dir, "learning_rate") == pytest.approx([0.01] * 4 + [0.001] * 2)
+
+
+def test_adamw_with_weight_decay_trains_with_it_and_records_it(tmp_path):
     run_dir, _ = train.fit(run(tmp_path, optimizer="adamw", weight_decay=1e-3, epochs=1),
                            make_sequences(30), verbose=0)
     config = json.loads((run_dir / "config.json").read_text())
     assert config["train"]["optimizer"] == "adamw" and config["train"]["weight_decay"] == 1e-3
+    optimizer = keras.models.load_model(run_dir / "best.keras").optimizer
+    assert isinstance(optimizer, keras.optimizers.AdamW)
+    assert optimizer.weight_decay == pytest.approx(1e-3)
 
 
 @pytest.mark.parametrize(("options", "message"), [

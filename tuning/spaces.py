@@ -3,7 +3,7 @@
 This is the only module that calls `hp.*`. Every range is discrete (integer steps, float steps
 or a list of values), so a search can always be compared with the full grid over the same
 values. Ranges come from the seeds (../shared/SEEDS.md): hidden 32-256, 1-3 layers, dropout
-0-0.5, learning rate 1e-4 to 1e-2 on a log grid, and the seeds' batch sizes scaled to this
+0-0.5, learning rate 1e-4 to 1e-2 on a log grid, and the course projects' batch sizes scaled to this
 corpus.
 
 Users reshape a space without editing code (see `Overrides`): fix a value, narrow a range, or
@@ -153,8 +153,8 @@ def archs(arch: str, overrides: Overrides) -> list:
 def resolve(arch_names: list, overrides: Overrides, grid_search: bool = False) -> dict:
     """name -> (Param, archs it applies to or None for all) after the user's overrides.
 
-    In a grid search only the `--grid` axes vary (the seeds' grid); every other value stays
-    at its default, since a grid over the whole space would be far too large.
+    In a grid search only the `--grid` axes vary (the course projects' grid); every other
+    value stays at its default, since a grid over the whole space would be far too large.
 
     Raises:
         UserError: for a name no searched architecture has, or a range outside the space.

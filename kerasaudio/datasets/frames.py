@@ -7,7 +7,8 @@
 
 Utterances of test_split.txt that have labels form the test split; without any, the test
 split (and without val_split.txt, the validation split) is drawn from the training list by
-utterance, with the seed. Utterances without labels are left for `predict`.
+utterance, with the data seed (`DataConfig.seed`, not `--seed`). Utterances without labels
+are left for `predict`.
 """
 
 from pathlib import Path

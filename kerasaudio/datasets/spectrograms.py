@@ -13,8 +13,8 @@
 
 `--part mel` or `--part chroma` keeps the first rows but the last 12, or the last 12, of a
 fused mel+chroma array. Without test_labels.txt the test split is drawn from the training
-files, and validation always is, with the seed; a test folder without labels is left for
-`predict`.
+files, and validation always is, with the data seed (`DataConfig.seed`, not `--seed`); a
+test folder without labels is left for `predict`.
 """
 
 from pathlib import Path

@@ -1,9 +1,11 @@
 """Built-in speech corpora synthesised with eSpeak NG (through the `espeakng-loader` wheel).
 
-`spoken-digits` is shaped like the seed's Spoken Arabic Digit set: 88 speakers (eSpeak English
-voice + voice variant pairs, male and female), 10 takes of each digit per speaker with varied
-speaking rate and pitch, resampled to 16 kHz, mixed with noise at a random SNR, and split by
-speaker (60 train, 6 validation, 22 test).
+`spoken-digits`, shaped like the digit course project's Spoken Arabic Digit set: each of the 8
+English eSpeak voices (accents) spoken by 40 speakers whose voice variant is drawn (vocal-tract
+length, formants, pitch, breath, roughness, flutter, sometimes a Klatt synthesiser), 3 takes of
+each digit per speaker at varied rate and pitch, each take through a drawn recording channel
+(room, white to brown noise, sometimes a telephone line), split by speaker (220 train, 20
+validation, 80 test).
 
 eSpeak NG keeps synthesis state between calls (pitch flutter phase, echo buffers), so the same
 text does not give the same samples twice in one process; a fresh process replaying the same
@@ -11,7 +13,7 @@ calls does, once eSpeak's own noise generator is seeded (it is seeded from the c
 initialisation). Each speaker is therefore synthesised in a fresh process (forkserver, one task per
 child), which makes the corpus bit-identical for a seed whatever the core count.
 
-Two more corpora come from the same 88 speakers:
+Two more corpora come from 88 speakers (the 8 voices x 11 of eSpeak's own variants):
 
 - `spoken-phonemes`: random digit strings and short phrases, with eSpeak's phoneme events (the
   sample where each phoneme starts), so every frame's phoneme is known exactly;
@@ -525,11 +527,6 @@ def load_corpus(corpus: str, seed: int = 0) -> dict:
     return made
 
 
-def load_digits(seed: int = 0) -> dict:
-    """The spoken-digits corpus for `seed`, synthesised on first use and cached."""
-    return load_corpus("spoken-digits", seed)
-
-
 def write_wavs(folder, split: str = "test", count: int = 20, seed: int = 0) -> list:
     """Writes `count` utterances of one split of the spoken-digits corpus, picked at random,
     as 16-bit WAV files `<split>-<index>-<digit>.wav`: audio to try `predict` on.
@@ -539,7 +536,7 @@ def write_wavs(folder, split: str = "test", count: int = 20, seed: int = 0) -> l
     """
     import soundfile
 
-    corpus = load_digits(seed)
+    corpus = load_corpus("spoken-digits", seed)
     members = np.flatnonzero(corpus["split"] == split)
     picked = np.sort(np.random.default_rng(seed).choice(members, min(count, len(members)),
                                                          replace=False))

@@ -4,7 +4,7 @@ The format: `#` comment lines, `@` header lines (`@problemName`, `@dimensions`,
 `@classLabel true a b c`, ...), then `@data` and one case per line: each dimension's values
 separated by `,`, dimensions separated by `:`, the class label last. Cases may differ in
 length; within a case every dimension has the same length. This is the archive's
-SpokenArabicDigits, the spoken-digit seed's own data set.
+SpokenArabicDigits, the spoken-digit course project's own data set.
 """
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """`bigru_labeller`: a whole utterance in, one label per frame out (the sequence labeller of
-the phoneme seed's last step: every frame sees the entire utterance, not only a window)."""
+the phoneme course project's last step: every frame sees the entire utterance, not only a
+window)."""
 
 import keras
 

@@ -1,4 +1,5 @@
-"""`bilstm_frames`: BiLSTM over a window of frames, then MLP blocks (the phoneme seed's best)."""
+"""`bilstm_frames`: BiLSTM over a window of frames, then MLP blocks (the phoneme course
+project's best)."""
 
 import keras
 

@@ -12,8 +12,8 @@ from kerasaudio.models.layers import FrameMask, PoolMask, ZeroPadding
 def build(spec: InputSpec, tasks, channels=(128, 64, 32, 8), kernel: int = 5,
           dropout: float = 0.1) -> keras.Model:
     """Per block: Conv2D (kernel x kernel) -> BatchNorm -> ReLU -> 2x2 max-pool; then the
-    mean over the real (pooled) frames and the heads. The defaults are the seed's: 4 blocks,
-    5x5 kernels, channels 128/64/32/8.
+    mean over the real (pooled) frames and the heads. The defaults are the music course
+    project's: 4 blocks, 5x5 kernels, channels 128/64/32/8.
 
     Padded frames are zeroed before every convolution and pooling, so a batch gives each
     sequence the same output as the sequence alone (ReLU outputs are >= 0, so a pooling

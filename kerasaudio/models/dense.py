@@ -1,4 +1,5 @@
-"""`dense`: masked mean over time, then fully connected layers (the seed's baseline)."""
+"""`dense`: masked mean over time, then fully connected layers (the digit course project's
+baseline)."""
 
 import keras
 
@@ -10,7 +11,8 @@ def build(spec: InputSpec, tasks, hidden=(100, 10), layers: int | None = None,
           dropout: float = 0.5) -> keras.Model:
     """Mean of the unpadded frames -> [Dense -> ReLU -> Dropout] per hidden width -> heads.
 
-    The defaults are the seed's baseline: hidden layers of 100 and 10 units, dropout 0.5.
+    The defaults are the digit course project's baseline: hidden layers of 100 and 10
+    units, dropout 0.5.
 
     Args:
         spec: input description.

@@ -51,7 +51,8 @@ def layer_names(task: Task) -> list:
 
 def losses(tasks: list[Task]) -> dict:
     # Keras computes cross-entropy from the softmax's logits, so probabilities as outputs
-    # cost no numerical stability (the seed's "softmax before cross-entropy" bug cannot happen).
+    # cost no numerical stability (the course project's "softmax before cross-entropy" bug
+    # cannot happen).
     return {task.name: keras.losses.SparseCategoricalCrossentropy()
             if task.kind == "classification" else keras.losses.MeanSquaredError()
             for task in tasks}

@@ -69,7 +69,8 @@ def window_inputs(spec: InputSpec, window: int):
 
 
 def mlp_blocks(x, width: int, depth: int, dropout: float, prefix: str = "block"):
-    """The seed's frame-classifier blocks: [Dense -> BatchNorm -> ReLU -> Dropout] x depth."""
+    """The phoneme course project's frame-classifier blocks: [Dense -> BatchNorm -> ReLU ->
+    Dropout] x depth."""
     for i in range(depth):
         x = keras.layers.Dense(width, name=f"{prefix}_{i}_dense")(x)
         x = keras.layers.BatchNormalization(name=f"{prefix}_{i}_batch_norm")(x)
