@@ -553,34 +553,21 @@ def archs():
 def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, patience, fix,
          ranges, grid, augment_names, name, out, overwrite, workers, seed, folds, verbose):
     """Search hyperparameters with KerasTuner; rerun the same command to resume."""
+    from kerasaudio import runs
     from tuning import spaces
 
+    # What needs no TensorFlow is checked before its seconds of import.
     overrides = spaces.Overrides.parse(fix, ranges, grid)
     archs = spaces.archs(arch, overrides)
-    if max_trials is not None and tuner == "hyperband":
-        raise UserError("--max-trials does not apply to hyperband, whose budget is set by "
-                        "--max-epochs (with a factor of 3: brackets of 1, 3, 9, ... epochs up to "
-                        "it); use --max-epochs, or --tuner random/bayesian/grid for a count")
-    if max_trials is None and tuner in ("bayesian", "random"):
-        max_trials = 20
-    from kerasaudio import runs
-
-    if name is None:
-        name = f"{'+'.join(archs)}-{runs.slug(data.name)}-{tuner}"
+    max_trials = spaces.trial_budget(tuner, max_trials)
+    name = spaces.search_name(archs, data.name, tuner) if name is None else name
     quiet.import_tensorflow()
-    from kerasaudio import features as feature_lib
-    from kerasaudio import settings
     from tuning import search
 
-    features = settings.features_for(data, feature_kind)
-    run = RunConfig(data=data, features=features, model=ModelConfig(arch=archs[0]),
-                    train=TrainConfig(patience=patience, seed=seed,
-                                      augment=settings.augment_for(augment_names, data, features)))
-    cfg = search.SearchConfig(run=run, archs=archs, overrides=overrides, tuner=tuner,
-                              max_epochs=max_epochs, max_trials=max_trials,
-                              objective=objective, name=name, out=out, folds=folds)
-    feature_lib.kinds(run.features)
-    search.validate(cfg)
+    cfg = search.configure(data, feature_kind, augment_names, patience, seed, archs,
+                           overrides=overrides, tuner=tuner, max_epochs=max_epochs,
+                           max_trials=max_trials, objective=objective, name=name, out=out,
+                           folds=folds)
     role = os.environ.get("KERASTUNER_TUNER_ID")
     if role is None:
         with runs.locked(cfg.directory):

@@ -25,10 +25,11 @@ import keras_tuner as kt
 import numpy as np
 from keras_tuner.src import utils as kt_utils
 
-from kerasaudio import datasets, inference, models, monitor, pipeline, plots, runs, train
-from kerasaudio.config import RunConfig, with_defaults
+from kerasaudio import datasets, inference, models, monitor, pipeline, plots, runs, settings, train
+from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, with_defaults
 from kerasaudio.datasets.base import Dataset
 from kerasaudio.errors import UserError
+from kerasaudio.features import kinds
 from kerasaudio.models.inputs import InputSpec
 from tuning import spaces, trial_process
 
@@ -360,6 +361,21 @@ def validate(cfg: SearchConfig) -> dict:
         cfg.run, out=cfg.out,
         model=dataclasses.replace(cfg.run.model, arch=cfg.archs[0], hparams={})))
     return space
+
+
+def configure(data: DataConfig, feature_kind: str | None, augment_names: str | None,
+              patience: int, seed: int, archs: list, **options) -> SearchConfig:
+    """A search's configuration, checked: the data set's default features and augmentation
+    (as `fit` has them, kerasaudio/settings.py), the training settings no trial searches, and
+    the search's own `options` (SearchConfig's other fields)."""
+    features = settings.features_for(data, feature_kind)
+    augment = settings.augment_for(augment_names, data, features)
+    run = RunConfig(data=data, features=features, model=ModelConfig(arch=archs[0]),
+                    train=TrainConfig(patience=patience, seed=seed, augment=augment))
+    kinds(run.features)
+    cfg = SearchConfig(run=run, archs=archs, **options)
+    validate(cfg)
+    return cfg
 
 
 def load_data(cfg: SearchConfig) -> Dataset:

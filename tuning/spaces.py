@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from kerasaudio import models
 from kerasaudio.config import OPTIMIZERS
 from kerasaudio.errors import UserError
+from kerasaudio.runs import slug
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,32 @@ class Overrides:
         values = {n: _same_type([_parse_number(x) for x in v.split(",")])
                   for n, v in (split(i, "--grid") for i in grid)}
         return cls(fixed, bounds, values)
+
+
+# Trials of a random or Bayesian search when --max-trials is not given.
+DEFAULT_TRIALS = 20
+
+
+def trial_budget(tuner: str, max_trials: int | None) -> int | None:
+    """Trials a search runs: `max_trials` for random, Bayesian and grid searches (random and
+    Bayesian: DEFAULT_TRIALS when not given; grid: None, the whole grid). Hyperband's budget
+    is its --max-epochs.
+
+    Raises:
+        UserError: for a trial count given to Hyperband, which would silently ignore it.
+    """
+    if max_trials is not None and tuner == "hyperband":
+        raise UserError("--max-trials does not apply to hyperband, whose budget is set by "
+                        "--max-epochs (with a factor of 3: brackets of 1, 3, 9, ... epochs up to "
+                        "it); use --max-epochs, or --tuner random/bayesian/grid for a count")
+    if max_trials is None and tuner in ("bayesian", "random"):
+        return DEFAULT_TRIALS
+    return max_trials
+
+
+def search_name(archs: list, data_name: str, tuner: str) -> str:
+    """The folder a search is kept in when --name is not given."""
+    return f"{'+'.join(archs)}-{slug(data_name)}-{tuner}"
 
 
 def archs(arch: str, overrides: Overrides) -> list:
