@@ -210,16 +210,18 @@ def telephone(waves, lengths, key, chosen, s, rate: int):
     frequency = tf.cast(tf.range(bins), tf.float32) * rate / tf.cast(width, tf.float32)
     low, high = s["band_hz"]
     band = tf.cast((frequency >= low) & (frequency <= high), tf.float32)[None, :]
-    # A smooth curve: three cosines over the band with random amplitudes and phases.
     x = frequency[None, :] / high
-    db = tf.zeros([batch, bins])
-    for k in range(1, 4):
-        amplitude = _uniform(key, 10 + k, [batch, 1], -s["eq_db"] / 3, s["eq_db"] / 3)
-        phase = _uniform(key, 20 + k, [batch, 1], 0.0, 2 * math.pi)
-        db += amplitude * tf.cos(k * math.pi * x + phase)
+    # A smooth curve: three cosines over the band with random amplitudes and phases, drawn
+    # for the whole batch (so a row's draw does not depend on which rows are chosen) but
+    # computed for the chosen rows only: the cosines cost more than the FFTs.
+    amplitudes = [_uniform(key, 10 + k, [batch, 1], -s["eq_db"] / 3, s["eq_db"] / 3)
+                  for k in range(1, 4)]
+    phases = [_uniform(key, 20 + k, [batch, 1], 0.0, 2 * math.pi) for k in range(1, 4)]
 
     def line(clean, clean_lengths, rows):
-        gain = band * tf.pow(10.0, tf.gather(db, rows) / 20.0)
+        db = tf.add_n([tf.gather(a, rows) * tf.cos(k * math.pi * x + tf.gather(p, rows))
+                       for k, a, p in zip(range(1, 4), amplitudes, phases)])
+        gain = band * tf.pow(10.0, db / 20.0)
         shaped = tf.signal.irfft(tf.signal.rfft(clean) * tf.cast(gain, tf.complex64),
                                  fft_length=[width])
         peak = tf.reduce_max(tf.abs(shaped), 1, keepdims=True) + 1e-10
