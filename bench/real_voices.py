@@ -90,7 +90,19 @@ def main():
                     "files": report["examples"], "accuracy": report["tasks"][task]["accuracy"]}
             if name == "asterisk":
                 line["predicted"] = report["predicted"][task]
+            else:
+                line["accuracy_by_voice"] = by_voice(report["predicted"][task])
             print(json.dumps(line), flush=True)
+
+
+def by_voice(predicted: dict) -> dict:
+    """flite voice -> accuracy over its 30 files (<digit>/<voice>-<stretch>.wav)."""
+    right = {}
+    for path, label in predicted.items():
+        path = Path(path)
+        voice = path.stem.rsplit("-", 1)[0]
+        right.setdefault(voice, []).append(label == DIGITS[int(path.parent.name)])
+    return {voice: round(sum(hits) / len(hits), 4) for voice, hits in sorted(right.items())}
 
 
 if __name__ == "__main__":
