@@ -698,14 +698,14 @@ def predict(run_dir, paths, csv_path, submission):
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["keras", "savedmodel", "tflite"]),
+@click.option("--format", "fmt", type=click.Choice(["keras", "savedmodel", "tflite", "onnx"]),
               default="savedmodel", show_default=True)
 @click.option("--out", type=click.Path(),
               help="Where to write it [default: RUN_DIR/export/model.keras|savedmodel|"
-                   "model.tflite]; never overwritten.")
+                   "model.tflite|model.onnx]; never overwritten.")
 def export(run_dir, fmt, out):
     """Export a run's best model; savedmodel and tflite take raw waveforms and compute the
-    features inside the graph."""
+    features inside the graph; keras and onnx take the features and their mask."""
     quiet.import_tensorflow()
     from kerasaudio import export as export_lib
 

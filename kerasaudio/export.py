@@ -6,6 +6,10 @@
   the run's features inside the graph (tf.signal), so serving needs no Python feature code.
 - `tflite`: the same graph for TensorFlow Lite, one waveform per call (batch 1), in TFLite
   builtin ops only, so any TFLite or LiteRT interpreter runs it without the Flex delegate.
+- `onnx`: the model as ONNX (converted by tf2onnx), for ONNX Runtime and other ONNX stacks.
+  Its inputs are best.keras's, the features and their mask, not waveforms: tf2onnx 1.17
+  converts an RFFT only into a complex magnitude of static shape, so the STFT of audio of any
+  length does not convert. Needs `pip install tf2onnx onnx`.
 
 The serving signature takes `waveform` float32 (batch, samples) in [-1, 1] at the run's sample
 rate, zero-padded, and `num_samples` int32 (batch,): each waveform's length before padding. It
@@ -17,6 +21,7 @@ frame classifiers return them per frame, (batch, frames, ...), with `num_frames`
 import os
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 
 from kerasaudio import features, models
@@ -24,8 +29,10 @@ from kerasaudio.errors import UserError
 from kerasaudio.models import heads
 from kerasaudio.runs import load_model, load_run
 
-FORMATS = ("keras", "savedmodel", "tflite")
-DEFAULT_NAMES = {"keras": "model.keras", "savedmodel": "savedmodel", "tflite": "model.tflite"}
+FORMATS = ("keras", "savedmodel", "tflite", "onnx")
+DEFAULT_NAMES = {"keras": "model.keras", "savedmodel": "savedmodel", "tflite": "model.tflite",
+                 "onnx": "model.onnx"}
+ONNX_OPSET = 17
 ENDPOINT = "serve"
 
 
@@ -108,6 +115,42 @@ def _tflite_bytes(model, cfg) -> bytes:
         return converter.convert()
 
 
+def _onnx_bytes(model) -> bytes:
+    """The model as ONNX, with best.keras's inputs (`features`, and `mask` for sequence
+    models), every dimension but the features' free."""
+    import numpy as np
+    import tensorflow as tf
+
+    try:
+        import tf2onnx
+        from onnx import numpy_helper
+    except ImportError:
+        raise UserError("--format onnx needs tf2onnx and onnx: pip install tf2onnx onnx") \
+            from None
+    signature = [tf.TensorSpec(i.shape, i.dtype, name=i.name) for i in model.inputs]
+
+    @tf.function(input_signature=signature)
+    def call(*inputs):
+        return model({spec.name: x for spec, x in zip(signature, inputs)}, training=False)
+
+    with warnings.catch_warnings():  # tf2onnx's own FutureWarning about np.object
+        warnings.simplefilter("ignore", FutureWarning)
+        proto, _ = tf2onnx.convert.from_function(call, input_signature=signature,
+                                                 opset=ONNX_OPSET)
+    # Constants the graph captured (the Normalization layer's mean and variance) come out as
+    # extra graph inputs: they become the initializers they are.
+    function = call.get_concrete_function()
+    captured = {p.name: v for v, p in zip(function.captured_inputs,
+                                          function.graph.internal_captures)}
+    used = {name for node in proto.graph.node for name in node.input}
+    for extra in [i for i in proto.graph.input if i.name not in {s.name for s in signature}]:
+        if extra.name in used:
+            proto.graph.initializer.append(
+                numpy_helper.from_array(np.asarray(captured[extra.name]), extra.name))
+        proto.graph.input.remove(extra)
+    return proto.SerializeToString()
+
+
 def export(run_dir, fmt: str, out=None) -> Path:
     """Writes the run's best model in format `fmt` to `out` (default
     `<run_dir>/export/<model.keras | savedmodel | model.tflite>`), never over an existing path.
@@ -132,6 +175,8 @@ def export(run_dir, fmt: str, out=None) -> Path:
             shutil.copyfile(best, tmp)
         elif fmt == "savedmodel":
             _write_savedmodel(model, cfg, tmp)
+        elif fmt == "onnx":
+            tmp.write_bytes(_onnx_bytes(model))
         else:
             tmp.write_bytes(_tflite_bytes(model, cfg))
         os.replace(tmp, out)

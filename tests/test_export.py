@@ -1,12 +1,14 @@
 """predict on audio files, and exported models that compute their own features."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import soundfile
 import tensorflow as tf
 from test_models import SMALL
 
-from kerasaudio import audio, export, features, models, predict, train
+from kerasaudio import audio, export, features, models, predict, runs, train
 from kerasaudio.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from kerasaudio.datasets.base import Dataset, make_task
 from kerasaudio.errors import UserError
@@ -133,6 +135,30 @@ def test_tflite_model_matches_predict(tone_run, wav_folder, tmp_path):
     np.testing.assert_allclose(np.array(got), probabilities(rows, header), atol=1e-4)
 
 
+def test_onnx_model_matches_the_keras_model_on_the_run_s_features(tone_run, wav_folder,
+                                                                  tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")  # in requirements-dev.txt: CI runs it
+    path = export.export(tone_run, "onnx", tmp_path / "model.onnx")
+    session = onnxruntime.InferenceSession(str(path))
+    assert [i.name for i in session.get_inputs()] == ["features", "mask"]
+    # The files' features as predict extracts them, zero-padded into one batch with a mask.
+    record = runs.load_run(tone_run)
+    files = predict.input_files([wav_folder])
+    sequences = predict.featurize(files, record.config, record.dataset.n_features)
+    width = max(len(x) for x in sequences)
+    batch = np.zeros((len(sequences), width, sequences[0].shape[1]), np.float32)
+    mask = np.zeros((len(sequences), width), bool)
+    for row, x in enumerate(sequences):
+        batch[row, :len(x)], mask[row, :len(x)] = x, True
+    (got,) = session.run(None, {"features": batch, "mask": mask})
+    want = runs.load_model(tone_run)({"features": batch, "mask": mask})
+    want = np.asarray(want["pitch"] if isinstance(want, dict) else want)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    header, rows = predict.predict_files(tone_run, [wav_folder])
+    np.testing.assert_allclose(  # and predict's probabilities, file by file
+        got[[files.index(Path(r[0])) for r in rows]], probabilities(rows, header), atol=1e-4)
+
+
 def test_keras_export_loads_in_safe_mode_and_librosa_features_cannot_be_exported(tone_run,
                                                                                  tmp_path):
     import keras
@@ -142,6 +168,27 @@ def test_keras_export_loads_in_safe_mode_and_librosa_features_cannot_be_exported
     assert set(model.output_names) == {"pitch"} or "pitch" in model.output
     with pytest.raises(UserError, match="chroma features are computed by librosa"):
         export.serving_function(model, RunConfig(features=FeatureConfig(kind="mfcc+chroma")))
+
+
+@pytest.mark.parametrize("arch", models.ARCHITECTURES)
+def test_every_architecture_exports_to_onnx_with_the_keras_model_s_outputs(arch):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    level = models.label_level(arch)
+    task = make_task("label", ["a", "b", "c"], level=level)
+    n = features.width("mfcc", FEATURES)
+    spec = InputSpec(n, np.full(n, 0.5, np.float32), np.full(n, 2.0, np.float32))
+    model = models.build(arch, spec, [task], **SMALL[arch])
+    session = onnxruntime.InferenceSession(export._onnx_bytes(model))
+    rng = np.random.default_rng(0)
+    inputs = {}
+    for i in model.inputs:  # sequences of 9 frames (the last 3 padding), or windows
+        shape = [2, *[d or 9 for d in i.shape[1:]]]
+        inputs[i.name] = (np.arange(9)[None, :] < [[9], [6]]) if i.dtype == "bool" \
+            else rng.standard_normal(shape).astype(np.float32)
+    (got,) = session.run(None, inputs)
+    want = model(inputs)
+    want = np.asarray(want["label"] if isinstance(want, dict) else want)
+    np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 @pytest.mark.parametrize("arch", models.ARCHITECTURES)
