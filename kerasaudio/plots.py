@@ -118,7 +118,7 @@ def class_histogram(counts: dict, class_names: list, path, title: str = "Example
     ax.set_xlabel("class")
     ax.set_ylabel("examples")
     ax.set_title(title)
-    ax.legend()
+    fig.legend(loc="outside right upper")  # beside the bars, never over one
     return _save(fig, path)
 
 
@@ -130,7 +130,8 @@ def length_histogram(seconds: dict, path, title: str = "Sequence lengths",
     everything = np.concatenate([np.asarray(v, float) for v in seconds.values()])
     bins = np.histogram_bin_edges(everything, bins=30)
     for split, values in seconds.items():
-        ax.hist(values, bins=bins, alpha=0.6, label=split)
+        # Outlines, not filled bars: a small split stays visible in front of a large one.
+        ax.hist(values, bins=bins, histtype="step", linewidth=1.6, label=split)
     ax.set_xlabel(f"length ({unit})")
     ax.set_ylabel("sequences")
     ax.set_title(title)
@@ -168,45 +169,68 @@ def feature_image(frames: np.ndarray, kinds: list, widths: list, step: float, pa
     return _save(fig, path)
 
 
+def _numeric_axis(values: list, name: str) -> tuple:
+    """(each value's place in [0, 1], (tick places, tick labels)) of a numeric setting: log
+    scale for learning rates and weight decay; integer settings labelled with integers (their
+    own values when there are few), never 1.25 layers."""
+    v = np.asarray(values, float)
+    log = name in ("lr", "weight_decay") and np.all(v > 0)
+    v = np.log10(v) if log else v
+    lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
+    if hi == lo:
+        return np.full_like(v, 0.5), ([0.5], [f"{values[0]:.3g}"])
+    integers = all(isinstance(x, int) for x in values)
+    distinct = sorted(set(values))
+    if integers and len(distinct) <= 6:
+        labels = np.asarray(distinct, float)
+    elif integers:
+        labels = np.unique(np.round(np.linspace(lo, hi, 5)))
+    else:
+        labels = np.linspace(lo, hi, 5)
+    text = [f"{10 ** t:.2g}" if log else f"{int(t)}" if integers else f"{t:.3g}"
+            for t in labels]
+    return (v - lo) / (hi - lo), ((labels - lo) / (hi - lo), text)
+
+
+def _text_axis(values: list) -> tuple:
+    """(each value's place in [0, 1], (tick places, tick labels)) of a text setting: its
+    values spread evenly, in sorted order."""
+    levels = sorted({str(x) for x in values})
+    if len(levels) == 1:
+        return np.full(len(values), 0.5), ([0.5], levels)
+    step = 1 / (len(levels) - 1)
+    return (np.array([levels.index(str(x)) * step for x in values]),
+            ([i * step for i in range(len(levels))], levels))
+
+
 def parallel_coordinates(rows: list, columns: list, metric: str, path,
-                         title: str = "Runs by setting") -> Path:
+                         title: str = "Runs by setting", metric_range: tuple | None = None
+                         ) -> Path:
     """One line per run across one vertical axis per setting, coloured by `metric`.
 
-    Numeric settings are scaled to their own range (log scale for learning rates and weight
-    decay); text settings are spread evenly with their values as tick labels.
+    Numeric settings are scaled to their own range (`_numeric_axis`); text settings are
+    spread evenly with their values as tick labels.
 
     Args:
         rows: one dict per run holding every name in `columns` and `metric`.
         columns: the settings to draw, left to right; the metric is the last axis.
+        metric_range: (low, high) of the colour bar (default: the rows' own), so that a plot
+            of some of the runs colours them as the plot of all does.
     """
     axes_names = list(columns) + [metric]
     positions, ticks = [], []
     for name in axes_names:
         values = [r.get(name) for r in rows]
         numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-        if numeric:
-            v = np.asarray(values, float)
-            log = name in ("lr", "weight_decay") and np.all(v > 0)
-            v = np.log10(v) if log else v
-            lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
-            scale = (v - lo) / (hi - lo) if hi > lo else np.full_like(v, 0.5)
-            labels = np.linspace(lo, hi, 5)
-            ticks.append((np.linspace(0, 1, 5) if hi > lo else [0.5],
-                          [f"{10 ** t:.2g}" if log else f"{t:.3g}" for t in
-                           (labels if hi > lo else [lo])]))
-        else:
-            levels = sorted({str(x) for x in values})
-            step = 1 / max(len(levels) - 1, 1)
-            scale = np.array([levels.index(str(x)) * step for x in values]) if len(levels) > 1 \
-                else np.full(len(values), 0.5)
-            ticks.append(([i * step for i in range(len(levels))] if len(levels) > 1 else [0.5],
-                          levels))
+        scale, tick = _numeric_axis(values, name) if numeric else _text_axis(values)
         positions.append(scale)
+        ticks.append(tick)
     positions = np.asarray(positions)
     scores = np.asarray([r[metric] for r in rows], float)
     fig, ax = plt.subplots(figsize=(1.6 * len(axes_names) + 2, 4.5), layout="constrained")
     cmap = plt.get_cmap("viridis")
-    norm = matplotlib.colors.Normalize(np.nanmin(scores), np.nanmax(scores))
+    low, high = metric_range or (np.nanmin(scores), np.nanmax(scores))
+    norm = matplotlib.colors.Normalize(low, high if high > low else low + 1e-9)
     for k in np.argsort(scores):  # best drawn last, on top
         ax.plot(range(len(axes_names)), positions[:, k], color=cmap(norm(scores[k])), alpha=0.8)
     for i, (where, labels) in enumerate(ticks):

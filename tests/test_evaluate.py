@@ -92,6 +92,19 @@ def test_every_plot_writes_a_png(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in written)
 
 
+def test_parallel_coordinates_label_integer_settings_with_integers():
+    place, (where, labels) = plots._numeric_axis([1, 2, 2, 3], "layers")
+    assert labels == ["1", "2", "3"] and list(where) == [0, 0.5, 1]
+    assert list(place) == [0, 0.5, 0.5, 1]
+    _, (_, labels) = plots._numeric_axis([32, 40, 48, 56, 64, 72, 80, 96], "batch_size")
+    assert all(label.isdigit() for label in labels) and labels[0] == "32" and labels[-1] == "96"
+    _, (_, labels) = plots._numeric_axis([1e-4, 1e-3, 1e-2], "lr")  # log scale
+    assert labels[0] == "0.0001" and labels[-1] == "0.01"
+    _, (_, labels) = plots._numeric_axis([0.1, 0.35], "dropout")
+    assert labels[0] == "0.1" and labels[-1] == "0.35"
+    assert plots._numeric_axis([4, 4], "layers")[1] == ([0.5], ["4"])
+
+
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     cfg = RunConfig(model=ModelConfig("gru", {"hidden": 8, "layers": 1}),

@@ -490,15 +490,18 @@ def _draw(cfg: SearchConfig, done: list, space: dict, maximise: bool) -> None:
     complete = [r for r in done if all(r.get(a) is not None for a in axes)]
     if not complete:
         return
+    scores = np.array([r["score"] for r in complete])
+    span = (float(scores.min()), float(scores.max()))  # one colour scale for both plots
     plots.parallel_coordinates(complete, axes, "score", cfg.directory / "parallel.png",
                                title=f"{cfg.name}: all {len(complete)} trials by "
-                                     f"{cfg.objective}")
-    scores = np.array([r["score"] for r in complete])
+                                     f"{cfg.objective}", metric_range=span)
     cut = np.quantile(scores, 0.75 if maximise else 0.25)
     top = [r for r in complete if (r["score"] >= cut if maximise else r["score"] <= cut)]
+    if len(top) < 2:  # a quartile of one trial says nothing the whole plot does not
+        return
     plots.parallel_coordinates(top, axes, "score", cfg.directory / "parallel_top_quartile.png",
                                title=f"{cfg.name}: top quartile ({len(top)} trials) by "
-                                     f"{cfg.objective}")
+                                     f"{cfg.objective}", metric_range=span)
 
 
 def free_port() -> int:
