@@ -144,7 +144,7 @@ def predict_files(run_dir, paths) -> tuple[list, list]:
 
 def submission(header: list, rows: list) -> tuple[list, list]:
     """The predictions as a Kaggle-style submission: `Id` (the file's name) and one column per
-    task, its predicted value or class, as the music lab submitted
+    task, its predicted value or class, as the music course project submitted
     `Id,valence,energy,danceability`.
 
     Raises:

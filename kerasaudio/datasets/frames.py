@@ -1,4 +1,4 @@
-"""Frame-labelled utterances (the phoneme homework's layout, .npy instead of .pt):
+"""Frame-labelled utterances (the phoneme course project's layout, .npy instead of .pt):
 `--data FOLDER` with
 
 - FOLDER/feat/**/<utterance>.npy: (frames, features) arrays, one per utterance;

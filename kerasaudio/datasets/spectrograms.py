@@ -1,9 +1,9 @@
-"""Spectrogram folders (the music lab's layout): `--data FOLDER` with
+"""Spectrogram folders (the music course project's layout): `--data FOLDER` with
 
 - FOLDER/train_labels.txt (and optionally test_labels.txt): lines `file label`, an optional
   `Id ...` header line first; the files are looked up in FOLDER/train/ (test/) or FOLDER/,
   by name, or by id: `123` finds the one file named `123.<anything>.npy[.gz]`;
-- or, for several targets (the lab's multitask set), a header naming them,
+- or, for several targets (the music course project's multitask set), a header naming them,
   `Id,valence,energy,danceability`, and a value per target on each line: a column of numbers
   is a regression target (bounded to [0, 1] when all its values are), any other a class;
 - the arrays: .npy or .npy.gz, (frequency, time), of any length;
@@ -85,7 +85,7 @@ def _array_path(root: Path, split: str, name: str, where: str) -> Path:
             raise UserError(f"{where}: {name!r} points outside {root}")
         if path.is_file():
             return path
-        # An id: the lab's multitask labels name `123` for 123.fused.full.npy.gz.
+        # An id: the course project's multitask labels name `123` for 123.fused.full.npy.gz.
         named = [p for p in sorted(folder.glob(f"{name}.*")) if p.name.endswith(ARRAYS)]
         if len(named) > 1:
             raise UserError(f"{where}: id {name!r} matches {len(named)} files in {folder}")

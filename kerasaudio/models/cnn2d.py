@@ -1,4 +1,4 @@
-"""`cnn2d`: the spectrogram-as-image CNN of the music lab, for sequences of any length."""
+"""`cnn2d`: the music course project's spectrogram-as-image CNN, for sequences of any length."""
 
 import math
 
