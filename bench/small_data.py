@@ -6,6 +6,7 @@ environment of its own, which this script runs for MiniRocket and for the data's
 
     python -m venv /tmp/aeon-venv && /tmp/aeon-venv/bin/pip install aeon
     python bench/small_data.py --aeon-python /tmp/aeon-venv/bin/python [--sets A,B] [--seed 0]
+        [--skip-default]
 
 Every system trains on NAME_TRAIN.ts and is tested on NAME_TEST.ts (kerasaudio draws its
 validation examples, or its folds, from the training file). Prints one JSON line per data
@@ -84,10 +85,14 @@ def main():
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default=tempfile.mkdtemp(prefix="small-data-"))
+    parser.add_argument("--skip-default", action="store_true",
+                        help="leave out the default fit (e.g. to add only the ensemble's row)")
     args = parser.parse_args()
     root = data_folder(args.aeon_python)
     systems = {"kerasaudio fit (default)": (),
                "kerasaudio fit --folds 5 --ensemble": ("--folds", "5", "--ensemble")}
+    if args.skip_default:
+        del systems["kerasaudio fit (default)"]
     for name in args.sets.split(","):
         train = root / name / f"{name}_TRAIN.ts"
         line = {"bench": "small_data", "data": name, "seed": args.seed}
