@@ -17,8 +17,11 @@ from kerasaudio import progress, quiet
 from kerasaudio.config import (
     AUGMENTATIONS,
     DATA_FORMATS,
+    EXPORT_FORMATS,
     OPTIMIZERS,
     SCHEDULES,
+    SPECTROGRAM_PARTS,
+    SPLITS,
     WINDOW_EDGES,
     DataConfig,
     FeatureConfig,
@@ -29,6 +32,7 @@ from kerasaudio.config import (
 )
 from kerasaudio.distribute import STRATEGIES
 from kerasaudio.errors import UserError
+from tuning.spaces import TUNERS
 
 
 class Group(click.Group):
@@ -180,7 +184,7 @@ def data_options(command):
                  "in class subfolders."),
         click.option("--format", "data_format", type=click.Choice(DATA_FORMATS),
                      help="How to read a --data path [default: told from the path]."),
-        click.option("--part", "data_part", type=click.Choice(["all", "mel", "chroma"]),
+        click.option("--part", "data_part", type=click.Choice(SPECTROGRAM_PARTS),
                      default=DataConfig.part, show_default=True,
                      help="Rows of a fused mel+chroma spectrogram to keep."),
         click.option("--skip-bad", is_flag=True,
@@ -370,8 +374,9 @@ def fit(ctx, repeats, folds, ensemble, resume, verbose, **options):
     explicit = {p for p in ctx.params
                 if ctx.get_parameter_source(p) != click.core.ParameterSource.DEFAULT}
     cfg = settings.fit_config(options, explicit)
-    repeats, members_of = _ensemble_plan(repeats, folds, ensemble)
     from kerasaudio import crossval, runs, train
+
+    repeats, members_of = crossval.ensemble_plan(repeats, folds, ensemble)
 
     if folds:
         crossval.check_folds(cfg, folds)
@@ -406,28 +411,6 @@ def fit(ctx, repeats, folds, ensemble, resume, verbose, **options):
     click.echo(f"experiment directory: {experiment}")
     if members_of:
         click.echo(f"ensemble (a run directory): {ensemble_dir}")
-
-
-def _ensemble_plan(repeats: int, folds: int | None, ensemble: int | None) -> tuple:
-    """(runs with seeds, what an ensemble averages: `folds`, `seeds` or None) from --repeats,
-    --folds and --ensemble, refusing combinations that mean nothing."""
-    if folds and repeats > 1:
-        raise UserError("--folds and --repeats: give one (each fold is one run)")
-    if ensemble is None:
-        return repeats, None
-    if folds:
-        if ensemble:
-            raise UserError(f"--folds {folds} --ensemble: the ensemble is the {folds} fold "
-                            "models; give --ensemble without a number")
-        return repeats, "folds"
-    if ensemble and repeats > 1 and ensemble != repeats:
-        raise UserError(f"--ensemble {ensemble} and --repeats {repeats} disagree on the "
-                        "number of seeds; give one")
-    seeds = ensemble or repeats
-    if ensemble == 1 or seeds < 2:
-        raise UserError("--ensemble needs members: --ensemble N (seeds), or with --folds K "
-                        "or --repeats N")
-    return seeds, "seeds"
 
 
 @main.command()
@@ -523,7 +506,7 @@ def archs():
 @click.option("--arch", default=ModelConfig.arch, show_default=True,
               help="Architecture to search (or --grid arch=a,b).")
 @data_options
-@click.option("--tuner", type=click.Choice(["hyperband", "bayesian", "random", "grid"]),
+@click.option("--tuner", type=click.Choice(TUNERS),
               default="hyperband", show_default=True)
 @click.option("--max-epochs", type=click.IntRange(min=1), default=20, show_default=True,
               help="Epochs of the longest trial (Hyperband) or of every trial.")
@@ -629,7 +612,7 @@ def _without_option(argv: list, option: str) -> list:
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test",
+@click.option("--split", type=click.Choice(SPLITS), default="test",
               show_default=True, help="Which split to report on (val/train run the model).")
 @click.option("--data", "data_path", type=click.Path(),
               help="Score the run on every file of another audio data set with the same "
@@ -698,7 +681,7 @@ def predict(run_dir, paths, csv_path, submission):
 
 @main.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
-@click.option("--format", "fmt", type=click.Choice(["keras", "savedmodel", "tflite", "onnx"]),
+@click.option("--format", "fmt", type=click.Choice(EXPORT_FORMATS),
               default="savedmodel", show_default=True)
 @click.option("--out", type=click.Path(),
               help="Where to write it [default: RUN_DIR/export/model.keras|savedmodel|"
@@ -802,7 +785,7 @@ def augment_preview(data, feature_kind, count, out):
 
 @data.command("audio")
 @click.argument("folder", type=click.Path(file_okay=False))
-@click.option("--split", type=click.Choice(["train", "val", "test"]), default="test",
+@click.option("--split", type=click.Choice(SPLITS), default="test",
               show_default=True)
 @click.option("--count", type=click.IntRange(min=1), default=20, show_default=True,
               help="Utterances, picked at random from the split.")

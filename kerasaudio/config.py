@@ -15,6 +15,10 @@ WINDOW_EDGES = ("repeat", "zero")
 # Readers of users' data (`kerasaudio.datasets.READERS`), named here so the CLI lists them
 # without importing the readers.
 DATA_FORMATS = ("ts", "audio", "frames", "images", "spectrograms")
+# A data set's splits; the parts of a fused spectrogram array (`--part`); export formats.
+SPLITS = ("train", "val", "test")
+SPECTROGRAM_PARTS = ("all", "mel", "chroma")
+EXPORT_FORMATS = ("keras", "savedmodel", "tflite", "onnx")
 
 
 @dataclass(frozen=True)

@@ -25,11 +25,12 @@ import warnings
 from pathlib import Path
 
 from kerasaudio import features, models
+from kerasaudio.config import EXPORT_FORMATS
 from kerasaudio.errors import UserError
 from kerasaudio.models import heads
 from kerasaudio.runs import load_model, load_run
 
-FORMATS = ("keras", "savedmodel", "tflite", "onnx")
+FORMATS = EXPORT_FORMATS
 DEFAULT_NAMES = {"keras": "model.keras", "savedmodel": "savedmodel", "tflite": "model.tflite",
                  "onnx": "model.onnx"}
 ONNX_OPSET = 17

@@ -33,7 +33,6 @@ from kerasaudio.features import kinds
 from kerasaudio.models.inputs import InputSpec
 from tuning import spaces, trial_process
 
-TUNERS = ("hyperband", "bayesian", "random", "grid")
 HYPERBAND_FACTOR = 3
 SETTINGS_FILE = "search.json"
 EXECUTIONS = "executions.jsonl"
@@ -152,12 +151,7 @@ class AudioHyperModel(kt.HyperModel):
         batches = inference.Batches(run, models.input_kind(run.model.arch), hparams)
         # A Hyperband trial that continues an earlier one continues its epochs' order too.
         first_epoch = kwargs.get("initial_epoch", 0)
-        if batches.kind == "sequence":
-            boundaries = pipeline.bucket_boundaries(train_split.lengths, run.train.batch_size)
-            training, steps = batches.training(train_split, boundaries=boundaries,
-                                               first_epoch=first_epoch)
-        else:
-            training, steps = batches.training(train_split, first_epoch=first_epoch)
+        training, steps = batches.training(train_split, first_epoch=first_epoch)
         validation = batches.evaluation(val_split)[0]
         return model.fit(training, validation_data=validation, steps_per_epoch=steps,
                          shuffle=False, **kwargs)
@@ -354,8 +348,8 @@ def validate(cfg: SearchConfig) -> dict:
     """Checks names before any data is loaded; returns the resolved space."""
     runs.check_name(cfg.name)
     runs.check_writable(cfg.out)
-    if cfg.tuner not in TUNERS:
-        raise UserError(f"unknown tuner {cfg.tuner!r}; valid: {', '.join(TUNERS)}")
+    if cfg.tuner not in spaces.TUNERS:
+        raise UserError(f"unknown tuner {cfg.tuner!r}; valid: {', '.join(spaces.TUNERS)}")
     space = spaces.resolve(cfg.archs, cfg.overrides, grid_search=cfg.tuner == "grid")
     train.validate(dataclasses.replace(
         cfg.run, out=cfg.out,

@@ -141,6 +141,7 @@ class Overrides:
         return cls(fixed, bounds, values)
 
 
+TUNERS = ("hyperband", "bayesian", "random", "grid")
 # Trials of a random or Bayesian search when --max-trials is not given.
 DEFAULT_TRIALS = 20
 

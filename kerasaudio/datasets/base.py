@@ -7,10 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasaudio.config import FeatureConfig, Task
+from kerasaudio.config import SPLITS, FeatureConfig, Task
 from kerasaudio.errors import UserError
-
-SPLITS = ("train", "val", "test")
 
 
 @dataclass

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasaudio import features
-from kerasaudio.config import DataConfig, FeatureConfig
+from kerasaudio.config import SPECTROGRAM_PARTS, DataConfig, FeatureConfig
 from kerasaudio.datasets.base import (
     Dataset,
     Problems,
@@ -38,7 +38,7 @@ from kerasaudio.errors import UserError
 TASK = "genre"
 MAPPING = "class_mapping.csv"
 CHROMA_ROWS = 12
-PARTS = ("all", "mel", "chroma")
+PARTS = SPECTROGRAM_PARTS
 ARRAYS = (".npy", ".npy.gz")
 
 
