@@ -373,10 +373,9 @@ def fit(ctx, repeats, folds, ensemble, resume, verbose, **options):
 
     explicit = {p for p in ctx.params
                 if ctx.get_parameter_source(p) != click.core.ParameterSource.DEFAULT}
+    repeats, members_of = settings.ensemble_plan(repeats, folds, ensemble)
     cfg = settings.fit_config(options, explicit)
     from kerasaudio import crossval, runs, train
-
-    repeats, members_of = crossval.ensemble_plan(repeats, folds, ensemble)
 
     if folds:
         crossval.check_folds(cfg, folds)

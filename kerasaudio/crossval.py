@@ -28,28 +28,6 @@ from kerasaudio.errors import UserError
 OOF_FILE = "predictions_oof.csv"
 
 
-def ensemble_plan(repeats: int, folds: int | None, ensemble: int | None) -> tuple:
-    """(runs with seeds, what an ensemble averages: `folds`, `seeds` or None) from --repeats,
-    --folds and --ensemble, refusing combinations that mean nothing."""
-    if folds and repeats > 1:
-        raise UserError("--folds and --repeats: give one (each fold is one run)")
-    if ensemble is None:
-        return repeats, None
-    if folds:
-        if ensemble:
-            raise UserError(f"--folds {folds} --ensemble: the ensemble is the {folds} fold "
-                            "models; give --ensemble without a number")
-        return repeats, "folds"
-    if ensemble and repeats > 1 and ensemble != repeats:
-        raise UserError(f"--ensemble {ensemble} and --repeats {repeats} disagree on the "
-                        "number of seeds; give one")
-    seeds = ensemble or repeats
-    if ensemble == 1 or seeds < 2:
-        raise UserError("--ensemble needs members: --ensemble N (seeds), or with --folds K "
-                        "or --repeats N")
-    return seeds, "seeds"
-
-
 def fold_configs(cfg: RunConfig, folds: int) -> list:
     return [dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, folds=folds, fold=k))
             for k in range(folds)]

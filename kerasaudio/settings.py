@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from kerasaudio import models, quiet
+from kerasaudio import models, quiet, runs
 from kerasaudio.config import (
     BUILTIN_AUGMENT,
     DataConfig,
@@ -26,6 +26,15 @@ from kerasaudio.features import GIVEN, TF_KINDS, kinds
 # What `fit --hparams` needs of the best.json that tuning/search.py's `export` writes.
 BEST_KEYS = ("arch", "hparams", "train", "epochs")
 TRAIN_FIELDS = {f.name for f in dataclasses.fields(TrainConfig)}
+
+
+def write_best(path, arch: str, hparams: dict, train: dict, epochs: int, **about) -> dict:
+    """Writes a search's best.json as `read_best` reads it back for `fit --hparams`: the
+    winner's architecture, hyperparameters, training settings and epoch count, then what
+    else the search says of it (`about`: objective, trial, search). Returns the record."""
+    record = {"arch": arch, "hparams": hparams, "train": train, "epochs": epochs, **about}
+    runs.write_json(Path(path), record)
+    return record
 
 
 def read_best(path) -> dict:
@@ -148,6 +157,28 @@ def augment_for(names: str | None, data: DataConfig, features: FeatureConfig) ->
     return BUILTIN_AUGMENT.get(data.name, ()) if in_graph and not features.beat_sync else ()
 
 
+def ensemble_plan(repeats: int, folds: int | None, ensemble: int | None) -> tuple:
+    """(runs with seeds, what an ensemble averages: `folds`, `seeds` or None) from --repeats,
+    --folds and --ensemble, refusing combinations that mean nothing."""
+    if folds and repeats > 1:
+        raise UserError("--folds and --repeats: give one (each fold is one run)")
+    if ensemble is None:
+        return repeats, None
+    if folds:
+        if ensemble:
+            raise UserError(f"--folds {folds} --ensemble: the ensemble is the {folds} fold "
+                            "models; give --ensemble without a number")
+        return repeats, "folds"
+    if ensemble and repeats > 1 and ensemble != repeats:
+        raise UserError(f"--ensemble {ensemble} and --repeats {repeats} disagree on the "
+                        "number of seeds; give one")
+    seeds = ensemble or repeats
+    if ensemble == 1 or seeds < 2:
+        raise UserError("--ensemble needs members: --ensemble N (seeds), or with --folds K "
+                        "or --repeats N")
+    return seeds, "seeds"
+
+
 def fit_config(options: dict, given: set) -> RunConfig:
     """A `fit`'s RunConfig from its options (click's parameter names -> values, given or
     default; `data` already a DataConfig) and the names of those given on the command line,
@@ -169,7 +200,7 @@ def fit_config(options: dict, given: set) -> RunConfig:
     quiet.import_tensorflow()  # the architecture's module imports Keras
     data = record_data(record, options["data"], given) if record else options["data"]
     features = features_for(data, options["feature_kind"], **{
-        k: options[k] for k in FEATURE_OPTIONS if k not in ("data", "feature_kind")})
+        k: options[k] for k in FEATURE_OPTIONS if k != "feature_kind"})
     augment = augment_for(options["augment_names"], data, features)
     out = options["out"]
     if record is not None:

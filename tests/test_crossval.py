@@ -8,10 +8,36 @@ import tensorflow as tf
 from test_export import serve_inputs
 from test_readers import PITCHES, write_tone
 
-from kerasaudio import crossval, datasets, export, predict, runs
+from kerasaudio import crossval, datasets, export, predict, runs, settings
 from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from kerasaudio.datasets import splits
 from kerasaudio.errors import UserError
+
+
+@pytest.mark.parametrize(("repeats", "folds", "ensemble", "plan"), [
+    (1, None, None, (1, None)),
+    (3, None, None, (3, None)),
+    (1, 5, None, (1, None)),
+    (1, 5, 0, (1, "folds")),       # --folds 5 --ensemble (no number)
+    (1, None, 4, (4, "seeds")),    # --ensemble 4
+    (4, None, 0, (4, "seeds")),    # --repeats 4 --ensemble
+    (4, None, 4, (4, "seeds")),
+])
+def test_ensemble_plan_of_repeats_folds_and_ensemble(repeats, folds, ensemble, plan):
+    assert settings.ensemble_plan(repeats, folds, ensemble) == plan
+
+
+@pytest.mark.parametrize(("repeats", "folds", "ensemble", "message"), [
+    (3, 5, None, "--folds and --repeats: give one"),
+    (1, 5, 3, "the ensemble is the 5 fold models"),
+    (3, None, 4, "--ensemble 4 and --repeats 3 disagree"),
+    (1, None, 1, "--ensemble needs members"),
+    (1, None, 0, "--ensemble needs members"),
+])
+def test_ensemble_plan_refuses_combinations_that_mean_nothing(repeats, folds, ensemble,
+                                                              message):
+    with pytest.raises(UserError, match=message):
+        settings.ensemble_plan(repeats, folds, ensemble)
 
 
 def test_folds_are_stratified_and_keep_every_group_whole():

@@ -458,21 +458,18 @@ def export(cfg: SearchConfig) -> dict:
     train_names = [n for n, (_, owners) in space.items() if owners is None]
     arch = best.get("arch", cfg.archs[0])
     model_names = models.hyperparameters(arch)
-    record = {
-        "arch": arch,
-        "hparams": {k: v for k, v in best.items() if k in model_names},
-        "train": {k: v for k, v in best.items() if k in train_names},
+    record = settings.write_best(
+        cfg.directory / "best.json", arch,
+        hparams={k: v for k, v in best.items() if k in model_names},
+        train={k: v for k, v in best.items() if k in train_names},
         # The step counts from the epoch the trial started at, 0-based.
-        "epochs": best["initial_epoch"] + int(best["best_step"]) + 1,
-        "objective": {"name": cfg.objective, "value": best["score"]},
-        "trial": best["trial"],
-        "search": {"trials": len(rows), "completed": len(done),
-                   "epochs_trained": int(sum(r["epochs"] for r in rows)),
-                   "grid_configurations": spaces.grid_size(space, cfg.archs),
-                   "grid_epochs": spaces.grid_size(space, cfg.archs) * cfg.max_epochs},
-    }
-    # `fit --hparams` reads it back with kerasaudio/settings.py's `read_best`.
-    runs.write_json(cfg.directory / "best.json", record)
+        epochs=best["initial_epoch"] + int(best["best_step"]) + 1,
+        objective={"name": cfg.objective, "value": best["score"]},
+        trial=best["trial"],
+        search={"trials": len(rows), "completed": len(done),
+                "epochs_trained": int(sum(r["epochs"] for r in rows)),
+                "grid_configurations": spaces.grid_size(space, cfg.archs),
+                "grid_epochs": spaces.grid_size(space, cfg.archs) * cfg.max_epochs})
     _draw(cfg, done, space, maximise)
     return record
 
@@ -485,13 +482,14 @@ def _draw(cfg: SearchConfig, done: list, space: dict, maximise: bool) -> None:
     if not complete:
         return
     scores = np.array([r["score"] for r in complete])
-    span = (float(scores.min()), float(scores.max()))  # one colour scale for both plots
+    span = (float(np.nanmin(scores)), float(np.nanmax(scores)))  # one scale for both plots
     plots.parallel_coordinates(complete, axes, "score", cfg.directory / "parallel.png",
                                title=f"{cfg.name}: all {len(complete)} trials by "
                                      f"{cfg.objective}", metric_range=span)
     cut = np.quantile(scores, 0.75 if maximise else 0.25)
     top = [r for r in complete if (r["score"] >= cut if maximise else r["score"] <= cut)]
     if len(top) < 2:  # a quartile of one trial says nothing the whole plot does not
+        (cfg.directory / "parallel_top_quartile.png").unlink(missing_ok=True)  # an older one
         return
     plots.parallel_coordinates(top, axes, "score", cfg.directory / "parallel_top_quartile.png",
                                title=f"{cfg.name}: top quartile ({len(top)} trials) by "
