@@ -116,18 +116,24 @@ def _tflite_bytes(model, cfg) -> bytes:
         return converter.convert()
 
 
+def _onnx_converter():
+    """(tf2onnx, onnx.numpy_helper), or UserError naming the pip command."""
+    try:
+        import tf2onnx.convert
+        from onnx import numpy_helper
+    except ImportError as error:
+        raise UserError(f"--format onnx needs tf2onnx and onnx ({error}): pip install tf2onnx "
+                        "onnx") from None
+    return tf2onnx, numpy_helper
+
+
 def _onnx_bytes(model) -> bytes:
     """The model as ONNX, with best.keras's inputs (`features`, and `mask` for sequence
     models), every dimension but the features' free."""
     import numpy as np
     import tensorflow as tf
 
-    try:
-        import tf2onnx
-        from onnx import numpy_helper
-    except ImportError:
-        raise UserError("--format onnx needs tf2onnx and onnx: pip install tf2onnx onnx") \
-            from None
+    tf2onnx, numpy_helper = _onnx_converter()
     signature = [tf.TensorSpec(i.shape, i.dtype, name=i.name) for i in model.inputs]
 
     @tf.function(input_signature=signature)
@@ -154,14 +160,17 @@ def _onnx_bytes(model) -> bytes:
 
 def export(run_dir, fmt: str, out=None) -> Path:
     """Writes the run's best model in format `fmt` to `out` (default
-    `<run_dir>/export/<model.keras | savedmodel | model.tflite>`), never over an existing path.
+    `<run_dir>/export/<model.keras | savedmodel | model.tflite | model.onnx>`), never over an
+    existing path.
 
     Raises:
-        UserError: for an unknown format, an existing `out`, or features that cannot run in a
-            graph (savedmodel, tflite).
+        UserError: for an unknown format, an existing `out`, features that cannot run in a
+            graph (savedmodel, tflite), or onnx without tf2onnx and onnx installed.
     """
     if fmt not in FORMATS:
         raise UserError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
+    if fmt == "onnx":
+        _onnx_converter()  # before anything is loaded or written
     cfg = load_run(run_dir).config
     out = Path(out) if out else Path(run_dir) / "export" / DEFAULT_NAMES[fmt]
     if out.exists():

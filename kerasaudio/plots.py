@@ -179,7 +179,7 @@ def _numeric_axis(values: list, name: str) -> tuple:
     lo, hi = float(np.nanmin(v)), float(np.nanmax(v))
     if hi == lo:
         return np.full_like(v, 0.5), ([0.5], [f"{values[0]:.3g}"])
-    integers = all(isinstance(x, int) for x in values)
+    integers = not log and all(isinstance(x, int) for x in values)
     distinct = sorted(set(values))
     if integers and len(distinct) <= 6:
         labels = np.asarray(distinct, float)

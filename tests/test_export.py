@@ -1,5 +1,6 @@
 """predict on audio files, and exported models that compute their own features."""
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -168,6 +169,14 @@ def test_keras_export_loads_in_safe_mode_and_librosa_features_cannot_be_exported
     assert set(model.output_names) == {"pitch"} or "pitch" in model.output
     with pytest.raises(UserError, match="chroma features are computed by librosa"):
         export.serving_function(model, RunConfig(features=FeatureConfig(kind="mfcc+chroma")))
+
+
+def test_onnx_without_tf2onnx_is_one_line_before_anything_is_written(tone_run, tmp_path,
+                                                                    monkeypatch):
+    monkeypatch.setitem(sys.modules, "tf2onnx", None)  # as if it were not installed
+    with pytest.raises(UserError, match="pip install tf2onnx onnx"):
+        export.export(tone_run, "onnx", tmp_path / "out" / "model.onnx")
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("arch", models.ARCHITECTURES)

@@ -2,8 +2,8 @@
 
 This is the only module that calls `hp.*`. Every range is discrete (integer steps, float steps
 or a list of values), so a search can always be compared with the full grid over the same
-values. Ranges come from the seeds (../shared/SEEDS.md): hidden 32-256, 1-3 layers, dropout
-0-0.5, learning rate 1e-4 to 1e-2 on a log grid, and the course projects' batch sizes scaled to this
+values. Ranges come from the course projects (../shared/SEEDS.md): hidden 32-256, 1-3 layers,
+dropout 0-0.5, learning rate 1e-4 to 1e-2 on a log grid, and their batch sizes scaled to this
 corpus.
 
 Users reshape a space without editing code (see `Overrides`): fix a value, narrow a range, or

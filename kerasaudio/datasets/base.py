@@ -1,6 +1,7 @@
 """The one in-memory form every data source is turned into."""
 
 import dataclasses
+import gzip
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,8 +155,6 @@ def read_frames(path, n_features: int | None = None, transpose: bool = False) ->
         UserError: naming the file, if it is unreadable, of another shape (or another width
             than `n_features`), empty, or not finite.
     """
-    import gzip
-
     try:
         if str(path).endswith(".gz"):
             with gzip.open(path) as f:

@@ -8,8 +8,8 @@
   is a regression target (bounded to [0, 1] when all its values are), any other a class;
 - the arrays: .npy or .npy.gz, (frequency, time), of any length;
 - optionally FOLDER/class_mapping.csv: lines `label,new label` that merge classes, or
-  `label,` that drops a class's examples, as the lab merged similar genres and dropped rare
-  ones.
+  `label,` that drops a class's examples, as the music course project merged similar genres
+  and dropped rare ones.
 
 `--part mel` or `--part chroma` keeps the first rows but the last 12, or the last 12, of a
 fused mel+chroma array. Without test_labels.txt the test split is drawn from the training

@@ -25,6 +25,7 @@ import ctypes
 import importlib.metadata
 import multiprocessing
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -360,8 +361,6 @@ def _take(engine: Espeak, rng, text: str, voice: str, channel: bool = False) -> 
 def _synth_speaker(args) -> dict:
     """Synthesises every take of one spoken-digits speaker; runs in a fresh process (see the
     module docstring)."""
-    import tempfile
-
     seed, index, speaker = args
     rng = np.random.default_rng([seed, index])
     voice = f"{speaker['voice']}+{speaker['variant']}"
