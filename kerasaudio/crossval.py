@@ -175,8 +175,8 @@ def write_ensemble(experiment: Path, run_dirs: list, of: str) -> Path:
         of: `folds` (members trained on different folds: the ensemble has no validation
             split of its own) or `seeds`.
     """
-    config = runs.read_json(run_dirs[0] / "config.json")  # copied into the ensemble's own
-    cfg = runs.read_record(run_dirs[0]).config
+    # The members' record, copied into the ensemble's own.
+    config, cfg = runs.read_config(run_dirs[0] / "config.json")
     model = ensemble_model(run_dirs)
     dataset = datasets.load(cfg.data, cfg.features)
     test = inference.recorded_split(run_dirs[0], dataset, "test")

@@ -282,6 +282,26 @@ class RunRecord:
     ensemble: dict | None = None
 
 
+def read_config(path, parse=RunConfig.from_dict) -> tuple:
+    """(the dict as written, `parse` of it) of a run's config.json at `path`, which may have
+    been copied anywhere (`fit --config`).
+
+    Raises:
+        UserError: naming the file, when it is missing, not JSON, or not a config.json this
+            version of kerasaudio reads.
+    """
+    try:
+        config = read_json(path)
+        return config, parse(config)
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such file") from None
+    except ValueError as error:
+        raise UserError(f"{path}: not valid JSON ({error})") from None
+    except (KeyError, TypeError, AttributeError) as error:
+        raise UserError(f"{path}: not a run's config.json this version of kerasaudio reads "
+                        f"({type(error).__name__}: {error})") from None
+
+
 def read_record(run_dir) -> RunRecord:
     """The typed config.json of a run directory, finished or not.
 
@@ -289,18 +309,12 @@ def read_record(run_dir) -> RunRecord:
         UserError: if there is no config.json, or it cannot be read as one.
     """
     run_dir = Path(run_dir)
-    path = run_dir / "config.json"
-    if not path.is_file():
+    if not (run_dir / "config.json").is_file():
         raise UserError(f"{run_dir}: not a run directory (no config.json)")
-    try:
-        config = read_json(path)
-        return RunRecord(run_dir, RunConfig.from_dict(config),
-                         DatasetRecord.from_dict(config["dataset"]), config.get("ensemble"))
-    except ValueError as error:
-        raise UserError(f"{path}: not valid JSON ({error})") from None
-    except (KeyError, TypeError, AttributeError) as error:
-        raise UserError(f"{path}: not a config.json this version of kerasaudio reads "
-                        f"({type(error).__name__}: {error})") from None
+    _, record = read_config(run_dir / "config.json", lambda config: RunRecord(
+        run_dir, RunConfig.from_dict(config), DatasetRecord.from_dict(config["dataset"]),
+        config.get("ensemble")))
+    return record
 
 
 def read_metrics(run_dir) -> dict:

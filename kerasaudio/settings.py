@@ -18,7 +18,6 @@ from kerasaudio.config import (
     feature_defaults,
     fft_length_for,
     parse_augment,
-    with_defaults,
 )
 from kerasaudio.errors import UserError
 from kerasaudio.features import GIVEN, TF_KINDS, kinds
@@ -106,16 +105,7 @@ def read_run_config(path) -> RunConfig:
         UserError: naming the file, when it is missing, not JSON, not a run's record, or
             the record of a fine-tuning (which `finetune` reruns).
     """
-    try:
-        record = with_defaults(json.loads(Path(path).read_text()))
-        cfg = RunConfig.from_dict(record)
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such file") from None
-    except ValueError as error:
-        raise UserError(f"{path}: not valid JSON ({error})") from None
-    except (KeyError, TypeError, AttributeError) as error:
-        raise UserError(f"{path}: not a run's config.json ({type(error).__name__}: "
-                        f"{error})") from None
+    _, cfg = runs.read_config(path)
     if cfg.finetune is not None:
         raise UserError(f"{path}: the record of a fine-tuning run; rerun it with `finetune "
                         f"--from {cfg.finetune.source}`")
