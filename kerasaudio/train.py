@@ -94,6 +94,15 @@ class EpochStats(keras.callbacks.Callback):
             logs["padded_fraction"] = next(self.padding)
 
 
+class RunBoard(keras.callbacks.TensorBoard):
+    """Keras's TensorBoard callback with EpochStats's wall time tagged `epoch_seconds`: the
+    callback prefixes every log with `epoch_`, which would make it `epoch_epoch_seconds`."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = {("seconds" if k == "epoch_seconds" else k): v for k, v in (logs or {}).items()}
+        super().on_epoch_end(epoch, logs)
+
+
 LOG_FILE = "train.log"
 
 
@@ -385,9 +394,25 @@ def describe(dataset: Dataset) -> DatasetRecord:
                          skipped=tuple(dataset.skipped))
 
 
+# TensorBoard's HParams table shows the first five metrics in (tag, run) order; "Test/" sorts
+# before Keras's lowercase "epoch_" tags, so the test metrics are the ones it shows.
+TEST_TAG = "Test/{}"
+
+
+def _hparam_value(value):
+    """TensorBoard shows every number with five significant digits (32 as 32.000), so integers
+    go as text; lists as comma-separated text."""
+    if isinstance(value, bool | float):
+        return value
+    if isinstance(value, list | tuple):
+        return ",".join(map(str, value))
+    return str(value)
+
+
 def _log_hparams(run_dir: Path, cfg: RunConfig, metrics: dict) -> None:
     """The run's settings and final test metrics for TensorBoard's HParams dashboard, whose
-    parallel-coordinates view then compares every run under the log directory."""
+    parallel-coordinates view then compares every run under the log directory. They go in the
+    session's own run, beside Keras's train and validation runs, at the best epoch's step."""
     from tensorboard.plugins.hparams import api as hp
 
     settings = {"arch": cfg.model.arch, "features": cfg.features.kind, "lr": cfg.train.lr,
@@ -396,13 +421,14 @@ def _log_hparams(run_dir: Path, cfg: RunConfig, metrics: dict) -> None:
                 "data": cfg.data.name,
                 # A run on part of the data must not pass for one on all of it.
                 "limit": cfg.data.limit if cfg.data.limit is not None else "all",
-                "fold": (f"{cfg.data.fold}/{cfg.data.folds}" if cfg.data.folds else "none")}
-    for key, value in cfg.model.hparams.items():
-        settings[key] = ",".join(map(str, value)) if isinstance(value, list | tuple) else value
+                "fold": (f"{cfg.data.fold}/{cfg.data.folds}" if cfg.data.folds else "none"),
+                **cfg.model.hparams}
+    step = max((metrics.get("best_epoch") or 1) - 1, 0)  # Keras's callback counts from 0
     with tf.summary.create_file_writer(str(run_dir / "tensorboard")).as_default():
-        hp.hparams({k: v for k, v in settings.items() if v is not None}, trial_id=run_dir.name)
+        hp.hparams({k: _hparam_value(v) for k, v in settings.items() if v is not None},
+                   trial_id=run_dir.name)
         for name, value in metrics["test"].items():
-            tf.summary.scalar(f"test_{name}", value, step=0)
+            tf.summary.scalar(TEST_TAG.format(name), value, step=step)
 
 
 def fit_repeats(cfg: RunConfig, repeats: int, dataset: Dataset | None = None,
@@ -561,7 +587,7 @@ def _callbacks(job: _Job, feed: _Feed, extra_callbacks: list) -> _Watchers:
         stopping,
         logger,
         EpochLog(run_dir / LOG_FILE, t.epochs),
-        keras.callbacks.TensorBoard(log_dir=str(run_dir / "tensorboard")),
+        RunBoard(log_dir=str(run_dir / "tensorboard")),
     ]
     if t.schedule == "plateau":
         stateful["plateau"] = keras.callbacks.ReduceLROnPlateau(

@@ -6,6 +6,7 @@ import warnings
 
 import numpy as np
 import pytest
+import tensorflow as tf
 from conftest import make_sequences
 from scipy import stats
 from sklearn.metrics import classification_report
@@ -127,7 +128,49 @@ def test_fit_leaves_a_report_with_plots_and_evaluation_metrics(toy_run):
     for name in ("learning_curves.png", "confusion_label_test_counts.png",
                  "confusion_label_test_normalised.png"):
         assert is_png(toy_run / "plots" / name)
-    assert any((toy_run / "tensorboard").glob("events.out.tfevents*"))  # the HParams session
+
+
+def _board_runs(log_dir):
+    """{run: {tag: [(step, value)]}} and each run's HParams plugin data, read as TensorBoard
+    does."""
+    from tensorboard.backend.event_processing import event_accumulator
+
+    scalars, plugin_data = {}, {}
+    for run in [log_dir, *sorted(p for p in log_dir.iterdir() if p.is_dir())]:
+        events = event_accumulator.EventAccumulator(str(run), size_guidance={"tensors": 0})
+        events.Reload()
+        name = run.relative_to(log_dir).as_posix()
+        scalars[name] = {tag: [(e.step, float(tf.make_ndarray(e.tensor_proto)))
+                               for e in events.Tensors(tag)]
+                         for tag in events.Tags()["tensors"]
+                         if events.SummaryMetadata(tag).plugin_data.plugin_name == "scalars"}
+        plugin_data[name] = {tag: events.SummaryMetadata(tag).plugin_data.content
+                             for tag in events.Tags()["tensors"]
+                             if events.SummaryMetadata(tag).plugin_data.plugin_name == "hparams"}
+    return scalars, plugin_data
+
+
+def test_tensorboard_has_train_validation_and_a_test_session_that_the_hparams_table_shows(toy_run):
+    from tensorboard.plugins.hparams import metadata
+
+    scalars, plugin_data = _board_runs(toy_run / "tensorboard")
+    assert set(scalars) == {".", "train", "validation"}
+    assert {"epoch_seconds", "epoch_loss", "epoch_learning_rate"} <= set(scalars["train"])
+    assert not any("epoch_epoch" in tag for tags in scalars.values() for tag in tags)
+    metrics = json.loads((toy_run / "metrics.json").read_text())
+    # The session's own run holds the test metrics, at the best epoch (Keras counts from 0).
+    assert scalars["."] == {f"Test/{k}": [(metrics["best_epoch"] - 1, pytest.approx(v))]
+                            for k, v in metrics["test"].items()}
+    # The HParams table shows the first five metrics in (tag, run) order: the test ones first.
+    names = sorted((tag, run) for run, tags in scalars.items() for tag in tags)
+    assert {tag for tag, _ in names[:len(metrics["test"])]} == set(scalars["."])
+    start = metadata.parse_session_start_info_plugin_data(
+        plugin_data["."][metadata.SESSION_START_INFO_TAG])
+    values = {k: v.WhichOneof("kind") for k, v in start.hparams.items()}
+    # Integers go as text, which TensorBoard shows as "8" rather than "8.0000".
+    assert start.hparams["batch_size"].string_value == "8"
+    assert start.hparams["hidden"].string_value == "8"
+    assert values["lr"] == "number_value" and start.hparams["limit"].string_value == "all"
 
 
 def test_evaluate_val_split_runs_the_saved_model(toy_run, monkeypatch):
