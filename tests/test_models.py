@@ -1,3 +1,5 @@
+import dataclasses
+
 import keras
 import numpy as np
 import pytest
@@ -6,6 +8,7 @@ from conftest import make_frames, make_sequences
 from kerasaudio import models, pipeline
 from kerasaudio.errors import UserError
 from kerasaudio.models.inputs import InputSpec
+from kerasaudio.models.layers import BATCH_NORM_MOMENTUM
 
 ARCHS = list(models.ARCHITECTURES)
 SEQUENCE_ARCHS = [a for a in ARCHS if models.input_kind(a) == "sequence"
@@ -64,6 +67,40 @@ def test_every_architecture_builds_trains_and_predicts(arch):
     (probs,) = model.predict(predict_on, verbose=0).values()
     assert probs.shape == expected
     np.testing.assert_allclose(probs.sum(axis=-1), 1.0, rtol=1e-5)
+
+
+def test_batch_norm_statistics_are_ready_after_a_few_dozen_steps():
+    """A small data set's best epoch can come after 50 steps; its saved model must normalise
+    with its layers' statistics, not with moving ones still near their initial values
+    (Keras's default momentum, 0.99, would leave them 67 % of the way there after 40)."""
+    keras.utils.set_random_seed(0)
+    data = make_sequences(90)
+    # Inputs far from zero mean and unit variance, where the moving statistics start.
+    data = dataclasses.replace(data, frames=0.05 * data.frames + 3)
+    batches, _ = pipeline.training_batches(data.subset("train"), batch_size=8, seed=0)
+    spec = InputSpec(data.n_features, np.zeros(data.n_features), np.ones(data.n_features))
+    model = models.build("conv1d", spec, data.tasks, **SMALL["conv1d"])
+    model.compile(keras.optimizers.Adam(0.0), loss="sparse_categorical_crossentropy")
+    model.fit(batches, steps_per_epoch=40, epochs=1, verbose=0, shuffle=False)
+    train = data.subset("train")
+    inputs = _batch(train.sequences(), max(train.lengths))
+    conv = keras.Model(model.inputs, model.get_layer("conv_0").output)(inputs)
+    frames = np.asarray(conv)[inputs["mask"]]  # the real frames the statistics are over
+    norm = model.get_layer("batch_norm_0")
+    assert norm.momentum == BATCH_NORM_MOMENTUM
+    np.testing.assert_allclose(norm.moving_mean.numpy(), frames.mean(axis=0),
+                               atol=0.2 * frames.std(axis=0).max())
+    np.testing.assert_allclose(norm.moving_variance.numpy(), frames.var(axis=0), rtol=0.3)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_every_batch_norm_uses_the_projects_momentum(arch):
+    data = make_frames(30) if models.input_kind(arch) == "window" else make_sequences(30)
+    model = models.build(arch, _spec(data), data.tasks, **SMALL[arch])
+    norms = [layer for layer in model.layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    assert all(layer.momentum == BATCH_NORM_MOMENTUM for layer in norms)
+    assert norms or arch not in ("conv1d", "cnn2d", "frame_mlp", "bilstm_frames")
 
 
 @pytest.mark.parametrize("arch", SEQUENCE_ARCHS)

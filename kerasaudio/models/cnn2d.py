@@ -6,7 +6,7 @@ import keras
 
 from kerasaudio.models import heads
 from kerasaudio.models.inputs import InputSpec, sequence_inputs
-from kerasaudio.models.layers import FrameMask, PoolMask, ZeroPadding
+from kerasaudio.models.layers import BATCH_NORM_MOMENTUM, FrameMask, PoolMask, ZeroPadding
 
 
 def build(spec: InputSpec, tasks, channels=(128, 64, 32, 8), kernel: int = 5,
@@ -32,7 +32,7 @@ def build(spec: InputSpec, tasks, channels=(128, 64, 32, 8), kernel: int = 5,
     for i, ch in enumerate(channels):
         x = ZeroPadding(name=f"zero_padding_{i}")(x, mask=mask)
         x = keras.layers.Conv2D(ch, kernel, padding="same", name=f"conv_{i}")(x)
-        x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(
+        x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM, name=f"batch_norm_{i}")(
             x, mask=FrameMask(name=f"frame_mask_{i}")(x, mask=mask))
         x = keras.layers.ReLU(name=f"relu_{i}")(x)
         x = ZeroPadding(name=f"zero_before_pool_{i}")(x, mask=mask)

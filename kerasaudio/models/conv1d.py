@@ -4,7 +4,7 @@ import keras
 
 from kerasaudio.models import heads
 from kerasaudio.models.inputs import InputSpec, sequence_inputs
-from kerasaudio.models.layers import ZeroPadding
+from kerasaudio.models.layers import BATCH_NORM_MOMENTUM, ZeroPadding
 
 
 def build(spec: InputSpec, tasks, filters: int = 128, kernel: int = 5, layers: int = 3,
@@ -23,7 +23,8 @@ def build(spec: InputSpec, tasks, filters: int = 128, kernel: int = 5, layers: i
     for i in range(layers):
         x = ZeroPadding(name=f"zero_padding_{i}")(x, mask=mask)
         x = keras.layers.Conv1D(filters, kernel, padding="same", name=f"conv_{i}")(x)
-        x = keras.layers.BatchNormalization(name=f"batch_norm_{i}")(x, mask=mask)
+        x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM,
+                                            name=f"batch_norm_{i}")(x, mask=mask)
         x = keras.layers.ReLU(name=f"relu_{i}")(x)
     x = keras.layers.GlobalAveragePooling1D(name="mean_over_time")(x, mask=mask)
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 
 from kerasaudio.errors import UserError
-from kerasaudio.models.layers import SpecAugment, UtteranceNormalization
+from kerasaudio.models.layers import BATCH_NORM_MOMENTUM, SpecAugment, UtteranceNormalization
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,8 @@ def mlp_blocks(x, width: int, depth: int, dropout: float, prefix: str = "block")
     Dropout] x depth."""
     for i in range(depth):
         x = keras.layers.Dense(width, name=f"{prefix}_{i}_dense")(x)
-        x = keras.layers.BatchNormalization(name=f"{prefix}_{i}_batch_norm")(x)
+        x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM,
+                                            name=f"{prefix}_{i}_batch_norm")(x)
         x = keras.layers.ReLU(name=f"{prefix}_{i}_relu")(x)
         x = keras.layers.Dropout(dropout, name=f"{prefix}_{i}_dropout")(x)
     return x
