@@ -26,7 +26,6 @@ from kerasaudio.config import (
     DataConfig,
     FeatureConfig,
     FinetuneConfig,
-    ModelConfig,
     RunConfig,
     TrainConfig,
 )
@@ -264,8 +263,8 @@ def main():
 
 
 @main.command()
-@click.option("--arch", default=ModelConfig.arch, show_default=True,
-              help="Architecture (see `archs`).")
+@click.option("--arch", help="Architecture (see `archs`) [default: conv1d for a .ts time-series "
+                            "file, gru_attention otherwise].")
 @data_options
 @click.option("--deltas/--no-deltas", default=None,
               help="Add MFCC deltas and delta-deltas (13 -> 39) [default: no; yes for "
@@ -502,8 +501,8 @@ def archs():
 
 
 @main.command()
-@click.option("--arch", default=ModelConfig.arch, show_default=True,
-              help="Architecture to search (or --grid arch=a,b).")
+@click.option("--arch", help="Architecture to search (or --grid arch=a,b) [default: as fit's: "
+                            "conv1d for a .ts time-series file, gru_attention otherwise].")
 @data_options
 @click.option("--tuner", type=click.Choice(TUNERS),
               default="hyperband", show_default=True)
@@ -540,7 +539,7 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
 
     # What needs no TensorFlow is checked before its seconds of import.
     overrides = spaces.Overrides.parse(fix, ranges, grid)
-    archs = spaces.archs(arch, overrides)
+    archs = spaces.archs(arch, overrides, data)
     max_trials = spaces.trial_budget(tuner, max_trials)
     name = spaces.search_name(archs, data.name, tuner) if name is None else name
     quiet.import_tensorflow()

@@ -1,5 +1,6 @@
-"""Small real data sets: kerasaudio's default `fit`, `fit --folds 5 --ensemble` and
-MiniRocket side by side, on the UEA/UCR sets that ship inside aeon's wheel.
+"""Small real data sets: kerasaudio's default `fit` (conv1d on a .ts file), `fit --folds 5
+--ensemble`, `fit --arch gru_attention` and MiniRocket side by side, on the UEA/UCR sets
+that ship inside aeon's wheel.
 
 aeon is a benchmark-only tool, never a project dependency: install it in a virtual
 environment of its own, which this script runs for MiniRocket and for the data's location:
@@ -90,7 +91,9 @@ def main():
     args = parser.parse_args()
     root = data_folder(args.aeon_python)
     systems = {"kerasaudio fit (default)": (),
-               "kerasaudio fit --folds 5 --ensemble": ("--folds", "5", "--ensemble")}
+               "kerasaudio fit --folds 5 --ensemble": ("--folds", "5", "--ensemble"),
+               # The default architecture of every data set before .ts files got conv1d.
+               "kerasaudio fit --arch gru_attention": ("--arch", "gru_attention")}
     if args.skip_default:
         del systems["kerasaudio fit (default)"]
     for name in args.sets.split(","):

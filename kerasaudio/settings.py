@@ -7,7 +7,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from kerasaudio import models, quiet, runs
+from kerasaudio import datasets, models, quiet, runs
 from kerasaudio.config import (
     BUILTIN_AUGMENT,
     DataConfig,
@@ -69,6 +69,21 @@ def earlier(best: dict | None, record: RunConfig | None) -> dict | None:
         return {"arch": record.model.arch, "hparams": record.model.hparams,
                 "train": dataclasses.asdict(record.train)}
     return None
+
+
+# The architecture by data format when --arch is not given: temporal convolutions for UEA/UCR
+# time series, where they beat gru_attention on every set measured, in less time (results/
+# README.md, "Small real data sets"); gru_attention for everything else.
+DEFAULT_ARCHS = {"ts": "conv1d"}
+
+
+def default_arch(data: DataConfig) -> str:
+    """The architecture `fit` and `tune` use on `data` when --arch is not given.
+
+    Raises:
+        UserError: if `data` is a path that does not exist or whose format cannot be told.
+    """
+    return DEFAULT_ARCHS.get(datasets.format_of(data), ModelConfig.arch)
 
 
 def model(arch: str, hparams: dict, arch_given: bool, before: dict | None) -> tuple[str, dict]:
@@ -184,8 +199,8 @@ def fit_config(options: dict, given: set) -> RunConfig:
     best = read_best(options["hparams_file"]) if options["hparams_file"] else None
     before = earlier(best, record)
     layered = {k: options[k] for k in ("hidden", "layers", "dropout") if options[k] is not None}
-    arch, hparams = model(options["arch"], {**layered, **options["sets"]}, "arch" in given,
-                          before)
+    arch = options["arch"] if "arch" in given else default_arch(options["data"])
+    arch, hparams = model(arch, {**layered, **options["sets"]}, "arch" in given, before)
     models.check_name(arch)  # a typo fails at once, before TensorFlow's seconds of import
     quiet.import_tensorflow()  # the architecture's module imports Keras
     data = record_data(record, options["data"], given) if record else options["data"]

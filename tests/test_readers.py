@@ -1,13 +1,20 @@
 """Users' data: each reader on small files made here, and its answers to bad input."""
 
+import json
 import re
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from kerasaudio import datasets, predict, train
+from kerasaudio import datasets, predict, settings, train
 from kerasaudio.config import DataConfig, FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from kerasaudio.errors import UserError
+from tuning import spaces
+
+ROOT = Path(__file__).resolve().parents[1]
 
 TS_HEADER = """# made by the tests
 @problemName Toy
@@ -71,6 +78,24 @@ BAD_TS = {
     "no label": ("1,2:3,4:", r"Toy_TRAIN.ts:10: expected dimensions separated by ':'"),
     "huge values": ("1e30,2:3,4:1", r"Toy_TRAIN.ts:10: values up to 1e\+30; beyond 1e\+15"),
 }
+
+
+def test_a_time_series_file_trains_conv1d_unless_an_arch_is_given(tmp_path):
+    train_file = write_ts(tmp_path)
+    data = DataConfig(name=str(train_file))
+    assert settings.default_arch(data) == "conv1d"
+    assert settings.default_arch(DataConfig()) == "gru_attention"  # spoken-digits
+    no_options = spaces.Overrides.parse()
+    assert spaces.archs(None, no_options, data) == ["conv1d"]  # tune's default is fit's
+    assert spaces.archs("gru", no_options, data) == ["gru"]
+    for given, arch in (((), "conv1d"), (("--arch", "dense"), "dense")):
+        out = tmp_path / arch
+        result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "fit", "--data",
+                                 str(train_file), "--epochs", "1", "--out", str(out), *given],
+                                capture_output=True, text=True, cwd=ROOT)
+        assert result.returncode == 0, result.stderr[-2000:]
+        (run_dir,) = out.iterdir()
+        assert json.loads((run_dir / "config.json").read_text())["model"]["arch"] == arch
 
 
 @pytest.mark.parametrize("case", BAD_TS)

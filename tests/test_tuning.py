@@ -47,7 +47,7 @@ def test_bad_overrides_are_user_errors(kwargs, message):
 
 def test_grid_search_varies_only_the_grid_axes_and_arch_can_be_one():
     o = spaces.Overrides.parse(grid=["arch=dense,gru", "lr=0.1,0.01", "dropout=0,0.5"])
-    names = spaces.archs("gru_attention", o)
+    names = spaces.archs("gru_attention", o, DataConfig())
     space = spaces.resolve(names, o, grid_search=True)
     assert names == ["dense", "gru"]
     assert spaces.grid_size(space, names) == 2 * (2 * 2)

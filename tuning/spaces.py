@@ -13,8 +13,8 @@ give the exact values of a grid axis.
 import math
 from dataclasses import dataclass, field, replace
 
-from kerasaudio import models
-from kerasaudio.config import OPTIMIZERS
+from kerasaudio import models, settings
+from kerasaudio.config import OPTIMIZERS, DataConfig
 from kerasaudio.errors import UserError
 from kerasaudio.runs import slug
 
@@ -168,9 +168,10 @@ def search_name(archs: list, data_name: str, tuner: str) -> str:
     return f"{'+'.join(archs)}-{slug(data_name)}-{tuner}"
 
 
-def archs(arch: str, overrides: Overrides) -> list:
-    """The architectures searched: `arch`, or the values of a grid axis `arch`."""
-    names = overrides.grid.get("arch", [arch])
+def archs(arch: str | None, overrides: Overrides, data: DataConfig) -> list:
+    """The architectures searched: `arch`, or the values of a grid axis `arch`, or the data's
+    default architecture (as `fit`'s)."""
+    names = overrides.grid.get("arch", [arch or settings.default_arch(data)])
     for name in names:
         if name not in ARCHITECTURES:
             raise UserError(f"no search space for architecture {name!r}; valid: "
