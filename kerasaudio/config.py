@@ -201,6 +201,8 @@ class TrainConfig:
         spec_augment: SpecAugment-style time and frequency masking while training.
         augment: waveform augmentations of the training batches (kerasaudio/augment.py),
             applied on the fly; needs a data set that keeps its audio.
+        mixup: mixup's alpha: each training example is mixed with another of its batch, with
+            a Beta(alpha, alpha) weight, and so are their targets (0: off).
         window_edge: how frame windows are filled past an utterance's ends (`repeat`, `zero`).
         seed: seeds Python, NumPy, TensorFlow and the input pipeline's shuffling.
         strategy: `default` (one device), `mirrored` (every local GPU, or every logical CPU)
@@ -226,6 +228,7 @@ class TrainConfig:
     overfit_batches: int | None = None
     spec_augment: bool = False
     augment: tuple = ()
+    mixup: float = 0.0
     window_edge: str = "repeat"
     seed: int = 0
     strategy: str = "default"

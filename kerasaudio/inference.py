@@ -34,7 +34,7 @@ class Batches:
         return pipeline.training_batches(data, t.batch_size, t.seed, boundaries,
                                          class_weights=weights, first_epoch=first_epoch,
                                          replicas=self.replicas, augmentations=t.augment,
-                                         min_steps=t.min_epoch_steps)
+                                         min_steps=t.min_epoch_steps, mixup=t.mixup)
 
     def evaluation(self, data: Dataset):
         """(batches, order): order[k] is the index (sequence or frame) of the k-th output."""

@@ -219,6 +219,51 @@ PLAN_SLOT, BATCH_ORDER_SLOT = -1, -2
 AUGMENT_DOMAIN, SLOT_SPACING = 1 << 40, 1 << 16
 
 
+# Mixup's keys, apart from the augmentations' and the epoch order's.
+MIXUP_DOMAIN = 2 << 40
+
+
+def _mixup_fn(alpha: float, seed: int, tasks: list):
+    """Maps (the batch's place in the stream of batches, batch) to the batch mixed with itself
+    in another order. Each example's features become lam * its own + (1 - lam) * its
+    partner's, with lam ~ Beta(alpha, alpha), and its mask the union of both; a class target
+    becomes (its class, the partner's, lam), which heads.MixupCrossentropy and MixupAccuracy
+    read; a regression target and a sample weight become the same mix of both. Keyed by the
+    seed and the batch's place alone, so a resumed run mixes the pairs the lost one would."""
+    classes = {t.name for t in tasks if t.kind == "classification"}
+
+    def mix(place, batch):
+        inputs, labels, *weights = batch
+        key = tf.stack([tf.constant(seed, tf.int64) * 1_000_003 + MIXUP_DOMAIN, place])
+        n = tf.shape(inputs["mask"])[0]
+        partner = tf.argsort(tf.random.stateless_uniform([n], key))
+        # Beta(alpha, alpha) as the share of one of two Gamma(alpha) draws.
+        own = tf.random.stateless_gamma([n], key + [1, 0], alpha)
+        other = tf.random.stateless_gamma([n], key + [2, 0], alpha)
+        lam = own / tf.maximum(own + other, 1e-12)
+
+        def blend(x):
+            share = tf.reshape(tf.cast(lam, x.dtype), [-1] + [1] * (len(x.shape) - 1))
+            return share * x + (1 - share) * tf.gather(x, partner)
+
+        mixed = {"features": blend(inputs["features"]),
+                 "mask": inputs["mask"] | tf.gather(inputs["mask"], partner)}
+        targets = {name: tf.stack([tf.cast(y, tf.float32),
+                                   tf.cast(tf.gather(y, partner), tf.float32), lam], -1)
+                   if name in classes else blend(y) for name, y in labels.items()}
+        return (mixed, targets, *[blend(w) for w in weights])
+
+    return mix
+
+
+def check_mixable(dataset: Dataset, alpha: float) -> None:
+    """Raises UserError unless `dataset`'s tasks label whole sequences (mixing two
+    utterances' frames would leave a frame two labels of different times)."""
+    if alpha and any(t.level == "frame" for t in dataset.tasks):
+        raise UserError("--mixup mixes whole examples and their labels; frame-level tasks "
+                        "cannot take it: use --mixup 0")
+
+
 def _augment_key(seed: int, epoch, slot):
     """The stateless random key of `slot` (a batch's place, or one of the slots above) in
     a pass over the data: (seed, epoch, slot) alone."""
@@ -310,7 +355,8 @@ def check_augmentable(dataset: Dataset, names: tuple) -> None:
 
 def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: list | None = None,
                      bucketing: bool = True, class_weights=None, first_epoch: int = 0,
-                     replicas: int = 1, augmentations: tuple = (), min_steps: int = 1):
+                     replicas: int = 1, augmentations: tuple = (), min_steps: int = 1,
+                     mixup: float = 0.0):
     """Shuffled batches of similar-length sequences, reshuffled every epoch, without end.
 
     Args:
@@ -328,6 +374,7 @@ def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: l
         min_steps: steps per epoch at least: on data smaller than `min_steps` batches an
             epoch (a validation period) spans several passes over the data, which go on
             from one epoch to the next.
+        mixup: mixup's alpha (`_mixup_fn`; 0: off).
 
     Returns:
         (tf.data.Dataset, steps_per_epoch): every epoch's batches, one epoch after another.
@@ -353,6 +400,12 @@ def training_batches(dataset: Dataset, batch_size: int, seed: int, boundaries: l
         # Indices are shuffled and grouped by length alone; the frames are gathered per batch.
         batch = _batch_fn(dataset, class_weights, pad_to)
     ds = ds.skip(skipped).map(batch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    if mixup:
+        check_mixable(dataset, mixup)
+        # Numbered from the stream's start: a resumed run's first batch keeps its number.
+        ds = ds.enumerate(start=first_pass * steps + skipped).map(
+            _mixup_fn(mixup, seed, dataset.tasks), num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=True)
     return ds.prefetch(tf.data.AUTOTUNE), max(steps, min_steps)
 
 

@@ -270,7 +270,11 @@ def _check_options(cfg: RunConfig, dataset: Dataset, kind: str) -> None:
     if cfg.train.augment and kind == "window":
         raise UserError(f"--augment is for whole utterances; {cfg.model.arch!r} classifies "
                         "windows of frames: use --augment none")
+    if cfg.train.mixup and kind == "window":
+        raise UserError(f"--mixup mixes whole examples; {cfg.model.arch!r} classifies windows "
+                        "of frames: use --mixup 0")
     pipeline.check_augmentable(dataset, cfg.train.augment)
+    pipeline.check_mixable(dataset, cfg.train.mixup)
     check_monitor(cfg.train.monitor, dataset)
     heads.loss_weights(dataset.tasks, cfg.train.task_weights)  # names tasks
     if cfg.train.class_weights:
@@ -660,9 +664,10 @@ def _test_and_report(job: _Job, feed: _Feed, watchers: _Watchers) -> dict:
 def compile_model(model, t: TrainConfig, steps: int, tasks: list) -> None:
     """Compiles `model` for `tasks` with the optimizer of `t` (inside the strategy's scope):
     what `fit` and every tuning trial train with."""
-    model.compile(optimizer=make_optimizer(t, steps), loss=heads.losses(tasks),
+    mixup = bool(t.mixup)
+    model.compile(optimizer=make_optimizer(t, steps), loss=heads.losses(tasks, mixup),
                   loss_weights=heads.loss_weights(tasks, t.task_weights),
-                  metrics=heads.metrics(tasks))
+                  metrics=heads.metrics(tasks, mixup))
     # Keras always has a strategy (the default one when none is set), under which the first
     # replica's part of a batch is the whole batch.
     distribute.build_from_one_replica(model)

@@ -6,6 +6,7 @@ import pytest
 from conftest import make_frames, make_sequences
 
 from kerasaudio import models, pipeline
+from kerasaudio.models import heads
 from kerasaudio.errors import UserError
 from kerasaudio.models.inputs import InputSpec
 from kerasaudio.models.layers import BATCH_NORM_MOMENTUM
@@ -221,3 +222,19 @@ def test_archs_reads_from_the_source_what_the_module_says(arch):
     assert about["hyperparameters"] == models.hyperparameters(arch)
     assert about["training"] == models.training_defaults(arch)
     assert about["description"] and "`" not in about["description"][:1]
+
+
+def test_mixup_loss_is_the_cross_entropy_against_mixed_one_hot_targets():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], np.float32)
+    mixed = np.array([[0, 2, 0.75], [1, 1, 0.3]], np.float32)  # (class, partner's, lam)
+    soft = np.array([[0.75, 0, 0.25], [0, 1, 0]], np.float32)
+    loss = heads.MixupCrossentropy()
+    np.testing.assert_allclose(loss(mixed, probs),
+                               keras.losses.CategoricalCrossentropy()(soft, probs), rtol=1e-5)
+    classes = np.array([0, 2])  # validation and test targets: plain sparse cross-entropy
+    np.testing.assert_allclose(loss(classes, probs),
+                               keras.losses.SparseCategoricalCrossentropy()(classes, probs),
+                               rtol=1e-6)
+    accuracy = heads.MixupAccuracy()
+    accuracy.update_state(mixed, probs)  # heavier classes 0 and 1: right, then wrong
+    assert float(accuracy.result()) == 0.5

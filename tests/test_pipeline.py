@@ -4,6 +4,7 @@ import tensorflow as tf
 from conftest import make_frames, make_sequences
 
 from kerasaudio import pipeline
+from kerasaudio.errors import UserError
 
 
 def test_bucketed_batches_pad_little_and_mask_real_frames():
@@ -148,3 +149,44 @@ def test_shuffled_windows_serve_every_frame_once():
     centres = np.concatenate([x["features"].numpy()[:, 1, 0] for x, _ in ds.take(steps)])
     assert sorted(centres) == sorted(data.frames[:, 0])
     assert not np.array_equal(centres, data.frames[:, 0])
+
+
+def _stream(data, first_epoch=0, mixup=0.0, take=24):
+    ds, _ = pipeline.training_batches(data, 8, 3, first_epoch=first_epoch, min_steps=12,
+                                      mixup=mixup)
+    return [(x["features"].numpy(), x["mask"].numpy(), y["label"].numpy())
+            for x, y in ds.take(take)]
+
+
+def test_mixup_mixes_each_example_with_one_of_its_batch_and_their_labels_alike():
+    data = make_sequences(40, min_len=5, max_len=60)
+    plain, mixed = _stream(data), _stream(data, mixup=0.4)
+    assert [m[0].shape for m in mixed] == [p[0].shape for p in plain]  # same batches
+    for (x, mask, y), (mx, mmask, my) in zip(plain, mixed):
+        assert my.shape == (len(y), 3) and np.all((my[:, 2] >= 0) & (my[:, 2] <= 1))
+        np.testing.assert_array_equal(my[:, 0], y)  # each example keeps its own class first
+        for i, (_, other, lam) in enumerate(my):
+            # Its partner j: the features are the lam-mix of both, the second class j's.
+            partners = [j for j in range(len(y)) if y[j] == other and np.allclose(
+                mx[i], lam * x[i] + (1 - lam) * x[j], atol=1e-5)]
+            assert partners
+            assert np.array_equal(mmask[i], mask[i] | mask[partners[0]])
+    assert not np.allclose(mixed[0][2][:, 2], mixed[1][2][:, 2])  # new weights every batch
+
+
+def test_mixup_is_the_same_for_a_seed_and_after_a_resume():
+    data = make_sequences(40, min_len=5, max_len=60)
+    whole = _stream(data, mixup=0.4)
+    again, resumed = _stream(data, mixup=0.4), _stream(data, first_epoch=1, mixup=0.4, take=12)
+    for a, b in zip(whole, again):
+        for u, v in zip(a, b):
+            np.testing.assert_array_equal(u, v)
+    for a, b in zip(whole[12:], resumed):  # epoch 2 of a resumed run mixes as epoch 2 did
+        for u, v in zip(a, b):
+            np.testing.assert_array_equal(u, v)
+
+
+def test_mixup_refuses_frame_labels():
+    with pytest.raises(UserError, match="--mixup"):
+        pipeline.check_mixable(make_frames(10), 0.2)
+    pipeline.check_mixable(make_frames(10), 0.0)  # off: nothing to refuse

@@ -49,20 +49,47 @@ def layer_names(task: Task) -> list:
     return [task.name] if task.kind == "classification" else [f"{task.name}_value", task.name]
 
 
-def losses(tasks: list[Task]) -> dict:
+@keras.saving.register_keras_serializable(package="kerasaudio")
+class MixupCrossentropy(keras.losses.Loss):
+    """Sparse categorical cross-entropy; against mixup's training targets (class, partner's
+    class, lam), lam * CE(class) + (1 - lam) * CE(partner's class), which is the
+    cross-entropy against the mixed one-hot targets. Validation and test targets stay
+    classes, so the same compiled model scores them as usual."""
+
+    def call(self, y_true, y_pred):
+        if len(y_true.shape) < len(y_pred.shape):
+            return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+        lam = y_true[..., 2]
+        return (lam * keras.losses.sparse_categorical_crossentropy(y_true[..., 0], y_pred)
+                + (1 - lam) * keras.losses.sparse_categorical_crossentropy(y_true[..., 1],
+                                                                           y_pred))
+
+
+@keras.saving.register_keras_serializable(package="kerasaudio")
+class MixupAccuracy(keras.metrics.SparseCategoricalAccuracy):
+    """Accuracy; on mixup's training targets, against the class that weighs more."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        if len(y_true.shape) == len(y_pred.shape):
+            y_true = keras.ops.where(y_true[..., 2] >= 0.5, y_true[..., 0], y_true[..., 1])
+        return super().update_state(y_true, y_pred, sample_weight)
+
+
+def losses(tasks: list[Task], mixup: bool = False) -> dict:
+    """Each task's loss; with `mixup`, one that also reads mixup's class targets."""
     # Keras computes cross-entropy from the softmax's logits, so probabilities as outputs
     # cost no numerical stability (the course project's "softmax before cross-entropy" bug
     # cannot happen).
-    return {task.name: keras.losses.SparseCategoricalCrossentropy()
-            if task.kind == "classification" else keras.losses.MeanSquaredError()
-            for task in tasks}
+    crossentropy = MixupCrossentropy if mixup else keras.losses.SparseCategoricalCrossentropy
+    return {task.name: crossentropy() if task.kind == "classification"
+            else keras.losses.MeanSquaredError() for task in tasks}
 
 
-def metrics(tasks: list[Task]) -> dict:
+def metrics(tasks: list[Task], mixup: bool = False) -> dict:
     """Accuracy of a classification task; mean absolute error of a regression task (Spearman
     correlation is a rank statistic over the whole split, computed by evaluate)."""
-    return {task.name: [keras.metrics.SparseCategoricalAccuracy(name=METRIC[task.kind])
-                        if task.kind == "classification"
+    accuracy = MixupAccuracy if mixup else keras.metrics.SparseCategoricalAccuracy
+    return {task.name: [accuracy(name=METRIC[task.kind]) if task.kind == "classification"
                         else keras.metrics.MeanAbsoluteError(name=METRIC[task.kind])]
             for task in tasks}
 
