@@ -263,8 +263,8 @@ def main():
 
 
 @main.command()
-@click.option("--arch", help="Architecture (see `archs`) [default: conv1d for a .ts time-series "
-                            "file, gru_attention otherwise].")
+@click.option("--arch", help="Architecture (see `archs`) [default: --hparams' or --config's; "
+                            "else conv1d for a .ts time-series file, gru_attention otherwise].")
 @data_options
 @click.option("--deltas/--no-deltas", default=None,
               help="Add MFCC deltas and delta-deltas (13 -> 39) [default: no; yes for "

@@ -141,19 +141,28 @@ def parse_augment(text: str) -> tuple:
     return names
 
 
+# TrainConfig fields added after runs were recorded without them, whose default is what those
+# runs did.
+TRAIN_ADDED = {"mixup": 0.0}
+
+
 def with_defaults(record: dict) -> dict:
     """A config or search record whose `data` and `features` are filled with their
     dataclasses' defaults for fields it does not have (records written before those fields
     existed, whose behaviour the defaults keep), so that it compares equal to today's record
-    of the same settings. `train` is left as it is: a record without `min_epoch_steps` trained
-    with other epochs and other buckets, and is continued by none of today's runs."""
+    of the same settings. Of `train`, only the fields in TRAIN_ADDED are filled: a record
+    without `min_epoch_steps` trained with other epochs and other buckets, and is continued
+    by none of today's runs, while one without `mixup` trained without it."""
     filled = dict(record)
     for key, kind in (("data", DataConfig), ("features", FeatureConfig)):
         if isinstance(record.get(key), dict):
             defaults = {f.name: f.default for f in dataclasses.fields(kind)
                         if f.default is not dataclasses.MISSING}
             filled[key] = {**json.loads(json.dumps(defaults)), **record[key]}
+    if isinstance(record.get("train"), dict):
+        filled["train"] = {**TRAIN_ADDED, **record["train"]}
     return filled
+
 
 
 def feature_defaults(data_name: str) -> FeatureConfig:

@@ -226,10 +226,14 @@ MIXUP_DOMAIN = 2 << 40
 def _mixup_fn(alpha: float, seed: int, tasks: list):
     """Maps (the batch's place in the stream of batches, batch) to the batch mixed with itself
     in another order. Each example's features become lam * its own + (1 - lam) * its
-    partner's, with lam ~ Beta(alpha, alpha), and its mask the union of both; a class target
-    becomes (its class, the partner's, lam), which heads.MixupCrossentropy and MixupAccuracy
-    read; a regression target and a sample weight become the same mix of both. Keyed by the
-    seed and the batch's place alone, so a resumed run mixes the pairs the lost one would."""
+    partner's, with lam ~ Beta(alpha, alpha), on the frames both have; where only one of the
+    two has frames (the batch's lengths differ a little) they stay that one's, never mixed
+    with padding, and the mask is the union of both. A class target becomes (its class, the
+    partner's, lam'), which heads.MixupCrossentropy and MixupAccuracy read; a regression
+    target and a sample weight become the lam-mix of both. With sample weights w, lam' =
+    lam * w / (lam * w + (1 - lam) * w_partner), so that the mixed weight times the loss is
+    lam * w * CE(class) + (1 - lam) * w_partner * CE(partner's class). Keyed by the seed and
+    the batch's place alone, so a resumed run mixes the pairs the lost one would."""
     classes = {t.name for t in tasks if t.kind == "classification"}
 
     def mix(place, batch):
@@ -242,14 +246,23 @@ def _mixup_fn(alpha: float, seed: int, tasks: list):
         other = tf.random.stateless_gamma([n], key + [2, 0], alpha)
         lam = own / tf.maximum(own + other, 1e-12)
 
-        def blend(x):
-            share = tf.reshape(tf.cast(lam, x.dtype), [-1] + [1] * (len(x.shape) - 1))
+        def blend(x, share=lam):
+            """share * x + (1 - share) * the partner's x; `share` (batch,) or (batch, time)."""
+            share = tf.cast(share, x.dtype)
+            share = tf.reshape(share, tf.concat([tf.shape(share), tf.ones(
+                [len(x.shape) - len(share.shape)], tf.int32)], 0))
             return share * x + (1 - share) * tf.gather(x, partner)
 
-        mixed = {"features": blend(inputs["features"]),
-                 "mask": inputs["mask"] | tf.gather(inputs["mask"], partner)}
+        mask, partner_mask = inputs["mask"], tf.gather(inputs["mask"], partner)
+        # A frame only one of the two has keeps that one's features (the other's are padding).
+        share = tf.where(mask & partner_mask, lam[:, None], tf.cast(mask, lam.dtype))
+        mixed = {"features": blend(inputs["features"], share), "mask": mask | partner_mask}
+        class_lam = lam
+        if weights:
+            w = tf.cast(weights[0], lam.dtype)
+            class_lam = lam * w / tf.maximum(blend(w), 1e-12)
         targets = {name: tf.stack([tf.cast(y, tf.float32),
-                                   tf.cast(tf.gather(y, partner), tf.float32), lam], -1)
+                                   tf.cast(tf.gather(y, partner), tf.float32), class_lam], -1)
                    if name in classes else blend(y) for name, y in labels.items()}
         return (mixed, targets, *[blend(w) for w in weights])
 

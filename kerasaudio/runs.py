@@ -14,7 +14,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from kerasaudio.config import DatasetRecord, RunConfig
+from kerasaudio.config import DatasetRecord, RunConfig, with_defaults
 from kerasaudio.errors import UserError
 
 
@@ -155,7 +155,8 @@ def unfinished_experiment(out, config: dict, seeds: list, folds: int | None = No
         if not is_experiment(path):
             continue
         experiment = read_json(path / "experiment.json")
-        if (experiment.get("config") == config and experiment["seeds"] == seeds
+        if (with_defaults(experiment.get("config") or {}) == with_defaults(config)
+                and experiment["seeds"] == seeds
                 and experiment.get("folds") == folds):
             done = [p for p in experiment_runs(path) if is_complete(p)]
             # A cross-validation is done when its summary is written too.
@@ -347,10 +348,11 @@ def load_run(run_dir) -> RunRecord:
 
 def load_model(run_dir, compile: bool = True):
     """The run's best model, loaded in Keras safe mode (no code from the file runs); the
-    kerasaudio layers it uses are imported first so that Keras finds them. `compile=False`
-    leaves out its loss and optimizer (a model that will only predict)."""
+    kerasaudio layers, losses and metrics it uses are imported first so that Keras finds
+    them. `compile=False` leaves out its loss and optimizer (a model that will only predict)."""
     import keras
 
+    import kerasaudio.models.heads  # noqa: F401  (registers mixup's loss and metric)
     import kerasaudio.models.layers  # noqa: F401  (registers the layers with Keras)
 
     path = Path(run_dir) / "best.keras"

@@ -273,6 +273,9 @@ def _check_options(cfg: RunConfig, dataset: Dataset, kind: str) -> None:
     if cfg.train.mixup and kind == "window":
         raise UserError(f"--mixup mixes whole examples; {cfg.model.arch!r} classifies windows "
                         "of frames: use --mixup 0")
+    if cfg.train.mixup and cfg.train.overfit_batches:
+        raise UserError("--overfit-batches checks that the loss can reach ~0, which mixed "
+                        "targets never let it: use --mixup 0")
     pipeline.check_augmentable(dataset, cfg.train.augment)
     pipeline.check_mixable(dataset, cfg.train.mixup)
     check_monitor(cfg.train.monitor, dataset)
@@ -426,7 +429,9 @@ def _log_hparams(run_dir: Path, cfg: RunConfig, metrics: dict) -> None:
                 # A run on part of the data must not pass for one on all of it.
                 "limit": cfg.data.limit if cfg.data.limit is not None else "all",
                 "fold": (f"{cfg.data.fold}/{cfg.data.folds}" if cfg.data.folds else "none"),
-                **cfg.model.hparams}
+                "augment": "+".join(cfg.train.augment) or "none", "mixup": cfg.train.mixup,
+                "spec_augment": cfg.train.spec_augment,
+                "class_weights": cfg.train.class_weights, **cfg.model.hparams}
     step = max((metrics.get("best_epoch") or 1) - 1, 0)  # Keras's callback counts from 0
     with tf.summary.create_file_writer(str(run_dir / "tensorboard")).as_default():
         hp.hparams({k: _hparam_value(v) for k, v in settings.items() if v is not None},

@@ -189,6 +189,19 @@ def test_fit_config_reruns_a_run_with_the_options_given_winning(tmp_path):
         assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
 
 
+def test_a_mixup_run_evaluates_predicts_and_exports_from_a_fresh_process(tmp_path):
+    out = tmp_path / "runs"
+    fit = run_cli("fit", "--data", "digits-images", "--arch", "dense", "--epochs", "1",
+                  "--mixup", "0.2", "--out", str(out))
+    assert fit.returncode == 0, fit.stderr[-2000:]
+    (run_dir,) = out.iterdir()
+    for command in (("evaluate", str(run_dir)),
+                    ("evaluate", str(run_dir), "--data", "digits-images"),
+                    ("export", str(run_dir), "--format", "keras")):
+        result = run_cli(*command)  # a new process: mixup's loss is found by its name
+        assert result.returncode == 0, result.stderr[-2000:]
+
+
 TENSORFLOW_NOISE = ("I0000", "E0000", "W0000", "absl", "oneDNN", "cuda", "cuInit", "NodeDef")
 
 

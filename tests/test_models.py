@@ -6,8 +6,8 @@ import pytest
 from conftest import make_frames, make_sequences
 
 from kerasaudio import models, pipeline
-from kerasaudio.models import heads
 from kerasaudio.errors import UserError
+from kerasaudio.models import heads
 from kerasaudio.models.inputs import InputSpec
 from kerasaudio.models.layers import BATCH_NORM_MOMENTUM
 

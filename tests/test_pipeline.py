@@ -158,6 +158,11 @@ def _stream(data, first_epoch=0, mixup=0.0, take=24):
             for x, y in ds.take(take)]
 
 
+def _mixed(x, mask, i, j, lam):
+    both = (mask[i] & mask[j])[:, None]
+    return np.where(both, lam * x[i] + (1 - lam) * x[j], np.where(mask[i][:, None], x[i], x[j]))
+
+
 def test_mixup_mixes_each_example_with_one_of_its_batch_and_their_labels_alike():
     data = make_sequences(40, min_len=5, max_len=60)
     plain, mixed = _stream(data), _stream(data, mixup=0.4)
@@ -166,12 +171,33 @@ def test_mixup_mixes_each_example_with_one_of_its_batch_and_their_labels_alike()
         assert my.shape == (len(y), 3) and np.all((my[:, 2] >= 0) & (my[:, 2] <= 1))
         np.testing.assert_array_equal(my[:, 0], y)  # each example keeps its own class first
         for i, (_, other, lam) in enumerate(my):
-            # Its partner j: the features are the lam-mix of both, the second class j's.
+            # Its partner j: the lam-mix of both where both have frames, else the one that
+            # has them (never padding); the second class is j's.
             partners = [j for j in range(len(y)) if y[j] == other and np.allclose(
-                mx[i], lam * x[i] + (1 - lam) * x[j], atol=1e-5)]
+                mx[i], _mixed(x, mask, i, j, lam), atol=1e-5)]
             assert partners
             assert np.array_equal(mmask[i], mask[i] | mask[partners[0]])
     assert not np.allclose(mixed[0][2][:, 2], mixed[1][2][:, 2])  # new weights every batch
+    lengths = [m.sum(axis=1) for _, m, _ in plain]
+    assert any(len(set(n)) > 1 for n in lengths)  # the batches mix unequal lengths
+
+
+def test_mixup_weighs_each_part_of_the_loss_by_its_own_examples_class_weight():
+    data = make_sequences(40, min_len=5, max_len=60)
+    weights = np.array([1.0, 3.0, 0.5])
+    ds, _ = pipeline.training_batches(data, 8, 3, class_weights=weights, mixup=0.4)
+    _, y, w = next(iter(ds))
+    checked = 0
+    for (own, other, share), weight in zip(y["label"].numpy(), w.numpy()):
+        w_own, w_other = weights[int(own)], weights[int(other)]
+        if w_own == w_other:  # nothing to reweigh: the weight is theirs, lam' is lam
+            assert weight == pytest.approx(w_own)
+            continue
+        lam = (weight - w_other) / (w_own - w_other)  # the mixed weight is the lam-mix
+        # weight * (lam' CE_own + (1 - lam') CE_other) = lam w_own CE_own + (1 - lam) ...
+        assert weight * share == pytest.approx(lam * w_own, abs=1e-4)
+        checked += 1
+    assert checked
 
 
 def test_mixup_is_the_same_for_a_seed_and_after_a_resume():

@@ -109,6 +109,18 @@ def test_an_interrupted_fit_is_marked_and_resumed_only_with_the_same_settings(tm
     assert history_epochs(run_dir)[:2] == [0, 1]
 
 
+def test_a_run_recorded_before_mixup_existed_is_continued_as_one_without_it(tmp_path):
+    data = make_sequences(60)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(config(tmp_path), data, verbose=0, callbacks=[InterruptAt(2)])
+    (run_dir,) = tmp_path.iterdir()
+    record = json.loads((run_dir / "config.json").read_text())
+    del record["train"]["mixup"]  # as an older kerasaudio wrote it
+    (run_dir / "config.json").write_text(json.dumps(record))
+    resumed_dir, metrics = train.fit(config(tmp_path), data, verbose=0)
+    assert resumed_dir == run_dir and metrics["resumed_after_epoch"] == 2
+
+
 class InterruptSecondRun(keras.callbacks.Callback):
     """Ctrl-C in the second epoch of the second run it is given to."""
 

@@ -104,6 +104,7 @@ def test_adamw_with_weight_decay_trains_with_it_and_records_it(tmp_path):
     ({"monitor": "val_f1"}, "cannot monitor 'val_f1'"),
     ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'"),
     ({"schedule": "step"}, "unknown schedule 'step'"),
+    ({"mixup": 0.2, "overfit_batches": 2}, "--overfit-batches checks that the loss can reach"),
 ])
 def test_bad_training_options_are_user_errors_before_anything_is_written(tmp_path, options,
                                                                          message):

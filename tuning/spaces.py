@@ -171,7 +171,7 @@ def search_name(archs: list, data_name: str, tuner: str) -> str:
 def archs(arch: str | None, overrides: Overrides, data: DataConfig) -> list:
     """The architectures searched: `arch`, or the values of a grid axis `arch`, or the data's
     default architecture (as `fit`'s)."""
-    names = overrides.grid.get("arch", [arch or settings.default_arch(data)])
+    names = overrides.grid.get("arch") or [arch or settings.default_arch(data)]
     for name in names:
         if name not in ARCHITECTURES:
             raise UserError(f"no search space for architecture {name!r}; valid: "
