@@ -4,6 +4,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from kerasaudio.config import AUGMENTATIONS
@@ -195,8 +196,10 @@ def test_a_mixup_run_evaluates_predicts_and_exports_from_a_fresh_process(tmp_pat
                   "--mixup", "0.2", "--out", str(out))
     assert fit.returncode == 0, fit.stderr[-2000:]
     (run_dir,) = out.iterdir()
+    n_features = json.loads((run_dir / "config.json").read_text())["dataset"]["n_features"]
+    np.save(tmp_path / "digit.npy", np.zeros((8, n_features), np.float32))
     for command in (("evaluate", str(run_dir)),
-                    ("evaluate", str(run_dir), "--data", "digits-images"),
+                    ("predict", str(run_dir), str(tmp_path / "digit.npy")),
                     ("export", str(run_dir), "--format", "keras")):
         result = run_cli(*command)  # a new process: mixup's loss is found by its name
         assert result.returncode == 0, result.stderr[-2000:]
