@@ -72,8 +72,8 @@ def earlier(best: dict | None, record: RunConfig | None) -> dict | None:
 
 
 # The architecture by data format when --arch is not given: temporal convolutions for UEA/UCR
-# time series, where they beat gru_attention on every set measured, in less time (results/
-# README.md, "Small real data sets"); gru_attention for everything else.
+# time series, more accurate than gru_attention on every set measured (results/README.md,
+# "Small real data sets"); gru_attention for everything else.
 DEFAULT_ARCHS = {"ts": "conv1d"}
 
 
