@@ -1,6 +1,6 @@
 """Where the default gru_attention's training time goes, on spoken-digits.
 
-    python bench/profile.py [--batches 60]
+    python bench/profile_step.py [--batches 60]
 
 Times, in milliseconds per batch over the same bucketed training batches (held in memory, so
 the input pipeline is not part of it), each part of a training step on its own:
