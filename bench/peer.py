@@ -1,9 +1,12 @@
-"""kerasaudio's gru_attention against the PyTorch reference (../shared/peers/torch_gru_attention.py)
-on the spoken-digits MFCC splits: seconds per epoch and test accuracy of both, one after the
-other in the same run, with the same hidden size, layers, batch size and epochs.
+"""kerasaudio's gru_attention against the PyTorch reference
+(../shared/peers/torch_gru_attention.py), or its lstm against the reference's LSTM variant
+(bench/torch_lstm.py), on the spoken-digits MFCC splits: seconds per epoch and test accuracy
+of both, one after the other in the same run, with the same hidden size, layers, batch size
+and epochs.
 
     python3 -m venv /tmp/torch-peer && /tmp/torch-peer/bin/pip install torch==2.13.0 numpy
-    python bench/peer.py [--torch-python /tmp/torch-peer/bin/python] [--epochs 3]
+    python bench/peer.py [--arch gru_attention|lstm] [--torch-python /tmp/torch-peer/bin/python]
+        [--epochs 3]
 
 Prints one JSON line per figure. The project never depends on torch: the reference runs in its
 own virtual environment. Both train on the training split for a fixed number of epochs (no early
@@ -34,7 +37,9 @@ import numpy as np  # noqa: E402
 from kerasaudio import datasets, train  # noqa: E402
 from kerasaudio.config import DataConfig, FeatureConfig, ModelConfig, RunConfig, TrainConfig  # noqa: E402,E501
 
-PEER = ROOT.parent / "shared" / "peers" / "torch_gru_attention.py"
+# The PyTorch reference of each architecture compared.
+PEERS = {"gru_attention": ROOT.parent / "shared" / "peers" / "torch_gru_attention.py",
+         "lstm": ROOT / "bench" / "torch_lstm.py"}
 
 
 def emit(figure: str, value, **extra):
@@ -53,9 +58,10 @@ def export_npz(data, path: Path) -> None:
 
 
 def run_peer(python: str, npz: Path, args, bucket: bool) -> dict:
-    command = [python, str(PEER), "--npz", str(npz), "--seed", "0", "--epochs", str(args.epochs),
-               "--batch", str(args.batch_size), "--hidden", str(args.hidden),
-               "--layers", str(args.layers), "--threads", str(os.cpu_count()),
+    command = [python, str(PEERS[args.arch]), "--npz", str(npz), "--seed", "0",
+               "--epochs", str(args.epochs), "--batch", str(args.batch_size),
+               "--hidden", str(args.hidden), "--layers", str(args.layers),
+               "--threads", str(os.cpu_count()),
                *(["--bucket"] if bucket else [])]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -79,7 +85,7 @@ class ValidationTime(keras.callbacks.Callback):
 
 def run_kerasaudio(data, out: Path, args) -> dict:
     cfg = RunConfig(
-        model=ModelConfig(arch="gru_attention",
+        model=ModelConfig(arch=args.arch,
                           hparams={"hidden": args.hidden, "layers": args.layers}),
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
                           patience=args.epochs),  # fixed epochs, like the reference
@@ -97,6 +103,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--torch-python", default="/tmp/torch-peer/bin/python",
                         help="python of a virtual environment with torch and numpy")
+    parser.add_argument("--arch", choices=sorted(PEERS), default="gru_attention")
     parser.add_argument("--epochs", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--hidden", type=int, default=128)
@@ -107,8 +114,8 @@ def main():
                  "docstring says, or pass --torch-python")
 
     data = datasets.load(DataConfig(), FeatureConfig())
-    settings = {"epochs": args.epochs, "batch_size": args.batch_size, "hidden": args.hidden,
-                "layers": args.layers}
+    settings = {"arch": args.arch, "epochs": args.epochs, "batch_size": args.batch_size,
+                "hidden": args.hidden, "layers": args.layers}
     with tempfile.TemporaryDirectory() as tmp:
         export_npz(data, Path(tmp) / "digits.npz")
         padded = run_peer(args.torch_python, Path(tmp) / "digits.npz", args, bucket=False)
