@@ -6,7 +6,7 @@ and epochs.
 
     python3 -m venv /tmp/torch-peer && /tmp/torch-peer/bin/pip install torch==2.13.0 numpy
     python bench/peer.py [--arch gru_attention|lstm] [--torch-python /tmp/torch-peer/bin/python]
-        [--epochs 3]
+        [--epochs 3] [--seed 0]
 
 Prints one JSON line per figure. The project never depends on torch: the reference runs in its
 own virtual environment. Both train on the training split for a fixed number of epochs (no early
@@ -58,7 +58,7 @@ def export_npz(data, path: Path) -> None:
 
 
 def run_peer(python: str, npz: Path, args, bucket: bool) -> dict:
-    command = [python, str(PEERS[args.arch]), "--npz", str(npz), "--seed", "0",
+    command = [python, str(PEERS[args.arch]), "--npz", str(npz), "--seed", str(args.seed),
                "--epochs", str(args.epochs), "--batch", str(args.batch_size),
                "--hidden", str(args.hidden), "--layers", str(args.layers),
                "--threads", str(os.cpu_count()),
@@ -87,7 +87,7 @@ def run_kerasaudio(data, out: Path, args) -> dict:
     cfg = RunConfig(
         model=ModelConfig(arch=args.arch,
                           hparams={"hidden": args.hidden, "layers": args.layers}),
-        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size,
+        train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                           patience=args.epochs),  # fixed epochs, like the reference
         out=str(out))
     validation = ValidationTime()
@@ -108,6 +108,8 @@ def main():
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--hidden", type=int, default=128)
     parser.add_argument("--layers", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of both (weights, shuffling); run several for accuracy")
     args = parser.parse_args()
     if not Path(args.torch_python).exists():
         sys.exit(f"bench/peer.py: {args.torch_python}: no such python; set it up as the "
@@ -115,7 +117,7 @@ def main():
 
     data = datasets.load(DataConfig(), FeatureConfig())
     settings = {"arch": args.arch, "epochs": args.epochs, "batch_size": args.batch_size,
-                "hidden": args.hidden, "layers": args.layers}
+                "hidden": args.hidden, "layers": args.layers, "seed": args.seed}
     with tempfile.TemporaryDirectory() as tmp:
         export_npz(data, Path(tmp) / "digits.npz")
         padded = run_peer(args.torch_python, Path(tmp) / "digits.npz", args, bucket=False)
