@@ -164,7 +164,6 @@ def with_defaults(record: dict) -> dict:
     return filled
 
 
-
 def feature_defaults(data_name: str) -> FeatureConfig:
     """The FeatureConfig a data set is read with when no feature option is given."""
     return FeatureConfig(**BUILTIN_FEATURES.get(data_name, {}))

@@ -257,14 +257,15 @@ def _mixup_fn(alpha: float, seed: int, tasks: list):
         # A frame only one of the two has keeps that one's features (the other's are padding).
         share = tf.where(mask & partner_mask, lam[:, None], tf.cast(mask, lam.dtype))
         mixed = {"features": blend(inputs["features"], share), "mask": mask | partner_mask}
+        mixed_weights = [blend(w) for w in weights]
         class_lam = lam
         if weights:
-            w = tf.cast(weights[0], lam.dtype)
-            class_lam = lam * w / tf.maximum(blend(w), 1e-12)
+            class_lam = lam * tf.cast(weights[0], lam.dtype) / tf.maximum(
+                tf.cast(mixed_weights[0], lam.dtype), 1e-12)
         targets = {name: tf.stack([tf.cast(y, tf.float32),
                                    tf.cast(tf.gather(y, partner), tf.float32), class_lam], -1)
                    if name in classes else blend(y) for name, y in labels.items()}
-        return (mixed, targets, *[blend(w) for w in weights])
+        return (mixed, targets, *mixed_weights)
 
     return mix
 

@@ -151,11 +151,12 @@ def unfinished_experiment(out, config: dict, seeds: list, folds: int | None = No
     whose runs are all done but whose ensemble is not), or None."""
     if not Path(out).is_dir():
         return None
+    config = with_defaults(config)
     for path in sorted(Path(out).iterdir(), reverse=True):
         if not is_experiment(path):
             continue
         experiment = read_json(path / "experiment.json")
-        if (with_defaults(experiment.get("config") or {}) == with_defaults(config)
+        if (with_defaults(experiment.get("config") or {}) == config
                 and experiment["seeds"] == seeds
                 and experiment.get("folds") == folds):
             done = [p for p in experiment_runs(path) if is_complete(p)]

@@ -199,7 +199,8 @@ def fit_config(options: dict, given: set) -> RunConfig:
     best = read_best(options["hparams_file"]) if options["hparams_file"] else None
     before = earlier(best, record)
     layered = {k: options[k] for k in ("hidden", "layers", "dropout") if options[k] is not None}
-    arch = options["arch"] if "arch" in given else default_arch(options["data"])
+    # The data's default architecture unless given, or an earlier run's or search's.
+    arch = options["arch"] or (None if before else default_arch(options["data"]))
     arch, hparams = model(arch, {**layered, **options["sets"]}, "arch" in given, before)
     models.check_name(arch)  # a typo fails at once, before TensorFlow's seconds of import
     quiet.import_tensorflow()  # the architecture's module imports Keras
