@@ -42,7 +42,7 @@ from kerasaudio.config import (
 from kerasaudio.datasets.base import SPLITS, Dataset
 from kerasaudio.errors import UserError
 from kerasaudio.models import heads
-from kerasaudio.models.inputs import InputSpec
+from kerasaudio.models.inputs import spec_of
 
 # Below this many validation examples, one example is worth a percentage point or more of
 # the score that picks the best epoch and stops training: a noisy guide.
@@ -322,9 +322,8 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     _check_options(cfg, dataset, kind)
     train, val, test = (dataset.subset(s) for s in SPLITS)
     hparams = models.resolve(cfg.model.arch, cfg.model.hparams)
-    mean, variance = train.frame_statistics()
-    spec = InputSpec(dataset.n_features, mean, variance, spec_augment=cfg.train.spec_augment,
-                     utterance_norm=cfg.features.cmvn)
+    spec = spec_of(train, cfg.train.seed, spec_augment=cfg.train.spec_augment,
+                   utterance_norm=cfg.features.cmvn)
     with strategy.scope():  # variables are created once per replica
         model = transfer.build(cfg.finetune.source, dataset.tasks, dataset.n_features) \
             if cfg.finetune else models.build(cfg.model.arch, spec, dataset.tasks, **hparams)

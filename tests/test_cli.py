@@ -32,7 +32,7 @@ def test_bad_arch_is_one_line_and_exit_status_2(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "error: unknown architecture 'transformer'; valid: dense, gru, gru_attention, lstm, "
-        "bilstm, conv1d, cnn2d, frame_mlp, bilstm_frames, bigru_labeller"]
+        "bilstm, conv1d, minirocket, cnn2d, frame_mlp, bilstm_frames, bigru_labeller"]
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 

@@ -179,13 +179,21 @@ def test_onnx_without_tf2onnx_is_one_line_before_anything_is_written(tone_run, t
     assert not (tmp_path / "out").exists()
 
 
+def _examples(n_features: int) -> tuple:
+    """Training sequences for the architectures that adapt to them (minirocket)."""
+    rng = np.random.default_rng(0)
+    return tuple(rng.standard_normal((length, n_features)).astype(np.float32)
+                 for length in (12, 20, 16))
+
+
 @pytest.mark.parametrize("arch", models.ARCHITECTURES)
 def test_every_architecture_exports_to_onnx_with_the_keras_model_s_outputs(arch):
     onnxruntime = pytest.importorskip("onnxruntime")
     level = models.label_level(arch)
     task = make_task("label", ["a", "b", "c"], level=level)
     n = features.width("mfcc", FEATURES)
-    spec = InputSpec(n, np.full(n, 0.5, np.float32), np.full(n, 2.0, np.float32))
+    spec = InputSpec(n, np.full(n, 0.5, np.float32), np.full(n, 2.0, np.float32),
+                     examples=_examples(n))
     model = models.build(arch, spec, [task], **SMALL[arch])
     session = onnxruntime.InferenceSession(export._onnx_bytes(model))
     rng = np.random.default_rng(0)
@@ -206,8 +214,8 @@ def test_every_architecture_exports_to_tflite_builtins(arch):
     level = models.label_level(arch)
     task = make_task("label", ["a", "b", "c"], level=level)
     n = features.width("mfcc", FEATURES)
-    model = models.build(arch, InputSpec(n, np.zeros(n, np.float32), np.ones(n, np.float32)),
-                         [task], **SMALL[arch])
+    model = models.build(arch, InputSpec(n, np.zeros(n, np.float32), np.ones(n, np.float32),
+                                         examples=_examples(n)), [task], **SMALL[arch])
     cfg = RunConfig(features=FEATURES, model=ModelConfig(arch, SMALL[arch]))
     runner = tf.lite.Interpreter(model_content=export._tflite_bytes(model, cfg)) \
         .get_signature_runner("serve")

@@ -8,8 +8,8 @@ from conftest import make_frames, make_sequences
 from kerasaudio import models, pipeline
 from kerasaudio.errors import UserError
 from kerasaudio.models import heads
-from kerasaudio.models.inputs import InputSpec
-from kerasaudio.models.layers import BATCH_NORM_MOMENTUM
+from kerasaudio.models.inputs import ADAPT_EXAMPLES, InputSpec, padded_examples, spec_of
+from kerasaudio.models.layers import BATCH_NORM_MOMENTUM, MiniRocketFeatures
 
 ARCHS = list(models.ARCHITECTURES)
 SEQUENCE_ARCHS = [a for a in ARCHS if models.input_kind(a) == "sequence"
@@ -17,14 +17,14 @@ SEQUENCE_ARCHS = [a for a in ARCHS if models.input_kind(a) == "sequence"
 # Small sizes keep every architecture's test fast; the defaults are tested separately.
 SMALL = {"dense": {}, "gru": {"hidden": 8}, "gru_attention": {"hidden": 8},
          "lstm": {"hidden": 8}, "bilstm": {"hidden": 8}, "conv1d": {"filters": 8},
-         "cnn2d": {"channels": (8, 4)}, "frame_mlp": {"width": 16, "window": 5},
+         "cnn2d": {"channels": (8, 4)}, "minirocket": {"features": 168},
+         "frame_mlp": {"width": 16, "window": 5},
          "bilstm_frames": {"hidden": 8, "width": 16, "window": 5},
          "bigru_labeller": {"hidden": 8}}
 
 
 def _spec(data):
-    mean, var = data.subset("train").frame_statistics()
-    return InputSpec(data.n_features, mean, var)
+    return spec_of(data.subset("train"), seed=0)
 
 
 def _batch(sequences, width):
@@ -238,3 +238,66 @@ def test_mixup_loss_is_the_cross_entropy_against_mixed_one_hot_targets():
     accuracy = heads.MixupAccuracy()
     accuracy.update_state(mixed, probs)  # heavier classes 0 and 1: right, then wrong
     assert float(accuracy.result()) == 0.5
+
+
+def _rocket(sequences, features=840, seed=0):
+    """A MiniRocketFeatures layer adapted to `sequences`, and their padded batch."""
+    spec = InputSpec(sequences[0].shape[1], None, None, examples=tuple(sequences))
+    batch = padded_examples(spec)
+    layer = MiniRocketFeatures(features, reference_length=max(map(len, sequences)), seed=seed)
+    layer.adapt(batch["features"], batch["mask"].sum(axis=1))
+    return layer, batch
+
+
+def _ppv_by_hand(layer, x):
+    """MiniRocket's features of one (time, channels) sequence, computed from the layer's
+    kernels, biases and padding rule with NumPy alone."""
+    features = []
+    for i, dilation in enumerate(layer.dilations):
+        kernel, biases = layer.kernels[i].numpy(), layer.biases[i].numpy()
+        edge = 4 * dilation
+        padded = np.pad(x, ((edge, edge), (0, 0)))
+        out = sum(padded[j * dilation:j * dilation + len(x)] @ kernel[j] for j in range(9))
+        for k in range(84):
+            counted = out[:, k] if layer.padded[i][k] else out[edge:len(x) - edge, k]
+            features.append([np.mean(counted > b) if len(counted) else 0.0
+                             for b in biases[k]])
+    return np.concatenate(features)
+
+
+def test_minirocket_features_are_the_share_of_each_kernel_s_outputs_above_each_bias():
+    rng = np.random.default_rng(0)
+    sequences = [np.cumsum(rng.standard_normal((n, 3)), axis=0).astype(np.float32)
+                 for n in (60, 45, 33)]
+    layer, batch = _rocket(sequences)
+    assert layer.dilations[0] == 1 and layer.dilations[-1] == 7  # spans (60 - 1) / 8
+    got = np.asarray(layer(batch["features"], mask=batch["mask"]))
+    assert got.shape == (3, 840)
+    for x, row in zip(sequences, got):
+        np.testing.assert_allclose(row, _ppv_by_hand(layer, x), atol=1e-6)
+    # Each kernel sums one to three channels (of three), and they are not all alike.
+    used = [(kernel.numpy() != 0).any(axis=0).sum(axis=0) for kernel in layer.kernels]
+    assert set(np.concatenate(used)) == {1, 2, 3}
+
+
+def test_minirocket_biases_are_quantiles_of_training_outputs():
+    """Adapted to one example, a bias at level q leaves a share 1 - q of that example's
+    outputs above it (where every output counts)."""
+    x = np.sin(np.linspace(0, 20, 80))[:, None].astype(np.float32) \
+        + 0.1 * np.random.default_rng(1).standard_normal((80, 1)).astype(np.float32)
+    layer, batch = _rocket([x])
+    got = np.asarray(layer(batch["features"], mask=batch["mask"]))[0]
+    count = sum(layer.per_dilation) * 84
+    levels = (np.arange(1, count + 1) * (np.sqrt(5) + 1) / 2) % 1
+    padded = np.concatenate([np.repeat(p, n) for p, n in zip(layer.padded, layer.per_dilation)])
+    np.testing.assert_allclose(got[padded], 1 - levels[padded], atol=1.5 / 80)
+
+
+def test_spec_of_carries_at_most_a_sample_of_the_training_sequences():
+    data = make_sequences(30).subset("train")
+    spec = spec_of(data, seed=0)
+    assert len(spec.examples) == len(data.lengths) <= ADAPT_EXAMPLES
+    big = make_sequences(3 * ADAPT_EXAMPLES + 300).subset("train")
+    assert len(spec_of(big, seed=0).examples) == ADAPT_EXAMPLES
+    with pytest.raises(ValueError, match="InputSpec has none"):
+        models.build("minirocket", InputSpec(5, np.zeros(5), np.ones(5)), data.tasks)

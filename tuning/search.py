@@ -30,7 +30,7 @@ from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, w
 from kerasaudio.datasets.base import Dataset
 from kerasaudio.errors import UserError
 from kerasaudio.features import kinds
-from kerasaudio.models.inputs import InputSpec
+from kerasaudio.models.inputs import spec_of
 from tuning import spaces, trial_process
 
 HYPERBAND_FACTOR = 3
@@ -118,12 +118,11 @@ class AudioHyperModel(kt.HyperModel):
                             for d in fold_datasets(cfg, dataset)]
         # One input normalisation for every fold: the statistics of all the data folds are
         # dealt from (frames only, no labels).
-        mean, variance = (dataset.take(np.flatnonzero(dataset.split != "test"))
-                          if cfg.folds else self.train_split).frame_statistics()
         self.tasks = dataset.tasks
-        self.spec = InputSpec(dataset.n_features, mean, variance,
-                              spec_augment=cfg.run.train.spec_augment,
-                              utterance_norm=cfg.run.features.cmvn)
+        self.spec = spec_of(dataset.take(np.flatnonzero(dataset.split != "test"))
+                            if cfg.folds else self.train_split, cfg.run.train.seed,
+                            spec_augment=cfg.run.train.spec_augment,
+                            utterance_norm=cfg.run.features.cmvn)
 
     def _settings(self, hp) -> tuple:
         values = spaces.define(hp, self.cfg.archs, self.space)

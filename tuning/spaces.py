@@ -81,6 +81,7 @@ ARCHITECTURES = {
     "conv1d": {"filters": _int(32, 256, 32), "kernel": _choice(3, 5, 7), "layers": _int(1, 4),
                "dropout": DROPOUT},
     "cnn2d": {"kernel": _choice(3, 5), "dropout": DROPOUT},
+    "minirocket": {"l2": _choice(0.001, 0.01, 0.1, 1.0), "dropout": DROPOUT},
     "frame_mlp": {"window": _choice(5, 11, 17, 21), "width": _int(128, 1024, 128),
                   "depth": _int(1, 6), "dropout": DROPOUT},
     "bilstm_frames": {"window": _choice(5, 11, 17), "hidden": _int(32, 256, 32),

@@ -20,6 +20,7 @@ ARCHITECTURES = {
     "lstm": "kerasaudio.models.lstm",
     "bilstm": "kerasaudio.models.bilstm",
     "conv1d": "kerasaudio.models.conv1d",
+    "minirocket": "kerasaudio.models.minirocket",
     "cnn2d": "kerasaudio.models.cnn2d",
     "frame_mlp": "kerasaudio.models.frame_mlp",
     "bilstm_frames": "kerasaudio.models.bilstm_frames",

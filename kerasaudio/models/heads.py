@@ -20,28 +20,31 @@ def _check(task: Task) -> None:
                         f"{', '.join(KINDS)}")
 
 
-def output(x, task: Task):
+def output(x, task: Task, l2: float = 0.0):
     """The output layer of one task on the backbone output `x`, named after the task:
     softmax over the classes, or one value (sigmoid for a target in [0, 1], else linear).
 
-    `x` may be (batch, units) or, for a sequence labeller, (batch, time, units)."""
+    `x` may be (batch, units) or, for a sequence labeller, (batch, time, units). `l2`
+    penalises the layer's squared weights (added to the loss)."""
     _check(task)
+    penalty = keras.regularizers.L2(l2) if l2 else None
     if task.kind == "classification":
-        return keras.layers.Dense(task.num_classes, activation="softmax", name=task.name)(x)
+        return keras.layers.Dense(task.num_classes, activation="softmax",
+                                  kernel_regularizer=penalty, name=task.name)(x)
     value = keras.layers.Dense(1, activation="sigmoid" if task.bounded else "linear",
-                               name=f"{task.name}_value")(x)
+                               kernel_regularizer=penalty, name=f"{task.name}_value")(x)
     # (..., 1) -> (...): one number per example, shaped like the targets.
     return keras.layers.Reshape(tuple(value.shape[1:-1]), name=task.name)(value)
 
 
-def outputs(x, tasks: list[Task]) -> dict:
+def outputs(x, tasks: list[Task], l2: float = 0.0) -> dict:
     """One output per task, on the backbone output `x`, which is named `backbone` here."""
-    return heads_on(keras.layers.Identity(name=BACKBONE)(x), tasks)
+    return heads_on(keras.layers.Identity(name=BACKBONE)(x), tasks, l2)
 
 
-def heads_on(backbone, tasks: list[Task]) -> dict:
+def heads_on(backbone, tasks: list[Task], l2: float = 0.0) -> dict:
     """One output per task on the already named `backbone` tensor (fine-tuning's new heads)."""
-    return {task.name: output(backbone, task) for task in tasks}
+    return {task.name: output(backbone, task, l2) for task in tasks}
 
 
 def layer_names(task: Task) -> list:

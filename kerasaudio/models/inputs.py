@@ -20,6 +20,8 @@ class InputSpec:
         spec_augment: mask random time spans and feature bands while training.
         utterance_norm: normalise each sequence over its own frames (FeatureConfig.cmvn)
             instead of by the training split's statistics.
+        examples: some of the training split's sequences, (time, n_features) each, for
+            layers that set themselves from data before training (MiniRocket's biases).
     """
 
     n_features: int
@@ -27,6 +29,42 @@ class InputSpec:
     variance: np.ndarray
     spec_augment: bool = False
     utterance_norm: bool = False
+    examples: tuple = ()
+
+
+# Training sequences an InputSpec carries for the layers that adapt to data: enough for
+# stable quantiles and feature statistics, few enough to transform in seconds.
+ADAPT_EXAMPLES = 1024
+
+
+def spec_of(train, seed: int, spec_augment: bool = False,
+            utterance_norm: bool = False) -> InputSpec:
+    """The InputSpec of a training split (a kerasaudio Dataset): its frame statistics and
+    up to ADAPT_EXAMPLES of its sequences, drawn with `seed`."""
+    mean, variance = train.frame_statistics()
+    sequences = train.sequences()
+    rng = np.random.default_rng(seed)
+    drawn = np.sort(rng.permutation(len(sequences))[:ADAPT_EXAMPLES])
+    return InputSpec(train.n_features, mean, variance, spec_augment=spec_augment,
+                     utterance_norm=utterance_norm,
+                     examples=tuple(sequences[i] for i in drawn))
+
+
+def padded_examples(spec: InputSpec) -> dict:
+    """The spec's example sequences as one zero-padded batch: the inputs dict of
+    `sequence_inputs` (features and mask) as NumPy arrays.
+
+    Raises:
+        ValueError: when the spec carries no examples.
+    """
+    if not spec.examples:
+        raise ValueError("this architecture adapts to training examples, and the InputSpec "
+                         "has none (make it with inputs.spec_of)")
+    lengths = np.array([len(x) for x in spec.examples])
+    features = np.zeros((len(lengths), lengths.max(), spec.n_features), np.float32)
+    for i, x in enumerate(spec.examples):
+        features[i, :len(x)] = x
+    return {"features": features, "mask": np.arange(lengths.max()) < lengths[:, None]}
 
 
 def sequence_inputs(spec: InputSpec):

@@ -1,6 +1,10 @@
-"""Custom layers: masked pooling over time. All serialisable, so best.keras loads in safe mode."""
+"""Custom layers: masked pooling over time, normalisation, masking and MiniRocket's
+features. All serialisable, so best.keras loads in safe mode."""
+
+import itertools
 
 import keras
+import numpy as np
 from keras import ops
 
 # Batch normalisation's moving statistics follow each batch's at PyTorch's default rate (its
@@ -207,3 +211,139 @@ class UtteranceNormalization(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
+
+
+ROCKET_KERNEL_LENGTH = 9
+
+
+def _rocket_kernels() -> np.ndarray:
+    """MiniRocket's 84 kernels as a (9, 84) array: length 9, weight 2 at three of the
+    positions and -1 at the other six, so each sums to zero and ignores a constant offset."""
+    kernels = -np.ones((ROCKET_KERNEL_LENGTH, 84), np.float32)
+    for k, twos in enumerate(itertools.combinations(range(ROCKET_KERNEL_LENGTH), 3)):
+        kernels[list(twos), k] = 2.0
+    return kernels
+
+
+@keras.saving.register_keras_serializable(package="kerasaudio")
+class MiniRocketFeatures(keras.layers.Layer):
+    """MiniRocket's features (Dempster, Schmidt and Webb, KDD 2021): 84 fixed kernels at
+    dilations spread over the sequence length, each dilated kernel on a random few
+    channels, and per kernel and bias the proportion of its outputs above the bias. The
+    biases are quantiles of the kernels' outputs on training examples, which `adapt` sets;
+    nothing here trains. Half the kernel-dilation pairs count only the frames the kernel
+    fits in without padding, as MiniRocket does; padded frames (mask False) never count.
+
+    Args:
+        features: number of features, about (rounded down to a multiple of 84).
+        reference_length: the sequence length the dilations are spread over (the longest
+            training sequence); the largest dilated kernel spans it.
+        max_dilations: dilations per kernel at most.
+        seed: draws the channels each kernel-dilation pair sees.
+    """
+
+    def __init__(self, features: int = 10_000, reference_length: int = 64,
+                 max_dilations: int = 32, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.features = features
+        self.reference_length = reference_length
+        self.max_dilations = max_dilations
+        self.seed = seed
+        self.supports_masking = True
+        self.dilations, self.per_dilation = self._dilations()
+
+    def _dilations(self):
+        """Dilations 1, ..., about (reference_length - 1) / 8, spaced evenly on a log scale,
+        and how many biases each gets (more where several spacings round to one dilation)."""
+        per_kernel = max(self.features // 84, 1)
+        count = min(per_kernel, self.max_dilations)
+        top = max(np.log2((self.reference_length - 1) / (ROCKET_KERNEL_LENGTH - 1)), 0.0)
+        dilations, repeats = np.unique(
+            np.logspace(0, top, count, base=2).astype(np.int64), return_counts=True)
+        per_dilation = (repeats * per_kernel / count).astype(np.int64)
+        for i in range(per_kernel - per_dilation.sum()):
+            per_dilation[i % len(per_dilation)] += 1
+        return [int(d) for d in dilations], [int(n) for n in per_dilation]
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        rng = np.random.default_rng(self.seed)
+        base = _rocket_kernels()
+        self.kernels, self.biases = [], []
+        for dilation, count in zip(self.dilations, self.per_dilation):
+            # Each kernel sums over 1 to 9 of the channels, fewer more often (MiniRocket's
+            # multivariate rule); a univariate series has its one channel everywhere.
+            picked = np.zeros((channels, 84), np.float32)
+            widths = (2 ** rng.uniform(0, np.log2(min(channels, 9) + 1), 84)).astype(int)
+            for k, width in enumerate(widths):
+                picked[rng.choice(channels, width, replace=False), k] = 1.0
+            kernel = self.add_weight(name=f"kernel_{dilation}", initializer="zeros",
+                                     shape=(ROCKET_KERNEL_LENGTH, channels, 84),
+                                     trainable=False)
+            kernel.assign(base[:, None, :] * picked[None])
+            self.kernels.append(kernel)
+            self.biases.append(self.add_weight(name=f"bias_{dilation}", shape=(84, count),
+                                               initializer="zeros", trainable=False))
+        # Padded and unpadded pairs alternate over kernels and dilations.
+        self.padded = [np.arange(i, i + 84) % 2 == 0 for i in range(len(self.dilations))]
+
+    def _convolve(self, inputs, i):
+        return ops.conv(inputs, self.kernels[i], padding="same",
+                        dilation_rate=self.dilations[i])
+
+    def adapt(self, inputs: np.ndarray, lengths: np.ndarray) -> None:
+        """Sets the biases from training examples: for each kernel and dilation, quantiles
+        of its output on one example drawn at random, at a low-discrepancy sequence of
+        levels (MiniRocket's golden-ratio sequence).
+
+        Args:
+            inputs: (examples, time, channels), zero past each example's length.
+            lengths: (examples,) real frames of each.
+        """
+        if not self.built:
+            self.build(inputs.shape)
+        rng = np.random.default_rng(self.seed + 1)
+        levels = (np.arange(1, 84 * sum(self.per_dilation) + 1) * (np.sqrt(5) + 1) / 2) % 1
+        start = 0
+        for i, count in enumerate(self.per_dilation):
+            drawn = rng.integers(len(inputs), size=84)
+            outputs = {e: ops.convert_to_numpy(self._convolve(inputs[e:e + 1], i))[0]
+                       for e in np.unique(drawn)}
+            biases = np.empty((84, count), np.float32)
+            for k, e in enumerate(drawn):
+                biases[k] = np.quantile(outputs[e][:lengths[e], k],
+                                        levels[start:start + count])
+                start += count
+            self.biases[i].assign(biases)
+
+    def call(self, inputs, mask):
+        # expand_dims, not [..., None]: TFLite's builtin ops have no strided slice that
+        # adds an axis.
+        real = ops.cast(mask, inputs.dtype)
+        inputs = inputs * ops.expand_dims(real, -1)
+        position = ops.expand_dims(ops.arange(ops.shape(inputs)[1]), 0)
+        lengths = ops.sum(ops.cast(mask, "int32"), axis=1, keepdims=True)
+        features = []
+        for i, dilation in enumerate(self.dilations):
+            edge = (ROCKET_KERNEL_LENGTH // 2) * dilation
+            inner = ops.cast((position >= edge) & (position < lengths - edge), inputs.dtype)
+            # (batch, time, kernel): which outputs count towards each kernel's proportions.
+            counted = ops.where(self.padded[i].reshape(1, 1, 84), ops.expand_dims(real, -1),
+                                ops.expand_dims(inner, -1))
+            outputs = ops.expand_dims(self._convolve(inputs, i), -1)
+            above = ops.cast(outputs > self.biases[i], inputs.dtype)
+            total = ops.expand_dims(ops.sum(counted, axis=1), -1)
+            ppv = ops.sum(above * ops.expand_dims(counted, -1), axis=1) / ops.maximum(total, 1.0)
+            features.append(ops.reshape(ppv, (-1, 84 * self.per_dilation[i])))
+        return ops.concatenate(features, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], 84 * sum(self.per_dilation))
+
+    def compute_mask(self, inputs, mask=None):
+        return None
+
+    def get_config(self):
+        return {**super().get_config(), "features": self.features,
+                "reference_length": self.reference_length,
+                "max_dilations": self.max_dilations, "seed": self.seed}
