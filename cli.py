@@ -264,7 +264,7 @@ def main():
 
 @main.command()
 @click.option("--arch", help="Architecture (see `archs`) [default: --hparams' or --config's; "
-                            "else conv1d for a .ts time-series file, gru_attention otherwise].")
+                            "else minirocket for a .ts time-series file, gru_attention otherwise].")
 @data_options
 @click.option("--deltas/--no-deltas", default=None,
               help="Add MFCC deltas and delta-deltas (13 -> 39) [default: no; yes for "
@@ -506,7 +506,7 @@ def archs():
 
 @main.command()
 @click.option("--arch", help="Architecture to search (or --grid arch=a,b) [default: as fit's: "
-                            "conv1d for a .ts time-series file, gru_attention otherwise].")
+                            "minirocket for a .ts time-series file, gru_attention otherwise].")
 @data_options
 @click.option("--tuner", type=click.Choice(TUNERS),
               default="hyperband", show_default=True)

@@ -1,13 +1,13 @@
-"""Small real data sets: kerasaudio's default `fit` (conv1d on a .ts file), `fit --folds 5
---ensemble`, `fit --arch gru_attention` and MiniRocket side by side, on the UEA/UCR sets
-that ship inside aeon's wheel.
+"""Small real data sets: kerasaudio's default `fit` (minirocket on a .ts file), `fit --folds 5
+--ensemble`, `fit --arch conv1d` and aeon's MiniRocket side by side, on the UEA/UCR sets that
+ship inside aeon's wheel.
 
 aeon is a benchmark-only tool, never a project dependency: install it in a virtual
 environment of its own, which this script runs for MiniRocket and for the data's location:
 
     python -m venv /tmp/aeon-venv && /tmp/aeon-venv/bin/pip install aeon
     python bench/small_data.py --aeon-python /tmp/aeon-venv/bin/python [--sets A,B] [--seed 0]
-        [--skip-default]
+        [--skip default,ensemble,conv1d]
 
 Every system trains on NAME_TRAIN.ts and is tested on NAME_TEST.ts (kerasaudio draws its
 validation examples, or its folds, from the training file). Prints one JSON line per data
@@ -86,22 +86,25 @@ def main():
     parser.add_argument("--sets", default=",".join(SETS))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--work", default=tempfile.mkdtemp(prefix="small-data-"))
-    parser.add_argument("--skip-default", action="store_true",
-                        help="leave out the default fit (e.g. to add only the ensemble's row)")
+    parser.add_argument("--skip", default="",
+                        help="systems to leave out, of default, ensemble, conv1d")
     args = parser.parse_args()
     root = data_folder(args.aeon_python)
-    systems = {"kerasaudio fit (default)": (),
-               "kerasaudio fit --folds 5 --ensemble": ("--folds", "5", "--ensemble"),
-               # The default architecture of every data set before .ts files got conv1d.
-               "kerasaudio fit --arch gru_attention": ("--arch", "gru_attention")}
-    if args.skip_default:
-        del systems["kerasaudio fit (default)"]
+    systems = {"default": ("kerasaudio fit (default)", ()),
+               "ensemble": ("kerasaudio fit --folds 5 --ensemble",
+                            ("--folds", "5", "--ensemble")),
+               # The default architecture of .ts files before minirocket.
+               "conv1d": ("kerasaudio fit --arch conv1d", ("--arch", "conv1d"))}
+    for key in filter(None, args.skip.split(",")):
+        if key not in systems:
+            parser.error(f"--skip: unknown system {key!r}; valid: {', '.join(systems)}")
+        del systems[key]
     for name in args.sets.split(","):
         train = root / name / f"{name}_TRAIN.ts"
         line = {"bench": "small_data", "data": name, "seed": args.seed}
         print(json.dumps({**line, "system": "MiniRocket (aeon)",
                           **minirocket(args.aeon_python, train, args.seed)}), flush=True)
-        for system, options in systems.items():
+        for system, options in systems.values():
             # A fresh folder per run: the run directory is the one folder made in it.
             (Path(args.work) / name).mkdir(parents=True, exist_ok=True)
             out = Path(tempfile.mkdtemp(dir=Path(args.work) / name))

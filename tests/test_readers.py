@@ -80,15 +80,15 @@ BAD_TS = {
 }
 
 
-def test_a_time_series_file_trains_conv1d_unless_an_arch_is_given(tmp_path):
+def test_a_time_series_file_trains_minirocket_unless_an_arch_is_given(tmp_path):
     train_file = write_ts(tmp_path)
     data = DataConfig(name=str(train_file))
-    assert settings.default_arch(data) == "conv1d"
+    assert settings.default_arch(data) == "minirocket"
     assert settings.default_arch(DataConfig()) == "gru_attention"  # spoken-digits
     no_options = spaces.Overrides.parse()
-    assert spaces.archs(None, no_options, data) == ["conv1d"]  # tune's default is fit's
+    assert spaces.archs(None, no_options, data) == ["minirocket"]  # tune's default is fit's
     assert spaces.archs("gru", no_options, data) == ["gru"]
-    for given, arch in (((), "conv1d"), (("--arch", "dense"), "dense")):
+    for given, arch in (((), "minirocket"), (("--arch", "dense"), "dense")):
         out = tmp_path / arch
         result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "fit", "--data",
                                  str(train_file), "--epochs", "1", "--out", str(out), *given],
