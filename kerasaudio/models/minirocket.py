@@ -2,8 +2,8 @@
 classifier trained by gradient descent.
 
 MiniRocket (Dempster, Schmidt and Webb, KDD 2021) is the strong, fast baseline of small
-time-series classification: on the UEA/UCR sets of results/README.md it beats every trained
-network kerasaudio has. Here its features are Keras layers, so the model trains, saves,
+time-series classification (results/README.md, "Small real data sets"). Here its features
+are Keras layers, so the model trains, saves,
 exports and ensembles like any other; only the head learns. Its biases and the features'
 statistics come from the training examples the InputSpec carries, when the model is built.
 The head's L2 penalty keeps its weights finite: without it, 10,000 features separate a few

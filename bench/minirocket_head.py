@@ -1,0 +1,71 @@
+"""What the minirocket architecture's features are worth under different linear heads: the
+features of `models.build("minirocket", ...)` (seed 0, adapted to the training file's
+train and validation series), then scikit-learn's ridge classifier (what aeon's MiniRocket
+uses), logistic regression and a linear SVM on them, scored on the test file.
+
+    python bench/minirocket_head.py --aeon-python /tmp/aeon-venv/bin/python [--sets A,B]
+
+Prints one JSON line per data set and head: test accuracy.
+"""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+from sklearn.linear_model import LogisticRegression, RidgeClassifier, RidgeClassifierCV
+from sklearn.svm import LinearSVC
+from small_data import SETS, data_folder
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from kerasaudio import datasets, models  # noqa: E402
+from kerasaudio.config import DataConfig, FeatureConfig  # noqa: E402
+from kerasaudio.models.inputs import spec_of  # noqa: E402
+
+HEADS = {
+    "ridge (alpha by leave-one-out, as aeon)":
+        lambda: RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)),
+    "ridge alpha=100": lambda: RidgeClassifier(alpha=100),
+    **{f"logistic C={c}": (lambda c=c: LogisticRegression(C=c, max_iter=3000))
+       for c in (1e-4, 1e-3, 0.1, 10)},
+    **{f"linear SVM C={c}": (lambda c=c: LinearSVC(C=c, max_iter=20000))
+       for c in (1e-4, 1e-2)},
+}
+
+
+def features(train_file: Path):
+    """(features, labels, is_test) of every series of the training file and its test file."""
+    keras.utils.set_random_seed(0)
+    data = datasets.load(DataConfig(name=str(train_file)), FeatureConfig())
+    fitted = np.flatnonzero(data.split != "test")
+    model = models.build("minirocket", spec_of(data.take(fitted), seed=0), data.tasks)
+    extract = keras.Model(model.inputs, model.get_layer("feature_normalize").output)
+    sequences = data.sequences()
+    width = max(map(len, sequences))
+    x = np.zeros((len(sequences), width, data.n_features), np.float32)
+    for i, s in enumerate(sequences):
+        x[i, :len(s)] = s
+    mask = np.arange(width) < data.lengths[:, None]
+    values = extract.predict({"features": x, "mask": mask}, verbose=0)
+    return values, data.targets[data.tasks[0].name], data.split == "test"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--aeon-python", required=True)
+    parser.add_argument("--sets", default=",".join(SETS))
+    args = parser.parse_args()
+    root = data_folder(args.aeon_python)
+    for name in args.sets.split(","):
+        values, labels, test = features(root / name / f"{name}_TRAIN.ts")
+        for head, make in HEADS.items():
+            fitted = make().fit(values[~test], labels[~test])
+            print(json.dumps({"bench": "minirocket_head", "data": name, "head": head,
+                              "accuracy": float(fitted.score(values[test], labels[test]))}),
+                  flush=True)
+
+
+if __name__ == "__main__":
+    main()
