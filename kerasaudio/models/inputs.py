@@ -22,6 +22,8 @@ class InputSpec:
             instead of by the training split's statistics.
         examples: some of the training split's sequences, (time, n_features) each, for
             layers that set themselves from data before training (MiniRocket's biases).
+        seed: the run's seed, for layers drawn at random when the model is built: every
+            build of one run (a resume, each tuning trial) then draws the same.
     """
 
     n_features: int
@@ -30,6 +32,7 @@ class InputSpec:
     spec_augment: bool = False
     utterance_norm: bool = False
     examples: tuple = ()
+    seed: int = 0
 
 
 # Training sequences an InputSpec carries for the layers that adapt to data: enough for
@@ -47,7 +50,7 @@ def spec_of(train, seed: int, spec_augment: bool = False,
     drawn = np.sort(rng.permutation(len(sequences))[:ADAPT_EXAMPLES])
     return InputSpec(train.n_features, mean, variance, spec_augment=spec_augment,
                      utterance_norm=utterance_norm,
-                     examples=tuple(sequences[i] for i in drawn))
+                     examples=tuple(sequences[i] for i in drawn), seed=seed)
 
 
 def padded_examples(spec: InputSpec) -> dict:

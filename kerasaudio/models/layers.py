@@ -235,7 +235,7 @@ class MiniRocketFeatures(keras.layers.Layer):
     fits in without padding, as MiniRocket does; padded frames (mask False) never count.
 
     Args:
-        features: number of features, about (rounded down to a multiple of 84).
+        features: number of features, about (rounded down to a multiple of 84, at least 84).
         reference_length: the sequence length the dilations are spread over (the longest
             training sequence); the largest dilated kernel spans it.
         max_dilations: dilations per kernel at most.

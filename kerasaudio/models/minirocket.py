@@ -31,7 +31,8 @@ def build(spec: InputSpec, tasks, features: int = 10_000, l2: float = 0.1,
     Args:
         spec: input description, with training examples (inputs.spec_of).
         tasks: the prediction targets.
-        features: number of MiniRocket features (rounded down to a multiple of 84).
+        features: number of MiniRocket features (rounded down to a multiple of 84, at
+            least 84).
         l2: penalty on the heads' squared weights, added to the mean loss.
         dropout: dropout on the features before the heads.
     """
@@ -39,9 +40,11 @@ def build(spec: InputSpec, tasks, features: int = 10_000, l2: float = 0.1,
     x = ZeroPadding(name="zero_padding")(x, mask=mask)
     examples = padded_examples(spec)
     lengths = examples["mask"].sum(axis=1)
+    # The spec's seed, not a global generator's next draw: a resumed run or a tuning trial
+    # rebuilds the model, and the feature statistics below, which are no weights, must be
+    # those of the kernels and biases its checkpoint restores.
     rocket = MiniRocketFeatures(features, reference_length=int(lengths.max()),
-                                # The global NumPy generator, seeded by the run's seed.
-                                seed=int(np.random.randint(2**31 - 1)), name="minirocket")
+                                seed=spec.seed, name="minirocket")
     normalised = keras.Model(inputs, x).predict(examples, batch_size=64, verbose=0)
     rocket.adapt(normalised, lengths)
     z = rocket(x, mask=mask)
