@@ -22,7 +22,7 @@ from small_data import SETS, data_folder
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kerasaudio import datasets, models  # noqa: E402
 from kerasaudio.config import DataConfig, FeatureConfig  # noqa: E402
-from kerasaudio.models.inputs import spec_of  # noqa: E402
+from kerasaudio.models.inputs import InputSpec, padded_examples, spec_of  # noqa: E402
 
 HEADS = {
     "ridge (alpha by leave-one-out, as aeon)":
@@ -42,13 +42,8 @@ def features(train_file: Path):
     fitted = np.flatnonzero(data.split != "test")
     model = models.build("minirocket", spec_of(data.take(fitted), seed=0), data.tasks)
     extract = keras.Model(model.inputs, model.get_layer("feature_normalize").output)
-    sequences = data.sequences()
-    width = max(map(len, sequences))
-    x = np.zeros((len(sequences), width, data.n_features), np.float32)
-    for i, s in enumerate(sequences):
-        x[i, :len(s)] = s
-    mask = np.arange(width) < data.lengths[:, None]
-    values = extract.predict({"features": x, "mask": mask}, verbose=0)
+    every = InputSpec(data.n_features, None, None, examples=tuple(data.sequences()))
+    values = extract.predict(padded_examples(every), verbose=0)
     return values, data.targets[data.tasks[0].name], data.split == "test"
 
 

@@ -297,7 +297,7 @@ class MiniRocketFeatures(keras.layers.Layer):
         levels (MiniRocket's golden-ratio sequence).
 
         Args:
-            inputs: (examples, time, channels), zero past each example's length.
+            inputs: (examples, time, channels); frames past an example's length are ignored.
             lengths: (examples,) real frames of each.
         """
         if not self.built:
@@ -307,33 +307,36 @@ class MiniRocketFeatures(keras.layers.Layer):
         start = 0
         for i, count in enumerate(self.per_dilation):
             drawn = rng.integers(len(inputs), size=84)
-            outputs = {e: ops.convert_to_numpy(self._convolve(inputs[e:e + 1], i))[0]
+            # Each example on its own real frames: "same" padding then pads with zeros.
+            outputs = {e: ops.convert_to_numpy(self._convolve(inputs[e:e + 1, :lengths[e]], i))[0]
                        for e in np.unique(drawn)}
             biases = np.empty((84, count), np.float32)
             for k, e in enumerate(drawn):
-                biases[k] = np.quantile(outputs[e][:lengths[e], k],
+                biases[k] = np.quantile(outputs[e][:, k],
                                         levels[start:start + count])
                 start += count
             self.biases[i].assign(biases)
 
     def call(self, inputs, mask):
         # expand_dims, not [..., None]: TFLite's builtin ops have no strided slice that
-        # adds an axis.
-        real = ops.cast(mask, inputs.dtype)
-        inputs = inputs * ops.expand_dims(real, -1)
+        # adds an axis. Padded frames are zeroed here, so the kernels see zeros past each
+        # sequence's end whatever the padding held.
+        inputs = inputs * ops.expand_dims(ops.cast(mask, inputs.dtype), -1)
         position = ops.expand_dims(ops.arange(ops.shape(inputs)[1]), 0)
         lengths = ops.sum(ops.cast(mask, "int32"), axis=1, keepdims=True)
         features = []
         for i, dilation in enumerate(self.dilations):
             edge = (ROCKET_KERNEL_LENGTH // 2) * dilation
-            inner = ops.cast((position >= edge) & (position < lengths - edge), inputs.dtype)
+            inner = (position >= edge) & (position < lengths - edge)
             # (batch, time, kernel): which outputs count towards each kernel's proportions.
-            counted = ops.where(self.padded[i].reshape(1, 1, 84), ops.expand_dims(real, -1),
+            counted = ops.where(self.padded[i].reshape(1, 1, 84), ops.expand_dims(mask, -1),
                                 ops.expand_dims(inner, -1))
-            outputs = ops.expand_dims(self._convolve(inputs, i), -1)
-            above = ops.cast(outputs > self.biases[i], inputs.dtype)
-            total = ops.expand_dims(ops.sum(counted, axis=1), -1)
-            ppv = ops.sum(above * ops.expand_dims(counted, -1), axis=1) / ops.maximum(total, 1.0)
+            # An output that does not count is -inf, above no bias: one comparison, and no
+            # second (batch, time, kernel, bias) tensor to mask it with.
+            outputs = ops.where(counted, self._convolve(inputs, i), -np.inf)
+            above = ops.cast(ops.expand_dims(outputs, -1) > self.biases[i], inputs.dtype)
+            total = ops.expand_dims(ops.sum(ops.cast(counted, inputs.dtype), axis=1), -1)
+            ppv = ops.sum(above, axis=1) / ops.maximum(total, 1.0)
             features.append(ops.reshape(ppv, (-1, 84 * self.per_dilation[i])))
         return ops.concatenate(features, axis=-1)
 

@@ -3,9 +3,9 @@ classifier trained by gradient descent.
 
 MiniRocket (Dempster, Schmidt and Webb, KDD 2021) is the strong, fast baseline of small
 time-series classification (results/README.md, "Small real data sets"). Here its features
-are Keras layers, so the model trains, saves,
-exports and ensembles like any other; only the head learns. Its biases and the features'
-statistics come from the training examples the InputSpec carries, when the model is built.
+are Keras layers, so the model trains, saves, exports and ensembles like any other; only
+the head learns. Its biases and the features' statistics come from the training examples the
+InputSpec carries, when the model is built.
 The head's L2 penalty keeps its weights finite: without it, 10,000 features separate a few
 dozen examples, the weights grow without end, and the validation loss that picks the best
 epoch rises from the first (GunPoint: 0.94 without, 0.993 with 0.1; results/README.md).
@@ -16,7 +16,7 @@ import numpy as np
 
 from kerasaudio.models import heads
 from kerasaudio.models.inputs import InputSpec, padded_examples, sequence_inputs
-from kerasaudio.models.layers import MiniRocketFeatures, ZeroPadding
+from kerasaudio.models.layers import MiniRocketFeatures
 
 # The head is a penalised linear model, with one optimum: a step that decays to zero lets Adam
 # settle in it rather than hover around it.
@@ -37,7 +37,6 @@ def build(spec: InputSpec, tasks, features: int = 10_000, l2: float = 0.1,
         dropout: dropout on the features before the heads.
     """
     inputs, x, mask = sequence_inputs(spec)
-    x = ZeroPadding(name="zero_padding")(x, mask=mask)
     examples = padded_examples(spec)
     lengths = examples["mask"].sum(axis=1)
     # The spec's seed, not a global generator's next draw: a resumed run or a tuning trial
