@@ -35,6 +35,19 @@ def _backbone_output(model: keras.Model):
                         "on; it was trained before fine-tuning existed") from None
 
 
+def _head_l2(model: keras.Model) -> float:
+    """The L2 penalty the source's heads were trained with (minirocket's linear head has one:
+    without it, its thousands of features overfit a small data set), so that the new heads
+    train under the same. Heads are the only layers with a kernel regularizer."""
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):  # an ensemble's member
+            return _head_l2(layer)
+        penalty = getattr(layer, "kernel_regularizer", None)
+        if isinstance(penalty, keras.regularizers.L2):
+            return float(penalty.l2)
+    return 0.0
+
+
 def build(run_dir, tasks: list, n_features: int) -> keras.Model:
     """The run's best model up to its backbone, with one new head per task.
 
@@ -49,8 +62,8 @@ def build(run_dir, tasks: list, n_features: int) -> keras.Model:
         raise UserError(f"{Path(run_dir) / 'best.keras'}: takes frames of {width} features, "
                         f"the data has {n_features}; "
                         "fine-tune on data read with the same features")
-    model = keras.Model(source.inputs, heads.heads_on(_backbone_output(source), tasks),
-                        name=source.name)
+    new_heads = heads.heads_on(_backbone_output(source), tasks, _head_l2(source))
+    model = keras.Model(source.inputs, new_heads, name=source.name)
     set_backbone_trainable(model, tasks, True)
     return model
 

@@ -224,6 +224,20 @@ def test_finetune_puts_new_heads_on_the_source_backbone(tmp_path):
                               source.get_layer("dense_0").get_weights()[0])
 
 
+def test_finetune_gives_the_new_heads_the_source_heads_l2_penalty(tmp_path):
+    data = with_offset_target(make_sequences(60, seed=6))
+    source_cfg = RunConfig(model=ModelConfig("minirocket", {"features": 168, "l2": 0.05}),
+                           data=DataConfig(tasks=("label",)),
+                           train=TrainConfig(epochs=1, batch_size=16), out=str(tmp_path))
+    source_dir, _ = train.fit(source_cfg, data.select_tasks(["label"]), verbose=0)
+    cfg = transfer.finetune_config(source_dir, DataConfig(tasks=("offset",)),
+                                   TrainConfig(epochs=1, batch_size=16), 1,
+                                   str(tmp_path / "tuned"))
+    run_dir, _ = train.fit(cfg, data.select_tasks(["offset"]), verbose=0)
+    tuned = keras.models.load_model(run_dir / "best.keras")
+    assert tuned.get_layer("offset_value").kernel_regularizer.l2 == pytest.approx(0.05)
+
+
 def test_finetune_refuses_what_is_not_a_run_or_does_not_fit(tmp_path):
     with pytest.raises(UserError, match="not a run directory"):
         transfer.finetune_config(tmp_path, DataConfig(), TrainConfig(), 1, str(tmp_path))
