@@ -26,7 +26,7 @@ import keras  # noqa: E402
 
 from kerasaudio import datasets, models, pipeline, train  # noqa: E402
 from kerasaudio.config import DataConfig, FeatureConfig, TrainConfig  # noqa: E402
-from kerasaudio.models.inputs import InputSpec  # noqa: E402
+from kerasaudio.models.inputs import spec_of  # noqa: E402
 
 
 def emit(figure: str, value, **extra):
@@ -46,8 +46,7 @@ def best_seconds(fn, passes: int = 3) -> float:
 def dense_fit_seconds(data, ds, steps: int, epochs: int) -> float:
     """Best of 3 passes of `epochs` epochs of the default dense model's fit on `ds`."""
     keras.utils.set_random_seed(0)
-    mean, variance = data.frame_statistics()
-    model = models.build("dense", InputSpec(data.n_features, mean, variance), data.tasks)
+    model = models.build("dense", spec_of(data, seed=0), data.tasks)
     train.compile_model(model, TrainConfig(), steps, data.tasks)
     model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up: tracing, caches
     return best_seconds(lambda: model.fit(ds, epochs=epochs, steps_per_epoch=steps, verbose=0))

@@ -37,7 +37,7 @@ import tensorflow as tf  # noqa: E402
 from kerasaudio import datasets, models, pipeline, train  # noqa: E402
 from kerasaudio.config import DataConfig, FeatureConfig, TrainConfig  # noqa: E402
 from kerasaudio.models import heads  # noqa: E402
-from kerasaudio.models.inputs import InputSpec  # noqa: E402
+from kerasaudio.models.inputs import spec_of  # noqa: E402
 
 
 def emit(figure: str, value, **extra):
@@ -68,8 +68,7 @@ def main():
     cfg = TrainConfig()
     ds, steps = pipeline.training_batches(data, cfg.batch_size, cfg.seed)
     batches = [(x, y) for x, y in ds.take(min(args.batches, steps))]
-    mean, variance = data.frame_statistics()
-    model = models.build("gru_attention", InputSpec(data.n_features, mean, variance), data.tasks)
+    model = models.build("gru_attention", spec_of(data, seed=0), data.tasks)
     model.compile(optimizer=train.make_optimizer(cfg, steps), loss=heads.losses(data.tasks),
                   metrics=heads.metrics(data.tasks))
     loss_fn = heads.losses(data.tasks)["digit"]

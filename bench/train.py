@@ -27,7 +27,7 @@ import tensorflow as tf  # noqa: E402
 from kerasaudio import datasets, models, pipeline, train  # noqa: E402
 from kerasaudio.config import DataConfig, FeatureConfig, TrainConfig  # noqa: E402
 from kerasaudio.models import heads  # noqa: E402
-from kerasaudio.models.inputs import InputSpec  # noqa: E402
+from kerasaudio.models.inputs import spec_of  # noqa: E402
 
 FEATURES = {"cnn2d": "logmel"}  # the reference runs' features; MFCCs otherwise
 DIGITS = {"seconds_per_epoch": 2, "examples_per_second": None, "val_accuracy": 4}
@@ -59,8 +59,7 @@ def time_epochs(arch: str, data, bucketing: bool, epochs: int, batch_size: int,
         tf.config.experimental.enable_op_determinism()
     trn, val = data.subset("train"), data.subset("val")
     hparams = models.resolve(arch, {})
-    mean, variance = trn.frame_statistics()
-    model = models.build(arch, InputSpec(data.n_features, mean, variance), data.tasks, **hparams)
+    model = models.build(arch, spec_of(trn, seed=0), data.tasks, **hparams)
     batches, steps = pipeline.training_batches(trn, batch_size, seed=0, bucketing=bucketing)
     if transform is not None:
         batches = batches.map(transform)

@@ -43,14 +43,15 @@ ADAPT_EXAMPLES = 1024
 def spec_of(train, seed: int, spec_augment: bool = False,
             utterance_norm: bool = False) -> InputSpec:
     """The InputSpec of a training split (a kerasaudio Dataset): its frame statistics and
-    up to ADAPT_EXAMPLES of its sequences, drawn with `seed`."""
+    up to ADAPT_EXAMPLES of its sequences, drawn with `seed`. The sequences are copies: views
+    would keep the whole split's frames alive for as long as the spec (a whole search)."""
     mean, variance = train.frame_statistics()
     sequences = train.sequences()
     rng = np.random.default_rng(seed)
     drawn = np.sort(rng.permutation(len(sequences))[:ADAPT_EXAMPLES])
     return InputSpec(train.n_features, mean, variance, spec_augment=spec_augment,
                      utterance_norm=utterance_norm,
-                     examples=tuple(sequences[i] for i in drawn), seed=seed)
+                     examples=tuple(np.array(sequences[i]) for i in drawn), seed=seed)
 
 
 def padded_examples(spec: InputSpec) -> dict:
