@@ -298,6 +298,17 @@ def test_a_cross_validated_search_scores_the_mean_of_its_folds(tmp_path):
     assert record["folds"] == 2
 
 
+def test_each_fold_model_adapts_to_its_own_training_frames_only(tmp_path):
+    data = make_sequences(90)
+    hypermodel = search.AudioHyperModel(toy_search(tmp_path, folds=3), data, {})
+    for spec, (trained, held_out) in zip(hypermodel.specs, hypermodel.fold_splits,
+                                         strict=True):
+        np.testing.assert_allclose(spec.mean, trained.frame_statistics()[0], rtol=1e-5)
+        held_out_frames = {s.tobytes() for s in held_out.sequences()}
+        assert spec.examples and not any(e.tobytes() in held_out_frames
+                                         for e in spec.examples)
+
+
 def test_a_search_too_small_for_its_folds_is_refused_before_it_starts(tmp_path):
     cfg = toy_search(tmp_path, folds=80)
     with pytest.raises(UserError, match="fewer than --folds 80"):

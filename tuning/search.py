@@ -116,13 +116,14 @@ class AudioHyperModel(kt.HyperModel):
         self.folds, self.fold = cfg.folds, None  # `fold`: set by the trial's runner
         self.fold_splits = [(d.subset("train"), d.subset("val"))
                             for d in fold_datasets(cfg, dataset)]
-        # One input normalisation for every fold: the statistics of all the data folds are
-        # dealt from (frames only, no labels).
         self.tasks = dataset.tasks
-        self.spec = spec_of(dataset.take(np.flatnonzero(dataset.split != "test"))
-                            if cfg.folds else self.train_split, cfg.run.train.seed,
-                            spec_augment=cfg.run.train.spec_augment,
-                            utterance_norm=cfg.run.features.cmvn)
+        # Each fold's model normalises its inputs (and minirocket adapts its biases) with its
+        # own training split's frames: the fold's validation series must stay unseen, or the
+        # cross-validated score flatters what a fitted model does on new data.
+        self.specs = [spec_of(trained, cfg.run.train.seed,
+                              spec_augment=cfg.run.train.spec_augment,
+                              utterance_norm=cfg.run.features.cmvn)
+                      for trained, _ in (self.fold_splits or [(self.train_split, None)])]
 
     def _settings(self, hp) -> tuple:
         values = spaces.define(hp, self.cfg.archs, self.space)
@@ -135,7 +136,8 @@ class AudioHyperModel(kt.HyperModel):
 
     def build(self, hp):
         run, hparams = self._settings(hp)
-        model = models.build(run.model.arch, self.spec, self.tasks, **hparams)
+        model = models.build(run.model.arch, self.specs[self.fold or 0], self.tasks,
+                             **hparams)
         # The fold models train on a fold's training split (of one size or two): its steps
         # set the learning-rate schedule's length.
         trained = self.fold_splits[0][0] if self.folds else self.train_split
