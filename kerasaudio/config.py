@@ -111,9 +111,13 @@ def fft_length_for(features: "FeatureConfig") -> int:
 # to augment and transform on the fly, nothing lost) and normalises each utterance, so that a
 # model trained on it hears recordings of real people (8 kHz, other microphones) as it heard
 # the corpus (results/README.md, "Real voices").
+# music-genres: 64 mel bands of 64 ms windows every 32 ms, the scale of notes and beats rather
+# than of phonemes (313 frames per 10 s clip).
 BUILTIN_FEATURES = {"spoken-digits": {"sample_rate": 8000, "fft_length": 256, "max_hz": 4000.0,
                                       "cmvn": True},
-                    "spoken-phonemes": {"deltas": True}, "voice-attributes": {"kind": "logmel"}}
+                    "spoken-phonemes": {"deltas": True}, "voice-attributes": {"kind": "logmel"},
+                    "music-genres": {"kind": "logmel", "n_mels": 64, "frame_ms": 64.0,
+                                     "hop_ms": 32.0, "fft_length": 1024}}
 
 
 # Waveform augmentations (kerasaudio/augment.py), and the set the built-in speech corpus

@@ -218,30 +218,39 @@ def _tf_features(waves, lengths, cfg, wanted, label) -> dict:
     return out
 
 
-def _librosa_chunk(args):
-    """Chroma and/or beat frames of a few utterances; runs in a worker process."""
+def chroma_of(y: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """(frames, 12) chroma of one waveform, frames as tf.signal's (multiples of the hop, the
+    end zero-padded)."""
     import librosa
 
+    padded = np.pad(y, (0, cfg.fft_length))
+    power = np.abs(librosa.stft(padded, n_fft=cfg.fft_length, hop_length=cfg.frame_step,
+                                win_length=cfg.frame_length, center=False)) ** 2
+    chroma = librosa.feature.chroma_stft(S=power, sr=cfg.sample_rate, n_fft=cfg.fft_length,
+                                         tuning=0.0)
+    return chroma.T[:int(frame_count(len(y), cfg))].astype(np.float32)
+
+
+def beats_of(y: np.ndarray, cfg: FeatureConfig) -> tuple:
+    """(tempo in beats per minute, frames where beats fall) of one waveform, as the
+    beat-synchronous features find them."""
+    import librosa
+
+    n = int(frame_count(len(y), cfg))
+    onset = librosa.onset.onset_strength(y=np.pad(y, (0, cfg.fft_length)), sr=cfg.sample_rate,
+                                         hop_length=cfg.frame_step)[:n]
+    tempo = float(librosa.feature.tempo(onset_envelope=onset, sr=cfg.sample_rate,
+                                        hop_length=cfg.frame_step, ac_size=TEMPO_WINDOW_S)[0])
+    _, frames = librosa.beat.beat_track(onset_envelope=onset, sr=cfg.sample_rate,
+                                        hop_length=cfg.frame_step, bpm=tempo)
+    return tempo, frames[frames < n]
+
+
+def _librosa_chunk(args):
+    """Chroma and/or beat frames of a few utterances; runs in a worker process."""
     chunk, cfg, want_chroma, want_beats = args
-    chromas, beats = [], []
-    for y in chunk:
-        n = int(frame_count(len(y), cfg))
-        # Frames start at multiples of the hop, as tf.signal's do; the end is zero-padded.
-        padded = np.pad(y, (0, cfg.fft_length))
-        if want_chroma:
-            power = np.abs(librosa.stft(padded, n_fft=cfg.fft_length, hop_length=cfg.frame_step,
-                                        win_length=cfg.frame_length, center=False)) ** 2
-            chroma = librosa.feature.chroma_stft(S=power, sr=cfg.sample_rate,
-                                                 n_fft=cfg.fft_length, tuning=0.0)
-            chromas.append(chroma.T[:n].astype(np.float32))
-        if want_beats:
-            onset = librosa.onset.onset_strength(y=padded, sr=cfg.sample_rate,
-                                                 hop_length=cfg.frame_step)[:n]
-            tempo = librosa.feature.tempo(onset_envelope=onset, sr=cfg.sample_rate,
-                                          hop_length=cfg.frame_step, ac_size=TEMPO_WINDOW_S)
-            _, frames = librosa.beat.beat_track(onset_envelope=onset, sr=cfg.sample_rate,
-                                                hop_length=cfg.frame_step, bpm=float(tempo[0]))
-            beats.append(frames[frames < n])
+    chromas = [chroma_of(y, cfg) for y in chunk] if want_chroma else []
+    beats = [beats_of(y, cfg)[1] for y in chunk] if want_beats else []
     return chromas, beats
 
 

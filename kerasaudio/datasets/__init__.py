@@ -13,7 +13,7 @@ import numpy as np
 from kerasaudio import audio, cache
 from kerasaudio import features as feature_lib
 from kerasaudio.config import DataConfig, FeatureConfig
-from kerasaudio.datasets import images, speech_synth, splits
+from kerasaudio.datasets import images, music_synth, speech_synth, splits
 from kerasaudio.datasets.base import (
     MAX_FEATURE,
     Dataset,
@@ -26,27 +26,29 @@ from kerasaudio.errors import UserError
 log = logging.getLogger(__name__)
 
 
-def _at_rate(corpus: dict, rate: int) -> dict:
+def _at_rate(corpus: dict, rate: int, made_at: int = speech_synth.SAMPLE_RATE) -> dict:
     """The corpus with its waveforms (int16, end to end) resampled from the rate they were
-    synthesised at to the features' `rate`."""
+    made at to the features' `rate`."""
     import soxr
 
-    if rate == speech_synth.SAMPLE_RATE:
+    if rate == made_at:
         return corpus
-    waves = [soxr.resample(w, speech_synth.SAMPLE_RATE, rate)
+    waves = [soxr.resample(w, made_at, rate)
              for w in as_waves(corpus["waves"], corpus["lengths"])]
     return {**corpus, "waves": np.concatenate(waves),
             "lengths": np.array([len(w) for w in waves], corpus["lengths"].dtype)}
 
 
-def _corpus_features(name: str, corpus: dict, features: FeatureConfig, seed: int) -> dict:
+def _corpus_features(name: str, corpus: dict, features: FeatureConfig, seed: int,
+                     version: int | None = None) -> dict:
     """`frames` and `lengths` of a built-in corpus's utterances (`corpus` already at the
-    features' rate), extracted on first use and cached (keyed by the feature settings)."""
+    features' rate), extracted on first use and cached (keyed by the corpus version, by
+    default speech_synth's, and the feature settings)."""
     # cmvn happens inside the model: the same extracted frames serve both settings.
     extracted = asdict(replace(features, cmvn=False))
     key = hashlib.sha1(json.dumps(extracted, sort_keys=True).encode()).hexdigest()[:12]
     path = cache.cache_dir() / (
-        f"{name}-v{speech_synth.CORPUS_VERSIONS[name]}-seed{seed}-features-{key}.npz")
+        f"{name}-v{version or speech_synth.CORPUS_VERSIONS[name]}-seed{seed}-features-{key}.npz")
     cached = cache.load_npz(path)
     if cached is not None:
         return cached
@@ -124,11 +126,35 @@ def _voice_attributes(data: DataConfig, features: FeatureConfig) -> Dataset:
         info={**{k: corpus[k] for k in SPEAKER_INFO}, "text": corpus["text"]})
 
 
+def _music_genres(data: DataConfig, features: FeatureConfig) -> Dataset:
+    """10 s clips of generated songs: their genre (classification) and valence, energy and
+    danceability (regression in [0, 1]); clips of one song share a split and a group."""
+    corpus = _at_rate(music_synth.load_corpus(data.seed), features.sample_rate,
+                      made_at=music_synth.SAMPLE_RATE)
+    extracted = _corpus_features("music-genres", corpus, features, data.seed,
+                                 version=music_synth.CORPUS_VERSION)
+    genres = list(music_synth.GENRE_NAMES)
+    targets = {"genre": corpus["genre"].astype(np.int64),
+               **{t: corpus[t].astype(np.float32) for t in music_synth.TARGETS}}
+    tasks = [make_task("genre", genres)] + [make_regression_task(t, bounded=True)
+                                            for t in music_synth.TARGETS]
+    return Dataset(
+        name="music-genres", frames=extracted["frames"], lengths=extracted["lengths"],
+        targets=targets, tasks=tasks, class_names={"genre": genres}, split=corpus["split"],
+        features=features,
+        info={"group": corpus["song"], **{k: corpus[k] for k in MUSIC_INFO}},
+        waves=as_waves(corpus["waves"], corpus["lengths"]))
+
+
+MUSIC_INFO = ("tempo", "metre", "tonic", "mode", "drums")
+
+
 # name -> loader(DataConfig, FeatureConfig) -> Dataset
 BUILTIN = {
     "spoken-digits": _spoken_digits,
     "spoken-phonemes": _spoken_phonemes,
     "voice-attributes": _voice_attributes,
+    "music-genres": _music_genres,
     "digits-images": images.load_digits,
 }
 
