@@ -175,7 +175,7 @@ def data_options(command):
         click.option(
             "--data", default=DataConfig.name, show_default=True,
             help="Built-in data set (spoken-digits, spoken-phonemes, voice-attributes, "
-                 "digits-images), or a path: X_TRAIN.ts (a "
+                 "music-genres, digits-images), or a path: X_TRAIN.ts (a "
                  "UEA/UCR archive pair), a folder of audio files in class subfolders "
                  "(optionally under train/ val/ test/), a path,label[,group] CSV of audio "
                  "files, a folder of frame features (feat/*.npy, train_labels.txt, "
@@ -194,7 +194,7 @@ def data_options(command):
                           "several make a multitask model [default: every target of the data]."),
         click.option("--features", "feature_kind",
                      help="mfcc, logmel, chroma, or several joined by '+' (logmel+chroma) "
-                          "[default: mfcc; logmel for voice-attributes]."),
+                          "[default: mfcc; logmel for voice-attributes and music-genres]."),
         click.option("--limit", type=click.IntRange(min=1),
                      help="Keep at most N examples per split (quick experiments)."),
         click.option("--val-fraction", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
