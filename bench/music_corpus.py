@@ -1,7 +1,7 @@
 """The music-genres corpus: how long it takes to render and how big it is, and whether the
-feature extractors hear what was composed: the tempo that beat tracking detects (the one
-`--beat-sync` uses) against the composed tempo, and the strongest pitch class of each clip's
-chroma against the song's key.
+feature extractors hear what was composed: the tempo of the beats that beat tracking
+detects (the ones `--beat-sync` uses) against the composed tempo, and the strongest pitch
+class of each clip's chroma against the song's key.
 
     python bench/music_corpus.py [--seed 0]
 
@@ -36,11 +36,15 @@ def emit(figure: str, value, **extra):
 
 
 def heard(clip: np.ndarray) -> tuple:
-    """(detected tempo, strongest chroma pitch class) of one int16 clip."""
+    """(detected tempo, strongest chroma pitch class) of one int16 clip. The detected tempo
+    is that of the beats `--beat-sync` cuts the clip at: 60 s over their mean interval
+    (finer than the tempo estimate that guides the tracker, which moves in whole frames of
+    lag: 32 ms is 4 % at 170 bpm)."""
     cfg = feature_defaults("music-genres")
     y = clip.astype(np.float32) / 32768
-    tempo, _ = features.beats_of(y, cfg)
-    return tempo, int(np.argmax(features.chroma_of(y, cfg).mean(axis=0)))
+    _, beats = features.beats_of(y, cfg)
+    seconds_per_beat = np.diff(beats).mean() * cfg.frame_step / cfg.sample_rate
+    return 60.0 / seconds_per_beat, int(np.argmax(features.chroma_of(y, cfg).mean(axis=0)))
 
 
 def main():
