@@ -35,7 +35,9 @@ import numpy as np
 
 from kerasaudio import cache, progress
 
-CORPUS_VERSION = 2  # 2: reggae's eighths straight (swung, beat trackers took 2.5x its tempo)
+# 2: reggae's eighths straight (swung, beat trackers took 2.5x its tempo); 3: shared
+# instruments, dropped and ghost drum hits, more noise (v2's genres: 100 % after two epochs).
+CORPUS_VERSION = 3
 SAMPLE_RATE = 16000
 CLIP_SECONDS = 10.0
 CLIPS_PER_SONG = 3
@@ -87,7 +89,7 @@ class Genre:
     swing: float = 0.5
     sevenths: bool = False
     pattern_bars: int = 1
-    drum_probability: float = 1.0
+    drum_probability: float = 0.85
     voicing: str = "triad"
 
 
@@ -152,6 +154,9 @@ GENRES = {
         major=0.5, regularity=0.3, velocity=(40, 75)),
 }
 GENRE_NAMES = tuple(GENRES)
+# Instruments of no genre in particular, which half of the parts take instead of their genre's.
+SHARED_INSTRUMENTS = {"bass": (32, 33, 34, 38), "comp": (0, 4, 16, 25, 27, 48, 88),
+                      "lead": (0, 40, 56, 65, 73, 81)}
 
 MAJOR, MINOR = (0, 2, 4, 5, 7, 9, 11), (0, 2, 3, 5, 7, 8, 10)
 # Chord progressions as scale degrees (0 = the tonic's chord), one chord a bar.
@@ -198,14 +203,19 @@ def draw_song(genre_name: str, rng) -> dict:
     return {
         "genre": genre_name, "mode": mode, "tonic": int(rng.integers(12)),
         "tempo": float(rng.uniform(*genre.tempo)), "progression": progression,
-        "programs": {part: int(rng.choice(choices)) for part, choices in genre.instruments.items()},
+        # Half the parts take an instrument any genre might use: the instruments alone must
+        # not give the genre away.
+        "programs": {part: int(rng.choice(SHARED_INSTRUMENTS[part] if rng.random() < 0.5
+                                          else choices))
+                     for part, choices in genre.instruments.items()},
         "velocity": float(rng.uniform(*genre.velocity)),
         "levels": {part: int(rng.integers(75, 128)) for part in ("bass", "comp", "lead", "drums")},
         "lead": bool(rng.random() < 0.7), "drums": bool(rng.random() < genre.drum_probability),
+        "drum_drop": float(rng.uniform(0.0, 0.25)), "ghosts": float(rng.uniform(0.0, 0.08)),
         "timing_ms": float(rng.uniform(0.0, 15.0)),    # humanised timing: std of each onset
         "velocity_spread": float(rng.uniform(2.0, 14.0)),
         "reverb_s": float(rng.uniform(0.2, 1.6)) if rng.random() < 0.5 else 0.0,
-        "snr_db": float(rng.uniform(20.0, 50.0)), "gain_db": float(rng.uniform(-12.0, 0.0)),
+        "snr_db": float(rng.uniform(10.0, 40.0)), "gain_db": float(rng.uniform(-12.0, 0.0)),
         "target_noise": rng.normal(0.0, TARGET_NOISE, size=len(TARGETS)),
     }
 
@@ -220,6 +230,23 @@ def _walking(step: int, bar_steps: int, chord: list, next_root: int, key: tuple,
         return next_root + int(rng.choice((-1, 1)))
     scale, tonic, degree = key
     return _scale_note(scale, tonic, degree + int(rng.integers(1, 6)))
+
+
+def _drum_bar(genre: Genre, song: dict, bar: int, rng) -> list:
+    """(step, GM drum key, accent) of the drums' hits in one bar: the genre's pattern, each
+    hit left out with the song's `drum_drop` probability, and soft ghost hits on any step with
+    its `ghosts` probability, so that no two bars, nor two songs, play the same pattern."""
+    bar_steps = genre.metre * STEPS_PER_BEAT
+    hits = []
+    for drum, steps in genre.drums.items():
+        for step in steps:
+            if step // bar_steps == bar % genre.pattern_bars and \
+                    rng.random() >= song["drum_drop"]:
+                hits.append((step % bar_steps, drum,
+                             1.0 if step % STEPS_PER_BEAT == 0 else 0.6))
+    for step in np.flatnonzero(rng.random(bar_steps) < song["ghosts"]):
+        hits.append((int(step), int(rng.choice((HAT, SNARE, KICK))), 0.4))
+    return hits
 
 
 def compose(song: dict, seconds: float, rng) -> dict:
@@ -271,12 +298,8 @@ def compose(song: dict, seconds: float, rng) -> dict:
                     12 * (melody >= 7)
                 parts["lead"].append(note(bar, step, 2, key, 0.85))
         if song["drums"]:
-            pattern_bar = bar % genre.pattern_bars
-            for drum, steps in genre.drums.items():
-                for step in steps:
-                    if step // bar_steps == pattern_bar:
-                        accent = 1.0 if step % STEPS_PER_BEAT == 0 else 0.6
-                        parts["drums"].append(note(bar, step % bar_steps, 1, drum, accent))
+            parts["drums"] += [note(bar, step, 1, drum, accent)
+                               for step, drum, accent in _drum_bar(genre, song, bar, rng)]
     return {part: [n for n in notes if n[0] < seconds] for part, notes in parts.items()}
 
 
