@@ -164,9 +164,10 @@ def data_options(command):
 
     @functools.wraps(command)
     def with_data_config(*args, data, data_format, data_part, skip_bad, limit, tasks,
-                         val_fraction, test_fraction, **kwargs):
+                         val_fraction, test_fraction, train_fraction, **kwargs):
         fractions = {k: v for k, v in {"val_fraction": val_fraction,
-                                       "test_fraction": test_fraction}.items() if v is not None}
+                                       "test_fraction": test_fraction,
+                                       "train_fraction": train_fraction}.items() if v is not None}
         config = DataConfig(name=data, limit=limit, format=data_format, part=data_part,
                             skip_bad=skip_bad, tasks=tasks, **fractions)
         return command(*args, data=config, **kwargs)
@@ -204,6 +205,11 @@ def data_options(command):
         click.option("--test-fraction", type=FiniteFloatRange(0, 1, min_open=True, max_open=True),
                      help="Share of the data drawn for testing, for data without a test split "
                           f"[default: {DataConfig.test_fraction}]."),
+        click.option("--train-fraction", type=FiniteFloatRange(0, 1, min_open=True),
+                     help="Train on this share of the training examples only (whole groups, "
+                          "else stratified by class; drawn with the data seed), validation and "
+                          "test kept whole: learning curves, transfer with little data "
+                          f"[default: {DataConfig.train_fraction}]."),
     ]
     for option in reversed(options):
         with_data_config = option(with_data_config)

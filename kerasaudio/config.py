@@ -41,6 +41,8 @@ class DataConfig:
             into this many folds (stratified, and by group where the data has groups); the
             test split stays as it is. None: the data's own validation split.
         fold: with `folds`, the fold that is the validation split (the rest train).
+        train_fraction: keep this share of the training examples (whole groups, else
+            stratified by class), drawn with `seed`; validation and test stay whole.
     """
 
     name: str = "spoken-digits"
@@ -54,6 +56,7 @@ class DataConfig:
     tasks: tuple = ()
     folds: int | None = None
     fold: int | None = None
+    train_fraction: float = 1.0
 
 
 @dataclass(frozen=True)

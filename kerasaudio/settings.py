@@ -108,7 +108,8 @@ def training(arch: str, options: dict, given: set, before: dict | None) -> dict:
 # `fit` options (click's parameter names) -> the DataConfig and FeatureConfig fields they set.
 DATA_OPTIONS = {"data": "name", "data_format": "format", "data_part": "part",
                 "skip_bad": "skip_bad", "limit": "limit", "tasks": "tasks",
-                "val_fraction": "val_fraction", "test_fraction": "test_fraction"}
+                "val_fraction": "val_fraction", "test_fraction": "test_fraction",
+                "train_fraction": "train_fraction"}
 FEATURE_OPTIONS = {"feature_kind": "kind", "deltas": "deltas", "beat_sync": "beat_sync",
                    "n_mfcc": "n_mfcc", "n_mels": "n_mels", "max_hz": "max_hz",
                    "sample_rate": "sample_rate", "cmvn": "cmvn"}

@@ -1,10 +1,12 @@
 """Cross-validation (`fit --folds`) and ensembles (`--ensemble`)."""
 
 import csv
+import dataclasses
 
 import numpy as np
 import pytest
 import tensorflow as tf
+from conftest import make_sequences
 from test_export import serve_inputs
 from test_readers import PITCHES, write_tone
 
@@ -64,6 +66,27 @@ def test_folds_are_stratified_and_keep_every_group_whole():
     with pytest.raises(UserError, match="x: cannot deal the examples into 5 folds"):
         splits.fold_of(8, np.arange(8) % 4, 5, seed=0, source="x")
 
+
+
+def test_train_fraction_keeps_part_of_the_training_groups_and_all_of_val_and_test():
+    data = make_sequences(300, seed=3)
+    grouped = dataclasses.replace(data, info={"group": np.arange(300) // 6})  # 50 groups of 6
+    kept = datasets.with_train_fraction(grouped, DataConfig(train_fraction=0.3, seed=0))
+    for split in ("val", "test"):
+        assert np.sum(kept.split == split) == np.sum(data.split == split)
+    train_groups = set(kept.info["group"][kept.split == "train"])
+    all_train_groups = set(grouped.info["group"][grouped.split == "train"])
+    assert len(train_groups) == round(0.3 * len(all_train_groups))
+    for group in train_groups:  # whole groups: every training example of a kept group stays
+        assert np.sum(kept.info["group"] == group) == np.sum(grouped.info["group"] == group)
+    # Without groups: stratified by class, and another seed draws other examples.
+    plain = datasets.with_train_fraction(data, DataConfig(train_fraction=0.1, seed=0))
+    labels = plain.targets["label"][plain.split == "train"]
+    assert len(labels) == 10 and set(labels) == {0, 1, 2}
+    other = datasets.with_train_fraction(data, DataConfig(train_fraction=0.1, seed=1))
+    assert not np.array_equal(plain.frames, other.frames)
+    with pytest.raises(UserError, match="--train-fraction must be in"):
+        datasets.with_train_fraction(data, DataConfig(train_fraction=0.0))
 
 
 @pytest.fixture(scope="module")

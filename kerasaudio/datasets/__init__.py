@@ -235,6 +235,8 @@ def load(data: DataConfig, features: FeatureConfig) -> Dataset:
         dataset = dataset.limit(data.limit, seed=data.seed)
     if data.folds is not None:
         dataset = with_fold(dataset, data)
+    if data.train_fraction < 1:
+        dataset = with_train_fraction(dataset, data)
     for split in ("train", "val", "test"):
         if not np.any(dataset.split == split):
             raise UserError(f"data set {data.name!r} has no {split} examples")
@@ -269,6 +271,23 @@ def with_fold(dataset: Dataset, data: DataConfig) -> Dataset:
     split = dataset.split.copy()
     split[pooled] = np.where(fold == data.fold, "val", "train")
     return replace(dataset, split=split)
+
+
+def with_train_fraction(dataset: Dataset, data: DataConfig) -> Dataset:
+    """The data set with `data.train_fraction` of its training examples (whole groups where
+    the data has groups, else stratified by the first classification task), drawn with
+    `data.seed`; validation and test stay whole, so that runs on less data are scored on the
+    same examples."""
+    if not 0 < data.train_fraction <= 1:
+        raise UserError(f"--train-fraction must be in (0, 1], got {data.train_fraction}")
+    train = np.flatnonzero(dataset.split == "train")
+    task = next((t for t in dataset.tasks
+                 if t.kind == "classification" and t.level == "sequence"), None)
+    labels = dataset.targets[task.name][train] if task else np.zeros(len(train), np.int64)
+    groups = groups_of(dataset)
+    kept = splits.carve(labels, data.train_fraction, data.seed, data.name,
+                        None if groups is None else np.asarray(groups)[train])
+    return dataset.take(np.setdiff1d(np.arange(len(dataset.split)), train[~kept]))
 
 
 def _check_magnitude(dataset: Dataset) -> None:
