@@ -57,10 +57,11 @@ def fit_folds(cfg: RunConfig, folds: int, verbose="auto", resume: bool = True,
     """
     check_folds(cfg, folds)
     train.validate(cfg)
-    base = datasets.load(cfg.data, cfg.features)
+    # All the training examples are pooled; --train-fraction applies to each fold's share.
+    base = datasets.load(dataclasses.replace(cfg.data, train_fraction=1.0), cfg.features)
     members = fold_configs(cfg, folds)
     # Every fold is dealt before anything is written: too few groups fail here.
-    fold_sets = [datasets.with_fold(base, m.data) for m in members]
+    fold_sets = [datasets.as_fold(base, m.data) for m in members]
     config = json.loads(cfg.to_json())
     seeds = [cfg.train.seed]
     experiment = (runs.unfinished_experiment(cfg.out, config, seeds, folds, ensemble)

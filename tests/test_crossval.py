@@ -87,6 +87,21 @@ def test_train_fraction_keeps_part_of_the_training_groups_and_all_of_val_and_tes
     assert not np.array_equal(plain.frames, other.frames)
     with pytest.raises(UserError, match="--train-fraction must be in"):
         datasets.with_train_fraction(data, DataConfig(train_fraction=0.0))
+    nearly_all = datasets.with_train_fraction(data, DataConfig(train_fraction=0.999))
+    assert np.array_equal(nearly_all.split, data.split)  # rounds up to every example
+    # Groups of one class each (songs of one genre) are drawn stratified: no class is lost.
+    labels = data.targets["label"]
+    one_class = dataclasses.replace(data, info={"group": labels * 1000 + np.arange(300) // 20})
+    for seed in range(5):
+        few = datasets.with_train_fraction(one_class, DataConfig(train_fraction=0.1, seed=seed))
+        assert set(few.targets["label"][few.split == "train"]) == {0, 1, 2}
+    # With folds, the share is of each fold's training examples; its validation stays whole.
+    folded = DataConfig(folds=3, fold=0, train_fraction=0.5)
+    whole = datasets.with_fold(grouped, folded)
+    part = datasets.as_fold(grouped, folded)
+    assert np.sum(part.split == "val") == np.sum(whole.split == "val")
+    assert np.sum(part.split == "train") == pytest.approx(np.sum(whole.split == "train") / 2,
+                                                          abs=6)
 
 
 @pytest.fixture(scope="module")

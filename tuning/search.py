@@ -100,8 +100,8 @@ def fold_datasets(cfg: SearchConfig, dataset: Dataset) -> list:
     Raises:
         UserError: when the data cannot be dealt into that many folds.
     """
-    return [datasets.with_fold(dataset, dataclasses.replace(cfg.run.data, folds=cfg.folds,
-                                                            fold=k))
+    return [datasets.as_fold(dataset, dataclasses.replace(cfg.run.data, folds=cfg.folds,
+                                                          fold=k))
             for k in range(cfg.folds or 0)]
 
 
@@ -376,7 +376,10 @@ def configure(data: DataConfig, feature_kind: str | None, augment_names: str | N
 def load_data(cfg: SearchConfig) -> Dataset:
     """The search's data set, checked against its objective: what must succeed before an
     earlier search of the same name is replaced (--overwrite)."""
-    dataset = datasets.load(cfg.run.data, cfg.run.features)
+    # A cross-validated search pools all the training examples; --train-fraction applies
+    # to each fold's share (fold_datasets).
+    data = dataclasses.replace(cfg.run.data, train_fraction=1.0) if cfg.folds else cfg.run.data
+    dataset = datasets.load(data, cfg.run.features)
     train.check_monitor(cfg.objective, dataset)
     pipeline.check_augmentable(dataset, cfg.run.train.augment)
     fold_datasets(cfg, dataset)

@@ -233,10 +233,8 @@ def load(data: DataConfig, features: FeatureConfig) -> Dataset:
         if data.limit < 1:
             raise UserError(f"--limit must be at least 1, got {data.limit}")
         dataset = dataset.limit(data.limit, seed=data.seed)
-    if data.folds is not None:
-        dataset = with_fold(dataset, data)
-    if data.train_fraction < 1:
-        dataset = with_train_fraction(dataset, data)
+    dataset = as_fold(dataset, data) if data.folds is not None else \
+        with_train_fraction(dataset, data)
     for split in ("train", "val", "test"):
         if not np.any(dataset.split == split):
             raise UserError(f"data set {data.name!r} has no {split} examples")
@@ -273,21 +271,54 @@ def with_fold(dataset: Dataset, data: DataConfig) -> Dataset:
     return replace(dataset, split=split)
 
 
+def as_fold(dataset: Dataset, data: DataConfig) -> Dataset:
+    """The pooled data set as fold `data.fold` of `data.folds` trains on it: its training and
+    validation examples dealt into folds, then `data.train_fraction` of the fold's training
+    examples. Load the pool with train_fraction 1: the share is taken of each fold."""
+    return with_train_fraction(with_fold(dataset, data), data)
+
+
 def with_train_fraction(dataset: Dataset, data: DataConfig) -> Dataset:
-    """The data set with `data.train_fraction` of its training examples (whole groups where
-    the data has groups, else stratified by the first classification task), drawn with
-    `data.seed`; validation and test stay whole, so that runs on less data are scored on the
-    same examples."""
-    if not 0 < data.train_fraction <= 1:
-        raise UserError(f"--train-fraction must be in (0, 1], got {data.train_fraction}")
+    """The data set with `data.train_fraction` of its training examples, drawn with
+    `data.seed`: whole groups where the data has groups (stratified by class when each group
+    has one), else examples stratified by the first classification task. Validation and test
+    stay whole, so that runs on less data are scored on the same examples.
+
+    Raises:
+        UserError: for a fraction outside (0, 1], or one that keeps no training example.
+    """
+    fraction = data.train_fraction
+    if not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+        raise UserError(f"--train-fraction must be in (0, 1], got {fraction}")
+    if fraction == 1:
+        return dataset
     train = np.flatnonzero(dataset.split == "train")
     task = next((t for t in dataset.tasks
                  if t.kind == "classification" and t.level == "sequence"), None)
     labels = dataset.targets[task.name][train] if task else np.zeros(len(train), np.int64)
     groups = groups_of(dataset)
-    kept = splits.carve(labels, data.train_fraction, data.seed, data.name,
-                        None if groups is None else np.asarray(groups)[train])
+    if groups is None:
+        kept = _share(labels, fraction, data, "training examples")
+    else:
+        groups = np.asarray(groups)[train]
+        _, first, member_of = np.unique(groups, return_index=True, return_inverse=True)
+        if np.array_equal(labels[first][member_of], labels):  # one class per group
+            kept = _share(labels[first], fraction, data, "training groups")[member_of]
+        else:
+            kept = _share(labels, fraction, data, "training groups", groups)
     return dataset.take(np.setdiff1d(np.arange(len(dataset.split)), train[~kept]))
+
+
+def _share(labels, fraction: float, data: DataConfig, units: str, groups=None) -> np.ndarray:
+    """A mask of `fraction` of the examples (of whole groups, with `groups`), stratified by
+    `labels` where it can be; all of them when the share rounds up to all."""
+    count = len(np.unique(groups)) if groups is not None else len(labels)
+    if round(fraction * count) >= count:
+        return np.ones(len(labels), bool)
+    if round(fraction * count) < 1:
+        raise UserError(f"{data.name}: --train-fraction {fraction} keeps none of its {count} "
+                        f"{units}")
+    return splits.carve(labels, fraction, data.seed, data.name, groups)
 
 
 def _check_magnitude(dataset: Dataset) -> None:
