@@ -40,7 +40,7 @@ def _at_rate(corpus: dict, rate: int, made_at: int = speech_synth.SAMPLE_RATE) -
 
 
 def _corpus_features(name: str, corpus: dict, features: FeatureConfig, seed: int,
-                     version: int | None = None) -> dict:
+                     version: str | None = None) -> dict:
     """`frames` and `lengths` of a built-in corpus's utterances (`corpus` already at the
     features' rate), extracted on first use and cached (keyed by the corpus version, by
     default speech_synth's, and the feature settings)."""
@@ -48,7 +48,8 @@ def _corpus_features(name: str, corpus: dict, features: FeatureConfig, seed: int
     extracted = asdict(replace(features, cmvn=False))
     key = hashlib.sha1(json.dumps(extracted, sort_keys=True).encode()).hexdigest()[:12]
     path = cache.cache_dir() / (
-        f"{name}-v{version or speech_synth.CORPUS_VERSIONS[name]}-seed{seed}-features-{key}.npz")
+        f"{name}-{version or f'v{speech_synth.CORPUS_VERSIONS[name]}'}-seed{seed}-features-"
+        f"{key}.npz")
     cached = cache.load_npz(path)
     if cached is not None:
         return cached
@@ -132,7 +133,7 @@ def _music_genres(data: DataConfig, features: FeatureConfig) -> Dataset:
     corpus = _at_rate(music_synth.load_corpus(data.seed), features.sample_rate,
                       made_at=music_synth.SAMPLE_RATE)
     extracted = _corpus_features("music-genres", corpus, features, data.seed,
-                                 version=music_synth.CORPUS_VERSION)
+                                 version=music_synth.version())
     genres = list(music_synth.GENRE_NAMES)
     targets = {"genre": corpus["genre"].astype(np.int64),
                **{t: corpus[t].astype(np.float32) for t in music_synth.TARGETS}}

@@ -25,6 +25,7 @@ and its index, whichever process renders it.
 """
 
 import importlib.metadata
+import importlib.util
 import io
 import multiprocessing
 import os
@@ -34,10 +35,13 @@ from pathlib import Path
 import numpy as np
 
 from kerasaudio import cache, progress
+from kerasaudio.errors import UserError
 
 # 2: reggae's eighths straight (swung, beat trackers took 2.5x its tempo); 3: shared
-# instruments, dropped and ghost drum hits, more noise (v2's genres: 100 % after two epochs).
-CORPUS_VERSION = 3
+# instruments, dropped and ghost drum hits, more noise (v2's genres: 100 % after two epochs);
+# 4: power chords with their octave (v3 doubled the root), walking bass approach notes a
+# semitone from the next root (v3's could wrap an octave away).
+CORPUS_VERSION = 4
 SAMPLE_RATE = 16000
 CLIP_SECONDS = 10.0
 CLIPS_PER_SONG = 3
@@ -221,15 +225,16 @@ def draw_song(genre_name: str, rng) -> dict:
 
 
 def _walking(step: int, bar_steps: int, chord: list, next_root: int, key: tuple, rng) -> int:
-    """A walking bass line's note: the root on the bar's first beat, scale tones between,
+    """A walking bass line's MIDI note: the root on the bar's first beat, scale tones between,
     and a semitone below or above the next bar's root on its last beat. `key`: (scale,
     tonic, the chord's degree)."""
     if step == 0:
-        return chord[0]
-    if step == bar_steps - STEPS_PER_BEAT:
-        return next_root + int(rng.choice((-1, 1)))
+        return _in_register(chord[0], BASS_OCTAVE)
+    if step == bar_steps - STEPS_PER_BEAT:  # moved into the register before the semitone
+        return _in_register(next_root, BASS_OCTAVE) + int(rng.choice((-1, 1)))
     scale, tonic, degree = key
-    return _scale_note(scale, tonic, degree + int(rng.integers(1, 6)))
+    return _in_register(_scale_note(scale, tonic, degree + int(rng.integers(1, 6))),
+                        BASS_OCTAVE)
 
 
 def _drum_bar(genre: Genre, song: dict, bar: int, rng) -> list:
@@ -280,15 +285,15 @@ def compose(song: dict, seconds: float, rng) -> dict:
             if tone == "walk":
                 key = _walking(step, bar_steps, chord, next_root,
                                (scale, song["tonic"], degree), rng)
-            else:
-                key = chord[0] + (0, 7, 12)[tone]
-            parts["bass"].append(note(bar, step, length, _in_register(key, BASS_OCTAVE)
-                                      + (12 if tone == 2 else 0), 0.9))
-        voicing = ([chord[0], chord[0] + 7, chord[0] + 12] if genre.voicing == "power"
-                   else chord)
+            else:  # root, the fifth above it, or its octave
+                key = _in_register(chord[0], BASS_OCTAVE) + (0, 7, 12)[tone]
+            parts["bass"].append(note(bar, step, length, key, 0.9))
+        root = _in_register(chord[0], COMP_LOW)
+        voicing = ([root, root + 7, root + 12] if genre.voicing == "power"
+                   else [_in_register(k, COMP_LOW) for k in chord])
         for step, length in genre.comp:
             for key in voicing:
-                parts["comp"].append(note(bar, step, length, _in_register(key, COMP_LOW), 0.75))
+                parts["comp"].append(note(bar, step, length, key, 0.75))
         if song["lead"]:
             for step in sorted(rng.choice(np.arange(0, bar_steps, 2),
                                           size=int(rng.integers(1, genre.metre + 2)),
@@ -347,10 +352,16 @@ def to_midi(song: dict, notes: dict) -> bytes:
 
 
 def soundfont_path() -> Path:
-    """The General MIDI soundfont in pretty_midi's wheel."""
-    import pretty_midi
+    """The General MIDI soundfont in pretty_midi's wheel (found without importing it).
 
-    return Path(pretty_midi.__file__).parent / "TimGM6mb.sf2"
+    Raises:
+        UserError: when pretty_midi is not installed.
+    """
+    spec = importlib.util.find_spec("pretty_midi")
+    if spec is None or not spec.submodule_search_locations:
+        raise UserError("music-genres needs the package pretty_midi: pip install -r "
+                        "requirements.txt")
+    return Path(spec.submodule_search_locations[0]) / "TimGM6mb.sf2"
 
 
 def render(midi: bytes, seconds: float) -> np.ndarray:
@@ -421,7 +432,8 @@ def synthesize(seed: int, songs: list[int] | None = None) -> dict:
     jobs = [(seed, i, table[i]["genre"]) for i in indices]
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload([__name__, "scipy.signal", "soxr", "pretty_midi", "midirenderer"])
-    with ctx.Pool(min(os.cpu_count() or 1, len(jobs))) as pool:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    with ctx.Pool(max(1, min(cores or 1, len(jobs)))) as pool:
         made = list(progress.each(pool.imap(make_song, jobs), "Rendering music-genres",
                                   len(jobs)))
     per_clip = np.repeat(np.arange(len(indices)), CLIPS_PER_SONG)
@@ -443,11 +455,31 @@ def synthesize(seed: int, songs: list[int] | None = None) -> dict:
     }
 
 
+def version() -> str:
+    """What the corpus's cache files are named by: its version and those of the renderer and
+    of the package whose soundfont it uses.
+
+    Raises:
+        UserError: when either package or the soundfont is missing.
+    """
+    try:
+        packages = [importlib.metadata.version(p) for p in ("midirenderer", "pretty_midi")]
+    except importlib.metadata.PackageNotFoundError as error:
+        raise UserError(f"music-genres needs the package {error.name}: pip install -r "
+                        "requirements.txt") from None
+    if not soundfont_path().is_file():
+        raise UserError(f"{soundfont_path()}: no such file; music-genres renders with the "
+                        "soundfont pretty_midi's wheel ships (reinstall pretty_midi)")
+    return "-".join([f"v{CORPUS_VERSION}"] + packages)
+
+
 def load_corpus(seed: int = 0) -> dict:
-    """music-genres for `seed`, rendered on first use and cached (named by the corpus
-    version and the renderer's and soundfont's package versions)."""
-    versions = "-".join(importlib.metadata.version(p) for p in ("midirenderer", "pretty_midi"))
-    path = cache.cache_dir() / f"music-genres-v{CORPUS_VERSION}-seed{seed}-{versions}.npz"
+    """music-genres for `seed`, rendered on first use and cached.
+
+    Raises:
+        UserError: when what it is rendered with is missing (`version`).
+    """
+    path = cache.cache_dir() / f"music-genres-{version()}-seed{seed}.npz"
     cached = cache.load_npz(path)
     if cached is not None:
         return cached
