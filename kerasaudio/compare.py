@@ -14,7 +14,7 @@ from kerasaudio.config import RunConfig
 from kerasaudio.errors import UserError
 from kerasaudio.evaluate import confidence_interval, run_baselines
 
-SETTINGS = ("arch", "limit", "features", "tasks", "hparams", "optimizer", "lr", "batch_size",
+SETTINGS = ("arch", "limit", "train_fraction", "features", "tasks", "hparams", "optimizer", "lr", "batch_size",
             "seeds")
 METRICS = ("test_accuracy", "cv_accuracy", "macro_f1", "mean_spearman", "test_loss", "best_epoch",
            "epochs_run", "seconds_per_epoch")
@@ -65,6 +65,7 @@ def run_row(path: Path) -> dict:
             f"{ensemble['of']})" if ensemble else path.name)
     return {
         "run": name, "data": cfg.data.name, "arch": cfg.model.arch, "limit": cfg.data.limit,
+        "train_fraction": cfg.data.train_fraction,
         "features": cfg.features.kind, "tasks": ",".join(t.name for t in tasks),
         "mean_spearman": evaluation.get("mean_spearman"),
         **{f"{SPEARMAN}{name}": r["spearman"] for name, r in reports.items() if "spearman" in r},
@@ -77,7 +78,7 @@ def run_row(path: Path) -> dict:
         "seconds_per_epoch": metrics.get("seconds_per_epoch"),
         "flags": ", ".join(_flags(cfg, metrics)),
         "_baselines": run_baselines(record.dataset), "_task": task,
-        "_data_key": (cfg.data.name, cfg.data.limit),
+        "_data_key": (cfg.data.name, cfg.data.limit, cfg.data.train_fraction),
     }
 
 

@@ -308,3 +308,9 @@ def test_compare_shows_a_limited_run_as_such(tmp_path):
     assert [r.get("limit") for r in rows[:2]] == [None, 200]
     header, _, first, second = compare.markdown(rows).splitlines()[:4]
     assert "| limit |" in header and "| 200 |" in second and "| 200 |" not in first
+    less = fake_run(tmp_path, "20260101-120000-gru-toy")
+    runs.write_json(less / "config.json", {**config, "data": {**config["data"],
+                                                              "train_fraction": 0.1}})
+    fractions = [r.get("train_fraction") for r in compare.table([tmp_path])
+                 if r["run"].startswith("2026")]
+    assert fractions == [1.0, 1.0, 0.1]
