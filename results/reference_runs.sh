@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Reruns every figure in results/README.md on the built-in corpus, one run after another
 # (concurrent runs would share the 2 cores and distort seconds per epoch).
-#   results/reference_runs.sh [zoo] [repeats] [tune] [serve] [phonemes] [voices] [bench]
-#   (default: all seven)
+#   results/reference_runs.sh [zoo] [repeats] [tune] [serve] [phonemes] [voices] [music] [bench]
+#   (default: all eight)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=results/runs/reference
@@ -58,11 +58,27 @@ voices() {  # issue 4: Spearman per target of cnn2d on voice-attributes: single-
     --epochs 20 --out "$out"
 }
 
+music() {  # issue 24: the music course project's experiments on music-genres, 10 epochs each
+  local out=results/runs/music
+  python bench/music_corpus.py > results/bench/music_corpus.jsonl
+  fit --data music-genres --arch lstm --tasks genre --epochs 10
+  fit --data music-genres --arch lstm --tasks genre --epochs 10 --beat-sync
+  fit --data music-genres --arch lstm --tasks genre --epochs 10 --features chroma
+  fit --data music-genres --arch cnn2d --tasks genre --epochs 10
+  for task in valence energy danceability valence,energy,danceability; do
+    fit --data music-genres --arch cnn2d --tasks $task --epochs 10
+  done
+  source=$(ls -d "$out"/*-cnn2d-music-genres | head -n 1)  # the genre classifier
+  python cli.py finetune --from "$source" --tasks valence,energy,danceability \
+    --freeze-epochs 3 --epochs 10 --out "$out"
+  python cli.py compare "$out" --csv results/music_runs.csv
+}
+
 bench() {  # issue 9: on an otherwise idle machine
   mkdir -p results/bench
   for b in cli pipeline train features peer fit_options tune; do python "bench/$b.py" > "results/bench/$b.jsonl"; done
 }
 
-for step in "${@:-zoo repeats tune serve phonemes voices bench}"; do
+for step in "${@:-zoo repeats tune serve phonemes voices music bench}"; do
   for s in $step; do "$s"; done
 done
