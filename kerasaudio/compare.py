@@ -14,8 +14,8 @@ from kerasaudio.config import RunConfig
 from kerasaudio.errors import UserError
 from kerasaudio.evaluate import confidence_interval, run_baselines
 
-SETTINGS = ("arch", "limit", "train_fraction", "features", "tasks", "hparams", "optimizer", "lr", "batch_size",
-            "seeds")
+SETTINGS = ("arch", "limit", "train_fraction", "features", "tasks", "hparams", "optimizer", "lr",
+            "batch_size", "seeds")
 METRICS = ("test_accuracy", "cv_accuracy", "macro_f1", "mean_spearman", "test_loss", "best_epoch",
            "epochs_run", "seconds_per_epoch")
 # Per regression target, a column `spearman_<task>` follows the fixed ones.
