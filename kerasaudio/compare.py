@@ -66,7 +66,8 @@ def run_row(path: Path) -> dict:
     return {
         "run": name, "data": cfg.data.name, "arch": cfg.model.arch, "limit": cfg.data.limit,
         "train_fraction": cfg.data.train_fraction,
-        "features": cfg.features.kind, "tasks": ",".join(t.name for t in tasks),
+        "features": cfg.features.kind + (" beat-sync" if cfg.features.beat_sync else ""),
+        "tasks": ",".join(t.name for t in tasks),
         "mean_spearman": evaluation.get("mean_spearman"),
         **{f"{SPEARMAN}{name}": r["spearman"] for name, r in reports.items() if "spearman" in r},
         "hparams": _hparams_text(cfg.model.hparams),

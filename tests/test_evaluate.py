@@ -314,3 +314,8 @@ def test_compare_shows_a_limited_run_as_such(tmp_path):
     fractions = [r.get("train_fraction") for r in compare.table([tmp_path])
                  if r["run"].startswith("2026")]
     assert fractions == [1.0, 1.0, 0.1]
+    synced = fake_run(tmp_path, "20260101-130000-gru-toy")
+    runs.write_json(synced / "config.json", {**config, "features": {**config["features"],
+                                                                    "beat_sync": True}})
+    (row,) = [r for r in compare.table([synced]) if r["run"] == synced.name]
+    assert row["features"] == f"{config['features']['kind']} beat-sync"
