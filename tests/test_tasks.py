@@ -190,21 +190,28 @@ def test_voice_attributes_targets_are_the_synthesis_settings_scaled(corpus_cache
         assert set(data.targets["accent"][data.split == split]) == set(range(len(accents)))
 
 
+def _fit_source(tmp_path, data, model: ModelConfig, epochs: int):
+    """The run directory of `model` trained on `data`'s label task, to fine-tune from."""
+    cfg = RunConfig(model=model, data=DataConfig(tasks=("label",)),
+                    train=TrainConfig(epochs=epochs, batch_size=16), out=str(tmp_path))
+    return train.fit(cfg, data.select_tasks(["label"]), verbose=0)[0]
+
+
+def _finetune_offset(source_dir, data, freeze: int, epochs: int, out):
+    """The run directory of `source_dir`'s model fine-tuned on `data`'s offset task."""
+    cfg = transfer.finetune_config(source_dir, DataConfig(tasks=("offset",)),
+                                   TrainConfig(epochs=epochs, batch_size=16), freeze, str(out))
+    return train.fit(cfg, data.select_tasks(["offset"]), verbose=0)[0]
+
+
 def test_finetune_puts_new_heads_on_the_source_backbone(tmp_path):
     data = with_offset_target(make_sequences(90, seed=5))
-    source_cfg = RunConfig(model=ModelConfig("dense", {"hidden": 16, "layers": 1}),
-                           data=DataConfig(tasks=("label",)),
-                           train=TrainConfig(epochs=3, batch_size=16), out=str(tmp_path))
-    source_dir, _ = train.fit(source_cfg, data.select_tasks(["label"]), verbose=0)
+    source_dir = _fit_source(tmp_path, data, ModelConfig("dense", {"hidden": 16, "layers": 1}),
+                             epochs=3)
     source = keras.models.load_model(source_dir / "best.keras")
 
-    def finetune(freeze, epochs):
-        cfg = transfer.finetune_config(source_dir, DataConfig(tasks=("offset",)),
-                                       TrainConfig(epochs=epochs, batch_size=16), freeze,
-                                       str(tmp_path / f"tuned-{freeze}"))
-        return cfg, train.fit(cfg, data.select_tasks(["offset"]), verbose=0)[0]
-
-    cfg, run_dir = finetune(freeze=2, epochs=2)  # frozen throughout
+    run_dir = _finetune_offset(source_dir, data, freeze=2, epochs=2,  # frozen throughout
+                               out=tmp_path / "tuned-2")
     tuned = keras.models.load_model(run_dir / "best.keras")
     assert tuned.output_names == ["offset"]
     np.testing.assert_array_equal(tuned.get_layer("dense_0").get_weights()[0],
@@ -214,7 +221,8 @@ def test_finetune_puts_new_heads_on_the_source_backbone(tmp_path):
     assert config["source_run"]["tasks"] == ["label"] and config["model"]["arch"] == "dense"
     assert config["dataset"]["tasks"][0]["name"] == "offset"
 
-    _, run_dir = finetune(freeze=1, epochs=3)  # then unfrozen at a tenth of the rate
+    run_dir = _finetune_offset(source_dir, data, freeze=1, epochs=3,  # then unfrozen, lr / 10
+                               out=tmp_path / "tuned-1")
     tuned = keras.models.load_model(run_dir / "best.keras")
     history = (run_dir / "history.csv").read_text().splitlines()
     assert len(history) == 4  # the header and three epochs, across both phases
@@ -226,14 +234,9 @@ def test_finetune_puts_new_heads_on_the_source_backbone(tmp_path):
 
 def test_finetune_gives_the_new_heads_the_source_heads_l2_penalty(tmp_path):
     data = with_offset_target(make_sequences(60, seed=6))
-    source_cfg = RunConfig(model=ModelConfig("minirocket", {"features": 168, "l2": 0.05}),
-                           data=DataConfig(tasks=("label",)),
-                           train=TrainConfig(epochs=1, batch_size=16), out=str(tmp_path))
-    source_dir, _ = train.fit(source_cfg, data.select_tasks(["label"]), verbose=0)
-    cfg = transfer.finetune_config(source_dir, DataConfig(tasks=("offset",)),
-                                   TrainConfig(epochs=1, batch_size=16), 1,
-                                   str(tmp_path / "tuned"))
-    run_dir, _ = train.fit(cfg, data.select_tasks(["offset"]), verbose=0)
+    source_dir = _fit_source(tmp_path, data,
+                             ModelConfig("minirocket", {"features": 168, "l2": 0.05}), epochs=1)
+    run_dir = _finetune_offset(source_dir, data, freeze=1, epochs=1, out=tmp_path / "tuned")
     tuned = keras.models.load_model(run_dir / "best.keras")
     assert tuned.get_layer("offset_value").kernel_regularizer.l2 == pytest.approx(0.05)
 
