@@ -1,6 +1,7 @@
 """The built-in music corpus: rendered deterministically, split by song, and heard by the
 feature extractors as it was composed (tempo, key)."""
 
+import importlib.metadata
 import os
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 from kerasaudio import features
 from kerasaudio.config import feature_defaults
 from kerasaudio.datasets import music_synth
+from kerasaudio.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,6 +68,20 @@ def test_beat_tracking_finds_the_tempo_and_chroma_the_key(genre, index):
     chroma = np.mean([features.chroma_of(as_float(c), cfg).mean(axis=0) for c in made["clips"]],
                      axis=0)
     assert int(np.argmax(chroma)) in (song["tonic"], (song["tonic"] + 7) % 12)
+
+
+def test_a_missing_renderer_or_soundfont_is_one_clear_error(monkeypatch, tmp_path):
+    assert music_synth.version().startswith(f"v{music_synth.CORPUS_VERSION}-")
+    monkeypatch.setattr(music_synth, "soundfont_path", lambda: tmp_path / "TimGM6mb.sf2")
+    with pytest.raises(UserError, match="TimGM6mb.sf2: no such file"):
+        music_synth.version()
+
+    def version(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    with pytest.raises(UserError, match="needs the package midirenderer"):
+        music_synth.version()
 
 
 def test_targets_are_the_documented_functions_of_the_song():

@@ -467,8 +467,9 @@ def version() -> str:
     except importlib.metadata.PackageNotFoundError as error:
         raise UserError(f"music-genres needs the package {error.name}: pip install -r "
                         "requirements.txt") from None
-    if not soundfont_path().is_file():
-        raise UserError(f"{soundfont_path()}: no such file; music-genres renders with the "
+    soundfont = soundfont_path()
+    if not soundfont.is_file():
+        raise UserError(f"{soundfont}: no such file; music-genres renders with the "
                         "soundfont pretty_midi's wheel ships (reinstall pretty_midi)")
     return "-".join([f"v{CORPUS_VERSION}"] + packages)
 
