@@ -14,8 +14,8 @@ from kerasaudio.config import RunConfig
 from kerasaudio.errors import UserError
 from kerasaudio.evaluate import confidence_interval, run_baselines
 
-SETTINGS = ("arch", "limit", "train_fraction", "features", "tasks", "hparams", "optimizer", "lr",
-            "batch_size", "seeds")
+SETTINGS = ("arch", "limit", "train_fraction", "features", "tasks", "finetuned_from", "hparams",
+            "optimizer", "lr", "batch_size", "seeds")
 METRICS = ("test_accuracy", "cv_accuracy", "macro_f1", "mean_spearman", "test_loss", "best_epoch",
            "epochs_run", "seconds_per_epoch")
 # Per regression target, a column `spearman_<task>` follows the fixed ones.
@@ -68,6 +68,7 @@ def run_row(path: Path) -> dict:
         "train_fraction": cfg.data.train_fraction,
         "features": cfg.features.kind + (" beat-sync" if cfg.features.beat_sync else ""),
         "tasks": ",".join(t.name for t in tasks),
+        "finetuned_from": Path(cfg.finetune.source).name if cfg.finetune else None,
         "mean_spearman": evaluation.get("mean_spearman"),
         **{f"{SPEARMAN}{name}": r["spearman"] for name, r in reports.items() if "spearman" in r},
         "hparams": _hparams_text(cfg.model.hparams),
@@ -125,6 +126,7 @@ def baseline_rows(rows: list) -> list:
         for name, label in (("random", "random guess"), ("majority", "majority class")):
             value = row["_baselines"][row["_task"]][name]
             out.append({"run": f"baseline: {label}", "data": row["data"],
+                        "limit": row["limit"], "train_fraction": row["train_fraction"],
                         "test_accuracy": value})
     return out
 

@@ -238,6 +238,7 @@ def summary(path: Path) -> dict:
             "arch": config.get("model", {}).get("arch"),
             "data": config.get("data", {}).get("name"),
             "limit": config.get("data", {}).get("limit"),
+            "train_fraction": config.get("data", {}).get("train_fraction", 1.0),
             "epochs": metrics.get("epochs_run"),
             "metric": "accuracy" if "accuracy" in test else ("loss" if test else None),
             "score": score,
@@ -258,7 +259,8 @@ def listing(folder) -> list:
             rows.append(summary(path))
         except (ValueError, KeyError, TypeError, AttributeError, OSError):
             rows.append({"name": path.name, "kind": "?", "arch": None, "data": None,
-                         "limit": None, "epochs": None, "metric": None, "score": None,
+                         "limit": None, "train_fraction": None, "epochs": None,
+                         "metric": None, "score": None,
                          "status": "unreadable records"})
     return rows
 

@@ -311,9 +311,16 @@ def test_compare_shows_a_limited_run_as_such(tmp_path):
     less = fake_run(tmp_path, "20260101-120000-gru-toy")
     runs.write_json(less / "config.json", {**config, "data": {**config["data"],
                                                               "train_fraction": 0.1}})
-    fractions = [r.get("train_fraction") for r in compare.table([tmp_path])
-                 if r["run"].startswith("2026")]
+    rows = compare.table([tmp_path])
+    fractions = [r.get("train_fraction") for r in rows if r["run"].startswith("2026")]
     assert fractions == [1.0, 1.0, 0.1]
+    # Each data setting has its own pair of baselines, and they say which setting.
+    baselines = [(r["run"], r["limit"], r["train_fraction"]) for r in rows
+                 if r["run"].startswith("baseline")]
+    assert ("baseline: majority class", None, 0.1) in baselines
+    assert ("baseline: majority class", 200, 1.0) in baselines
+    assert len(baselines) == 6
+    assert runs.summary(less)["train_fraction"] == 0.1
     synced = fake_run(tmp_path, "20260101-130000-gru-toy")
     runs.write_json(synced / "config.json", {**config, "features": {**config["features"],
                                                                     "beat_sync": True}})

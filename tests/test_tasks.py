@@ -220,6 +220,8 @@ def test_finetune_puts_new_heads_on_the_source_backbone(tmp_path):
     assert config["finetune"]["source"] == str(source_dir)
     assert config["source_run"]["tasks"] == ["label"] and config["model"]["arch"] == "dense"
     assert config["dataset"]["tasks"][0]["name"] == "offset"
+    assert compare.run_row(run_dir)["finetuned_from"] == source_dir.name
+    assert compare.run_row(source_dir)["finetuned_from"] is None
 
     run_dir = _finetune_offset(source_dir, data, freeze=1, epochs=3,  # then unfrozen, lr / 10
                                out=tmp_path / "tuned-1")
