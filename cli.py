@@ -207,8 +207,9 @@ def data_options(command):
                           f"[default: {DataConfig.test_fraction}]."),
         click.option("--train-fraction", type=FiniteFloatRange(0, 1, min_open=True),
                      help="Train on this share of the training examples only (whole groups, "
-                          "else stratified by class; drawn with the data seed), validation and "
-                          "test kept whole: learning curves, transfer with little data "
+                          "else stratified by class, every class kept; the same draw for every "
+                          "--seed), validation and test kept whole: learning curves, transfer "
+                          "with little data "
                           f"[default: {DataConfig.train_fraction}]."),
     ]
     for option in reversed(options):

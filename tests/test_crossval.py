@@ -2,6 +2,7 @@
 
 import csv
 import dataclasses
+import shutil
 
 import numpy as np
 import pytest
@@ -104,6 +105,44 @@ def test_train_fraction_keeps_part_of_the_training_groups_and_all_of_val_and_tes
                                                           abs=6)
 
 
+def test_train_fraction_keeps_every_class_or_says_which_it_cannot():
+    data = make_sequences(120, seed=4)
+    train = data.split == "train"  # 40 examples
+    # Groups of mixed classes: an exact count of groups (0.98 of 39 was rounded up to all 39,
+    # which scikit-learn refused with a traceback).
+    group = np.arange(120) // 3 % 39  # 39 groups among the training examples
+    mixed = dataclasses.replace(data, info={"group": group})
+    kept = datasets.with_train_fraction(mixed, DataConfig(train_fraction=0.98))
+    assert len(set(kept.info["group"][kept.split == "train"])) == 38
+    # A class that lives in one group only is refused, by name, when its group is not drawn.
+    group = np.arange(120) // 3 % 13  # 13 groups of several classes
+    rare = np.where(train & (group == 0), 2, data.targets["label"] % 2)
+    one_group = dataclasses.replace(data, info={"group": group}, targets={"label": rare})
+    outcomes = set()
+    for seed in range(8):
+        try:
+            few = datasets.with_train_fraction(one_group,
+                                               DataConfig(train_fraction=0.2, seed=seed))
+        except UserError as error:
+            assert "keeps" in str(error) and "and none of label 'c'" in str(error)
+            outcomes.add("refused")
+        else:
+            assert 2 in few.targets["label"][few.split == "train"]
+            outcomes.add("kept")
+    assert outcomes == {"refused", "kept"}
+    # A class of one example is kept, not refused (it cannot be stratified).
+    single = np.where(train, data.targets["label"] % 2, data.targets["label"])
+    single[np.flatnonzero(train)[0]] = 2
+    lone = dataclasses.replace(data, targets={"label": single})
+    kept = datasets.with_train_fraction(lone, DataConfig(train_fraction=0.5))
+    assert set(kept.targets["label"][kept.split == "train"]) == {0, 1, 2}
+    assert np.sum(kept.split == "train") == 20
+    # Fewer examples than classes cannot hold every class: one line, naming the class.
+    with pytest.raises(UserError, match=r"toy: --train-fraction 0.05 keeps 2 of 40 training "
+                                        r"examples and none of label '\w'"):
+        datasets.with_train_fraction(data, DataConfig(name="toy", train_fraction=0.05))
+
+
 @pytest.fixture(scope="module")
 def speakers_csv(tmp_path_factory):
     """Tones of three pitches by 8 'speakers' (a group column), 4 files each."""
@@ -177,6 +216,21 @@ def member_probabilities(run_dir, files) -> np.ndarray:
     return np.array([[float(row[i]) for i in columns] for row in rows])
 
 
+def test_an_ensemble_of_folds_on_a_training_share_records_what_its_members_trained_on(
+        cross_validation, tmp_path):
+    _, experiment, _ = cross_validation
+    copy = tmp_path / experiment.name
+    shutil.copytree(experiment, copy, ignore=shutil.ignore_patterns(crossval.ENSEMBLE))
+    members = runs.experiment_runs(copy)
+    left_out = runs.read_json(members[0] / "splits.json")["val"][0]  # as --train-fraction does
+    for member in members:
+        record = runs.read_json(member / "splits.json")
+        runs.write_json(member / "splits.json",
+                        {**record, "train": [i for i in record["train"] if i != left_out]})
+    ensemble = crossval.write_ensemble(copy, members, "folds")
+    assert left_out not in runs.read_json(ensemble / "splits.json")["train"]
+
+
 def test_an_ensemble_averages_its_members_and_exports_like_a_run(cross_validation, speakers_csv,
                                                                 tmp_path):
     _, experiment, _ = cross_validation
@@ -188,6 +242,9 @@ def test_an_ensemble_averages_its_members_and_exports_like_a_run(cross_validatio
     np.testing.assert_allclose(member_probabilities(ensemble, files), mean, atol=1e-5)
     metrics = runs.read_json(ensemble / "metrics.json")
     assert metrics["members"] == 3 and 0 <= metrics["test"]["accuracy"] <= 1
+    trained = [set(runs.read_json(m / "splits.json")["train"]) for m in members]
+    recorded = runs.read_json(ensemble / "splits.json")
+    assert set(recorded["train"]) == set.union(*trained) and recorded["val"] == []
     with pytest.raises(UserError, match="has no val split"):
         crossval.inference.write_split_predictions(ensemble, "val")
     path = export.export(ensemble, "tflite", tmp_path / "ensemble.tflite")

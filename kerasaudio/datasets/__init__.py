@@ -280,13 +280,15 @@ def as_fold(dataset: Dataset, data: DataConfig) -> Dataset:
 
 
 def with_train_fraction(dataset: Dataset, data: DataConfig) -> Dataset:
-    """The data set with `data.train_fraction` of its training examples, drawn with
-    `data.seed`: whole groups where the data has groups (stratified by class when each group
-    has one), else examples stratified by the first classification task. Validation and test
-    stay whole, so that runs on less data are scored on the same examples.
+    """The data set with `data.train_fraction` of its training examples: whole groups where
+    the data has groups (stratified by class when each group has one), else examples
+    stratified by the first classification task. The draw depends on the data alone, not on
+    the training seed, so that runs at one share differ only in training. Validation and
+    test stay whole, so that runs on less data are scored on the same examples.
 
     Raises:
-        UserError: for a fraction outside (0, 1], or one that keeps no training example.
+        UserError: for a fraction outside (0, 1], or one that keeps no training example, or
+            none of a class.
     """
     fraction = data.train_fraction
     if not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
@@ -307,19 +309,37 @@ def with_train_fraction(dataset: Dataset, data: DataConfig) -> Dataset:
             kept = _share(labels[first], fraction, data, "training groups")[member_of]
         else:
             kept = _share(labels, fraction, data, "training groups", groups)
+    _check_every_class_kept(dataset, train, kept, data)
     return dataset.take(np.setdiff1d(np.arange(len(dataset.split)), train[~kept]))
 
 
 def _share(labels, fraction: float, data: DataConfig, units: str, groups=None) -> np.ndarray:
-    """A mask of `fraction` of the examples (of whole groups, with `groups`), stratified by
-    `labels` where it can be; all of them when the share rounds up to all."""
+    """A mask of `fraction` of the examples (of whole groups, with `groups`), rounded to the
+    nearest count; all of them when that is all."""
     count = len(np.unique(groups)) if groups is not None else len(labels)
-    if round(fraction * count) >= count:
+    size = round(fraction * count)
+    if size >= count:
         return np.ones(len(labels), bool)
-    if round(fraction * count) < 1:
+    if size < 1:
         raise UserError(f"{data.name}: --train-fraction {fraction} keeps none of its {count} "
                         f"{units}")
-    return splits.carve(labels, fraction, data.seed, data.name, groups)
+    return splits.subsample(labels, size, data.seed, groups)
+
+
+def _check_every_class_kept(dataset: Dataset, train: np.ndarray, kept: np.ndarray,
+                            data: DataConfig) -> None:
+    """Refuses a share that leaves out every training example of a class: a model that
+    never saw one would be scored on it as if it had."""
+    for task in dataset.tasks:
+        if task.kind != "classification" or task.level != "sequence":
+            continue
+        targets = dataset.targets[task.name][train]
+        missing = np.setdiff1d(targets[targets >= 0], targets[kept])
+        if missing.size:
+            name = dataset.class_names[task.name][int(missing[0])]
+            raise UserError(f"{data.name}: --train-fraction {data.train_fraction} keeps "
+                            f"{int(kept.sum())} of {len(train)} training examples and none of "
+                            f"{task.name} {name!r}; give a larger fraction")
 
 
 def _check_magnitude(dataset: Dataset) -> None:

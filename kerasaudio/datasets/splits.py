@@ -41,6 +41,33 @@ def carve(labels: np.ndarray, fraction: float, seed: int, source: str,
     return mask
 
 
+def subsample(labels: np.ndarray, size: int, seed: int,
+              groups: np.ndarray | None = None) -> np.ndarray:
+    """A boolean mask of `size` examples (of `size` whole groups, with `groups`), drawn with
+    `seed` so as to keep every class where it can: stratified by label, or, where a class has
+    too few examples to stratify, one example of each class first and the rest at random.
+    Groups are drawn at random (each may hold several classes)."""
+    from sklearn.model_selection import GroupShuffleSplit, train_test_split
+
+    index = np.arange(len(labels))
+    if groups is not None:
+        # An integer size: a fraction would be rounded up, to more groups than asked for.
+        splitter = GroupShuffleSplit(n_splits=1, test_size=size, random_state=seed)
+        _, picked = next(splitter.split(index, labels, groups))
+    else:
+        classes, counts = np.unique(labels, return_counts=True)
+        if counts.min() >= 2 and len(classes) <= min(size, len(labels) - size):
+            _, picked = train_test_split(index, test_size=size, stratify=labels,
+                                         random_state=seed)
+        else:
+            order = np.random.default_rng(seed).permutation(len(labels))
+            _, first = np.unique(labels[order], return_index=True)
+            picked = np.concatenate([order[first], np.delete(order, first)])[:size]
+    mask = np.zeros(len(labels), bool)
+    mask[picked] = True
+    return mask
+
+
 def draw_missing(split: np.ndarray, labels: np.ndarray, data, source: str,
                  groups: np.ndarray | None = None) -> np.ndarray:
     """`split` with the splits a data set did not bring drawn from its training examples:
