@@ -1,7 +1,9 @@
 """What the minirocket architecture's features are worth under different linear heads: the
 features of `models.build("minirocket", ...)` (seed 0, adapted to the training file's
 train and validation series), then scikit-learn's ridge classifier (what aeon's MiniRocket
-uses), logistic regression and a linear SVM on them, scored on the test file.
+uses), logistic regression and a linear SVM on them, and Keras Dense heads trained by Adam
+(softmax and cross-entropy, as the architecture trains, or squared error on one-hot targets,
+as ridge fits), scored on the test file.
 
     python bench/minirocket_head.py --aeon-python /tmp/aeon-venv/bin/python [--sets A,B]
 
@@ -24,6 +26,34 @@ from kerasaudio import datasets, models  # noqa: E402
 from kerasaudio.config import DataConfig, FeatureConfig  # noqa: E402
 from kerasaudio.models.inputs import InputSpec, padded_examples, spec_of  # noqa: E402
 
+
+class KerasHead:
+    """A Dense head on the features, trained by Adam (1e-3, batch 32) for `steps` steps:
+    `softmax` with cross-entropy, or `squared`, linear outputs fitted to one-hot targets by
+    squared error (least squares, as a ridge classifier, but by gradient descent)."""
+
+    def __init__(self, loss: str, l2: float, steps: int):
+        self.loss, self.l2, self.steps = loss, l2, steps
+
+    def fit(self, values, labels):
+        keras.utils.set_random_seed(0)
+        classes = int(labels.max()) + 1
+        self.model = keras.Sequential([
+            keras.Input((values.shape[1],)),
+            keras.layers.Dense(classes, activation="softmax" if self.loss == "softmax" else None,
+                               kernel_regularizer=keras.regularizers.L2(self.l2))])
+        squared = self.loss == "squared"
+        self.model.compile(keras.optimizers.Adam(1e-3),
+                           "mse" if squared else "sparse_categorical_crossentropy")
+        targets = np.eye(classes)[labels.astype(int)] if squared else labels.astype(int)
+        self.model.fit(values, targets, batch_size=32, verbose=0,
+                       epochs=max(1, self.steps * 32 // len(values)))
+        return self
+
+    def score(self, values, labels):
+        return float(np.mean(self.model.predict(values, verbose=0).argmax(1) == labels))
+
+
 HEADS = {
     "ridge (alpha by leave-one-out, as aeon)":
         lambda: RidgeClassifierCV(alphas=np.logspace(-3, 3, 10)),
@@ -32,6 +62,9 @@ HEADS = {
        for c in (1e-4, 1e-3, 0.1, 10)},
     **{f"linear SVM C={c}": (lambda c=c: LinearSVC(C=c, max_iter=20000))
        for c in (1e-4, 1e-2)},
+    **{f"keras {loss} L2={l2} steps={steps}": (lambda loss=loss, l2=l2, steps=steps:
+                                              KerasHead(loss, l2, steps))
+       for loss in ("softmax", "squared") for l2 in (0.01, 0.1, 1.0) for steps in (100, 500, 2000)},
 }
 
 
