@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Reruns every figure in results/README.md on the built-in corpus, one run after another
 # (concurrent runs would share the 2 cores and distort seconds per epoch).
-#   results/reference_runs.sh [zoo] [repeats] [tune] [serve] [phonemes] [voices] [music] [bench]
-#   (default: all eight)
+#   results/reference_runs.sh [zoo] [repeats] [tune] [serve] [phonemes] [voices] [music]
+#   [music_transfer] [bench]   (default: all nine)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=results/runs/reference
@@ -74,11 +74,28 @@ music() {  # issue 24: the music course project's experiments on music-genres, 1
   python cli.py compare "$out" --csv results/music_runs.csv
 }
 
+music_transfer() {  # issue 24 part 3: the genre classifier's backbone against scratch
+  # energy and danceability from 10, 30 and 100 % of the training songs. Every run has the same
+  # budget: 10 epochs of at least 50 steps (TrainConfig.min_epoch_steps), so about 500 steps at
+  # any fraction. Needs the `music` step's genre classifier.
+  local out=results/runs/music_transfer
+  source=$(ls -d results/runs/music/*-cnn2d-music-genres | head -n 1)
+  for seed in 0 1; do  # the same songs at each fraction for both seeds: only training differs
+    for fraction in 0.1 0.3 1.0; do
+      python cli.py fit --data music-genres --arch cnn2d --tasks energy,danceability \
+        --epochs 10 --train-fraction $fraction --seed $seed --out "$out"
+      python cli.py finetune --from "$source" --tasks energy,danceability \
+        --freeze-epochs 3 --epochs 10 --train-fraction $fraction --seed $seed --out "$out"
+    done
+  done
+  python cli.py compare "$out" --csv results/music_transfer.csv
+}
+
 bench() {  # issue 9: on an otherwise idle machine
   mkdir -p results/bench
   for b in cli pipeline train features peer fit_options tune; do python "bench/$b.py" > "results/bench/$b.jsonl"; done
 }
 
-for step in "${@:-zoo repeats tune serve phonemes voices music bench}"; do
+for step in "${@:-zoo repeats tune serve phonemes voices music music_transfer bench}"; do
   for s in $step; do "$s"; done
 done
