@@ -714,7 +714,7 @@ def runs_command(folder):
     for row in runs.listing(folder):
         score = "" if row["score"] is None else f"test {row['metric']} {row['score']:.4f}"
         data = [f"limit {row['limit']}"] if row["limit"] else []
-        if row["train_fraction"] not in (None, 1, 1.0):
+        if row["train_fraction"] not in (None, 1):
             data.append(f"train fraction {row['train_fraction']:g}")
         limit = ", ".join(data) or "all data"
         epochs = f"{row['epochs']} epochs" if row["epochs"] is not None else ""

@@ -7,6 +7,13 @@ import numpy as np
 from kerasaudio.errors import UserError
 
 
+def _can_stratify(labels: np.ndarray, size: int) -> bool:
+    """Whether `size` of the examples can be drawn stratified by `labels`: that needs at
+    least one example of each class on each side."""
+    classes, counts = np.unique(labels, return_counts=True)
+    return counts.min() >= 2 and len(classes) <= min(size, len(labels) - size)
+
+
 def carve(labels: np.ndarray, fraction: float, seed: int, source: str,
           groups: np.ndarray | None = None) -> np.ndarray:
     """A boolean mask of about `fraction` of the examples, drawn with `seed`.
@@ -32,8 +39,7 @@ def carve(labels: np.ndarray, fraction: float, seed: int, source: str,
             raise UserError(f"{source}: class {name!r} has {counts.min()} example; at least 2 "
                             "are needed to split it")
         size = max(1, round(fraction * len(labels)))
-        # Stratifying needs at least one example of each class on each side.
-        stratify = labels if len(classes) <= min(size, len(labels) - size) else None
+        stratify = labels if _can_stratify(labels, size) else None
         _, picked = train_test_split(index, test_size=size, stratify=stratify,
                                      random_state=seed)
     mask = np.zeros(len(labels), bool)
@@ -54,15 +60,12 @@ def subsample(labels: np.ndarray, size: int, seed: int,
         # An integer size: a fraction would be rounded up, to more groups than asked for.
         splitter = GroupShuffleSplit(n_splits=1, test_size=size, random_state=seed)
         _, picked = next(splitter.split(index, labels, groups))
-    else:
-        classes, counts = np.unique(labels, return_counts=True)
-        if counts.min() >= 2 and len(classes) <= min(size, len(labels) - size):
-            _, picked = train_test_split(index, test_size=size, stratify=labels,
-                                         random_state=seed)
-        else:
-            order = np.random.default_rng(seed).permutation(len(labels))
-            _, first = np.unique(labels[order], return_index=True)
-            picked = np.concatenate([order[first], np.delete(order, first)])[:size]
+    elif _can_stratify(labels, size):
+        _, picked = train_test_split(index, test_size=size, stratify=labels, random_state=seed)
+    else:  # one of each class first, then the rest in random order
+        order = np.random.default_rng(seed).permutation(len(labels))
+        _, first = np.unique(labels[order], return_index=True)
+        picked = np.concatenate([order[first], np.delete(order, first)])[:size]
     mask = np.zeros(len(labels), bool)
     mask[picked] = True
     return mask
