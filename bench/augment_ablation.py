@@ -43,10 +43,13 @@ def main():
     out, work = Path(args.out), Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     sets = {"asterisk": real_voices.asterisk(work), "flite": real_voices.flite(work)}
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, text=True,
+                            capture_output=True, check=True).stdout.strip()
     for setting in args.only.split(",") if args.only else SETTINGS:
         run_dir = train(setting, args.epochs, out)
         metrics = json.loads((run_dir / "metrics.json").read_text())
-        line = {"bench": "augment_ablation", "augment": setting, "epochs": args.epochs,
+        line = {"bench": "augment_ablation", "commit": commit, "augment": setting,
+                "epochs": args.epochs,
                 "run": str(run_dir), "seconds_per_epoch": metrics["seconds_per_epoch"],
                 "synthetic_test_accuracy": round(metrics["test"]["accuracy"], 4)}
         for name, folder in sets.items():

@@ -41,7 +41,7 @@ def test_corpus_content_and_metadata():
     seconds = corpus["lengths"] / speech_synth.SAMPLE_RATE
     assert 0.2 < seconds.min() and seconds.max() < 2.0
     assert set(corpus["speaker"]) == {5} and len(set(corpus["split"])) == 1
-    lo, hi = speech_synth.SNR_DB_RANGE
+    lo, hi = speech_synth.DIGIT_SNR_DB_RANGE
     assert np.all((corpus["snr_db"] >= lo) & (corpus["snr_db"] <= hi))
     assert len(set(corpus["rate"])) > 10 and len(set(corpus["pitch"])) > 10
     # Different digits really are different sounds: not all the same length.
