@@ -20,7 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from kerasaudio import runs  # noqa: E402
 from kerasaudio.datasets import speech_synth  # noqa: E402
 
-SNR_BANDS = ((-5, 0), (0, 5), (5, 10), (10, 15), (15, 20.01))
+# Five-dB bands over the corpus's whole range of SNRs; the last one includes its top.
+LOWEST, HIGHEST = speech_synth.DIGIT_SNR_DB_RANGE
+SNR_BANDS = [(lo, lo + 5.0) for lo in np.arange(LOWEST, HIGHEST, 5.0)]
 
 
 def main():
@@ -42,7 +44,8 @@ def main():
         sys.exit(f"{args.run_dir}: its predictions do not line up with the corpus's test split")
     wrong = np.array([r["digit_true"] != r["digit_pred"] for r in rows])
     snr = corpus["snr_db"][test]
-    groups = {f"snr {lo}..{hi:g} dB": (snr >= lo) & (snr < hi) for lo, hi in SNR_BANDS}
+    groups = {f"snr {lo:g}..{hi:g} dB": (snr >= lo) & ((snr < hi) | (hi >= HIGHEST))
+              for lo, hi in SNR_BANDS}
     for key in ("channel", "voice", "gender"):
         values = np.asarray(corpus[key])[test]
         groups |= {f"{key} {v}": values == v for v in sorted(set(values.tolist()))}

@@ -6,8 +6,8 @@ on one core and on two.
 Prints one JSON line per figure. Each core count runs in a fresh process pinned to that many
 cores (sched_setaffinity, inherited by the synthesis worker processes and TensorFlow's
 threads), so both use the library exactly as `fit` does, only with fewer cores to run on. The
-first --speakers speakers of spoken-digits are synthesised (100 utterances each) and their
-MFCCs extracted after a warm-up batch (tracing).
+first --speakers speakers of spoken-digits are synthesised (30 utterances each; the first
+224 are eSpeak's, Pico's 96 follow) and their MFCCs extracted after a warm-up batch (tracing).
 """
 
 import argparse

@@ -22,7 +22,7 @@ def test_split_depends_on_seed():
 
 
 def test_synthesis_is_bit_identical_for_a_seed():
-    # Speaker 40 is a breathy female variant: eSpeak's noise generator must be seeded too.
+    # Speaker 3 is a breathy female variant: eSpeak's noise generator must be seeded too.
     first = speech_synth.synthesize_digits(seed=0, speakers=[40, 3])
     again = speech_synth.synthesize_digits(seed=0, speakers=[40, 3])
     for key in ("waves", "lengths", "digit", "rate", "pitch", "snr_db"):

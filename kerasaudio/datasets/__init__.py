@@ -43,12 +43,12 @@ def _corpus_features(name: str, corpus: dict, features: FeatureConfig, seed: int
                      version: str | None = None) -> dict:
     """`frames` and `lengths` of a built-in corpus's utterances (`corpus` already at the
     features' rate), extracted on first use and cached (keyed by the corpus version, by
-    default speech_synth's, and the feature settings)."""
+    default speech_synth's with its engines', and the feature settings)."""
     # cmvn happens inside the model: the same extracted frames serve both settings.
     extracted = asdict(replace(features, cmvn=False))
     key = hashlib.sha1(json.dumps(extracted, sort_keys=True).encode()).hexdigest()[:12]
     path = cache.cache_dir() / (
-        f"{name}-{version or f'v{speech_synth.CORPUS_VERSIONS[name]}'}-seed{seed}-features-"
+        f"{name}-{version or speech_synth.corpus_key(name)}-seed{seed}-features-"
         f"{key}.npz")
     cached = cache.load_npz(path)
     if cached is not None:

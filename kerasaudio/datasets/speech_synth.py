@@ -28,6 +28,7 @@ import ctypes
 import importlib.metadata
 import multiprocessing
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -68,6 +69,8 @@ DIGIT_SPEAKERS_PER_VOICE = 28
 PICO_VOICES = ("en-US", "en-GB")
 PICO_SPEAKERS_PER_VOICE = 48
 PICO_SPEED_RANGE = (70, 140)  # percent of the Pico voice's own speaking rate
+# Pico's own rate as eSpeak counts words: its ten digits take 3.3 s, eSpeak's 2.84 s at 175.
+PICO_WORDS_PER_MINUTE = 150
 DIGIT_SPLIT_SPEAKERS = {"train": 220, "val": 20, "test": 80}
 # How often a take goes through each channel effect, and their ranges.
 REVERB_PROBABILITY, RT60_RANGE_S = 0.3, (0.15, 0.8)
@@ -258,7 +261,8 @@ def draw_variant(rng, name: str, gender: str) -> str:
 def draw_pico_speaker(rng, gender: str) -> dict:
     """A speaker made from a Pico voice: `tract`, the factor every frequency of the voice is
     moved by (below 1, a longer vocal tract: a man), and `pitch_factor`, the speaker's pitch
-    over the voice's own (about 150 Hz)."""
+    over the voice's own (about 170 Hz for en-US, 180 for en-GB, over the ten digits): men
+    speak at about 110-165 Hz, women at 160-260."""
     if gender == "female":
         tract, pitch = rng.uniform(0.95, 1.12), rng.uniform(0.95, 1.45)
     else:
@@ -266,17 +270,53 @@ def draw_pico_speaker(rng, gender: str) -> dict:
     return {"tract": float(tract), "pitch_factor": float(pitch)}
 
 
-def pico_version() -> str:
-    """The installed ttspico's version (it pins the SVOX Pico engine and its voices).
+def pico_engine(voice: str):
+    """A ttspico engine speaking Pico's English `voice` ("en-US" or "en-GB").
 
     Raises:
-        UserError: when ttspico is not installed.
+        UserError: when ttspico is not installed or cannot find its voice files.
     """
+    # Pico's FFT functions (Ooura's rdft and its helpers) share their names with TensorFlow's:
+    # loaded plainly into a process that has TensorFlow, Pico would call TensorFlow's and
+    # crash. Bound to its own symbols first, it is safe in any process.
+    flags = sys.getdlopenflags()
+    sys.setdlopenflags(flags | getattr(os, "RTLD_DEEPBIND", 0))
     try:
-        return importlib.metadata.version("ttspico")
-    except importlib.metadata.PackageNotFoundError:
-        raise UserError("spoken-digits needs the package ttspico (SVOX Pico's voices): pip "
-                        "install -r requirements.txt") from None
+        import ttspico
+    except ImportError as error:
+        raise UserError(f"spoken-digits needs the package ttspico (SVOX Pico's voices): pip "
+                        f"install -r requirements.txt ({error})") from None
+    finally:
+        sys.setdlopenflags(flags)
+    try:
+        # Its own voice files before a system copy in /usr/share/pico/lang, which it would
+        # otherwise look in first.
+        return ttspico.TtsEngine(voice, lang_dir=ttspico._LANG_DIR)
+    except RuntimeError:
+        raise UserError(f"ttspico cannot find its {voice} voice files in {ttspico._LANG_DIR}: "
+                        f"reinstall it with pip install -r requirements.txt") from None
+
+
+def corpus_key(corpus: str) -> str:
+    """What a speech corpus is made from: its version and its engines' (each pins its voices),
+    which name its cache files and its features'.
+
+    Raises:
+        UserError: when spoken-digits' second engine, Pico, is missing or cannot speak.
+    """
+    key = f"v{CORPUS_VERSIONS[corpus]}-espeakng{importlib.metadata.version('espeakng-loader')}"
+    if corpus == "spoken-digits":
+        check_pico()
+        key += f"-ttspico{importlib.metadata.version('ttspico')}"
+    return key
+
+
+def check_pico() -> None:
+    """Raises UserError unless Pico can speak with each of its English voices; a check in the
+    calling process, so that a broken install is one clear line, not a synthesis worker's
+    traceback after every eSpeak speaker is done."""
+    for voice in PICO_VOICES:
+        pico_engine(voice)
 
 
 def espeak_data_with(folder: Path, name: str, text: str) -> str:
@@ -407,9 +447,9 @@ def _take(engine: Espeak, rng, text: str, voice: str, channel: bool = False) -> 
 
 
 def _pico_take(engine, rng, text: str, speaker: dict) -> dict:
-    """One take of `text` by a Pico speaker, as `_take` returns it (without phonemes): `rate`
-    in words per minute as eSpeak counts them (175 is the voice's own rate) and `pitch` as
-    the percentage Pico was given."""
+    """One take of `text` by a Pico speaker, as `_take` returns it (without phonemes), `rate`
+    and `pitch` on eSpeak's scales: words per minute as heard, and 50 for the voice's own
+    pitch."""
     import soxr
 
     speed = int(rng.integers(*PICO_SPEED_RANGE, endpoint=True))
@@ -426,8 +466,10 @@ def _pico_take(engine, rng, text: str, speaker: dict) -> dict:
     # or longer vocal tract), and the take's duration by its inverse.
     speech = soxr.resample(raw, SAMPLE_RATE * tract, SAMPLE_RATE)
     mixed, effects = _channel(speech, snr, pad, rng)
-    return {"wave": np.round(mixed * 32767).astype(np.int16), "rate": round(1.75 * speed * tract),
-            "pitch": pitch, "snr": snr, "channel": effects}
+    return {"wave": np.round(mixed * 32767).astype(np.int16),
+            "rate": round(PICO_WORDS_PER_MINUTE * speed / 100 * tract),
+            "pitch": round(50 * speaker["pitch_factor"] * jitter), "snr": snr,
+            "channel": effects}
 
 
 def _speaker_takes(take_of) -> dict:
@@ -449,12 +491,7 @@ def _synth_speaker(args) -> dict:
     seed, index, speaker = args
     rng = np.random.default_rng([seed, index])
     if speaker["engine"] == "pico":
-        # Never in a process that has loaded TensorFlow: Pico's FFT functions (Ooura's rdft
-        # and its helpers) share their names with TensorFlow's, whose it would then call, and
-        # crash. The synthesis processes fork from a server that never imports TensorFlow.
-        import ttspico
-
-        engine = ttspico.TtsEngine(speaker["voice"].removeprefix("pico-"))
+        engine = pico_engine(speaker["voice"].removeprefix("pico-"))
         return _speaker_takes(lambda word: _pico_take(engine, rng, word, speaker))
     voice = f"{speaker['voice']}+{speaker['variant']}"
     with tempfile.TemporaryDirectory(prefix="kerasaudio-espeak-") as folder:
@@ -484,6 +521,8 @@ def synthesize_digits(seed: int, speakers: list[int] | None = None) -> dict:
     """
     table = digit_speaker_table(seed)
     indices = list(range(len(table))) if speakers is None else list(speakers)
+    if any(table[i]["engine"] == "pico" for i in indices):
+        check_pico()
     parts = _run_speakers(_synth_speaker, [(seed, i, table[i]) for i in indices],
                           "spoken-digits")
     waves = [w for part in parts for w in part["waves"]]
@@ -599,13 +638,7 @@ def frame_labels(starts: np.ndarray, names: list, num_samples: int, frame_step: 
 def load_corpus(corpus: str, seed: int = 0) -> dict:
     """A built-in corpus (spoken-digits, spoken-phonemes, voice-attributes) for `seed`,
     synthesised on first use and cached."""
-    # The wheel's version pins the bundled libespeak-ng and voices, so it names the cache too.
-    # So do ttspico's for spoken-digits.
-    engines = f"espeakng{importlib.metadata.version('espeakng-loader')}"
-    if corpus == "spoken-digits":
-        engines += f"-ttspico{pico_version()}"
-    path = cache.cache_dir() / (f"{corpus}-v{CORPUS_VERSIONS[corpus]}-seed{seed}-"
-                                f"{engines}.npz")
+    path = cache.cache_dir() / f"{corpus}-seed{seed}-{corpus_key(corpus)}.npz"
     cached = cache.load_npz(path)
     if cached is not None:
         return cached
