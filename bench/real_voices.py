@@ -4,9 +4,14 @@ another speech engine.
 - `asterisk`: Debian's asterisk-core-sounds-en-wav, the recorded prompts of a real speaker
   (Allison), `en_US_f_Allison/digits/0.wav` .. `9.wav`, 8 kHz telephone audio;
 - `flite`: Debian's flite engine (never used for training), voices kal16, awb, rms and slt
-  saying zero..nine at duration_stretch 0.8, 1.0 and 1.25: 120 files.
+  saying zero..nine at duration_stretch 0.8, 1.0 and 1.25: 120 files;
+- `festival`, when Debian's festival and festvox-kdlpc16k are installed: Festival's ked
+  voice (an American man, diphones; not one of flite's speakers) saying zero..nine at
+  Duration_Stretch 0.8, 1.0 and 1.25: 30 files. Added after every corpus choice so far, and
+  kept for measuring only: the two sets above have chosen between variants, so their figures
+  are optimistic; this one has chosen nothing.
 
-Both are made as audio folders (`<folder>/<digit>/*.wav`) under --work, then scored with
+They are made as audio folders (`<folder>/<digit>/*.wav`) under --work, then scored with
 `python cli.py evaluate RUN --data FOLDER` (the run's own feature extraction). Needs
 `apt-get install flite` and network access to Debian's archive for `apt-get download`.
 
@@ -63,6 +68,23 @@ def flite(work: Path) -> Path:
     return folder
 
 
+def festival(work: Path) -> Path | None:
+    """Festival's ked voice saying each digit at three speaking rates, or None without it."""
+    folder = work / "festival"
+    if folder.is_dir():
+        return folder
+    if not Path("/usr/share/festival/voices/english/ked_diphone").is_dir():
+        return None
+    for d, word in enumerate(DIGITS):
+        (folder / str(d)).mkdir(parents=True, exist_ok=True)
+        for stretch in STRETCHES:
+            subprocess.run(["text2wave", "-eval", "(voice_ked_diphone)", "-eval",
+                            f"(Parameter.set 'Duration_Stretch {stretch})", "-o",
+                            str(folder / str(d) / f"ked-{stretch}.wav")],
+                           input=word, text=True, check=True)
+    return folder
+
+
 def score(run_dir: str, folder: Path) -> dict:
     """Accuracy and per-file predictions of `evaluate RUN --data folder`."""
     result = subprocess.run([sys.executable, str(ROOT / "cli.py"), "evaluate", run_dir,
@@ -81,14 +103,15 @@ def main():
     args = parser.parse_args()
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
-    sets = {"asterisk": asterisk(work), "flite": flite(work)}
+    sets = {"asterisk": asterisk(work), "flite": flite(work), "festival": festival(work)}
+    sets = {name: folder for name, folder in sets.items() if folder is not None}
     for run_dir in args.runs:
         for name, folder in sets.items():
             report = score(run_dir, folder)
             task = next(iter(report["tasks"]))
             line = {"bench": "real_voices", "run": run_dir, "set": name,
                     "files": report["examples"], "accuracy": report["tasks"][task]["accuracy"]}
-            if name == "asterisk":
+            if name in ("asterisk", "festival"):
                 line["predicted"] = report["predicted"][task]
             else:
                 line["accuracy_by_voice"] = by_voice(report["predicted"][task])
