@@ -418,6 +418,11 @@ def _add_noise(speech: np.ndarray, snr_db: float, pad: tuple, rng) -> np.ndarray
     return mixed / (np.max(np.abs(mixed)) + 1e-12) * 0.9
 
 
+def _draw_padding(rng) -> tuple[int, int]:
+    """A take's noise-only lead-in and tail, in samples at 16 kHz."""
+    return tuple(int(ms * SAMPLE_RATE / 1000) for ms in rng.integers(*PAD_MS_RANGE, size=2))
+
+
 def _take(engine: Espeak, rng, text: str, voice: str, channel: bool = False) -> dict:
     """One take of `text`: draws its speaking rate, pitch, SNR and noise-only padding, speaks
     it, resamples it to 16 kHz and mixes in the noise.
@@ -433,7 +438,7 @@ def _take(engine: Espeak, rng, text: str, voice: str, channel: bool = False) -> 
     rate = int(rng.integers(*RATE_RANGE, endpoint=True))
     pitch = int(rng.integers(*PITCH_RANGE, endpoint=True))
     snr = float(rng.uniform(*(DIGIT_SNR_DB_RANGE if channel else SNR_DB_RANGE)))
-    pad = tuple(int(ms * SAMPLE_RATE / 1000) for ms in rng.integers(*PAD_MS_RANGE, size=2))
+    pad = _draw_padding(rng)
     raw = engine.synth(text, voice, rate, pitch).astype(np.float64) / 32768.0
     speech = soxr.resample(raw, ESPEAK_RATE, SAMPLE_RATE)
     if channel:
@@ -455,7 +460,7 @@ def _pico_take(engine, rng, text: str, speaker: dict) -> dict:
     speed = int(rng.integers(*PICO_SPEED_RANGE, endpoint=True))
     jitter = rng.uniform(0.92, 1.08)  # each take's pitch moves a little around the speaker's
     snr = float(rng.uniform(*DIGIT_SNR_DB_RANGE))
-    pad = tuple(int(ms * SAMPLE_RATE / 1000) for ms in rng.integers(*PAD_MS_RANGE, size=2))
+    pad = _draw_padding(rng)
     tract = speaker["tract"]
     # Pico's pitch is set so that after the resampling below it is the speaker's pitch.
     pitch = int(np.clip(round(100 * speaker["pitch_factor"] * jitter / tract), 50, 200))
