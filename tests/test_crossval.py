@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import make_sequences
+from sklearn.model_selection import GroupShuffleSplit
 from test_export import serve_inputs
 from test_readers import PITCHES, write_tone
 
@@ -66,6 +67,24 @@ def test_folds_are_stratified_and_keep_every_group_whole():
     assert set(splits.fold_of(10, None, 5, seed=0, source="x")) == set(range(5))
     with pytest.raises(UserError, match="x: cannot deal the examples into 5 folds"):
         splits.fold_of(8, np.arange(8) % 4, 5, seed=0, source="x")
+
+
+def test_a_drawn_split_takes_whole_groups_and_refuses_a_share_that_leaves_none():
+    labels, groups = np.arange(60) % 2, np.arange(60) // 6  # 10 groups of 6
+    for fraction in (0.1, 0.25, 0.5, 0.85):
+        picked = splits.carve(labels, fraction, 3, "x", groups)
+        # The groups scikit-learn drew from the fraction itself (earlier runs' splits).
+        _, expected = next(GroupShuffleSplit(1, test_size=fraction, random_state=3)
+                           .split(labels, labels, groups))
+        assert np.array_equal(np.flatnonzero(picked), np.sort(expected))
+        assert not set(groups[picked]) & set(groups[~picked])
+    # 0.95 of 10 groups is all 10: one line naming the data and the option, not a traceback.
+    with pytest.raises(UserError, match=r"x: --val-fraction 0.95 of its 10 training groups "
+                                        r"leaves none to train on"):
+        splits.carve(labels, 0.95, 0, "x", groups, "--val-fraction")
+    with pytest.raises(UserError, match="of its 60 training examples leaves none"):
+        splits.carve(labels, 0.995, 0, "x")
+    assert splits.carve(labels, 0.5, 0, "x").sum() == 30
 
 
 

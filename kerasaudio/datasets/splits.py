@@ -1,5 +1,6 @@
 """Seeded train/validation/test splits for users' data sets that do not bring their own."""
 
+import math
 import warnings
 
 import numpy as np
@@ -15,22 +16,28 @@ def _can_stratify(labels: np.ndarray, size: int) -> bool:
 
 
 def carve(labels: np.ndarray, fraction: float, seed: int, source: str,
-          groups: np.ndarray | None = None) -> np.ndarray:
+          groups: np.ndarray | None = None, option: str = "the share") -> np.ndarray:
     """A boolean mask of about `fraction` of the examples, drawn with `seed`.
 
     Without groups the draw is stratified by label, so every class keeps its share; with
     groups (speakers, say) whole groups are drawn, so no group is on both sides.
 
     Raises:
-        UserError: naming `source`, when a class has too few examples to be split.
+        UserError: naming `source` and `option`, when a class has too few examples to be
+            split, or when the share would leave nothing on the other side.
     """
     from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
     index = np.arange(len(labels))
     if groups is not None:
-        if len(np.unique(groups)) < 2:
+        count = len(np.unique(groups))
+        if count < 2:
             raise UserError(f"{source}: one group only; at least 2 are needed to split by group")
-        splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=seed)
+        # Rounded up, as scikit-learn rounds a share of groups (so its earlier draws stand),
+        # but checked first: a large share would take every group and crash inside it.
+        size = _carved_size(math.ceil(fraction * count), count, "groups", fraction, source,
+                            option)
+        splitter = GroupShuffleSplit(n_splits=1, test_size=size, random_state=seed)
         _, picked = next(splitter.split(index, labels, groups))
     else:
         classes, counts = np.unique(labels, return_counts=True)
@@ -38,13 +45,23 @@ def carve(labels: np.ndarray, fraction: float, seed: int, source: str,
             name = str(classes[counts.argmin()])
             raise UserError(f"{source}: class {name!r} has {counts.min()} example; at least 2 "
                             "are needed to split it")
-        size = max(1, round(fraction * len(labels)))
+        size = _carved_size(max(1, round(fraction * len(labels))), len(labels), "examples",
+                            fraction, source, option)
         stratify = labels if _can_stratify(labels, size) else None
         _, picked = train_test_split(index, test_size=size, stratify=stratify,
                                      random_state=seed)
     mask = np.zeros(len(labels), bool)
     mask[picked] = True
     return mask
+
+
+def _carved_size(size: int, count: int, unit: str, fraction: float, source: str,
+                 option: str) -> int:
+    """`size`, checked to leave at least one of the `count` units on the other side."""
+    if size >= count:
+        raise UserError(f"{source}: {option} {fraction:g} of its {count} training {unit} "
+                        f"leaves none to train on; give a smaller share")
+    return size
 
 
 def subsample(labels: np.ndarray, size: int, seed: int,
@@ -93,7 +110,7 @@ def draw_missing(split: np.ndarray, labels: np.ndarray, data, source: str,
         else:
             train = np.flatnonzero(split == "train")
             chosen = carve(labels[train], fraction, data.seed, source,
-                           None if groups is None else groups[train])
+                           None if groups is None else groups[train], f"--{name}-fraction")
             split[train[chosen]] = name
     return split
 
