@@ -189,11 +189,11 @@ def write_ensemble(experiment: Path, run_dirs: list, of: str) -> Path:
     building.mkdir()
     model.save(building / "best.keras")  # uncompiled: no optimizer state to carry
     train.compile_model(model, cfg.train, 1, test.tasks)  # for its test loss and metrics
-    splits = runs.read_json(run_dirs[0] / inference.SPLITS_FILE)
+    member_splits = [runs.read_json(d / inference.SPLITS_FILE) for d in run_dirs]
+    splits = member_splits[0]
     if of == "folds":  # the examples some member trained on (not all, with --train-fraction)
-        members = [runs.read_json(d / inference.SPLITS_FILE)["train"] for d in run_dirs]
-        splits = {**splits, "train": list(dict.fromkeys(i for m in members for i in m)),
-                  "val": []}
+        trained = dict.fromkeys(i for member in member_splits for i in member["train"])
+        splits = {**splits, "train": list(trained), "val": []}
     runs.write_json(building / inference.SPLITS_FILE, splits)
     runs.write_json(building / "config.json", {
         **config, "ensemble": {"of": of, "members": [p.name for p in run_dirs]}})
