@@ -673,18 +673,20 @@ def predict(run_dir, paths, csv_path, submission):
     from kerasaudio import predict as predict_lib
     from kerasaudio import runs
 
+    path = Path(csv_path or Path(run_dir) / f"predict-{time.strftime('%Y%m%d-%H%M%S')}.csv")
+    predict_lib.check_outputs(run_dir, paths, [path] + ([Path(submission)] if submission else []))
     header, rows = predict_lib.predict_files(run_dir, paths)
+    # Both files' contents first: a submission that cannot be made leaves --out as it was.
+    table = predict_lib.submission(header, rows) if submission else None
     shown = [i for i, name in enumerate(header) if "_p_" not in name]
     click.echo("\t".join(header[i] for i in shown))
     for row in rows:
         click.echo("\t".join(str(row[i]) for i in shown))
-    path = Path(csv_path or Path(run_dir) / f"predict-{time.strftime('%Y%m%d-%H%M%S')}.csv")
     runs.write_text(path, predict_lib.to_csv(header, rows))
     # The table is the data on stdout (`predict RUN wavs > preds.tsv`); the rest is status.
     click.echo(f"wrote {path}", err=True)
     if submission:
-        runs.write_text(Path(submission), predict_lib.to_csv(*predict_lib.submission(header,
-                                                                                     rows)))
+        runs.write_text(Path(submission), predict_lib.to_csv(*table))
         click.echo(f"wrote {submission}", err=True)
 
 

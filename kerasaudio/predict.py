@@ -152,10 +152,40 @@ def submission(header: list, rows: list) -> tuple[list, list]:
     """
     if "frame" in header:
         raise UserError("a submission has one row per file; this run labels every frame")
+    ids = [Path(row[0]).name for row in rows]
+    repeated = sorted({i for i in ids if ids.count(i) > 1})
+    if repeated:
+        raise UserError(f"a submission's Id is the file's name, and {repeated[0]!r} names "
+                        f"{ids.count(repeated[0])} files; give files of distinct names")
     tasks = [i for i, name in enumerate(header[1:], 1)
              if not name.endswith("_probability") and "_p_" not in name]
     return (["Id"] + [header[i] for i in tasks],
-            [[Path(row[0]).name] + [row[i] for i in tasks] for row in rows])
+            [[name] + [row[i] for i in tasks] for name, row in zip(ids, rows)])
+
+
+def check_outputs(run_dir, paths, outputs: list) -> None:
+    """Refuses, before anything is predicted or written, an output path that would replace
+    one of the files to predict or a record of the run (its config.json, say), that is given
+    twice, or whose folder does not exist.
+
+    Raises:
+        UserError: naming the output path.
+    """
+    inputs = {p.resolve() for p in input_files(paths)}
+    run = Path(run_dir).resolve()
+    seen = set()
+    for out in outputs:
+        target = Path(out).resolve()
+        if not target.parent.is_dir():
+            raise UserError(f"{out}: its folder {target.parent} does not exist")
+        if target in inputs:
+            raise UserError(f"{out}: is one of the files to predict; write elsewhere")
+        if target in seen:
+            raise UserError(f"{out}: given for both --out and --submission")
+        if run in target.parents and target.exists() and not target.name.startswith("predict-"):
+            raise UserError(f"{out}: would replace a record of the run {run_dir}; write "
+                            "elsewhere")
+        seen.add(target)
 
 
 def to_csv(header: list, rows: list) -> str:

@@ -7,8 +7,10 @@ import numpy as np
 import pytest
 import soundfile
 import tensorflow as tf
+from click.testing import CliRunner
 from test_models import SMALL
 
+import cli
 from kerasaudio import audio, export, features, models, predict, runs, train
 from kerasaudio.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from kerasaudio.datasets.base import Dataset, make_task
@@ -100,6 +102,31 @@ def test_predict_takes_feature_arrays_and_checks_them(tone_run, tmp_path):
     (tmp_path / "empty.wav").write_bytes(b"")
     with pytest.raises(UserError, match="empty.wav: not a readable audio file"):
         predict.predict_files(tone_run, [tmp_path / "empty.wav"])
+
+
+def test_predict_never_writes_over_its_inputs_or_the_runs_record(tone_run, wav_folder,
+                                                                tmp_path):
+    wav = sorted(wav_folder.glob("*.wav"))[0]
+    kept = {path: path.read_bytes() for path in (wav, Path(tone_run) / "config.json")}
+    twin = tmp_path / "other" / wav.name  # a second file of the same name, elsewhere
+    twin.parent.mkdir()
+    twin.write_bytes(wav.read_bytes())
+    for paths, options, message in [
+            ([wav_folder], ["--out", wav], "is one of the files to predict"),
+            ([wav], ["--out", Path(tone_run) / "config.json"], "would replace a record of"),
+            ([wav], ["--out", tmp_path / "nowhere" / "p.csv"], "does not exist"),
+            ([wav], ["--out", tmp_path / "p.csv", "--submission", tmp_path / "p.csv"],
+             "given for both"),
+            ([wav], ["--out", tmp_path / "p.csv", "--submission", tmp_path / "no" / "s.csv"],
+             "does not exist"),
+            ([wav, twin], ["--out", tmp_path / "p.csv", "--submission", tmp_path / "s.csv"],
+             f"{wav.name!r} names 2 files")]:
+        result = CliRunner().invoke(cli.main, ["predict", str(tone_run), *map(str, paths),
+                                               *map(str, options)])
+        assert result.exit_code == 2, result.output
+        assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    assert all(path.read_bytes() == data for path, data in kept.items())
+    assert not (tmp_path / "p.csv").exists()  # nothing written before the submission failed
 
 
 def serve_inputs(paths):
