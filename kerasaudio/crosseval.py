@@ -65,11 +65,11 @@ def evaluate_on(run_dir, data_path) -> tuple[Path, dict]:
     report = evaluate.classification_metrics(truth, predicted, classes)
     counts = np.bincount(truth, minlength=len(classes))
     train_counts = dataset.class_counts[task]["train"]
-    metrics = {"data": str(data_path), "examples": len(files), "tasks": {task: report},
+    metrics = {"data": str(data_path), "source": str(data_path.resolve()),
+               "examples": len(files), "tasks": {task: report},
                "baselines": evaluate.baselines(train_counts, counts),
                "predicted": {task: {str(f): classes[p] for f, p in zip(files, predicted)}}}
-    # The data's own folder or file name ("..", "." resolved), never a path.
-    out = run_dir / "evaluations" / runs.slug(data_path.resolve().name or "root")
+    out = _evaluation_folder(run_dir, data_path)
     out.mkdir(parents=True, exist_ok=True)
     runs.write_json(out / "metrics.json", metrics)
     runs.write_text(out / "predictions.csv", _predictions_csv(files, truth, predicted, classes))
@@ -80,6 +80,28 @@ def evaluate_on(run_dir, data_path) -> tuple[Path, dict]:
                for kind in ("counts", "norm")]
     runs.write_text(out / "report.md", _markdown(title, metrics, task, figures))
     return out, metrics
+
+
+def _evaluation_folder(run_dir: Path, data_path: Path) -> Path:
+    """RUN_DIR/evaluations/<the data's own folder or file name>, or <name>-2, -3, ... when
+    that holds the evaluation of other data of the same name (two `test/` folders, say): an
+    evaluation replaces only an earlier one of the same data."""
+    source = data_path.resolve()
+    name = runs.slug(source.name or "root")  # ("..", "." resolved), never a path
+    for n in range(1, 1000):
+        folder = run_dir / "evaluations" / (name if n == 1 else f"{name}-{n}")
+        if not (folder / "metrics.json").exists() or _source_of(folder) == source:
+            return folder
+    raise UserError(f"{run_dir / 'evaluations'}: 999 evaluations of data named {name!r}")
+
+
+def _source_of(folder: Path) -> Path | None:
+    """The data an earlier evaluation scored (None when its record cannot say)."""
+    try:
+        record = runs.read_json(folder / "metrics.json")
+        return Path(record.get("source") or record["data"]).resolve()
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def _predictions_csv(files, truth, predicted, classes) -> str:

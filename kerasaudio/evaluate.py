@@ -17,8 +17,14 @@ from kerasaudio.runs import RunRecord
 
 def classification_metrics(y_true, y_pred, class_names: list) -> dict:
     """Accuracy, per-class precision/recall/F1/support, their macro, micro and weighted
-    averages, and the confusion matrix (rows true, columns predicted), by class index."""
+    averages, and the confusion matrix (rows true, columns predicted), by class index.
+
+    Every class has its row, but the averages are over the classes that are in `y_true` or
+    `y_pred` only (scikit-learn's own choice): a class absent from the data and never
+    predicted would add an F1 of 0 that no prediction could change (a perfect model scored on
+    recordings of one digit would get a macro F1 of 0.1)."""
     labels = list(range(len(class_names)))
+    present = sorted(set(np.asarray(y_true).tolist()) | set(np.asarray(y_pred).tolist()))
     per_class = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels,
                                                     zero_division=0)
     out = {
@@ -29,7 +35,7 @@ def classification_metrics(y_true, y_pred, class_names: list) -> dict:
         "confusion_matrix": skm.confusion_matrix(y_true, y_pred, labels=labels).tolist(),
     }
     for average in ("macro", "micro", "weighted"):
-        p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=labels,
+        p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=present,
                                                          average=average, zero_division=0)
         out[average] = {"precision": float(p), "recall": float(r), "f1": float(f)}
     return out

@@ -14,7 +14,7 @@ import pytest
 import soundfile
 from conftest import make_sequences
 
-from kerasaudio import crosseval, features, models
+from kerasaudio import crosseval, evaluate, features, models
 from kerasaudio.config import FeatureConfig, feature_defaults
 from kerasaudio.datasets import speech_synth
 from kerasaudio.errors import UserError
@@ -215,6 +215,26 @@ def test_labels_match_the_run_s_classes_as_digits_or_words():
         crosseval.match_classes(["7", "seven", " Seven ", "0"], classes, "x"), [7, 7, 7, 0])
     with pytest.raises(UserError, match="'eleven' are not among the run's classes"):
         crosseval.match_classes(["7", "eleven"], classes, "x")
+
+
+def test_an_evaluation_replaces_only_an_earlier_one_of_the_same_data(tmp_path):
+    run_dir = tmp_path / "run"
+    first, second = tmp_path / "a" / "test", tmp_path / "b" / "test"
+    folder = crosseval._evaluation_folder(run_dir, first)
+    assert folder == run_dir / "evaluations" / "test"
+    folder.mkdir(parents=True)
+    (folder / "metrics.json").write_text(json.dumps({"data": "x", "source": str(first)}))
+    assert crosseval._evaluation_folder(run_dir, first) == folder  # the same data again
+    assert crosseval._evaluation_folder(run_dir, second) == run_dir / "evaluations" / "test-2"
+
+
+def test_averages_leave_out_classes_absent_from_the_data_and_the_predictions():
+    classes = list(speech_synth.DIGITS)
+    perfect = evaluate.classification_metrics(np.zeros(5, int), np.zeros(5, int), classes)
+    assert perfect["macro"]["f1"] == 1.0 and len(perfect["classes"]) == 10
+    # A class predicted but absent from the data still counts against the model.
+    wrong = evaluate.classification_metrics(np.array([0, 0]), np.array([0, 3]), classes)
+    assert wrong["macro"]["f1"] == pytest.approx((2 / 3 + 0) / 2)
 
 
 @pytest.mark.slow
