@@ -197,6 +197,14 @@ def test_val_fraction_draws_that_share_and_is_refused_where_the_data_has_a_val_s
         datasets.load(DataConfig(name="spoken-digits", test_fraction=0.3), features)
 
 
+def test_a_classifier_of_one_class_is_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    for n in range(12):
+        write_tone(tmp_path / "only" / "5" / f"{n}.wav", 440.0, rng)
+    with pytest.raises(UserError, match="task 'class' has one class only \\('5'\\)"):
+        datasets.load(DataConfig(name=str(tmp_path / "only")), FeatureConfig())
+
+
 def test_an_audio_folder_with_split_folders_keeps_them(tmp_path):
     root = write_audio_folder(tmp_path / "tones", per_class=4, splits=("train", "test"))
     data = datasets.load(DataConfig(name=str(root)), FeatureConfig())

@@ -227,6 +227,7 @@ def load(data: DataConfig, features: FeatureConfig) -> Dataset:
         raise UserError(f"{data.name} comes with its own splits (by speaker); "
                         f"--{name}-fraction applies only to data without a {name} split")
     dataset = _read(data, features).select_tasks(list(data.tasks))
+    _check_classes(dataset)
     if dataset.skipped:
         log.warning(f"skipped {len(dataset.skipped)} bad examples (--skip-bad):\n  "
                     + "\n  ".join(dataset.skipped))
@@ -340,6 +341,16 @@ def _check_every_class_kept(dataset: Dataset, train: np.ndarray, kept: np.ndarra
             raise UserError(f"{data.name}: --train-fraction {data.train_fraction} keeps "
                             f"{int(kept.sum())} of {len(train)} training examples and none of "
                             f"{task.name} {name!r}; give a larger fraction")
+
+
+def _check_classes(dataset: Dataset) -> None:
+    """Refuses a classification task of one class: its softmax says that class with
+    probability 1 whatever the input, and a test accuracy of 1.0 would mean nothing."""
+    for task in dataset.tasks:
+        if task.kind == "classification" and task.num_classes < 2:
+            names = dataset.class_names.get(task.name) or []
+            raise UserError(f"{dataset.name}: task {task.name!r} has one class only "
+                            f"({', '.join(map(repr, names))}); a classifier needs at least 2")
 
 
 def _check_magnitude(dataset: Dataset) -> None:
