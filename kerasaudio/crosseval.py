@@ -11,16 +11,8 @@ import numpy as np
 
 from kerasaudio import evaluate, plots, predict, runs
 from kerasaudio.config import DatasetRecord
-from kerasaudio.datasets.audio_folder import labelled_files
+from kerasaudio.datasets.audio_folder import canonical, labelled_files
 from kerasaudio.errors import UserError
-
-NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
-
-
-def canonical(label: str) -> str:
-    """The form labels are matched in: lower case, trimmed, digits spelt out (`7` -> `seven`)."""
-    label = label.strip().lower()
-    return NUMBER_WORDS[int(label)] if label.isdigit() and int(label) < 10 else label
 
 
 def match_classes(labels: list, classes: list, where: str) -> np.ndarray:

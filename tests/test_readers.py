@@ -205,6 +205,15 @@ def test_a_classifier_of_one_class_is_refused(tmp_path):
         datasets.load(DataConfig(name=str(tmp_path / "only")), FeatureConfig())
 
 
+def test_two_labels_of_one_class_are_refused(tmp_path):
+    rng = np.random.default_rng(0)
+    for label in ("7", "Seven ", "three"):
+        for n in range(6):
+            write_tone(tmp_path / "mixed" / label / f"{n}.wav", 440.0, rng)
+    with pytest.raises(UserError, match="labels '7' and 'Seven ' name the same class"):
+        datasets.load(DataConfig(name=str(tmp_path / "mixed")), FeatureConfig())
+
+
 def test_an_audio_folder_with_split_folders_keeps_them(tmp_path):
     root = write_audio_folder(tmp_path / "tones", per_class=4, splits=("train", "test"))
     data = datasets.load(DataConfig(name=str(root)), FeatureConfig())

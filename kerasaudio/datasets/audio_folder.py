@@ -120,6 +120,26 @@ def _from_list(path: Path, problems: Problems) -> tuple[list, list, list, list |
     return files, labels, [""] * len(files), groups if grouped else None
 
 
+NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+def canonical(label: str) -> str:
+    """The form labels are matched in: lower case, trimmed, digits spelt out (`7` -> `seven`)."""
+    label = label.strip().lower()
+    return NUMBER_WORDS[int(label)] if label.isdigit() and int(label) < 10 else label
+
+
+def _check_distinct(classes: list, root: Path) -> None:
+    """Refuses two labels that name one class (`7` and `Seven`): trained apart they would
+    split its examples, and `evaluate --data` would match only one of them."""
+    seen = {}
+    for name in classes:
+        other = seen.setdefault(canonical(name), name)
+        if other != name:
+            raise UserError(f"{root}: labels {other!r} and {name!r} name the same class; "
+                            "give it one name")
+
+
 def _read_all(files: list, sample_rate: int, problems: Problems) -> tuple[list, np.ndarray]:
     """(waveforms of the files read, a mask of which were), reporting progress."""
     waves, kept = [], []
@@ -148,6 +168,7 @@ def load(data: DataConfig, cfg: FeatureConfig) -> Dataset:
     labels, split = np.array(labels)[kept], np.array(split, dtype=object)[kept]
     groups = None if groups is None else np.array(groups)[kept]
     classes = sorted({str(c) for c in labels[split != "test"]})
+    _check_distinct(sorted({str(c) for c in labels}), root)
     unknown = sorted({str(c) for c in labels} - set(classes))
     if unknown:
         raise UserError(f"{root}: class {unknown[0]!r} is in the test split only")
