@@ -229,7 +229,8 @@ def test_an_audio_list_keeps_each_group_in_one_split(tmp_path):
         for name, pitch in PITCHES.items():
             write_tone(tmp_path / "clips" / f"s{speaker}-{name}.wav", pitch, rng)
             lines.append(f"clips/s{speaker}-{name}.wav,{name},s{speaker}")
-    (tmp_path / "list.csv").write_text("\n".join(lines) + "\n")
+    # Saved as Excel's "CSV UTF-8" saves it: with a byte order mark before the header.
+    (tmp_path / "list.csv").write_text("\n".join(lines) + "\n", encoding="utf-8-sig")
     data = datasets.load(DataConfig(name=str(tmp_path / "list.csv")), FeatureConfig())
     by_split = {s: set(data.subset(s).info["group"]) for s in ("train", "val", "test")}
     assert all(by_split[s] for s in by_split)

@@ -189,13 +189,15 @@ class Problems:
 
 
 def read_text(path, kind: str = "text") -> str:
-    """A UTF-8 text file's contents (a labels file, a list, a .ts file).
+    """A UTF-8 text file's contents (a labels file, a list, a .ts file), without the byte
+    order mark that spreadsheets put first ("CSV UTF-8" in Excel), which would otherwise be
+    part of the first column's name.
 
     Raises:
         UserError: naming the file, if it is missing or not readable as `kind`.
     """
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise UserError(f"{path}: no such file") from None
     except (UnicodeDecodeError, OSError) as error:
