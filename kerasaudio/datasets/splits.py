@@ -19,12 +19,14 @@ def carve(labels: np.ndarray, fraction: float, seed: int, source: str,
           groups: np.ndarray | None = None, option: str = "the share") -> np.ndarray:
     """A boolean mask of about `fraction` of the examples, drawn with `seed`.
 
-    Without groups the draw is stratified by label, so every class keeps its share; with
-    groups (speakers, say) whole groups are drawn, so no group is on both sides.
+    Without groups the draw is stratified by label, so every class keeps its share (with
+    too few examples for that, it is random but leaves one example of every class on the
+    other side); with groups (speakers, say) whole groups are drawn, so no group is on both
+    sides.
 
     Raises:
-        UserError: naming `source` and `option`, when a class has too few examples to be
-            split, or when the share would leave nothing on the other side.
+        UserError: naming `source` and `option`, when the share would leave nothing on the
+            other side.
     """
     from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
@@ -40,19 +42,30 @@ def carve(labels: np.ndarray, fraction: float, seed: int, source: str,
         splitter = GroupShuffleSplit(n_splits=1, test_size=size, random_state=seed)
         _, picked = next(splitter.split(index, labels, groups))
     else:
-        classes, counts = np.unique(labels, return_counts=True)
-        if counts.min() < 2:
-            name = str(classes[counts.argmin()])
-            raise UserError(f"{source}: class {name!r} has {counts.min()} example; at least 2 "
-                            "are needed to split it")
         size = _carved_size(max(1, round(fraction * len(labels))), len(labels), "examples",
                             fraction, source, option)
-        stratify = labels if _can_stratify(labels, size) else None
-        _, picked = train_test_split(index, test_size=size, stratify=stratify,
-                                     random_state=seed)
+        if _can_stratify(labels, size):
+            _, picked = train_test_split(index, test_size=size, stratify=labels,
+                                         random_state=seed)
+        else:
+            picked = _draw_keeping_every_class(labels, size, seed, source, option)
     mask = np.zeros(len(labels), bool)
     mask[picked] = True
     return mask
+
+
+def _draw_keeping_every_class(labels: np.ndarray, size: int, seed: int, source: str,
+                              option: str) -> np.ndarray:
+    """Up to `size` examples drawn at random from all but one of each class, set aside first:
+    too few to stratify (3 recordings of each digit), a random draw could take every example
+    of a class, and the model would never train on it."""
+    order = np.random.default_rng(seed).permutation(len(labels))
+    _, first = np.unique(labels[order], return_index=True)
+    rest = np.delete(order, first)
+    if not len(rest):
+        raise UserError(f"{source}: every class has one example, which {option} would take "
+                        "from training; give more examples")
+    return rest[:size]
 
 
 def _carved_size(size: int, count: int, unit: str, fraction: float, source: str,
