@@ -7,7 +7,8 @@ import numpy as np
 
 from kerasaudio.errors import UserError
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".aiff", ".aif", ".au")
+# What the pinned soundfile wheel's libsndfile (1.2) reads, MP3 included.
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".caf")
 MAX_AMPLITUDE = 100.0
 
 

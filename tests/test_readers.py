@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from kerasaudio import datasets, predict, settings, train
+from kerasaudio import audio, datasets, predict, settings, train
 from kerasaudio.config import DataConfig, FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from kerasaudio.errors import UserError
 from tuning import spaces
@@ -226,6 +226,21 @@ def test_too_few_examples_to_stratify_leave_every_class_in_training(tmp_path):
                              FeatureConfig())
         assert len(set(data.targets["class"][data.split == "train"])) == 11
         assert np.sum(data.split == "test") == 6 and np.sum(data.split == "val") == 2
+
+
+def test_mp3_files_are_read_and_files_outside_the_class_folders_are_named(tmp_path):
+    import soundfile
+
+    root = write_audio_folder(tmp_path / "tones", per_class=4)
+    wave = (0.3 * np.sin(np.arange(16000) / 5)).astype(np.float32)
+    soundfile.write(root / "low" / "extra.mp3", wave, 16000, format="MP3")
+    data = datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    assert any(f.endswith("extra.mp3") for f in data.info["file"])
+    assert len(audio.read(root / "low" / "extra.mp3", 16000)) == pytest.approx(16000, abs=1200)
+    write_tone(root / "stray.wav", 440.0, np.random.default_rng(0))
+    with pytest.raises(UserError, match=r"tones: 1 audio file outside the class folders "
+                                        r"\(stray.wav\) would be left out"):
+        datasets.load(DataConfig(name=str(root)), FeatureConfig())
 
 
 def test_an_audio_folder_with_split_folders_keeps_them(tmp_path):

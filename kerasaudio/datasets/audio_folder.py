@@ -26,7 +26,18 @@ TASK = "class"
 
 
 def _class_folders(folder: Path) -> dict:
-    """class name -> its audio files (searched recursively), for each subfolder of `folder`."""
+    """class name -> its audio files (searched recursively), for each subfolder of `folder`.
+
+    Raises:
+        UserError: for audio files in `folder` itself, which have no class and would be left
+            out without a word.
+    """
+    loose = sorted(p.name for p in folder.iterdir() if p.is_file() and audio.is_audio(p))
+    if loose:
+        raise UserError(f"{folder}: {len(loose)} audio file{'s' * (len(loose) > 1)} outside "
+                        "the class folders "
+                        f"({', '.join(loose[:3])}{', ...' if len(loose) > 3 else ''}) would be "
+                        "left out; move each into its class's folder")
     found = {}
     for sub in _subfolders(folder):
         files = sorted(p for p in sub.rglob("*") if p.is_file() and audio.is_audio(p))
