@@ -632,8 +632,14 @@ def evaluate(run_dir, split, data_path):
     quiet.import_tensorflow()
     from kerasaudio import evaluate as evaluate_lib
 
-    if data_path:
+    if data_path is not None:
         from kerasaudio import crosseval
+
+        if not data_path.strip():
+            raise UserError("--data: an empty path")
+        if split != "test":
+            raise UserError(f"--split {split} chooses among the run's own splits; --data "
+                            "scores every file of its data set: give one or the other")
 
         out, metrics = crosseval.evaluate_on(run_dir, data_path)
         for task, r in metrics["tasks"].items():

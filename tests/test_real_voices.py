@@ -12,8 +12,10 @@ import keras
 import numpy as np
 import pytest
 import soundfile
+from click.testing import CliRunner
 from conftest import make_sequences
 
+import cli
 from kerasaudio import crosseval, evaluate, features, models
 from kerasaudio.config import FeatureConfig, feature_defaults
 from kerasaudio.datasets import speech_synth
@@ -226,6 +228,13 @@ def test_an_evaluation_replaces_only_an_earlier_one_of_the_same_data(tmp_path):
     (folder / "metrics.json").write_text(json.dumps({"data": "x", "source": str(first)}))
     assert crosseval._evaluation_folder(run_dir, first) == folder  # the same data again
     assert crosseval._evaluation_folder(run_dir, second) == run_dir / "evaluations" / "test-2"
+
+
+def test_evaluate_data_refuses_a_split_it_would_ignore(tmp_path):
+    for options, message in ((["--data", str(tmp_path), "--split", "val"], "--split val"),
+                             (["--data", ""], "--data: an empty path")):
+        result = CliRunner().invoke(cli.main, ["evaluate", str(tmp_path / "run"), *options])
+        assert result.exit_code == 2 and message in result.stderr, result.output
 
 
 def test_averages_leave_out_classes_absent_from_the_data_and_the_predictions():
