@@ -175,6 +175,10 @@ def export(run_dir, fmt: str, out=None) -> Path:
     out = Path(out) if out else Path(run_dir) / "export" / DEFAULT_NAMES[fmt]
     if out.exists():
         raise UserError(f"{out}: already exists; remove it or give another --out")
+    # A file where a folder of the path should be: mkdir's FileExistsError would say less.
+    blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise UserError(f"{out}: {blocked} is a file, not a folder; give another --out")
     out.parent.mkdir(parents=True, exist_ok=True)
     best = Path(run_dir) / "best.keras"
     # Written under a temporary name and renamed: an interrupted export leaves nothing half-made.

@@ -149,6 +149,9 @@ def test_savedmodel_computes_features_in_graph_and_matches_predict(tone_run, wav
     assert [list(PITCHES)[k] for k in out["pitch_class"].numpy()] == [r[1] for r in rows]
     with pytest.raises(UserError, match="already exists"):
         export.export(tone_run, "savedmodel", path)
+    (tmp_path / "notes.txt").write_text("")
+    with pytest.raises(UserError, match="notes.txt is a file, not a folder"):
+        export.export(tone_run, "keras", tmp_path / "notes.txt" / "sub" / "m.keras")
 
 
 def test_tflite_model_matches_predict(tone_run, wav_folder, tmp_path):
