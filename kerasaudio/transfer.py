@@ -2,6 +2,7 @@
 and the switch between training the new heads alone and training everything."""
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import keras
@@ -10,6 +11,8 @@ from kerasaudio import runs
 from kerasaudio.config import FinetuneConfig, RunConfig
 from kerasaudio.errors import UserError
 from kerasaudio.models import heads
+
+log = logging.getLogger(__name__)
 
 
 def describe_source(run_dir) -> dict:
@@ -104,6 +107,9 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
     """
 
     source = runs.load_run(run_dir).config
+    if freeze_epochs >= train.epochs:
+        log.warning(f"--freeze-epochs {freeze_epochs} is not below --epochs {train.epochs}: "
+                    "the backbone stays frozen throughout, and only the new heads train")
     if feature_kind and feature_kind != source.features.kind:
         raise UserError(f"{run_dir} was trained on {source.features.kind} features; its "
                         f"backbone cannot read {feature_kind} (leave --features out)")

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 from test_models import SMALL
 
 import cli
-from kerasaudio import audio, export, features, models, predict, runs, train
-from kerasaudio.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
+from kerasaudio import audio, export, features, models, predict, runs, train, transfer
+from kerasaudio.config import DataConfig, FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from kerasaudio.datasets.base import Dataset, make_task
 from kerasaudio.errors import UserError
 from kerasaudio.models.inputs import InputSpec
@@ -127,6 +127,17 @@ def test_predict_never_writes_over_its_inputs_or_the_runs_record(tone_run, wav_f
         assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert all(path.read_bytes() == data for path, data in kept.items())
     assert not (tmp_path / "p.csv").exists()  # nothing written before the submission failed
+
+
+def test_finetune_says_when_the_backbone_would_never_unfreeze(tone_run, tmp_path, caplog):
+    cfg = transfer.finetune_config(tone_run, DataConfig(name="x"), TrainConfig(epochs=2), 5,
+                                   str(tmp_path), own_data=True)
+    assert cfg.finetune.freeze_epochs == 5
+    assert "--freeze-epochs 5 is not below --epochs 2" in caplog.text
+    caplog.clear()
+    transfer.finetune_config(tone_run, DataConfig(name="x"), TrainConfig(epochs=6), 5,
+                             str(tmp_path), own_data=True)
+    assert "freeze" not in caplog.text
 
 
 def serve_inputs(paths):
