@@ -16,17 +16,29 @@ from kerasaudio.errors import UserError
 
 
 def match_classes(labels: list, classes: list, where: str) -> np.ndarray:
-    """Each label's index among the run's `classes`.
+    """Each label's index among the run's `classes`: the class of that exact name, or else
+    the one class it matches loosely (`canonical`). Classes that differ in case only (keys:
+    C major, c minor) match exactly.
 
     Raises:
-        UserError: for labels that match none of the run's classes.
+        UserError: for labels that match none of the run's classes, or several loosely.
     """
-    index = {canonical(c): i for i, c in enumerate(classes)}
-    unknown = sorted({label for label in labels if canonical(label) not in index})
+    exact = {c: i for i, c in enumerate(classes)}
+    loose = {}
+    for i, c in enumerate(classes):
+        loose.setdefault(canonical(c), []).append(i)
+
+    def index(label):
+        if label in exact:
+            return exact[label]
+        hits = loose.get(canonical(label), [])
+        return hits[0] if len(hits) == 1 else None
+
+    unknown = sorted({label for label in labels if index(label) is None})
     if unknown:
         raise UserError(f"{where}: classes {', '.join(map(repr, unknown[:5]))} are not among "
-                        f"the run's classes ({', '.join(classes)})")
-    return np.array([index[canonical(label)] for label in labels])
+                        f"the run's classes ({', '.join(classes)}), or match several of them")
+    return np.array([index(label) for label in labels])
 
 
 def _classification_task(dataset: DatasetRecord, run_dir: Path) -> tuple[str, list]:
@@ -91,9 +103,11 @@ def _source_of(folder: Path) -> Path | None:
     """The data an earlier evaluation scored (None when its record cannot say)."""
     try:
         record = runs.read_json(folder / "metrics.json")
-        return Path(record.get("source") or record["data"]).resolve()
+        # Records before "source" hold the path as typed: relative to a directory unknown now.
+        source = Path(record.get("source") or record["data"])
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
+    return source.resolve() if source.is_absolute() else None
 
 
 def _predictions_csv(files, truth, predicted, classes) -> str:

@@ -5,6 +5,7 @@ holds the feature settings); the normalisation is inside best.keras. Feature arr
 time x features) are taken as already extracted.
 """
 
+import collections
 import csv
 import io
 from pathlib import Path
@@ -153,10 +154,10 @@ def submission(header: list, rows: list) -> tuple[list, list]:
     if "frame" in header:
         raise UserError("a submission has one row per file; this run labels every frame")
     ids = [Path(row[0]).name for row in rows]
-    repeated = sorted({i for i in ids if ids.count(i) > 1})
-    if repeated:
-        raise UserError(f"a submission's Id is the file's name, and {repeated[0]!r} names "
-                        f"{ids.count(repeated[0])} files; give files of distinct names")
+    name, count = collections.Counter(ids).most_common(1)[0] if ids else ("", 0)
+    if count > 1:
+        raise UserError(f"a submission's Id is the file's name, and {name!r} names {count} "
+                        "files; give files of distinct names")
     tasks = [i for i, name in enumerate(header[1:], 1)
              if not name.endswith("_probability") and "_p_" not in name]
     return (["Id"] + [header[i] for i in tasks],
@@ -171,6 +172,7 @@ def check_outputs(run_dir, paths, outputs: list) -> None:
     Raises:
         UserError: naming the output path.
     """
+    runs.load_run(run_dir)  # a mistyped run is named as such, not by its default --out
     inputs = {p.resolve() for p in input_files(paths)}
     run = Path(run_dir).resolve()
     seen = set()

@@ -213,6 +213,11 @@ def test_two_labels_of_one_class_are_refused(tmp_path):
             write_tone(tmp_path / "mixed" / label / f"{n}.wav", 440.0, rng)
     with pytest.raises(UserError, match="labels '7' and 'Seven ' name the same class"):
         datasets.load(DataConfig(name=str(tmp_path / "mixed")), FeatureConfig())
+    for label in ("C", "c"):  # keys: major and minor differ in case only, and stay apart
+        for n in range(6):
+            write_tone(tmp_path / "keys" / label / f"{n}.wav", 440.0, rng)
+    keys = datasets.load(DataConfig(name=str(tmp_path / "keys")), FeatureConfig())
+    assert keys.class_names["class"] == ["C", "c"]
 
 
 def test_too_few_examples_to_stratify_leave_every_class_in_training(tmp_path):
@@ -241,6 +246,10 @@ def test_mp3_files_are_read_and_files_outside_the_class_folders_are_named(tmp_pa
     with pytest.raises(UserError, match=r"tones: 1 audio file outside the class folders "
                                         r"\(stray.wav\) would be left out"):
         datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    split = write_audio_folder(tmp_path / "split", per_class=4, splits=("train", "test"))
+    write_tone(split / "stray.wav", 440.0, np.random.default_rng(0))  # beside train/, test/
+    with pytest.raises(UserError, match=r"split: 1 audio file outside"):
+        datasets.load(DataConfig(name=str(split)), FeatureConfig())
 
 
 def test_an_audio_folder_with_split_folders_keeps_them(tmp_path):

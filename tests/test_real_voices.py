@@ -217,6 +217,10 @@ def test_labels_match_the_run_s_classes_as_digits_or_words():
         crosseval.match_classes(["7", "seven", " Seven ", "0"], classes, "x"), [7, 7, 7, 0])
     with pytest.raises(UserError, match="'eleven' are not among the run's classes"):
         crosseval.match_classes(["7", "eleven"], classes, "x")
+    # Classes apart by case only match exactly; a label that could be either is refused.
+    np.testing.assert_array_equal(crosseval.match_classes(["c", "C"], ["C", "c"], "x"), [1, 0])
+    with pytest.raises(UserError, match="or match several of them"):
+        crosseval.match_classes([" c"], ["C", "c"], "x")
 
 
 def test_an_evaluation_replaces_only_an_earlier_one_of_the_same_data(tmp_path):
@@ -228,6 +232,9 @@ def test_an_evaluation_replaces_only_an_earlier_one_of_the_same_data(tmp_path):
     (folder / "metrics.json").write_text(json.dumps({"data": "x", "source": str(first)}))
     assert crosseval._evaluation_folder(run_dir, first) == folder  # the same data again
     assert crosseval._evaluation_folder(run_dir, second) == run_dir / "evaluations" / "test-2"
+    # An older record holds the path as typed: relative to a directory unknown now.
+    (folder / "metrics.json").write_text(json.dumps({"data": "test"}))
+    assert crosseval._evaluation_folder(run_dir, first) == run_dir / "evaluations" / "test-2"
 
 
 def test_evaluate_data_refuses_a_split_it_would_ignore(tmp_path):

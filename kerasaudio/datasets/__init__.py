@@ -227,10 +227,10 @@ def load(data: DataConfig, features: FeatureConfig) -> Dataset:
         raise UserError(f"{data.name} comes with its own splits (by speaker); "
                         f"--{name}-fraction applies only to data without a {name} split")
     dataset = _read(data, features).select_tasks(list(data.tasks))
-    _check_classes(dataset)
     if dataset.skipped:
         log.warning(f"skipped {len(dataset.skipped)} bad examples (--skip-bad):\n  "
                     + "\n  ".join(dataset.skipped))
+    _check_classes(dataset)
     if data.limit is not None:
         if data.limit < 1:
             raise UserError(f"--limit must be at least 1, got {data.limit}")

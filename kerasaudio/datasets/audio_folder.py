@@ -32,12 +32,7 @@ def _class_folders(folder: Path) -> dict:
         UserError: for audio files in `folder` itself, which have no class and would be left
             out without a word.
     """
-    loose = sorted(p.name for p in folder.iterdir() if p.is_file() and audio.is_audio(p))
-    if loose:
-        raise UserError(f"{folder}: {len(loose)} audio file{'s' * (len(loose) > 1)} outside "
-                        "the class folders "
-                        f"({', '.join(loose[:3])}{', ...' if len(loose) > 3 else ''}) would be "
-                        "left out; move each into its class's folder")
+    _refuse_loose_files(folder)
     found = {}
     for sub in _subfolders(folder):
         files = sorted(p for p in sub.rglob("*") if p.is_file() and audio.is_audio(p))
@@ -47,6 +42,17 @@ def _class_folders(folder: Path) -> dict:
     if not found:
         raise UserError(f"{folder}: no class subfolders with audio files")
     return found
+
+
+def _refuse_loose_files(folder: Path) -> None:
+    """Raises UserError for audio files directly in `folder`, which have no class (or split)
+    and would be left out without a word."""
+    loose = sorted(p.name for p in folder.iterdir() if p.is_file() and audio.is_audio(p))
+    if loose:
+        raise UserError(f"{folder}: {len(loose)} audio file{'s' * (len(loose) > 1)} outside "
+                        "the class folders "
+                        f"({', '.join(loose[:3])}{', ...' if len(loose) > 3 else ''}) would be "
+                        "left out; move each into its class's folder")
 
 
 def _subfolders(folder: Path) -> list:
@@ -74,6 +80,8 @@ def _from_folders(root: Path) -> tuple[list, list, list, None]:
     if given and others:
         raise UserError(f"{root}: beside {', '.join(given)}/ it holds {', '.join(others)}/, "
                         "which would be left out; move it into a split or elsewhere")
+    if given:
+        _refuse_loose_files(root)
     files, labels, split = [], [], []
     for part in given or [""]:
         for label, paths in _class_folders(root / part).items():
@@ -142,11 +150,11 @@ def canonical(label: str) -> str:
 
 def _check_distinct(classes: list, root: Path) -> None:
     """Refuses two labels that name one class (`7` and `Seven`): trained apart they would
-    split its examples, and `evaluate --data` would match only one of them."""
+    split its examples. Labels that differ in case only stay apart (keys: C major, c minor)."""
     seen = {}
     for name in classes:
         other = seen.setdefault(canonical(name), name)
-        if other != name:
+        if other.strip().lower() != name.strip().lower():
             raise UserError(f"{root}: labels {other!r} and {name!r} name the same class; "
                             "give it one name")
 
@@ -174,12 +182,12 @@ def load(data: DataConfig, cfg: FeatureConfig) -> Dataset:
         files, labels, split, groups = _from_list(root, problems)
     else:
         files, labels, split, groups = _from_folders(root)
+    _check_distinct(sorted({str(c) for c in labels}), root)  # before minutes of reading
     waves, kept = _read_all(files, cfg.sample_rate, problems)
     files = [f for f, k in zip(files, kept) if k]
     labels, split = np.array(labels)[kept], np.array(split, dtype=object)[kept]
     groups = None if groups is None else np.array(groups)[kept]
     classes = sorted({str(c) for c in labels[split != "test"]})
-    _check_distinct(sorted({str(c) for c in labels}), root)
     unknown = sorted({str(c) for c in labels} - set(classes))
     if unknown:
         raise UserError(f"{root}: class {unknown[0]!r} is in the test split only")
