@@ -1,5 +1,6 @@
 """predict on audio files, and exported models that compute their own features."""
 
+import logging
 import sys
 from pathlib import Path
 
@@ -129,7 +130,10 @@ def test_predict_never_writes_over_its_inputs_or_the_runs_record(tone_run, wav_f
     assert not (tmp_path / "p.csv").exists()  # nothing written before the submission failed
 
 
-def test_finetune_says_when_the_backbone_would_never_unfreeze(tone_run, tmp_path, caplog):
+def test_finetune_says_when_the_backbone_would_never_unfreeze(tone_run, tmp_path, caplog,
+                                                             monkeypatch):
+    # A CLI test earlier in the session may have made kerasaudio's logger print on its own.
+    monkeypatch.setattr(logging.getLogger("kerasaudio"), "propagate", True)
     cfg = transfer.finetune_config(tone_run, DataConfig(name="x"), TrainConfig(epochs=2), 5,
                                    str(tmp_path), own_data=True)
     assert cfg.finetune.freeze_epochs == 5
