@@ -59,13 +59,19 @@ def _draw_keeping_every_class(labels: np.ndarray, size: int, seed: int, source: 
     """Up to `size` examples drawn at random from all but one of each class, set aside first:
     too few to stratify (3 recordings of each digit), a random draw could take every example
     of a class, and the model would never train on it."""
-    order = np.random.default_rng(seed).permutation(len(labels))
-    _, first = np.unique(labels[order], return_index=True)
-    rest = np.delete(order, first)
+    _, rest = _one_of_each_class(labels, seed)
     if not len(rest):
         raise UserError(f"{source}: every class has one example, which {option} would take "
                         "from training; give more examples")
     return rest[:size]
+
+
+def _one_of_each_class(labels: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(one example of each class, all the others), both in an order drawn with `seed`: the
+    draws that keep every class on one side when there are too few examples to stratify."""
+    order = np.random.default_rng(seed).permutation(len(labels))
+    _, first = np.unique(labels[order], return_index=True)
+    return order[first], np.delete(order, first)
 
 
 def _carved_size(size: int, count: int, unit: str, fraction: float, source: str,
@@ -93,9 +99,7 @@ def subsample(labels: np.ndarray, size: int, seed: int,
     elif _can_stratify(labels, size):
         _, picked = train_test_split(index, test_size=size, stratify=labels, random_state=seed)
     else:  # one of each class first, then the rest in random order
-        order = np.random.default_rng(seed).permutation(len(labels))
-        _, first = np.unique(labels[order], return_index=True)
-        picked = np.concatenate([order[first], np.delete(order, first)])[:size]
+        picked = np.concatenate(_one_of_each_class(labels, seed))[:size]
     mask = np.zeros(len(labels), bool)
     mask[picked] = True
     return mask
