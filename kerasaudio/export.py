@@ -28,7 +28,7 @@ from kerasaudio import features, models
 from kerasaudio.config import EXPORT_FORMATS
 from kerasaudio.errors import UserError
 from kerasaudio.models import heads
-from kerasaudio.runs import load_model, load_run
+from kerasaudio.runs import check_writable, load_model, load_run
 
 FORMATS = EXPORT_FORMATS
 DEFAULT_NAMES = {"keras": "model.keras", "savedmodel": "savedmodel", "tflite": "model.tflite",
@@ -175,10 +175,7 @@ def export(run_dir, fmt: str, out=None) -> Path:
     out = Path(out) if out else Path(run_dir) / "export" / DEFAULT_NAMES[fmt]
     if out.exists():
         raise UserError(f"{out}: already exists; remove it or give another --out")
-    # A file where a folder of the path should be: mkdir's FileExistsError would say less.
-    blocked = next((p for p in out.parents if p.exists() and not p.is_dir()), None)
-    if blocked is not None:
-        raise UserError(f"{out}: {blocked} is a file, not a folder; give another --out")
+    check_writable(out.parent)  # a file where a folder should be, say: mkdir would say less
     out.parent.mkdir(parents=True, exist_ok=True)
     best = Path(run_dir) / "best.keras"
     # Written under a temporary name and renamed: an interrupted export leaves nothing half-made.
