@@ -680,8 +680,10 @@ def predict(run_dir, paths, csv_path, submission):
     from kerasaudio import runs
 
     path = Path(csv_path or Path(run_dir) / f"predict-{time.strftime('%Y%m%d-%H%M%S')}.csv")
-    predict_lib.check_outputs(run_dir, paths, [path] + ([Path(submission)] if submission else []))
-    header, rows = predict_lib.predict_files(run_dir, paths)
+    # The folders are searched once: predict_files takes the files found here.
+    files = predict_lib.input_files(paths)
+    predict_lib.check_outputs(run_dir, files, [path] + ([Path(submission)] if submission else []))
+    header, rows = predict_lib.predict_files(run_dir, files)
     # Both files' contents first: a submission that cannot be made leaves --out as it was.
     table = predict_lib.submission(header, rows) if submission else None
     shown = [i for i, name in enumerate(header) if "_p_" not in name]

@@ -164,16 +164,16 @@ def submission(header: list, rows: list) -> tuple[list, list]:
             [[name] + [row[i] for i in tasks] for name, row in zip(ids, rows)])
 
 
-def check_outputs(run_dir, paths, outputs: list) -> None:
+def check_outputs(run_dir, files: list, outputs: list) -> None:
     """Refuses, before anything is predicted or written, an output path that would replace
-    one of the files to predict or a record of the run (its config.json, say), that is given
-    twice, or whose folder does not exist.
+    one of the `files` to predict (input_files) or a record of the run (its config.json,
+    say), that is given twice, or whose folder does not exist.
 
     Raises:
         UserError: naming the output path.
     """
     runs.load_run(run_dir)  # a mistyped run is named as such, not by its default --out
-    inputs = {p.resolve() for p in input_files(paths)}
+    inputs = {p.resolve() for p in files}
     run = Path(run_dir).resolve()
     seen = set()
     for out in outputs:
