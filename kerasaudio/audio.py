@@ -16,11 +16,17 @@ def is_audio(path: Path) -> bool:
     return Path(path).suffix.lower() in AUDIO_SUFFIXES
 
 
-def read(path, sample_rate: int) -> np.ndarray:
+def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     """A file's samples as float32 mono in [-1, 1] at `sample_rate` Hz.
 
+    Args:
+        min_samples: the fewest samples at `sample_rate` that make a recording (the
+            features' analysis window): a shorter file would be classified all the same,
+            from padding.
+
     Raises:
-        UserError: naming the file, if it is missing, unreadable, empty or not finite.
+        UserError: naming the file, if it is missing, unreadable, empty, shorter than
+            `min_samples`, silent (every sample 0) or not finite.
     """
     import soundfile
     import soxr
@@ -42,7 +48,14 @@ def read(path, sample_rate: int) -> np.ndarray:
     if loudest > MAX_AMPLITUDE:
         raise UserError(f"{path}: holds samples up to {loudest:.3g}, far beyond full scale "
                         f"(1.0); not audio that can be trusted")
+    # A file of zeros is a failed recording, not a class's example; a model would still
+    # name a class for it, with confidence.
+    if loudest == 0:
+        raise UserError(f"{path}: every sample is 0 (silence); no sound to learn or classify")
     mono = samples.mean(axis=1)
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate).astype(np.float32)
+    if len(mono) < min_samples:
+        raise UserError(f"{path}: {1000 * samples.shape[0] / rate:.3g} ms long, shorter than "
+                        f"one analysis window ({1000 * min_samples / sample_rate:.3g} ms)")
     return mono

@@ -71,8 +71,8 @@ def featurize(files: list, cfg: RunConfig, n_features: int) -> list:
             if not is_array(f):
                 raise UserError(f"{f}: the run's features came with its data set ({cfg.data.name}),"
                                 " not from audio; give .npy arrays of its features")
-    waves = {i: audio.read(f, cfg.features.sample_rate) for i, f in enumerate(files)
-             if not is_array(f)}
+    waves = {i: audio.read(f, cfg.features.sample_rate, cfg.features.frame_length)
+             for i, f in enumerate(files) if not is_array(f)}
     if waves:
         order = list(waves)
         lengths = np.array([len(waves[i]) for i in order], np.int64)

@@ -103,6 +103,13 @@ def test_predict_takes_feature_arrays_and_checks_them(tone_run, tmp_path):
     (tmp_path / "empty.wav").write_bytes(b"")
     with pytest.raises(UserError, match="empty.wav: not a readable audio file"):
         predict.predict_files(tone_run, [tmp_path / "empty.wav"])
+    # A failed recording is refused, not given a class with confidence.
+    soundfile.write(tmp_path / "silent.wav", np.zeros(4000), 16000)
+    with pytest.raises(UserError, match=r"silent.wav: every sample is 0 \(silence\)"):
+        predict.predict_files(tone_run, [tmp_path / "silent.wav"])
+    soundfile.write(tmp_path / "click.wav", wave[:100], 16000)
+    with pytest.raises(UserError, match=r"click.wav: 6.25 ms long, shorter than one analysis"):
+        predict.predict_files(tone_run, [tmp_path / "click.wav"])
 
 
 def test_predict_never_writes_over_its_inputs_or_the_runs_record(tone_run, wav_folder,

@@ -290,6 +290,13 @@ def bad_audio_cases(tmp_path):
     nan = write_audio_folder(tmp_path / "nan", per_class=3)
     soundfile.write(nan / "mid" / "2.wav", np.full(800, np.nan), 16000, subtype="FLOAT")
     cases["nan"] = (nan, r"mid/2.wav: holds NaN or infinite samples")
+    silent = write_audio_folder(tmp_path / "silent", per_class=3)
+    soundfile.write(silent / "mid" / "1.wav", np.zeros(8000), 16000)
+    cases["silent"] = (silent, r"mid/1.wav: every sample is 0 \(silence\)")
+    short = write_audio_folder(tmp_path / "short", per_class=3)
+    soundfile.write(short / "high" / "2.wav", np.full(1, 0.5), 8000)
+    cases["one sample"] = (short, r"high/2.wav: 0.125 ms long, shorter than one analysis "
+                                  r"window \(25 ms\)")
     unknown = write_audio_folder(tmp_path / "unknown", per_class=3, splits=("train", "test"))
     write_tone(unknown / "test" / "extra" / "0.wav", 440.0, np.random.default_rng(1))
     cases["unknown class"] = (unknown, r"unknown: class 'extra' is in the test split only")

@@ -159,12 +159,12 @@ def _check_distinct(classes: list, root: Path) -> None:
                             "give it one name")
 
 
-def _read_all(files: list, sample_rate: int, problems: Problems) -> tuple[list, np.ndarray]:
+def _read_all(files: list, cfg: FeatureConfig, problems: Problems) -> tuple[list, np.ndarray]:
     """(waveforms of the files read, a mask of which were), reporting progress."""
     waves, kept = [], []
     for path in progress.each(files, f"Reading {len(files)} audio files", len(files)):
         try:
-            waves.append(audio.read(path, sample_rate))
+            waves.append(audio.read(path, cfg.sample_rate, cfg.frame_length))
             kept.append(True)
         except UserError as error:
             problems(error)
@@ -183,7 +183,7 @@ def load(data: DataConfig, cfg: FeatureConfig) -> Dataset:
     else:
         files, labels, split, groups = _from_folders(root)
     _check_distinct(sorted({str(c) for c in labels}), root)  # before minutes of reading
-    waves, kept = _read_all(files, cfg.sample_rate, problems)
+    waves, kept = _read_all(files, cfg, problems)
     files = [f for f, k in zip(files, kept) if k]
     labels, split = np.array(labels)[kept], np.array(split, dtype=object)[kept]
     groups = None if groups is None else np.array(groups)[kept]
