@@ -359,6 +359,12 @@ def load_model(run_dir, compile: bool = True):
     import kerasaudio.models.layers  # noqa: F401  (registers the layers with Keras)
 
     path = Path(run_dir) / "best.keras"
+    if not path.is_file():
+        raise UserError(f"{path}: no such file (the run saves its model after its first epoch)")
+    # Keras reports a file that is no zip archive as "File not found", which misleads.
+    if not zipfile.is_zipfile(path):
+        raise UserError(f"{path}: not a loadable Keras model (damaged: not a .keras zip "
+                        "archive; truncated or overwritten?)")
     try:
         return keras.models.load_model(path, safe_mode=True, compile=compile)
     except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as error:
