@@ -13,8 +13,8 @@
 
 The serving signature takes `waveform` float32 (batch, samples) in [-1, 1] at the run's sample
 rate, zero-padded, and `num_samples` int32 (batch,): each waveform's length before padding. It
-returns, per task, the class probabilities and `<task>_class` (the most probable class index)
-or the regression value;
+returns, per task, the class probabilities, `<task>_class` (the most probable class index) and
+`<task>_label` (its name, as predict writes it), or the regression value;
 frame classifiers return them per frame, (batch, frames, ...), with `num_frames`.
 """
 
@@ -56,8 +56,9 @@ def _windows(x, num_frames, window: int, edge: str):
     return tf.stack(columns, axis=2)
 
 
-def serving_function(model, cfg):
-    """waveform, num_samples -> {task: probabilities, task_class: index[, num_frames]}."""
+def serving_function(model, cfg, class_names: dict):
+    """waveform, num_samples -> {task: probabilities, task_class: index, task_label: name
+    [, num_frames]}; `class_names` maps each classification task to its names by index."""
     import tensorflow as tf
 
     kind = models.input_kind(cfg.model.arch)
@@ -78,8 +79,11 @@ def serving_function(model, cfg):
             mask = tf.sequence_mask(num_frames, tf.shape(x)[1])
             outputs = model({"features": x, "mask": mask}, training=False)
         result = {name: p for name, p in outputs.items()}
-        result.update({f"{name}_class": tf.argmax(p, axis=-1, output_type=tf.int32)
-                       for name, p in outputs.items() if name not in regression})
+        for name, p in outputs.items():
+            if name not in regression:
+                index = tf.argmax(p, axis=-1, output_type=tf.int32)
+                result[f"{name}_class"] = index
+                result[f"{name}_label"] = tf.gather(tf.constant(class_names[name]), index)
         if per_frame:
             result["num_frames"] = num_frames
         return result
@@ -94,22 +98,24 @@ def input_signature(batch_size: int | None = None):
             tf.TensorSpec([batch_size], tf.int32, name="num_samples")]
 
 
-def _write_savedmodel(model, cfg, path: Path, batch_size: int | None = None) -> None:
+def _write_savedmodel(model, cfg, class_names: dict, path: Path,
+                      batch_size: int | None = None) -> None:
     import keras
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(ENDPOINT, serving_function(model, cfg), input_signature(batch_size))
+    archive.add_endpoint(ENDPOINT, serving_function(model, cfg, class_names),
+                         input_signature(batch_size))
     archive.write_out(str(path), verbose=False)
 
 
-def _tflite_bytes(model, cfg) -> bytes:
+def _tflite_bytes(model, cfg, class_names: dict) -> bytes:
     import tensorflow as tf
 
     with tempfile.TemporaryDirectory() as tmp:
         # TFLite lowers Keras's recurrent loops to builtin ops only when the loop's state has
         # a static shape, hence a batch of one; otherwise it needs the Flex delegate.
-        _write_savedmodel(model, cfg, Path(tmp) / "savedmodel", batch_size=1)
+        _write_savedmodel(model, cfg, class_names, Path(tmp) / "savedmodel", batch_size=1)
         converter = tf.lite.TFLiteConverter.from_saved_model(str(Path(tmp) / "savedmodel"),
                                                              signature_keys=[ENDPOINT])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
@@ -171,8 +177,14 @@ def export(run_dir, fmt: str, out=None) -> Path:
         raise UserError(f"unknown export format {fmt!r}; valid: {', '.join(FORMATS)}")
     if fmt == "onnx":
         _onnx_converter()  # before anything is loaded or written
-    cfg = load_run(run_dir).config
+    record = load_run(run_dir)
+    cfg, class_names = record.config, record.dataset.class_names
     out = Path(out) if out else Path(run_dir) / "export" / DEFAULT_NAMES[fmt]
+    if fmt == "keras" and out.suffix != ".keras":
+        # keras.models.load_model picks its reader by the suffix: an .h5 name on a .keras
+        # archive is read as legacy HDF5, and fails.
+        raise UserError(f"{out}: the keras format is a .keras archive; give --out a name "
+                        "ending in .keras")
     if out.exists():
         raise UserError(f"{out}: already exists; remove it or give another --out")
     check_writable(out.parent)  # a file where a folder should be, say: mkdir would say less
@@ -185,11 +197,11 @@ def export(run_dir, fmt: str, out=None) -> Path:
         if fmt == "keras":
             shutil.copyfile(best, tmp)
         elif fmt == "savedmodel":
-            _write_savedmodel(model, cfg, tmp)
+            _write_savedmodel(model, cfg, class_names, tmp)
         elif fmt == "onnx":
             tmp.write_bytes(_onnx_bytes(model))
         else:
-            tmp.write_bytes(_tflite_bytes(model, cfg))
+            tmp.write_bytes(_tflite_bytes(model, cfg, class_names))
         os.replace(tmp, out)
     finally:
         # A full disk or an error half-way leaves no hidden temporary file or folder.

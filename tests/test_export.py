@@ -169,6 +169,7 @@ def test_savedmodel_computes_features_in_graph_and_matches_predict(tone_run, wav
     out = serve(waveform=tf.constant(waveform), num_samples=tf.constant(num_samples))
     np.testing.assert_allclose(out["pitch"].numpy(), probabilities(rows, header), atol=1e-4)
     assert [list(PITCHES)[k] for k in out["pitch_class"].numpy()] == [r[1] for r in rows]
+    assert [b.decode() for b in out["pitch_label"].numpy()] == [r[1] for r in rows]
     with pytest.raises(UserError, match="already exists"):
         export.export(tone_run, "savedmodel", path)
     (tmp_path / "notes.txt").write_text("")
@@ -216,11 +217,15 @@ def test_keras_export_loads_in_safe_mode_and_librosa_features_cannot_be_exported
                                                                                  tmp_path):
     import keras
 
+    with pytest.raises(UserError, match=r"model.h5: the keras format is a .keras archive"):
+        export.export(tone_run, "keras", tmp_path / "model.h5")
+    assert not (tmp_path / "model.h5").exists()
     path = export.export(tone_run, "keras", tmp_path / "model.keras")
     model = keras.models.load_model(path, safe_mode=True)
     assert set(model.output_names) == {"pitch"} or "pitch" in model.output
     with pytest.raises(UserError, match="chroma features are computed by librosa"):
-        export.serving_function(model, RunConfig(features=FeatureConfig(kind="mfcc+chroma")))
+        export.serving_function(model, RunConfig(features=FeatureConfig(kind="mfcc+chroma")),
+                                {"pitch": list(PITCHES)})
 
 
 def test_onnx_without_tf2onnx_is_one_line_before_anything_is_written(tone_run, tmp_path,
@@ -269,12 +274,16 @@ def test_every_architecture_exports_to_tflite_builtins(arch):
     model = models.build(arch, InputSpec(n, np.zeros(n, np.float32), np.ones(n, np.float32),
                                          examples=_examples(n)), [task], **SMALL[arch])
     cfg = RunConfig(features=FEATURES, model=ModelConfig(arch, SMALL[arch]))
-    runner = tf.lite.Interpreter(model_content=export._tflite_bytes(model, cfg)) \
+    names = {"label": ["a", "b", "c"]}
+    runner = tf.lite.Interpreter(model_content=export._tflite_bytes(model, cfg, names)) \
         .get_signature_runner("serve")
     waveform = tone(PITCHES["mid"], 0.2, np.random.default_rng(3))[None, :]
     num_samples = np.array([waveform.shape[1] - 300], np.int32)  # with some zero padding
-    got = runner(waveform=waveform, num_samples=num_samples)["label"]
-    expected = tf.function(export.serving_function(model, cfg))(
+    got = runner(waveform=waveform, num_samples=num_samples)
+    expected = tf.function(export.serving_function(model, cfg, names))(
         tf.constant(waveform), tf.constant(num_samples))["label"].numpy()
-    assert got.shape == expected.shape == ((1, 20, 3) if level == "frame" else (1, 3))
-    np.testing.assert_allclose(got, expected, atol=1e-5)
+    assert got["label"].shape == expected.shape == ((1, 20, 3) if level == "frame" else (1, 3))
+    np.testing.assert_allclose(got["label"], expected, atol=1e-5)
+    # The class names come out with the indices: a caller needs no list of its own.
+    assert [names["label"][k] for k in got["label_class"].ravel()] == \
+        [b.decode() for b in got["label_label"].ravel()]
