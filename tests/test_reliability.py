@@ -137,6 +137,15 @@ def test_an_out_that_is_a_file_is_one_line(tmp_path, make):
     assert (tmp_path / "taken").read_text() == "not a folder"
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_an_out_where_no_folder_can_be_made_is_one_line(tmp_path):
+    # /proc refuses mkdir with ENOENT, even to root, whom os.access lets write anything.
+    for command in (["fit", "--data", "digits-images", "--arch", "dense", "--epochs", "1"],
+                    ["tune", "--data", "digits-images", "--arch", "dense", "--max-epochs", "1"]):
+        line = one_line_exit_2(run_cli(*command, "--out", "/proc/kerasaudio-test/runs"))
+        assert "/proc/kerasaudio-test" in line, line
+
+
 def test_the_direction_of_every_metric_is_decided_in_one_place():
     for name in ("loss", "val_loss", "val_rate_mae", "val_rate_loss", "mae", "val_mse"):
         assert monitor.mode(name) == "min", name
