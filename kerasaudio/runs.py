@@ -269,6 +269,15 @@ def predictions_path(run_dir: Path, split: str) -> Path:
     return run_dir / ("predictions.csv" if split == "test" else f"predictions_{split}.csv")
 
 
+def has_current_predictions(run_dir: Path, split: str) -> bool:
+    """Whether the split's predictions file exists and is newer than best.keras: a run
+    resumed for more epochs after an `evaluate --split val` has a new best model, and the
+    old file's predictions are no longer the run's."""
+    path, model = predictions_path(run_dir, split), run_dir / "best.keras"
+    return path.exists() and (not model.exists()
+                              or path.stat().st_mtime_ns >= model.stat().st_mtime_ns)
+
+
 @dataclass(frozen=True)
 class RunRecord:
     """A run directory's config.json, read once and typed.
