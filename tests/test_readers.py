@@ -297,6 +297,11 @@ def bad_audio_cases(tmp_path):
     soundfile.write(short / "high" / "2.wav", np.full(1, 0.5), 8000)
     cases["one sample"] = (short, r"high/2.wav: 0.125 ms long, shorter than one analysis "
                                   r"window \(25 ms\)")
+    twice = write_audio_folder(tmp_path / "twice", per_class=3)
+    samples, rate = soundfile.read(twice / "low" / "1.wav")
+    soundfile.write(twice / "low" / "1.flac", samples, rate)
+    cases["two formats"] = (twice, r"twice/low: 1.flac and 1.wav look like one recording in "
+                                   r"two formats")
     unknown = write_audio_folder(tmp_path / "unknown", per_class=3, splits=("train", "test"))
     write_tone(unknown / "test" / "extra" / "0.wav", 440.0, np.random.default_rng(1))
     cases["unknown class"] = (unknown, r"unknown: class 'extra' is in the test split only")

@@ -38,6 +38,7 @@ def _class_folders(folder: Path) -> dict:
         files = sorted(p for p in sub.rglob("*") if p.is_file() and audio.is_audio(p))
         if not files:
             raise UserError(f"{sub}: no audio files ({', '.join(audio.AUDIO_SUFFIXES)})")
+        _refuse_two_formats(files)
         found[sub.name] = files
     if not found:
         raise UserError(f"{folder}: no class subfolders with audio files")
@@ -53,6 +54,17 @@ def _refuse_loose_files(folder: Path) -> None:
                         "the class folders "
                         f"({', '.join(loose[:3])}{', ...' if len(loose) > 3 else ''}) would be "
                         "left out; move each into its class's folder")
+
+
+def _refuse_two_formats(files: list) -> None:
+    """Raises UserError for one name in two formats (x.wav beside x.mp3): most likely one
+    recording twice, counted twice, and perhaps drawn into training and test both."""
+    seen = {}
+    for path in files:
+        other = seen.setdefault(path.with_suffix(""), path)
+        if other != path:
+            raise UserError(f"{path.parent}: {other.name} and {path.name} look like one "
+                            "recording in two formats; keep one (or rename one)")
 
 
 def _subfolders(folder: Path) -> list:
