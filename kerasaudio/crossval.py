@@ -81,12 +81,12 @@ def fit_folds(cfg: RunConfig, folds: int, verbose="auto", resume: bool = True,
 
 
 def write_out_of_fold(experiment: Path, run_dirs: list) -> Path:
-    """Each fold run's validation predictions (predicted with its best.keras when missing
-    or older than it), with the fold and the example's id, into one predictions_oof.csv."""
+    """Each fold run's validation predictions (predicted with its best.keras when missing),
+    with the fold and the example's id, into one predictions_oof.csv."""
     table, header = [], None
     for run_dir in run_dirs:
         path = runs.predictions_path(run_dir, "val")
-        if not runs.has_current_predictions(run_dir, "val"):
+        if not path.exists():
             inference.write_split_predictions(run_dir, "val")
         columns = evaluate.read_predictions(path)
         header = list(columns)

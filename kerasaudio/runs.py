@@ -269,13 +269,12 @@ def predictions_path(run_dir: Path, split: str) -> Path:
     return run_dir / ("predictions.csv" if split == "test" else f"predictions_{split}.csv")
 
 
-def has_current_predictions(run_dir: Path, split: str) -> bool:
-    """Whether the split's predictions file exists and is newer than best.keras: a run
-    resumed for more epochs after an `evaluate --split val` has a new best model, and the
-    old file's predictions are no longer the run's."""
-    path, model = predictions_path(run_dir, split), run_dir / "best.keras"
-    return path.exists() and (not model.exists()
-                              or path.stat().st_mtime_ns >= model.stat().st_mtime_ns)
+def drop_split_predictions(run_dir: Path) -> None:
+    """Removes the predictions_<split>.csv files `evaluate --split` made with the run's best
+    model: a resumed run may save a better one, and they would no longer be the run's
+    (evaluate predicts them anew when asked)."""
+    for path in run_dir.glob("predictions_*.csv"):
+        path.unlink()
 
 
 @dataclass(frozen=True)

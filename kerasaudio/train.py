@@ -572,6 +572,7 @@ def _compile_and_restore(job: _Job, feed: _Feed) -> int:
         if job.state is None:
             return 0
         resume_lib.restore(job.model, job.run_dir, job.state)
+    runs.drop_split_predictions(job.run_dir)
     epoch = job.state["epoch"]
     _truncate_history(job.run_dir / "history.csv", epoch)
     with open(job.run_dir / LOG_FILE, "a") as f:

@@ -104,9 +104,13 @@ def test_an_interrupted_fit_is_marked_and_resumed_only_with_the_same_settings(tm
     assert train.fit(other, data, verbose=0)[0] != run_dir  # different settings: a new run
     assert train.fit(config(tmp_path), data, verbose=0, resume=False)[0] != run_dir
 
+    # `evaluate --split val` of the interrupted run predicted with the best model so far;
+    # once training goes on, those predictions are no longer the run's.
+    (run_dir / "predictions_val.csv").write_text("id,label\n")
     resumed_dir, metrics = train.fit(config(tmp_path), data, verbose=0)
     assert resumed_dir == run_dir and metrics["resumed_after_epoch"] == 2
     assert history_epochs(run_dir)[:2] == [0, 1]
+    assert not (run_dir / "predictions_val.csv").exists()
 
 
 def test_a_run_recorded_before_mixup_existed_is_continued_as_one_without_it(tmp_path):
