@@ -74,11 +74,9 @@ class Group(click.Group):
             ctx.exit(2)
 
 
-# Failures of the disk or its permissions, which a user fixes, not a bug in kerasaudio;
-# ENOENT also comes of a folder made where none can be (--out /proc/runs, even as root).
+# Failures of the disk or its permissions, which a user fixes, not a bug in kerasaudio.
 FULL = (errno.ENOSPC, errno.EDQUOT)
-DISK_ERRORS = (*FULL, errno.EACCES, errno.EROFS, errno.EPERM, errno.ENOTDIR, errno.EISDIR,
-               errno.ENOENT)
+DISK_ERRORS = (*FULL, errno.EACCES, errno.EROFS, errno.EPERM, errno.ENOTDIR, errno.EISDIR)
 
 
 class FiniteFloatRange(click.FloatRange):

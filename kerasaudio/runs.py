@@ -44,6 +44,13 @@ def check_writable(out: str | os.PathLike, option: str = "--out") -> None:
         raise UserError(f"{option} {out}: {existing} is a file, not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
         raise UserError(f"{option} {out}: {existing} is not writable")
+    # os.access lets root write anywhere, but a read-only or pseudo file system (/proc)
+    # refuses even root: making and removing an empty folder there is the only sure test.
+    try:
+        os.rmdir(tempfile.mkdtemp(prefix=".kerasaudio-probe-", dir=existing))
+    except OSError as error:
+        raise UserError(f"{option} {out}: cannot make a folder in {existing} "
+                        f"({error.strerror})") from None
 
 
 @contextlib.contextmanager
