@@ -48,11 +48,11 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     if loudest > MAX_AMPLITUDE:
         raise UserError(f"{path}: holds samples up to {loudest:.3g}, far beyond full scale "
                         f"(1.0); not audio that can be trusted")
-    # A file of zeros is a failed recording, not a class's example; a model would still
-    # name a class for it, with confidence.
-    if loudest == 0:
-        raise UserError(f"{path}: every sample is 0 (silence); no sound to learn or classify")
     mono = samples.mean(axis=1)
+    # A file of zeros is a failed recording, not a class's example; a model would still
+    # name a class for it, with confidence. (After the mixdown: channels may cancel.)
+    if not np.any(mono):
+        raise UserError(f"{path}: every sample is 0 (silence); no sound to learn or classify")
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate).astype(np.float32)
     if len(mono) < min_samples:

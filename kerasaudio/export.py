@@ -188,11 +188,11 @@ def export(run_dir, fmt: str, out=None) -> Path:
     if out.exists():
         raise UserError(f"{out}: already exists; remove it or give another --out")
     check_writable(out.parent)  # a file where a folder should be, say: mkdir would say less
+    model = load_model(run_dir)  # also for keras: a damaged best.keras is not exported
     out.parent.mkdir(parents=True, exist_ok=True)
     best = Path(run_dir) / "best.keras"
     # Written under a temporary name and renamed: an interrupted export leaves nothing half-made.
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
-    model = load_model(run_dir)  # also for keras: a damaged best.keras is not exported
     try:
         if fmt == "keras":
             shutil.copyfile(best, tmp)

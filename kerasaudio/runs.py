@@ -376,6 +376,8 @@ def load_model(run_dir, compile: bool = True):
     path = Path(run_dir) / "best.keras"
     if not path.is_file():
         raise UserError(f"{path}: no such file (the run saves its model after its first epoch)")
+    with open(path, "rb") as f:  # an unreadable file is a disk error, not a damaged one
+        f.read(1)
     # Keras reports a file that is no zip archive as "File not found", which misleads.
     if not zipfile.is_zipfile(path):
         raise UserError(f"{path}: not a loadable Keras model (damaged: not a .keras zip "

@@ -291,7 +291,9 @@ def bad_audio_cases(tmp_path):
     soundfile.write(nan / "mid" / "2.wav", np.full(800, np.nan), 16000, subtype="FLOAT")
     cases["nan"] = (nan, r"mid/2.wav: holds NaN or infinite samples")
     silent = write_audio_folder(tmp_path / "silent", per_class=3)
-    soundfile.write(silent / "mid" / "1.wav", np.zeros(8000), 16000)
+    tone = np.sin(np.arange(8000) / 5) * 0.5  # in one channel, inverted in the other
+    soundfile.write(silent / "mid" / "1.wav", np.stack([tone, -tone], axis=1), 16000,
+                    subtype="FLOAT")
     cases["silent"] = (silent, r"mid/1.wav: every sample is 0 \(silence\)")
     short = write_audio_folder(tmp_path / "short", per_class=3)
     soundfile.write(short / "high" / "2.wav", np.full(1, 0.5), 8000)

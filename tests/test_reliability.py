@@ -300,10 +300,10 @@ def test_a_damaged_best_keras_is_named_and_never_exported(small_run, tmp_path, d
     with pytest.raises(UserError, match="best.keras: not a loadable Keras model") as error:
         runs.load_model(small_run)
     assert "not found" not in str(error.value)  # Keras's words for a file that is no zip
-    for fmt in ("keras", "savedmodel"):
+    for fmt, out in (("keras", "new/model.keras"), ("savedmodel", "new/savedmodel")):
         with pytest.raises(UserError, match="not a loadable Keras model"):
-            export.export(small_run, fmt, tmp_path / f"out-{fmt}")
-        assert not (tmp_path / f"out-{fmt}").exists()
+            export.export(small_run, fmt, tmp_path / out)
+        assert not (tmp_path / "new").exists()  # not even the folder it would go in
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []
 
 
