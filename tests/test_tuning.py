@@ -67,6 +67,17 @@ def toy_search(tmp_path, tuner="random", **options) -> search.SearchConfig:
                                name="toy", out=str(tmp_path), **options)
 
 
+def test_best_json_gives_fit_the_training_settings_the_trials_had(tmp_path):
+    # Trials train with TrainConfig's constant rate; `fit` would otherwise take
+    # gru_attention's own cosine schedule for the winner, which no trial was scored with.
+    cfg = toy_search(tmp_path)
+    winner = {"lr": 0.01, "batch_size": 16, "hidden": 8, "score": 0.9}
+    assert search._trial_training(cfg, "gru_attention", winner, ["lr", "batch_size"]) == \
+        {"lr": 0.01, "batch_size": 16, "schedule": "constant"}
+    assert search._trial_training(cfg, "gru", winner, ["lr", "batch_size"]) == \
+        {"lr": 0.01, "batch_size": 16}
+
+
 def test_random_search_exports_trials_best_and_parallel_coordinates(tmp_path):
     cfg = toy_search(tmp_path, max_trials=3, max_epochs=2)
     search.check_resumable(cfg, overwrite=False)

@@ -465,7 +465,7 @@ def export(cfg: SearchConfig) -> dict:
     record = settings.write_best(
         cfg.directory / "best.json", arch,
         hparams={k: v for k, v in best.items() if k in model_names},
-        train={k: v for k, v in best.items() if k in train_names},
+        train=_trial_training(cfg, arch, best, train_names),
         # The step counts from the epoch the trial started at, 0-based.
         epochs=best["initial_epoch"] + int(best["best_step"]) + 1,
         objective={"name": cfg.objective, "value": best["score"]},
@@ -476,6 +476,14 @@ def export(cfg: SearchConfig) -> dict:
                 "grid_epochs": spaces.grid_size(space, cfg.archs) * cfg.max_epochs})
     _draw(cfg, done, space, maximise)
     return record
+
+
+def _trial_training(cfg: SearchConfig, arch: str, best: dict, searched: list) -> dict:
+    """The training settings best.json gives `fit --hparams`: the searched ones, and those
+    the trials took from TrainConfig where `fit` would take the architecture's own
+    (gru_attention's cosine schedule, say): the winner is retrained as it was trained."""
+    trial = {name: getattr(cfg.run.train, name) for name in models.training_defaults(arch)}
+    return {**trial, **{k: v for k, v in best.items() if k in searched}}
 
 
 def _draw(cfg: SearchConfig, done: list, space: dict, maximise: bool) -> None:
