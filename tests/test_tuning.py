@@ -38,6 +38,7 @@ def test_overrides_fix_narrow_and_grid_the_space():
     ({"fix": ["window=5"]}, "'window' is not in the search space of gru"),
     ({"ranges": ["dropout=0.3:0.1"]}, "low <= high"),
     ({"ranges": ["lr=0.5:0.9"]}, "keeps none of"),
+    ({"ranges": ["hidden=300:400"]}, r"hidden=300:400 lies outside the space's 32:256"),
     ({"grid": ["lr"]}, "--grid expects name=value"),
 ])
 def test_bad_overrides_are_user_errors(kwargs, message):
@@ -45,11 +46,44 @@ def test_bad_overrides_are_user_errors(kwargs, message):
         spaces.resolve(["gru"], spaces.Overrides.parse(**kwargs))
 
 
+def test_a_range_narrows_the_space_and_never_widens_it():
+    space = spaces.resolve(["gru"], spaces.Overrides.parse(ranges=["dropout=0.35:0.95",
+                                                                   "hidden=200:400"]))
+    assert space["dropout"][0].grid() == [0.4, 0.5]
+    assert space["hidden"][0].grid() == [224, 256]
+
+
+@pytest.mark.parametrize(("arch", "kwargs", "message"), [
+    ("gru", {"fix": ["arch=lstm"]}, "chosen with --arch NAME, or searched with --grid arch"),
+    ("gru", {"ranges": ["arch=1:2"]}, "chosen with --arch NAME"),
+    ("lstm", {"grid": ["arch=dense,gru"]}, "--arch lstm is not among --grid arch=dense,gru"),
+])
+def test_the_architecture_is_never_silently_replaced(arch, kwargs, message):
+    with pytest.raises(UserError, match=message):
+        spaces.archs(arch, spaces.Overrides.parse(**kwargs), DataConfig())
+
+
+def test_architectures_that_share_a_name_keep_their_own_ranges():
+    # conv1d's layers go from 1 to 4, gru's from 1 to 3: each in its own conditional scope.
+    space = spaces.resolve(["conv1d", "gru", "lstm"], spaces.Overrides.parse())
+    assert space["layers"][0].grid() == [1, 2, 3, 4] and space["layers"][1] == ["conv1d"]
+    assert space["layers:gru"][0].grid() == [1, 2, 3]
+    assert space["layers:gru"][1] == ["gru", "lstm"]  # alike: one entry
+    hp = kt.HyperParameters()
+    hp.Choice("arch", ["conv1d", "gru", "lstm"])
+    hp.values["arch"] = "gru"
+    values = spaces.define(hp, ["conv1d", "gru", "lstm"], space)
+    assert values["arch"] == "gru" and "filters" not in values["model"]
+    assert [p.max_value for p in hp.space if p.name == "layers"] == [4, 3]
+    assert [hp.is_active(p) for p in hp.space if p.name == "layers"] == [False, True]
+
+
 def test_grid_search_varies_only_the_grid_axes_and_arch_can_be_one():
     o = spaces.Overrides.parse(grid=["arch=dense,gru", "lr=0.1,0.01", "dropout=0,0.5"])
-    names = spaces.archs("gru_attention", o, DataConfig())
+    names = spaces.archs(None, o, DataConfig())
     space = spaces.resolve(names, o, grid_search=True)
     assert names == ["dense", "gru"]
+    assert spaces.archs("gru", o, DataConfig()) == names
     assert spaces.grid_size(space, names) == 2 * (2 * 2)
     hp = kt.HyperParameters()
     values = spaces.define(hp, names, space)

@@ -487,7 +487,8 @@ def _trial_training(cfg: SearchConfig, arch: str, best: dict, searched: list) ->
 
 
 def _draw(cfg: SearchConfig, done: list, space: dict, maximise: bool) -> None:
-    axes = [n for n, (param, _) in space.items() if param.searched]
+    axes = list(dict.fromkeys(spaces.hp_name(k) for k, (param, _) in space.items()
+                              if param.searched))
     if len(cfg.archs) > 1:
         axes = ["arch"] + axes
     complete = [r for r in done if all(r.get(a) is not None for a in axes)]

@@ -171,8 +171,20 @@ def search_name(archs: list, data_name: str, tuner: str) -> str:
 
 def archs(arch: str | None, overrides: Overrides, data: DataConfig) -> list:
     """The architectures searched: `arch`, or the values of a grid axis `arch`, or the data's
-    default architecture (as `fit`'s)."""
-    names = overrides.grid.get("arch") or [arch or settings.default_arch(data)]
+    default architecture (as `fit`'s).
+
+    Raises:
+        UserError: for `arch` fixed or ranged (it would be ignored), for an `arch` that is
+            not among the grid's, and for unknown names.
+    """
+    if "arch" in overrides.fixed or "arch" in overrides.ranges:
+        raise UserError("the architecture is chosen with --arch NAME, or searched with "
+                        "--grid arch=A,B; not with --fix or --range")
+    grid = overrides.grid.get("arch")
+    if grid and arch and arch not in grid:
+        raise UserError(f"--arch {arch} is not among --grid arch={','.join(map(str, grid))}; "
+                        "give one or the other")
+    names = grid or [arch or settings.default_arch(data)]
     for name in names:
         if name not in ARCHITECTURES:
             raise UserError(f"no search space for architecture {name!r}; valid: "
@@ -194,15 +206,15 @@ def resolve(arch_names: list, overrides: Overrides, grid_search: bool = False) -
         space[name] = (param, None)
     for arch in arch_names:
         for name, param in ARCHITECTURES[arch].items():
-            owners = space[name][1] + [arch] if name in space else [arch]
-            space[name] = (param, owners)
-    valid = set(space) | {"arch"}
+            _add(space, name, param, arch)
+    valid = {hp_name(key) for key in space} | {"arch"}
     for name in [*overrides.fixed, *overrides.ranges, *overrides.grid]:
         if name not in valid:
             raise UserError(f"{name!r} is not in the search space of {', '.join(arch_names)}; "
                             f"valid: {', '.join(sorted(valid))}")
     out = {}
-    for name, (param, owners) in space.items():
+    for key, (param, owners) in space.items():
+        name = hp_name(key)
         if name in overrides.fixed:
             param = replace(param, kind="choice", values=(overrides.fixed[name],), searched=True)
         elif name in overrides.grid:
@@ -212,11 +224,27 @@ def resolve(arch_names: list, overrides: Overrides, grid_search: bool = False) -
             param = _narrow(name, param, *overrides.ranges[name])
         elif grid_search or not param.searched:
             param = replace(param, searched=False)
-        out[name] = (param, owners)
-    for name, (param, owners) in out.items():
+        out[key] = (param, owners)
+    for key, (param, owners) in out.items():
         for value in param.grid():
-            _check_value(name, value, owners)
+            _check_value(hp_name(key), value, owners)
     return out
+
+
+def _add(space: dict, name: str, param: Param, arch: str) -> None:
+    """Adds `arch`'s `name` to the space: to the entry of the architectures that define it
+    alike, else as an entry of its own, `name:arch` (conv1d's layers go to 4, gru's to 3),
+    which is declared as `name` in `arch`'s conditional scope."""
+    for key, (other, owners) in space.items():
+        if hp_name(key) == name and owners is not None and other == param:
+            space[key] = (param, owners + [arch])
+            return
+    space[name if name not in space else f"{name}:{arch}"] = (param, [arch])
+
+
+def hp_name(key: str) -> str:
+    """The hyperparameter a key of a resolved space declares (`layers:gru` -> `layers`)."""
+    return key.split(":")[0]
 
 
 def _check_value(name: str, value, owners: list | None) -> None:
@@ -236,11 +264,16 @@ def _check_value(name: str, value, owners: list | None) -> None:
 
 
 def _narrow(name: str, param: Param, low, high) -> Param:
+    """`param` within [low, high]: a range narrows the space, never widens it."""
     if param.kind == "choice":
         values = tuple(v for v in param.values if isinstance(v, int | float) and low <= v <= high)
         if not values:
             raise UserError(f"--range {name}={low}:{high} keeps none of {list(param.values)}")
         return replace(param, values=values, searched=True)
+    if high < param.low or low > param.high:
+        raise UserError(f"--range {name}={low}:{high} lies outside the space's "
+                        f"{param.low}:{param.high} (use --grid {name}=... for other values)")
+    low, high = max(low, param.low), min(high, param.high)
     step = param.step
     low = param.low + math.ceil(round((low - param.low) / step, 9)) * step
     if low > high:
@@ -271,7 +304,8 @@ def define(hp, arch_names: list, space: dict) -> dict:
     arch = hp.Choice("arch", arch_names) if len(arch_names) > 1 else hp.Fixed("arch",
                                                                              arch_names[0])
     values = {"arch": arch, "model": {}, "train": {}}
-    for name, (param, owners) in space.items():
+    for key, (param, owners) in space.items():
+        name = hp_name(key)
         if owners is None:
             values["train"][name] = _declare(hp, name, param, default=param.default)
             continue
