@@ -568,7 +568,7 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
     else:  # one process of a distributed search; they share the directory
         dataset = search.load_data(cfg)
         if role == "chief":
-            search.check_resumable(cfg, False)
+            search.check_resumable(cfg, False, dataset)
         _search_or_exit(cfg, dataset, verbose)
         return  # the launcher (or the user) exports at the end
     s = best["search"]
@@ -585,7 +585,7 @@ def _tune_here(cfg, dataset, overwrite: bool, workers: int | None, verbose: int)
     exports its results; the caller holds the search directory's lock."""
     from tuning import search
 
-    search.check_resumable(cfg, overwrite)
+    search.check_resumable(cfg, overwrite, dataset)
     if workers:
         argv = [a for a in sys.argv if a != "--overwrite"]
         argv = _without_option(argv, "--workers")

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from conftest import make_sequences
 
+from kerasaudio import runs
 from kerasaudio.config import DataConfig, RunConfig, TrainConfig
 from kerasaudio.errors import UserError
 from tuning import search, spaces
@@ -163,6 +164,20 @@ def test_changed_settings_under_the_same_name_are_refused(tmp_path):
     with pytest.raises(UserError, match="holds a search with other settings"):
         search.check_resumable(toy_search(tmp_path, max_trials=5), overwrite=False)
     search.check_resumable(toy_search(tmp_path, max_trials=5), overwrite=True)
+
+
+def test_a_search_is_not_continued_on_changed_data(tmp_path):
+    # The same --data path holding more files: trials scored on other validation examples.
+    cfg = toy_search(tmp_path, max_trials=2)
+    search.check_resumable(cfg, False, make_sequences(60))
+    search.check_resumable(cfg, False, make_sequences(60))
+    with pytest.raises(UserError, match=r"other settings \(dataset differ\)"):
+        search.check_resumable(cfg, False, make_sequences(90))
+    # A search recorded before searches recorded their data is compared on the rest.
+    record = runs.read_json(cfg.directory / search.SETTINGS_FILE)
+    del record["dataset"]
+    runs.write_json(cfg.directory / search.SETTINGS_FILE, record)
+    search.check_resumable(cfg, False, make_sequences(90))
 
 
 def test_a_corrupt_state_file_is_named_before_resuming(tmp_path):

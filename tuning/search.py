@@ -263,8 +263,10 @@ def make_tuner(cfg: SearchConfig, dataset: Dataset, space: dict):
     return _tuner_class(cfg.tuner)(hypermodel=AudioHyperModel(cfg, dataset, space), **common)
 
 
-def _settings_record(cfg: SearchConfig) -> dict:
-    """The settings as search.json holds them (through JSON, so tuples compare as lists)."""
+def _settings_record(cfg: SearchConfig, dataset: Dataset | None = None) -> dict:
+    """The settings as search.json holds them (through JSON, so tuples compare as lists),
+    with what the data set holds (its examples and classes per split), as `fit` records it
+    to resume a run: data that changed under the same path gives trials that do not compare."""
     record = {"archs": cfg.archs, "tuner": cfg.tuner, "max_epochs": cfg.max_epochs,
               "max_trials": cfg.max_trials, "objective": cfg.objective,
               "overrides": dataclasses.asdict(cfg.overrides),
@@ -273,22 +275,27 @@ def _settings_record(cfg: SearchConfig) -> dict:
               "train": dataclasses.asdict(cfg.run.train)}
     if cfg.folds:  # searches without folds keep the record they always had
         record["folds"] = cfg.folds
+    if dataset is not None:
+        record["dataset"] = dataclasses.asdict(train.describe(dataset))
     return json.loads(json.dumps(record))
 
 
-def check_resumable(cfg: SearchConfig, overwrite: bool) -> None:
-    """Refuses to continue a search with other settings (its trials would not compare).
+def check_resumable(cfg: SearchConfig, overwrite: bool, dataset: Dataset | None = None) -> None:
+    """Refuses to continue a search with other settings or other data (its trials would not
+    compare).
 
     Raises:
         UserError: when `cfg.directory` holds a search with different settings.
     """
     path = cfg.directory / SETTINGS_FILE
-    record = _settings_record(cfg)
+    record = _settings_record(cfg, dataset)
     if overwrite:
         _clear(cfg.directory)
     if path.exists():
         _check_state_files(cfg.directory)
         earlier = with_defaults(runs.read_json(path))
+        if "dataset" not in earlier:  # recorded before searches recorded their data
+            record.pop("dataset", None)
         if earlier != record:
             changed = sorted(k for k in set(record) | set(earlier)
                              if earlier.get(k) != record.get(k))
