@@ -264,8 +264,9 @@ def _output_folder(cfg: RunConfig):
         yield out
 
 
-def _check_options(cfg: RunConfig, dataset: Dataset, kind: str) -> None:
-    """Everything about the options that the data decides, before anything is written."""
+def check_options(cfg: RunConfig, dataset: Dataset, kind: str) -> None:
+    """Everything about the options that the data decides, before anything is written (also
+    for each architecture of a search, before its first trial)."""
     _check_levels(dataset, cfg.model.arch)
     if cfg.train.augment and kind == "window":
         raise UserError(f"--augment is for whole utterances; {cfg.model.arch!r} classifies "
@@ -319,7 +320,7 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     tf.config.experimental.enable_op_determinism()
     dataset = dataset or datasets.load(cfg.data, cfg.features)
     kind = models.input_kind(cfg.model.arch)
-    _check_options(cfg, dataset, kind)
+    check_options(cfg, dataset, kind)
     train, val, test = (dataset.subset(s) for s in SPLITS)
     hparams = models.resolve(cfg.model.arch, cfg.model.hparams)
     spec = spec_of(train, cfg.train.seed, spec_augment=cfg.train.spec_augment,

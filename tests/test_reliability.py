@@ -259,6 +259,14 @@ def test_tune_refuses_an_unknown_objective_before_replacing_a_search(tmp_path):
         search.load_data(cfg)
 
 
+def test_tune_refuses_an_architecture_the_data_cannot_train_before_any_trial(tmp_path):
+    cfg = search.SearchConfig(
+        run=RunConfig(data=DataConfig(name="digits-images")), archs=["dense", "frame_mlp"],
+        overrides=spaces.Overrides.parse(), name="s", out=str(tmp_path))
+    with pytest.raises(UserError, match="'frame_mlp' predicts one label per frame"):
+        search.load_data(cfg)
+
+
 def test_evaluate_split_val_scores_the_recorded_examples_after_the_data_grew(tmp_path):
     """The run's validation split is read from splits.json, not drawn again from the data,
     which after new files would put training examples into "validation"."""

@@ -25,7 +25,7 @@ import keras_tuner as kt
 import numpy as np
 from keras_tuner.src import utils as kt_utils
 
-from kerasaudio import datasets, inference, models, monitor, pipeline, plots, runs, settings, train
+from kerasaudio import datasets, inference, models, monitor, plots, runs, settings, train
 from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, with_defaults
 from kerasaudio.datasets.base import Dataset
 from kerasaudio.errors import UserError
@@ -388,7 +388,11 @@ def load_data(cfg: SearchConfig) -> Dataset:
     data = dataclasses.replace(cfg.run.data, train_fraction=1.0) if cfg.folds else cfg.run.data
     dataset = datasets.load(data, cfg.run.features)
     train.check_monitor(cfg.objective, dataset)
-    pipeline.check_augmentable(dataset, cfg.run.train.augment)
+    # What fit checks, for every architecture searched: a frame classifier on sequence
+    # labels, say, fails each trial, and KerasTuner ends the search with a traceback.
+    for arch in cfg.archs:
+        run = dataclasses.replace(cfg.run, model=dataclasses.replace(cfg.run.model, arch=arch))
+        train.check_options(run, dataset, models.input_kind(arch))
     fold_datasets(cfg, dataset)
     return dataset
 
