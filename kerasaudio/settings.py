@@ -5,6 +5,7 @@ augmentation default per data set."""
 
 import dataclasses
 import json
+import typing
 from pathlib import Path
 
 from kerasaudio import datasets, models, quiet, runs
@@ -36,6 +37,20 @@ def write_best(path, arch: str, hparams: dict, train: dict, epochs: int, **about
     return record
 
 
+def _of_field_type(name: str, value) -> bool:
+    """Whether `value` fits TrainConfig's field `name` as JSON gives it (an int for a
+    float, a list for a tuple; never a bool for a number)."""
+    kind = next(f.type for f in dataclasses.fields(TrainConfig) if f.name == name)
+    allowed = set(typing.get_args(kind)) or {kind}
+    if float in allowed:
+        allowed.add(int)
+    if tuple in allowed:
+        allowed.add(list)
+    if isinstance(value, bool):
+        return bool in allowed
+    return value is None and type(None) in allowed or isinstance(value, tuple(allowed))
+
+
 def read_best(path) -> dict:
     """A tune best.json, checked for the keys `fit` uses.
 
@@ -51,9 +66,19 @@ def read_best(path) -> dict:
     missing = [k for k in BEST_KEYS if k not in best] if isinstance(best, dict) else BEST_KEYS
     if missing:
         raise UserError(f"{path}: not a tune best.json (missing {', '.join(missing)})")
+    kinds = {"arch": str, "hparams": dict, "train": dict}
+    for key, kind in kinds.items():
+        if not isinstance(best[key], kind):
+            raise UserError(f"{path}: {key} is {best[key]!r}, expected a {kind.__name__}")
+    epochs = best["epochs"]
+    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+        raise UserError(f"{path}: epochs is {epochs!r}, expected a whole number of at least 1")
     unknown = sorted(set(best["train"]) - TRAIN_FIELDS)
     if unknown:
         raise UserError(f"{path}: unknown training settings {', '.join(unknown)}")
+    for name, value in best["train"].items():
+        if not _of_field_type(name, value):
+            raise UserError(f"{path}: training setting {name}={value!r} is of the wrong kind")
     if isinstance(best["hparams"].get("hidden"), list):
         best["hparams"]["hidden"] = tuple(best["hparams"]["hidden"])
     return best

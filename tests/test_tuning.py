@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import make_sequences
 
-from kerasaudio import runs
+from kerasaudio import runs, settings
 from kerasaudio.config import DataConfig, RunConfig, TrainConfig
 from kerasaudio.errors import UserError
 from tuning import search, spaces
@@ -373,3 +373,25 @@ def test_a_search_too_small_for_its_folds_is_refused_before_it_starts(tmp_path):
     cfg = toy_search(tmp_path, folds=80)
     with pytest.raises(UserError, match="fewer than --folds 80"):
         search.AudioHyperModel(cfg, make_sequences(90), {})
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"hparams": []}, "hparams is \\[\\], expected a dict"),
+    ({"train": {"lr": "x"}}, "training setting lr='x' is of the wrong kind"),
+    ({"train": {"speed": 2}}, "unknown training settings speed"),
+    ({"epochs": "3"}, "epochs is '3', expected a whole number"),
+    ({"arch": ["gru"]}, "arch is \\['gru'\\], expected a str"),
+    ({"epochs": None, "arch": None}, None),
+])
+def test_a_best_json_of_the_wrong_shape_is_one_line(tmp_path, change, message):
+    best = {"arch": "gru", "hparams": {"hidden": 8}, "train": {"lr": 0.01, "batch_size": 16},
+            "epochs": 3}
+    path = tmp_path / "best.json"
+    if message is None:  # a missing key
+        best = {k: v for k, v in best.items() if k not in change}
+        message = "not a tune best.json \\(missing arch, epochs\\)"
+    else:
+        best.update(change)
+    path.write_text(json.dumps(best))
+    with pytest.raises(UserError, match=f"best.json: {message}"):
+        settings.read_best(path)
