@@ -19,6 +19,7 @@ from kerasaudio.config import (
     feature_defaults,
     fft_length_for,
     parse_augment,
+    with_defaults,
 )
 from kerasaudio.errors import UserError
 from kerasaudio.features import GIVEN, TF_KINDS, kinds
@@ -81,7 +82,22 @@ def read_best(path) -> dict:
             raise UserError(f"{path}: training setting {name}={value!r} is of the wrong kind")
     if isinstance(best["hparams"].get("hidden"), list):
         best["hparams"]["hidden"] = tuple(best["hparams"]["hidden"])
+    if "data" in best:  # searches since the data was recorded
+        best["searched"] = _searched_run(path, best)
     return best
+
+
+def _searched_run(path, best: dict) -> RunConfig:
+    """The data, features and augmentation the search's trials had, as a RunConfig."""
+    try:
+        recorded = with_defaults({"data": best["data"], "features": best["features"]})
+        return RunConfig.from_dict({
+            "data": recorded["data"], "features": recorded["features"],
+            "model": {"arch": best["arch"]}, "out": "",
+            "train": {"augment": tuple(best.get("augment", ()))}})
+    except (KeyError, TypeError, ValueError, AttributeError) as error:
+        raise UserError(f"{path}: its data or features are not a search's record "
+                        f"({error})") from None
 
 
 def earlier(best: dict | None, record: RunConfig | None) -> dict | None:
@@ -231,14 +247,18 @@ def fit_config(options: dict, given: set) -> RunConfig:
     arch, hparams = model(arch, {**layered, **options["sets"]}, "arch" in given, before)
     models.check_name(arch)  # a typo fails at once, before TensorFlow's seconds of import
     quiet.import_tensorflow()  # the architecture's module imports Keras
-    data = record_data(record, options["data"], given) if record else options["data"]
+    # The data, features and augmentation of the run, or of the search's trials: a winner
+    # found on one data set is not retrained on the built-in corpus without a word.
+    source = record or (best or {}).get("searched")
+    data = record_data(source, options["data"], given) if source else options["data"]
     features = features_for(data, options["feature_kind"], **{
         k: options[k] for k in FEATURE_OPTIONS if k != "feature_kind"})
     augment = augment_for(options["augment_names"], data, features)
     out = options["out"]
+    if source is not None:
+        features = record_features(source, features, given)
+        augment = augment if "augment_names" in given else source.train.augment
     if record is not None:
-        features = record_features(record, features, given)
-        augment = augment if "augment_names" in given else record.train.augment
         out = out if "out" in given else record.out
     train = {k: v for k, v in options.items() if k in TRAIN_FIELDS}
     cfg = RunConfig(data=data, features=features, model=ModelConfig(arch, hparams),

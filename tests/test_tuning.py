@@ -1,6 +1,7 @@
 """Search spaces, KerasTuner searches on toy data, their export, resuming and distribution."""
 
 import csv
+import dataclasses
 import json
 import os
 import signal
@@ -127,6 +128,9 @@ def test_random_search_exports_trials_best_and_parallel_coordinates(tmp_path):
     assert best["arch"] == "gru" and best["hparams"]["hidden"] == 8
     assert set(best["train"]) == {"lr", "batch_size"} and 1 <= best["epochs"] <= 2
     assert best["search"]["epochs_trained"] == sum(int(t["epochs"]) for t in trials)
+    # fit --hparams retrains on the search's data, features and augmentation.
+    searched = settings.read_best(cfg.directory / "best.json")["searched"]
+    assert searched.data == cfg.run.data and searched.features == cfg.run.features
     assert (cfg.directory / "parallel.png").read_bytes()[:4] == b"\x89PNG"
     # The top quartile gets its own plot only when it holds two trials or more.
     top = sum(s >= np.quantile(scores, 0.75) for s in scores)
@@ -310,8 +314,11 @@ def test_distributed_chief_and_two_workers_run_every_trial_once(tmp_path, corpus
 @pytest.mark.slow
 def test_fit_retrains_the_winner_from_best_json(tmp_path, corpus_cache):
     # Explicit options win over best.json, which wins over the arch's own training settings.
+    # The search's data, features and augmentation come with it (here: 20 MFCCs, none).
+    features = {**dataclasses.asdict(settings.features_for(DataConfig(), None)), "n_mfcc": 20}
     best = {"arch": "gru_attention", "hparams": {"hidden": 12, "layers": 1, "dropout": 0.2},
-            "train": {"lr": 0.003, "batch_size": 16}, "epochs": 2}
+            "train": {"lr": 0.003, "batch_size": 16}, "epochs": 2,
+            "data": dataclasses.asdict(DataConfig()), "features": features, "augment": []}
     (tmp_path / "best.json").write_text(json.dumps(best))
     result = subprocess.run(
         [sys.executable, "cli.py", "fit", "--hparams", str(tmp_path / "best.json"), "--limit",
@@ -324,6 +331,7 @@ def test_fit_retrains_the_winner_from_best_json(tmp_path, corpus_cache):
     assert config["model"] == {"arch": "gru_attention", "hparams": best["hparams"]}
     assert config["train"]["lr"] == 0.003 and config["train"]["batch_size"] == 8
     assert config["train"]["epochs"] == 2
+    assert config["features"]["n_mfcc"] == 20 and config["train"]["augment"] == []
 
 
 def test_a_failing_chief_stops_the_workers_that_wait_for_it(tmp_path):

@@ -481,6 +481,9 @@ def export(cfg: SearchConfig) -> dict:
         epochs=best["initial_epoch"] + int(best["best_step"]) + 1,
         objective={"name": cfg.objective, "value": best["score"]},
         trial=best["trial"],
+        # What `fit --hparams` retrains on, unless its options say otherwise.
+        data=dataclasses.asdict(cfg.run.data), features=dataclasses.asdict(cfg.run.features),
+        augment=list(cfg.run.train.augment),
         search={"trials": len(rows), "completed": len(done),
                 "epochs_trained": int(sum(r["epochs"] for r in rows)),
                 "grid_configurations": spaces.grid_size(space, cfg.archs),
