@@ -103,6 +103,16 @@ def toy_search(tmp_path, tuner="random", **options) -> search.SearchConfig:
                                name="toy", out=str(tmp_path), **options)
 
 
+def test_the_epoch_count_follows_the_trials_a_hyperband_trial_continues():
+    # 0001 peaked at its 2nd epoch of 3; 0007 continued from that checkpoint (epochs
+    # numbered from 3) and peaked at its 4th; 0010 continued 0007 from 9, peaking at once.
+    rows = [{"trial": "0001", "initial_epoch": 0, "from_trial": None, "best_step": 1},
+            {"trial": "0007", "initial_epoch": 3, "from_trial": "0001", "best_step": 3},
+            {"trial": "0010", "initial_epoch": 9, "from_trial": "0007", "best_step": 0},
+            {"trial": "0011", "initial_epoch": 3, "from_trial": "0099", "best_step": 0}]
+    assert [search.epochs_at_best(rows, r) for r in rows] == [2, 2 + 4, 2 + 4 + 1, 3 + 1]
+
+
 def test_best_json_gives_fit_the_training_settings_the_trials_had(tmp_path):
     # Trials train with TrainConfig's constant rate; `fit` would otherwise take
     # gru_attention's own cosine schedule for the winner, which no trial was scored with.

@@ -428,8 +428,10 @@ def trial_rows(directory: Path) -> list:
             **{k: round(v, 10) if isinstance(v, float) else v
                for k, v in values.items() if not k.startswith("tuner/")},
             "bracket": values.get("tuner/bracket"), "round": values.get("tuner/round"),
-            # Hyperband continues a trial from an earlier one's weights at this epoch.
+            # Hyperband continues a trial from an earlier one's best weights, numbering its
+            # epochs from the earlier round's budget.
             "initial_epoch": values.get("tuner/initial_epoch", 0),
+            "from_trial": values.get("tuner/trial_id"),
             "epochs": sum(e["epochs"] for e in executions), "runs": len(executions),
             "tuner": executions[-1]["tuner"] if executions else None,
             "score": trial.get("score"), "best_step": trial.get("best_step"),
@@ -477,8 +479,7 @@ def export(cfg: SearchConfig) -> dict:
         cfg.directory / "best.json", arch,
         hparams={k: v for k, v in best.items() if k in model_names},
         train=_trial_training(cfg, arch, best, train_names),
-        # The step counts from the epoch the trial started at, 0-based.
-        epochs=best["initial_epoch"] + int(best["best_step"]) + 1,
+        epochs=epochs_at_best(rows, best),
         objective={"name": cfg.objective, "value": best["score"]},
         trial=best["trial"],
         # What `fit --hparams` retrains on, unless its options say otherwise.
@@ -490,6 +491,22 @@ def export(cfg: SearchConfig) -> dict:
                 "grid_epochs": spaces.grid_size(space, cfg.archs) * cfg.max_epochs})
     _draw(cfg, done, space, maximise)
     return record
+
+
+def epochs_at_best(rows: list, row: dict) -> int:
+    """The epochs a trial's best weights were trained for, through the trials it continues.
+
+    A continued Hyperband trial starts from the earlier trial's best checkpoint, which may
+    be older than the earlier round's budget (its `initial_epoch`): counting from that
+    checkpoint's own epochs, a winner that peaked early is not retrained for too many."""
+    by_id = {r["trial"]: r for r in rows}
+    earlier = by_id.get(row.get("from_trial"))
+    if earlier is not None and earlier.get("best_step") is not None:
+        start = epochs_at_best(rows, earlier)
+    else:
+        start = row["initial_epoch"]
+    # best_step counts from the epoch the trial started at, 0-based.
+    return start + int(row["best_step"]) + 1
 
 
 def _trial_training(cfg: SearchConfig, arch: str, best: dict, searched: list) -> dict:
