@@ -113,6 +113,15 @@ def test_the_epoch_count_follows_the_trials_a_hyperband_trial_continues():
     assert [search.epochs_at_best(rows, r) for r in rows] == [2, 2 + 4, 2 + 4 + 1, 3 + 1]
 
 
+def test_a_torn_last_line_of_a_trial_s_executions_is_left_out(tmp_path):
+    path = tmp_path / search.EXECUTIONS
+    path.write_text('{"tuner": "chief", "epochs": 3}\n{"tuner": "chief", "ep')  # killed
+    assert search._executions(path) == [{"tuner": "chief", "epochs": 3}]
+    path.write_text('{"tuner": "chief", "ep\n{"tuner": "chief", "epochs": 3}\n')
+    with pytest.raises(UserError, match=f"{search.EXECUTIONS}:1: not valid JSON"):
+        search._executions(path)
+
+
 def test_best_json_gives_fit_the_training_settings_the_trials_had(tmp_path):
     # Trials train with TrainConfig's constant rate; `fit` would otherwise take
     # gru_attention's own cosine schedule for the winner, which no trial was scored with.

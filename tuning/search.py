@@ -442,9 +442,24 @@ def trial_rows(directory: Path) -> list:
 
 
 def _executions(path: Path) -> list:
+    """The trial's executions.jsonl records. Its lines are appended: a kill in the middle of
+    one leaves a torn last line, which is left out.
+
+    Raises:
+        UserError: naming the file, for a line other than the last that is not JSON.
+    """
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    records = []
+    for n, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except ValueError:
+            if n < len(lines):
+                raise UserError(f"{path}:{n}: not valid JSON; the search's records are "
+                                "damaged (start again with --overwrite)") from None
+    return records
 
 
 def _to_csv(rows: list) -> str:
