@@ -2,6 +2,7 @@
 values, names that are paths, --overwrite before validation, divergence, metric direction,
 locks, atomic writes and full disks."""
 
+import dataclasses
 import errno
 import os
 import subprocess
@@ -257,6 +258,9 @@ def test_tune_refuses_an_unknown_objective_before_replacing_a_search(tmp_path):
         out=str(tmp_path))
     with pytest.raises(UserError, match="cannot monitor 'val_nonsense'"):
         search.load_data(cfg)
+    with pytest.raises(UserError, match="--objective accuracy: a search is scored on the "
+                                        "validation data; use val_accuracy"):
+        search.validate(dataclasses.replace(cfg, objective="accuracy"))
 
 
 def test_tune_refuses_an_architecture_the_data_cannot_train_before_any_trial(tmp_path):

@@ -358,6 +358,10 @@ def validate(cfg: SearchConfig) -> dict:
     runs.check_writable(cfg.out)
     if cfg.tuner not in spaces.TUNERS:
         raise UserError(f"unknown tuner {cfg.tuner!r}; valid: {', '.join(spaces.TUNERS)}")
+    if not cfg.objective.startswith("val_"):
+        # A training metric rewards the trial that memorises its training data best.
+        raise UserError(f"--objective {cfg.objective}: a search is scored on the validation "
+                        f"data; use val_{cfg.objective}")
     space = spaces.resolve(cfg.archs, cfg.overrides, grid_search=cfg.tuner == "grid")
     train.validate(dataclasses.replace(
         cfg.run, out=cfg.out,
