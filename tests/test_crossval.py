@@ -69,6 +69,16 @@ def test_folds_are_stratified_and_keep_every_group_whole():
         splits.fold_of(8, np.arange(8) % 4, 5, seed=0, source="x")
 
 
+def test_a_class_whose_examples_all_fall_in_one_fold_is_refused():
+    # One recording of "c": the fold that holds it for validation trains without any "c".
+    split = np.where(np.arange(41) < 36, "train", "test")
+    split[40] = "train"
+    data = dataclasses.replace(make_sequences(41), split=split, targets={
+        "label": np.where(np.arange(41) == 40, 2, np.arange(41) % 2)})
+    with pytest.raises(UserError, match="all 1 training example of class 'c' fall in fold"):
+        datasets.with_fold(data, DataConfig(name="x", folds=5, fold=0))
+
+
 def test_a_drawn_split_takes_whole_groups_and_refuses_a_share_that_leaves_none():
     labels, groups = np.arange(60) % 2, np.arange(60) // 6  # 10 groups of 6
     for fraction in (0.1, 0.25, 0.5, 0.85):

@@ -268,9 +268,29 @@ def with_fold(dataset: Dataset, data: DataConfig) -> Dataset:
     groups = groups_of(dataset)
     fold = splits.fold_of(len(pooled), labels, data.folds, data.seed, data.name,
                           None if groups is None else np.asarray(groups)[pooled])
+    _check_every_fold_sees_every_class(dataset, pooled, fold, data)
     split = dataset.split.copy()
     split[pooled] = np.where(fold == data.fold, "val", "train")
     return replace(dataset, split=split)
+
+
+def _check_every_fold_sees_every_class(dataset: Dataset, pooled: np.ndarray, fold: np.ndarray,
+                                       data: DataConfig) -> None:
+    """Refuses a deal that puts every example of a class (one example, or one speaker's)
+    into one fold: that fold's model would never see the class and be scored on it."""
+    for task in dataset.tasks:
+        if task.kind != "classification":
+            continue
+        targets = dataset.targets[task.name][pooled]
+        for k in range(data.folds):
+            missing = np.setdiff1d(targets[targets >= 0], targets[fold != k])
+            if missing.size:
+                name = dataset.class_names[task.name][int(missing[0])]
+                count = int(np.sum(targets == missing[0]))
+                raise UserError(f"{data.name}: all {count} training example"
+                                f"{'s' * (count > 1)} of class {name!r} fall in fold {k} of "
+                                f"--folds {data.folds}, whose model would never see the "
+                                "class; use fewer folds, or give it more examples (speakers)")
 
 
 def as_fold(dataset: Dataset, data: DataConfig) -> Dataset:
