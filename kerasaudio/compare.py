@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasaudio import runs
-from kerasaudio.config import RunConfig
+from kerasaudio.config import DataConfig, RunConfig
 from kerasaudio.errors import UserError
 from kerasaudio.evaluate import confidence_interval, run_baselines
 
@@ -45,6 +45,16 @@ def _hparams_text(hparams: dict) -> str:
                     for k, v in sorted(hparams.items()) if v is not None)
 
 
+def _split_note(cfg: RunConfig) -> str:
+    """` (test 0.3, split seed 1)`: the split settings that differ from the defaults, so that
+    runs tested on other examples of one data set do not look alike."""
+    default = DataConfig()
+    changed = [f"{label} {getattr(cfg.data, field)}" for field, label in (
+        ("val_fraction", "val"), ("test_fraction", "test"), ("seed", "split seed"))
+        if getattr(cfg.data, field) != getattr(default, field)]
+    return f" ({', '.join(changed)})" if changed else ""
+
+
 def run_row(path: Path) -> dict:
     """Settings and metrics of one run directory."""
     metrics = runs.read_metrics(path)
@@ -64,7 +74,8 @@ def run_row(path: Path) -> dict:
     name = (f"{path.parent.name}/{path.name} (mean of {len(ensemble['members'])} "
             f"{ensemble['of']})" if ensemble else path.name)
     return {
-        "run": name, "data": cfg.data.name, "arch": cfg.model.arch, "limit": cfg.data.limit,
+        "run": name, "data": cfg.data.name + _split_note(cfg), "arch": cfg.model.arch,
+        "limit": cfg.data.limit,
         "train_fraction": cfg.data.train_fraction,
         "features": cfg.features.kind + (" beat-sync" if cfg.features.beat_sync else ""),
         "tasks": ",".join(t.name for t in tasks),
@@ -80,7 +91,9 @@ def run_row(path: Path) -> dict:
         "seconds_per_epoch": metrics.get("seconds_per_epoch"),
         "flags": ", ".join(_flags(cfg, metrics)),
         "_baselines": run_baselines(record.dataset), "_task": task,
-        "_data_key": (cfg.data.name, cfg.data.limit, cfg.data.train_fraction),
+        # Runs on one data set share baselines only when they share its test split.
+        "_data_key": (cfg.data.name, cfg.data.limit, cfg.data.train_fraction,
+                      cfg.data.val_fraction, cfg.data.test_fraction, cfg.data.seed),
     }
 
 
@@ -94,7 +107,7 @@ def experiment_row(path: Path) -> dict:
            "seeds": ",".join(m["seeds"] for m in members)}
     if folds:
         row.update(run=f"{path.name} ({len(members)} of {folds} folds)",
-                   seeds=members[0]["seeds"], **_out_of_fold(path))
+                   seeds=members[0]["seeds"], **_out_of_fold(path, row["_task"]))
     for name in _metrics(members):
         values = [m[name] for m in members if m.get(name) is not None]
         if values:
@@ -106,14 +119,13 @@ def experiment_row(path: Path) -> dict:
     return row
 
 
-def _out_of_fold(path: Path) -> dict:
-    """cv_accuracy: the first classification task's out-of-fold accuracy, once every fold
-    has run (None before)."""
+def _out_of_fold(path: Path, task: str | None) -> dict:
+    """cv_accuracy: the out-of-fold accuracy of `task`, the task whose test accuracy the
+    row shows, once every fold has run (None before)."""
     if not (path / "metrics.json").exists():
         return {"cv_accuracy": None}
     reports = runs.read_json(path / "metrics.json")["out_of_fold"]["tasks"]
-    return {"cv_accuracy": next((r["accuracy"] for r in reports.values() if "accuracy" in r),
-                                None)}
+    return {"cv_accuracy": reports.get(task, {}).get("accuracy")}
 
 
 def baseline_rows(rows: list) -> list:

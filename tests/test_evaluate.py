@@ -320,6 +320,14 @@ def test_compare_shows_a_limited_run_as_such(tmp_path):
     assert ("baseline: majority class", None, 0.1) in baselines
     assert ("baseline: majority class", 200, 1.0) in baselines
     assert len(baselines) == 6
+    # Another test split of the same data: its own baselines, and it says so.
+    other = fake_run(tmp_path, "20260101-125000-gru-toy")
+    runs.write_json(other / "config.json", {**config, "data": {**config["data"],
+                                                               "test_fraction": 0.3}})
+    rows = compare.table([tmp_path])
+    assert sum(r["run"] == "baseline: random guess" for r in rows) == 4
+    assert [r["data"] for r in rows if r["run"] == other.name] == \
+        [f"{config['data']['name']} (test 0.3)"]
     assert runs.summary(less)["train_fraction"] == 0.1
     synced = fake_run(tmp_path, "20260101-130000-gru-toy")
     runs.write_json(synced / "config.json", {**config, "features": {**config["features"],
