@@ -73,11 +73,23 @@ def fit_folds(cfg: RunConfig, folds: int, verbose="auto", resume: bool = True,
     run_dirs = []
     for member, data in zip(members, fold_sets):
         fold = member.data.fold
-        if fold not in done:
+        if fold in done:
+            _check_same_deal(done[fold], data, fold)
+        else:
             done[fold] = train.fit(dataclasses.replace(member, out=str(experiment)), data,
                                    verbose, resume, callbacks)[0]
         run_dirs.append(done[fold])
     return experiment, summarise_folds(experiment, run_dirs)
+
+
+def _check_same_deal(run_dir: Path, data, fold: int) -> None:
+    """Refuses to keep a finished fold whose validation examples are no longer the fold's:
+    files added to the data since deal the folds anew, and the kept folds and the new ones
+    would hold an example twice, or never."""
+    recorded = runs.read_json(run_dir / inference.SPLITS_FILE)["val"]
+    if recorded != data.ids()[data.split == "val"].tolist():
+        raise UserError(f"{run_dir.parent}: fold {fold} was trained on another deal of the "
+                        "data (it changed since); start anew with --no-resume")
 
 
 def write_out_of_fold(experiment: Path, run_dirs: list) -> Path:
@@ -92,7 +104,8 @@ def write_out_of_fold(experiment: Path, run_dirs: list) -> Path:
         header = list(columns)
         ids = runs.read_json(run_dir / inference.SPLITS_FILE)["val"]
         fold = runs.read_record(run_dir).config.data.fold
-        table += [[fold, example, *row[1:]] for example, row in zip(ids, zip(*columns.values()))]
+        table += [[fold, example, *row[1:]]
+                  for example, row in zip(ids, zip(*columns.values()), strict=True)]
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(["fold", "example", *header[1:]])

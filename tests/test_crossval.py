@@ -229,6 +229,23 @@ def test_an_interrupted_cross_validation_continues_without_retraining(cross_vali
     assert sorted(p.name for p in experiment.iterdir()) == before
 
 
+def test_a_cross_validation_is_not_continued_on_another_deal_of_the_data(cross_validation):
+    # As if files had been added since: fold 0's validation examples are no longer its own.
+    cfg, experiment, _ = cross_validation
+    fold_run = next(p for p in runs.experiment_runs(experiment)
+                    if runs.read_record(p).config.data.fold == 0)
+    path, summary = fold_run / "splits.json", experiment / "metrics.json"
+    recorded, summarised = runs.read_json(path), summary.read_bytes()
+    try:
+        runs.write_json(path, {**recorded, "val": recorded["val"][1:]})
+        summary.unlink()  # unfinished: to be continued
+        with pytest.raises(UserError, match="fold 0 was trained on another deal of the data"):
+            crossval.fit_folds(cfg, 3, verbose=0)
+    finally:
+        runs.write_json(path, recorded)
+        summary.write_bytes(summarised)
+
+
 def test_a_cross_validation_whose_ensemble_was_lost_is_not_trained_again(cross_validation):
     cfg, experiment, _ = cross_validation
     before = sorted(p.name for p in experiment.iterdir())
