@@ -49,6 +49,13 @@ def regression_metrics(y_true, y_pred) -> dict:
             "mae": float(skm.mean_absolute_error(y_true, y_pred)), "spearman": float(rho)}
 
 
+def mean_spearman(values: list) -> float:
+    """The targets' mean Spearman correlation, a target predicted as one constant value
+    (Spearman undefined, NaN) counting as 0: it ranks nothing, and left out of the mean it
+    would let a model that failed on it look as good as on the others."""
+    return float(np.mean(np.nan_to_num(np.asarray(values, float), nan=0.0)))
+
+
 def baselines(train_counts, test_counts) -> dict:
     """Accuracy of guessing without looking at the input.
 
@@ -115,7 +122,7 @@ def evaluate_run(run_dir, split: str = "test") -> dict:
     regression = [r["spearman"] for t, r in report.items() if "spearman" in r]
     summary = {"tasks": report}
     if regression:
-        summary["mean_spearman"] = float(np.nanmean(regression))
+        summary["mean_spearman"] = mean_spearman(regression)
     metrics = runs.read_metrics(run_dir)
     metrics.setdefault("evaluation", {})[split] = summary
     metrics["baselines"] = run_baselines(dataset)

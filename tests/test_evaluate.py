@@ -334,3 +334,9 @@ def test_compare_shows_a_limited_run_as_such(tmp_path):
                                                                     "beat_sync": True}})
     (row,) = [r for r in compare.table([synced]) if r["run"] == synced.name]
     assert row["features"] == f"{config['features']['kind']} beat-sync"
+
+
+def test_a_target_predicted_as_a_constant_counts_as_no_correlation_in_the_mean():
+    constant = evaluate.regression_metrics([0.1, 0.5, 0.9], [0.4, 0.4, 0.4])["spearman"]
+    assert np.isnan(constant)
+    assert evaluate.mean_spearman([0.8, constant]) == pytest.approx(0.4)
