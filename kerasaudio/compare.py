@@ -99,7 +99,8 @@ def run_row(path: Path) -> dict:
 
 def experiment_row(path: Path) -> dict:
     """One row for repeated runs: settings of the first, metrics as mean and CI half width."""
-    members = [run_row(p) for p in runs.experiment_runs(path) if runs.is_complete(p)]
+    finished = [p for p in runs.experiment_runs(path) if runs.is_complete(p)]
+    members = [run_row(p) for p in finished]
     if not members:
         raise UserError(f"{path}: experiment holds no finished runs")
     folds = runs.read_json(path / "experiment.json").get("folds")
@@ -113,7 +114,8 @@ def experiment_row(path: Path) -> dict:
         if values:
             row[name], row[f"{name}_ci95"] = confidence_interval(values)
     member = "fold" if folds else "seed"
-    labels = range(len(members)) if folds else [m["seeds"] for m in members]
+    labels = ([runs.read_record(p).config.data.fold for p in finished] if folds
+              else [m["seeds"] for m in members])
     row["flags"] = "; ".join(f"{member} {label}: {m['flags']}"
                              for label, m in zip(labels, members) if m["flags"])
     return row
