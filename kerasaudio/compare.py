@@ -55,6 +55,13 @@ def _split_note(cfg: RunConfig) -> str:
     return f" ({', '.join(changed)})" if changed else ""
 
 
+def _seeds(path: Path, cfg: RunConfig, ensemble: dict | None) -> str:
+    """The run's seed; an ensemble of seeds: its members' (its record is its first's)."""
+    if ensemble and ensemble["of"] == "seeds":
+        return ",".join(map(str, runs.read_json(path.parent / "experiment.json")["seeds"]))
+    return str(cfg.train.seed)
+
+
 def run_row(path: Path) -> dict:
     """Settings and metrics of one run directory."""
     metrics = runs.read_metrics(path)
@@ -84,7 +91,7 @@ def run_row(path: Path) -> dict:
         **{f"{SPEARMAN}{name}": r["spearman"] for name, r in reports.items() if "spearman" in r},
         "hparams": _hparams_text(cfg.model.hparams),
         "optimizer": cfg.train.optimizer, "lr": cfg.train.lr,
-        "batch_size": cfg.train.batch_size, "seeds": str(cfg.train.seed),
+        "batch_size": cfg.train.batch_size, "seeds": _seeds(path, cfg, ensemble),
         "test_accuracy": report.get("accuracy", test.get("accuracy")),
         "macro_f1": report.get("macro", {}).get("f1"), "test_loss": test.get("loss"),
         "best_epoch": metrics.get("best_epoch"), "epochs_run": metrics.get("epochs_run"),

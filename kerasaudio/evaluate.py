@@ -193,10 +193,13 @@ def report_markdown(run_dir: Path, record: RunRecord, metrics: dict, figures: li
     every split evaluated so far kept."""
     cfg = record.config
     model, train = cfg.model, cfg.train
+    # An ensemble's record is its first member's: its seed is not the ensemble's.
+    seed = (f"the mean of {len(record.ensemble['members'])} models' probabilities "
+            f"({record.ensemble['of']})" if record.ensemble else f"seed {train.seed}")
     lines = [f"# {run_dir.name}", "",
              f"`{model.arch}` on `{cfg.data.name}` ({cfg.features.kind} "
              f"features); hyperparameters {model.hparams}; {train.optimizer} lr "
-             f"{train.lr}, batch {train.batch_size}, seed {train.seed}"
+             f"{train.lr}, batch {train.batch_size}, {seed}"
              + (f"; at most {cfg.data.limit} examples per split (--limit)"
                 if cfg.data.limit else "") + ".", ""]
     if "best_epoch" in metrics:

@@ -288,6 +288,9 @@ def test_an_ensemble_averages_its_members_and_exports_like_a_run(cross_validatio
     np.testing.assert_allclose(member_probabilities(ensemble, files), mean, atol=1e-5)
     metrics = runs.read_json(ensemble / "metrics.json")
     assert metrics["members"] == 3 and 0 <= metrics["test"]["accuracy"] <= 1
+    # Its record is its first member's; its report says what it is, not that seed.
+    assert "the mean of 3 models' probabilities (folds)" in \
+        (ensemble / "report.md").read_text()
     trained = [set(runs.read_json(m / "splits.json")["train"]) for m in members]
     recorded = runs.read_json(ensemble / "splits.json")
     assert set(recorded["train"]) == set.union(*trained) and recorded["val"] == []

@@ -340,3 +340,14 @@ def test_a_target_predicted_as_a_constant_counts_as_no_correlation_in_the_mean()
     constant = evaluate.regression_metrics([0.1, 0.5, 0.9], [0.4, 0.4, 0.4])["spearman"]
     assert np.isnan(constant)
     assert evaluate.mean_spearman([0.8, constant]) == pytest.approx(0.4)
+
+
+def test_compare_gives_an_ensemble_of_seeds_its_members_seeds(tmp_path):
+    experiment = runs.create_experiment(tmp_path, "gru", "toy", [3, 4])
+    members = [fake_run(experiment, f"run{seed}", seed=seed) for seed in (3, 4)]
+    ensemble = fake_run(experiment, runs.ENSEMBLE, seed=3)  # its record is its first member's
+    config = runs.read_json(ensemble / "config.json")
+    runs.write_json(ensemble / "config.json", {
+        **config, "ensemble": {"of": "seeds", "members": [m.name for m in members]}})
+    row = compare.run_row(ensemble)
+    assert row["seeds"] == "3,4" and "(mean of 2 seeds)" in row["run"]
