@@ -669,7 +669,10 @@ def evaluate(run_dir, split, data_path):
               help="Also write a Kaggle-style submission CSV here: Id (the file's name) and "
                    "one column per task, the predicted value or class "
                    "(e.g. Id,valence,energy,danceability).")
-def predict(run_dir, paths, csv_path, submission):
+@click.option("--skip-bad", is_flag=True,
+              help="Leave out files that cannot be predicted (unreadable, silent, too short) "
+                   "and list them on stderr, instead of stopping at the first.")
+def predict(run_dir, paths, csv_path, submission, skip_bad):
     """Predict audio files, folders of them, or .npy feature arrays with a run's best model.
 
     Audio goes through the feature extraction the run was trained with."""
@@ -678,12 +681,17 @@ def predict(run_dir, paths, csv_path, submission):
     quiet.import_tensorflow()
     from kerasaudio import predict as predict_lib
     from kerasaudio import runs
+    from kerasaudio.datasets.base import Problems
 
     path = Path(csv_path or Path(run_dir) / f"predict-{time.strftime('%Y%m%d-%H%M%S')}.csv")
     # The folders are searched once: predict_files takes the files found here.
     files = predict_lib.input_files(paths)
     predict_lib.check_outputs(run_dir, files, [path] + ([Path(submission)] if submission else []))
-    header, rows = predict_lib.predict_files(run_dir, files)
+    problems = Problems(skip_bad)
+    header, rows = predict_lib.predict_files(run_dir, files, problems)
+    if problems.found:
+        click.echo(f"skipped {len(problems.found)} of {len(files)} files (--skip-bad):\n  "
+                   + "\n  ".join(problems.found), err=True)
     # Both files' contents first: a submission that cannot be made leaves --out as it was.
     table = predict_lib.submission(header, rows) if submission else None
     shown = [i for i, name in enumerate(header) if "_p_" not in name]

@@ -15,7 +15,7 @@ import numpy as np
 from kerasaudio import audio, features, inference, models, runs
 from kerasaudio.config import RunConfig
 from kerasaudio.datasets import spectrograms
-from kerasaudio.datasets.base import Dataset, read_frames
+from kerasaudio.datasets.base import Dataset, Problems, read_frames
 from kerasaudio.errors import UserError
 from kerasaudio.runs import RunRecord
 
@@ -62,17 +62,30 @@ def read_array(path: Path, cfg: RunConfig, n_features: int) -> np.ndarray:
     return x
 
 
-def featurize(files: list, cfg: RunConfig, n_features: int) -> list:
-    """Per file, its (time, n_features) frames: audio through the run's feature extraction,
-    feature arrays as its reader read them."""
+def featurize(files: list, cfg: RunConfig, n_features: int,
+              problems: Problems | None = None) -> tuple[list, list]:
+    """(the files read, their (time, n_features) frames): audio through the run's feature
+    extraction, feature arrays as its reader read them. A bad file goes to `problems`
+    (default: raised at once; with `--skip-bad`, noted and left out).
+
+    Raises:
+        UserError: for the first bad file, or when no file could be read.
+    """
+    problems = problems or Problems(False)
     out = [None] * len(files)
-    if cfg.features.kind == features.GIVEN:
-        for f in files:
-            if not is_array(f):
-                raise UserError(f"{f}: the run's features came with its data set ({cfg.data.name}),"
-                                " not from audio; give .npy arrays of its features")
-    waves = {i: audio.read(f, cfg.features.sample_rate, cfg.features.frame_length)
-             for i, f in enumerate(files) if not is_array(f)}
+    waves = {}
+    for i, f in enumerate(files):
+        try:
+            if cfg.features.kind == features.GIVEN and not is_array(f):
+                raise UserError(f"{f}: the run's features came with its data set "
+                                f"({cfg.data.name}), not from audio; give .npy arrays of its "
+                                "features")
+            if is_array(f):
+                out[i] = _checked(f, read_array(f, cfg, n_features), n_features)
+            else:
+                waves[i] = audio.read(f, cfg.features.sample_rate, cfg.features.frame_length)
+        except UserError as error:
+            problems(error)
     if waves:
         order = list(waves)
         lengths = np.array([len(waves[i]) for i in order], np.int64)
@@ -80,14 +93,18 @@ def featurize(files: list, cfg: RunConfig, n_features: int) -> list:
                                                  lengths, cfg.features, label="features")
         offsets = np.concatenate([[0], np.cumsum(frame_lengths)])
         for k, i in enumerate(order):
-            out[i] = frames[offsets[k]:offsets[k + 1]]
-    for i, f in enumerate(files):
-        if out[i] is None:
-            out[i] = read_array(f, cfg, n_features)
-        elif out[i].shape[1] != n_features:
-            raise UserError(f"{f}: gives {out[i].shape[1]} features per frame, the run's "
-                            f"model takes {n_features}")
-    return out
+            out[i] = _checked(files[i], frames[offsets[k]:offsets[k + 1]], n_features)
+    kept = [i for i, x in enumerate(out) if x is not None]
+    if not kept:
+        raise UserError(f"none of the {len(files)} files could be read")
+    return [files[i] for i in kept], [out[i] for i in kept]
+
+
+def _checked(path: Path, frames: np.ndarray, n_features: int) -> np.ndarray:
+    if frames.shape[1] != n_features:
+        raise UserError(f"{path}: gives {frames.shape[1]} features per frame, the run's "
+                        f"model takes {n_features}")
+    return frames
 
 
 def as_dataset(sequences: list, record: RunRecord) -> Dataset:
@@ -102,8 +119,9 @@ def as_dataset(sequences: list, record: RunRecord) -> Dataset:
                    split=np.full(len(lengths), "test"), features=record.config.features)
 
 
-def predict_files(run_dir, paths) -> tuple[list, list]:
-    """Applies a run's best model to audio files, folders of them, or .npy feature arrays.
+def predict_files(run_dir, paths, problems: Problems | None = None) -> tuple[list, list]:
+    """Applies a run's best model to audio files, folders of them, or .npy feature arrays;
+    a bad file goes to `problems` (see `featurize`).
 
     Returns:
         (header, rows): one row per file (per frame for frame classifiers) with, per task, the
@@ -111,8 +129,8 @@ def predict_files(run_dir, paths) -> tuple[list, list]:
     """
     record = runs.load_run(run_dir)
     cfg = record.config
-    files = input_files(paths)
-    data = as_dataset(featurize(files, cfg, record.dataset.n_features), record)
+    files, sequences = featurize(input_files(paths), cfg, record.dataset.n_features, problems)
+    data = as_dataset(sequences, record)
     model = runs.load_model(run_dir)
     kind = models.input_kind(cfg.model.arch)
     batches, order = inference.Batches(cfg, kind, cfg.model.hparams).evaluation(data)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 
 from kerasaudio.config import AUGMENTATIONS
 
@@ -107,6 +108,13 @@ def test_predict_a_folder_of_wavs_and_export_for_tflite(smoke_run, corpus_cache,
     assert table[0] == "file\tdigit\tdigit_probability" and len(table) == 6
     assert all(row.count("\t") == 2 for row in table)
     assert "wrote" in result.stderr
+    # A failed recording among them: one line naming it, or left out with --skip-bad.
+    soundfile.write(tmp_path / "wavs" / "silent.wav", np.zeros(8000), 8000)
+    result = run_cli("predict", str(run_dir), str(tmp_path / "wavs"), env=env)
+    assert result.returncode == 2 and "silent.wav: every sample is 0" in result.stderr
+    result = run_cli("predict", str(run_dir), str(tmp_path / "wavs"), "--skip-bad", env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(result.stdout.splitlines()) == 6 and "skipped 1 of 6 files" in result.stderr
     result = run_cli("export", str(run_dir), "--format", "tflite")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (run_dir / "export" / "model.tflite").stat().st_size > 0

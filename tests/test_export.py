@@ -198,7 +198,7 @@ def test_onnx_model_matches_the_keras_model_on_the_run_s_features(tone_run, wav_
     # The files' features as predict extracts them, zero-padded into one batch with a mask.
     record = runs.load_run(tone_run)
     files = predict.input_files([wav_folder])
-    sequences = predict.featurize(files, record.config, record.dataset.n_features)
+    _, sequences = predict.featurize(files, record.config, record.dataset.n_features)
     width = max(len(x) for x in sequences)
     batch = np.zeros((len(sequences), width, sequences[0].shape[1]), np.float32)
     mask = np.zeros((len(sequences), width), bool)
