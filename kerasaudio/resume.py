@@ -110,8 +110,8 @@ def restore(model, run_dir: Path, state: dict) -> None:
                         "--no-resume") from None
     variables = _variables(model)
     if len(values) != len(variables):
-        raise ValueError(f"{run_dir}: saved state has {len(values)} variables, the model "
-                         f"{len(variables)}")
+        raise UserError(f"{run_dir}: its saved training state has {len(values)} variables, "
+                        f"the model {len(variables)}; start the run anew with --no-resume")
     for variable, value in zip(variables, values):
         variable.assign(value)
 
@@ -145,7 +145,8 @@ def _interrupted(run_dir: Path) -> bool:
 
 def comparable(config: dict) -> str:
     """The parts of a config.json that must match for a run to be continued."""
-    keys = ("data", "features", "model", "train", "out", "dataset")
+    # finetune too: an interrupted fine-tuning is no plain fit's to continue.
+    keys = ("data", "features", "model", "train", "out", "dataset", "finetune")
     config = with_defaults(config)
     record = {k: config.get(k) for k in keys}
     # Augmentation strengths (runs before augmentation existed had none).

@@ -10,7 +10,7 @@ import keras
 import pytest
 from conftest import make_sequences
 
-from kerasaudio import runs, train
+from kerasaudio import resume, runs, train
 from kerasaudio.config import ModelConfig, RunConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,3 +185,10 @@ def test_runs_started_in_the_same_second_never_share_a_directory(tmp_path, monke
     assert [p.name for p in made] == ["20261123-120000-gru-spoken-digits",
                                       "20261123-120000-gru-spoken-digits-2",
                                       "20261123-120000-gru-spoken-digits-3"]
+
+
+def test_an_interrupted_finetune_is_never_continued_by_a_plain_fit():
+    # Their records can match in everything else (the README's music-genres comparison).
+    plain = json.loads(config("runs").to_json())
+    tuned = {**plain, "finetune": {"source": "runs/source", "freeze_epochs": 5}}
+    assert resume.comparable(plain) != resume.comparable(tuned)
