@@ -82,8 +82,18 @@ def set_backbone_trainable(model: keras.Model, tasks: list, trainable: bool) -> 
     head_layers = {name for task in tasks for name in heads.layer_names(task)}
     for layer in model.layers:
         if layer.name not in head_layers:
-            frozen_always = isinstance(layer, keras.layers.BatchNormalization)
-            layer.trainable = trainable and not frozen_always
+            layer.trainable = trainable
+            # Also inside nested models (an ensemble's member backbones), which the
+            # assignment above unfroze whole.
+            for norm in _batch_norms(layer):
+                norm.trainable = False
+
+
+def _batch_norms(layer) -> list:
+    """The BatchNormalization layers of `layer`, itself included, through nested models."""
+    if isinstance(layer, keras.layers.BatchNormalization):
+        return [layer]
+    return [norm for inner in getattr(layer, "layers", []) for norm in _batch_norms(inner)]
 
 
 def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
@@ -99,8 +109,9 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
         freeze_epochs: epochs with the backbone frozen.
         out: parent folder of the new run directory.
         feature_kind: the --features the user gave, which must be the source's.
-        own_data: read the source run's data set (its name, format, part and seed) instead of
-            `data`'s.
+        own_data: read the source run's data set (its name, format, part and seed, and the
+            shares and folds that drew its splits) instead of `data`'s: other shares would
+            draw a test split holding examples the backbone trained on.
 
     Raises:
         UserError: for a run directory that cannot be fine-tuned, or other features.
@@ -115,7 +126,10 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
                         f"backbone cannot read {feature_kind} (leave --features out)")
     if own_data:
         data = dataclasses.replace(data, name=source.data.name, format=source.data.format,
-                                   part=source.data.part, seed=source.data.seed)
+                                   part=source.data.part, seed=source.data.seed,
+                                   val_fraction=source.data.val_fraction,
+                                   test_fraction=source.data.test_fraction,
+                                   folds=source.data.folds, fold=source.data.fold)
     return RunConfig(data=data, features=source.features, model=source.model, train=train,
                      out=out, finetune=FinetuneConfig(source=str(run_dir),
                                                       freeze_epochs=freeze_epochs))

@@ -1,9 +1,11 @@
 """predict on audio files, and exported models that compute their own features."""
 
+import json
 import logging
 import sys
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 import soundfile
@@ -135,6 +137,29 @@ def test_predict_never_writes_over_its_inputs_or_the_runs_record(tone_run, wav_f
         assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert all(path.read_bytes() == data for path, data in kept.items())
     assert not (tmp_path / "p.csv").exists()  # nothing written before the submission failed
+
+
+def test_finetune_on_the_source_s_data_keeps_the_source_s_splits(tone_run, tmp_path):
+    # Other shares or folds would draw a test split holding examples the backbone trained on.
+    source = tmp_path / "source"
+    source.mkdir()
+    config = json.loads((tone_run / "config.json").read_text())
+    config["data"].update(test_fraction=0.1, val_fraction=0.3, folds=5, fold=2)
+    (source / "config.json").write_text(json.dumps(config))
+    (source / "best.keras").write_bytes((tone_run / "best.keras").read_bytes())
+    cfg = transfer.finetune_config(source, DataConfig(name="x"), TrainConfig(epochs=4), 1,
+                                   str(tmp_path), own_data=True)
+    assert (cfg.data.test_fraction, cfg.data.val_fraction, cfg.data.folds, cfg.data.fold) == \
+        (0.1, 0.3, 5, 2)
+
+
+def test_an_ensemble_s_batch_norm_stays_frozen_when_its_backbones_are_unfrozen():
+    member = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4),
+                               keras.layers.BatchNormalization()], name="member_0_backbone")
+    inputs = keras.Input((4,))
+    model = keras.Model(inputs, keras.layers.Dense(2, name="label")(member(inputs)))
+    transfer.set_backbone_trainable(model, [make_task("label", ["a", "b"])], True)
+    assert member.layers[0].trainable and not member.layers[1].trainable
 
 
 def test_finetune_says_when_the_backbone_would_never_unfreeze(tone_run, tmp_path, caplog,
