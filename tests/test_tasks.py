@@ -233,6 +233,11 @@ def test_finetune_puts_new_heads_on_the_source_backbone(tmp_path):
     assert not np.array_equal(tuned.get_layer("dense_0").get_weights()[0],
                               source.get_layer("dense_0").get_weights()[0])
 
+    # No frozen phase: the whole model trains at once, at the unfrozen phase's rate.
+    run_dir = _finetune_offset(source_dir, data, freeze=0, epochs=1, out=tmp_path / "tuned-0")
+    rate = float((run_dir / "history.csv").read_text().splitlines()[1].split(",")[2])
+    assert rate == pytest.approx(1e-4)
+
 
 def test_finetune_gives_the_new_heads_the_source_heads_l2_penalty(tmp_path):
     data = with_offset_target(make_sequences(60, seed=6))
