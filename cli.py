@@ -328,7 +328,7 @@ def main():
               show_default=True, help="Weigh examples by inverse class frequency.")
 @click.option("--overfit-batches", type=click.IntRange(min=1),
               help="Sanity check: train on N batches only; the loss should go to ~0.")
-@click.option("--mixup", type=click.FloatRange(min=0), default=TrainConfig.mixup,
+@click.option("--mixup", type=FiniteFloatRange(min=0), default=TrainConfig.mixup,
               show_default=True,
               help="Mixup's alpha: train on pairs of examples mixed with a Beta(alpha, alpha) "
                    "weight, their targets mixed alike (0: off; 0.2-0.4 is usual).")

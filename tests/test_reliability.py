@@ -77,7 +77,7 @@ FIT_OPTION_CASES = [
     ["--folds", "1"], ["--folds", "3", "--repeats", "2"], ["--ensemble", "1"], ["--ensemble"],
     ["--folds", "3", "--ensemble", "4"], ["--ensemble", "3", "--repeats", "2"],
     ["--val-fraction", "0.3"], ["--val-fraction", "1"], ["--test-fraction", "nan"],
-    ["--sample-rate", "100"], ["--min-epoch-steps", "0"],
+    ["--sample-rate", "100"], ["--min-epoch-steps", "0"], ["--mixup", "nan"], ["--mixup", "inf"],
 ]
 
 
