@@ -504,8 +504,8 @@ def archs():
 
     for name in models.ARCHITECTURES:
         about = models.summary(name)
-        params = ", ".join(f"{k}={v}" for k, v in about["hyperparameters"].items()
-                           if v is not None)
+        params = ", ".join(f"{k}={'(unset)' if v is None else v}"
+                           for k, v in about["hyperparameters"].items())
         training = ", ".join(f"{k}={v}" for k, v in about["training"].items())
         click.echo(f"{name}: {about['description']}\n    {params}"
                    + (f"; trains with {training}" if training else ""))

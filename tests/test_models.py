@@ -169,6 +169,9 @@ def test_dense_defaults_are_the_seed_baseline(toy_dataset):
     wide = models.build("dense", _spec(toy_dataset), toy_dataset.tasks, hidden=64, layers=3)
     widths = [layer.units for layer in wide.layers if isinstance(layer, keras.layers.Dense)]
     assert widths == [64, 64, 64, 3]
+    # layers repeats one width; with the default widths it would be ignored without a word.
+    with pytest.raises(UserError, match="dense: layers=3 repeats one width"):
+        models.build("dense", _spec(toy_dataset), toy_dataset.tasks, layers=3)
 
 
 def test_gru_attention_hyperparameters_shape_the_model(toy_dataset):

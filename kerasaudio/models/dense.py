@@ -3,6 +3,7 @@ baseline)."""
 
 import keras
 
+from kerasaudio.errors import UserError
 from kerasaudio.models import heads
 from kerasaudio.models.inputs import InputSpec, sequence_inputs
 
@@ -21,6 +22,9 @@ def build(spec: InputSpec, tasks, hidden=(100, 10), layers: int | None = None,
         layers: number of hidden layers when `hidden` is one width.
         dropout: dropout rate after each hidden layer.
     """
+    if layers is not None and not isinstance(hidden, int):
+        raise UserError(f"dense: layers={layers} repeats one width (hidden=64 layers=3); "
+                        f"hidden={','.join(map(str, hidden))} gives its layers itself")
     widths = (hidden,) * (layers or 1) if isinstance(hidden, int) else tuple(hidden)
     inputs, x, mask = sequence_inputs(spec)
     x = keras.layers.GlobalAveragePooling1D(name="mean_over_time")(x, mask=mask)
