@@ -130,6 +130,9 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
                                    val_fraction=source.data.val_fraction,
                                    test_fraction=source.data.test_fraction,
                                    folds=source.data.folds, fold=source.data.fold)
+    # The source's SpecAugment layer sits before its backbone and comes along, masking while
+    # fine-tuning too: the record says so.
+    train = dataclasses.replace(train, spec_augment=source.train.spec_augment)
     return RunConfig(data=data, features=source.features, model=source.model, train=train,
                      out=out, finetune=FinetuneConfig(source=str(run_dir),
                                                       freeze_epochs=freeze_epochs))

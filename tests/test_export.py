@@ -145,12 +145,15 @@ def test_finetune_on_the_source_s_data_keeps_the_source_s_splits(tone_run, tmp_p
     source.mkdir()
     config = json.loads((tone_run / "config.json").read_text())
     config["data"].update(test_fraction=0.1, val_fraction=0.3, folds=5, fold=2)
+    config["train"]["spec_augment"] = True
     (source / "config.json").write_text(json.dumps(config))
     (source / "best.keras").write_bytes((tone_run / "best.keras").read_bytes())
     cfg = transfer.finetune_config(source, DataConfig(name="x"), TrainConfig(epochs=4), 1,
                                    str(tmp_path), own_data=True)
     assert (cfg.data.test_fraction, cfg.data.val_fraction, cfg.data.folds, cfg.data.fold) == \
         (0.1, 0.3, 5, 2)
+    # The source's SpecAugment layer comes with its backbone, and the record says so.
+    assert cfg.train.spec_augment
 
 
 def test_an_ensemble_s_batch_norm_stays_frozen_when_its_backbones_are_unfrozen():
