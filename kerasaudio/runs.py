@@ -216,7 +216,9 @@ def discover(paths: list) -> list:
         if not children:
             raise UserError(f"{path}: holds no run directories (no config.json found)")
         found += children
-    return found
+    # An experiment's ensemble is a run of its own, beside the members' mean and interval.
+    return [p for path in found for p in (path, path / ENSEMBLE)
+            if p == path or (is_experiment(path) and is_run(p) and is_complete(p))]
 
 
 def _status(path: Path) -> str:

@@ -351,3 +351,6 @@ def test_compare_gives_an_ensemble_of_seeds_its_members_seeds(tmp_path):
         **config, "ensemble": {"of": "seeds", "members": [m.name for m in members]}})
     row = compare.run_row(ensemble)
     assert row["seeds"] == "3,4" and "(mean of 2 seeds)" in row["run"]
+    # compare of the folder lists the experiment (mean and interval) and its ensemble.
+    runs_shown = [r["run"] for r in compare.table([tmp_path])]
+    assert f"{experiment.name} (2 runs)" in runs_shown and row["run"] in runs_shown
