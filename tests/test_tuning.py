@@ -65,7 +65,7 @@ def test_the_architecture_is_never_silently_replaced(arch, kwargs, message):
         spaces.archs(arch, spaces.Overrides.parse(**kwargs), DataConfig())
 
 
-def test_architectures_that_share_a_name_keep_their_own_ranges():
+def test_architectures_that_share_a_name_keep_their_own_ranges(tmp_path):
     # conv1d's layers go from 1 to 4, gru's from 1 to 3: each in its own conditional scope.
     space = spaces.resolve(["conv1d", "gru", "lstm"], spaces.Overrides.parse())
     assert space["layers"][0].grid() == [1, 2, 3, 4] and space["layers"][1] == ["conv1d"]
@@ -74,10 +74,26 @@ def test_architectures_that_share_a_name_keep_their_own_ranges():
     hp = kt.HyperParameters()
     hp.Choice("arch", ["conv1d", "gru", "lstm"])
     hp.values["arch"] = "gru"
-    values = spaces.define(hp, ["conv1d", "gru", "lstm"], space)
+    names = ["conv1d", "gru", "lstm"]
+    values = spaces.define(hp, names, space)
     assert values["arch"] == "gru" and "filters" not in values["model"]
-    assert [p.max_value for p in hp.space if p.name == "layers"] == [4, 3]
-    assert [hp.is_active(p) for p in hp.space if p.name == "layers"] == [False, True]
+    layers = [p for p in hp.space if spaces.hp_name(p.name) == "layers"]
+    assert [(p.name, p.max_value, hp.is_active(p)) for p in layers] == \
+        [("layers", 4, False), ("layers:gru", 3, True)]
+    # KerasTuner keeps values by name: each oracle must give both their own values.
+    for oracle_class in (kt.oracles.RandomSearchOracle, kt.oracles.BayesianOptimizationOracle):
+        oracle = oracle_class(objective=kt.Objective("val_accuracy", "max"), seed=0,
+                              hyperparameters=hp, max_trials=8)
+        oracle._set_project_dir(str(tmp_path), oracle_class.__name__)
+        drawn = set()
+        for n in range(8):
+            trial = oracle.create_trial(f"t{n}")
+            values = spaces.define(trial.hyperparameters.copy(), names, space)
+            drawn.add((values["arch"], values["model"]["layers"]))
+            oracle.update_trial(trial.trial_id, {"val_accuracy": 0.5})
+            oracle.end_trial(trial)
+        assert {arch for arch, _ in drawn} == {"conv1d", "gru", "lstm"}
+        assert all(n <= (4 if arch == "conv1d" else 3) for arch, n in drawn)
 
 
 def test_grid_search_varies_only_the_grid_axes_and_arch_can_be_one():

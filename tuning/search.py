@@ -429,7 +429,8 @@ def trial_rows(directory: Path) -> list:
         executions = _executions(path.parent / EXECUTIONS)
         rows.append({
             "trial": trial["trial_id"], "status": trial["status"],
-            **{k: round(v, 10) if isinstance(v, float) else v
+            # `layers:gru` is gru's `layers` (tuning/spaces.py); one of them is active.
+            **{spaces.hp_name(k): round(v, 10) if isinstance(v, float) else v
                for k, v in values.items() if not k.startswith("tuner/")},
             "bracket": values.get("tuner/bracket"), "round": values.get("tuner/round"),
             # Hyperband continues a trial from an earlier one's best weights, numbering its

@@ -234,7 +234,7 @@ def resolve(arch_names: list, overrides: Overrides, grid_search: bool = False) -
 def _add(space: dict, name: str, param: Param, arch: str) -> None:
     """Adds `arch`'s `name` to the space: to the entry of the architectures that define it
     alike, else as an entry of its own, `name:arch` (conv1d's layers go to 4, gru's to 3),
-    which is declared as `name` in `arch`'s conditional scope."""
+    which is declared under that key in `arch`'s conditional scope."""
     for key, (other, owners) in space.items():
         if hp_name(key) == name and owners is not None and other == param:
             space[key] = (param, owners + [arch])
@@ -309,8 +309,10 @@ def define(hp, arch_names: list, space: dict) -> dict:
         if owners is None:
             values["train"][name] = _declare(hp, name, param, default=param.default)
             continue
+        # Declared by its key: KerasTuner keeps values by name, so two architectures'
+        # different `layers` need two names (`layers`, `layers:gru`), mapped back here.
         with hp.conditional_scope("arch", owners):
-            value = _declare(hp, name, param, default=models.hyperparameters(arch).get(name))
+            value = _declare(hp, key, param, default=models.hyperparameters(arch).get(name))
         if arch in owners:
             values["model"][name] = value
     values["model"] = {k: v for k, v in values["model"].items() if v is not None}
