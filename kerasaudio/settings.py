@@ -90,7 +90,9 @@ def read_best(path) -> dict:
 def _searched_run(path, best: dict) -> RunConfig:
     """The data, features and augmentation the search's trials had, as a RunConfig."""
     try:
-        recorded = with_defaults({"data": best["data"], "features": best["features"]})
+        # A quick search's --limit or --train-fraction is not the retrain's.
+        data = {**best["data"], "limit": None, "train_fraction": 1.0}
+        recorded = with_defaults({"data": data, "features": best["features"]})
         return RunConfig.from_dict({
             "data": recorded["data"], "features": recorded["features"],
             "model": {"arch": best["arch"]}, "out": "",
@@ -227,6 +229,15 @@ def ensemble_plan(repeats: int, folds: int | None, ensemble: int | None) -> tupl
     return seeds, "seeds"
 
 
+def searched_source(best: dict | None, data: DataConfig, given: set) -> RunConfig | None:
+    """The search's data, features and augmentation (a best.json's) for `fit --hparams`,
+    unless --data names other data, which then has its own defaults."""
+    searched = (best or {}).get("searched")
+    if searched is None or ("data" in given and data.name != searched.data.name):
+        return None
+    return searched
+
+
 def fit_config(options: dict, given: set) -> RunConfig:
     """A `fit`'s RunConfig from its options (click's parameter names -> values, given or
     default; `data` already a DataConfig) and the names of those given on the command line,
@@ -249,7 +260,7 @@ def fit_config(options: dict, given: set) -> RunConfig:
     quiet.import_tensorflow()  # the architecture's module imports Keras
     # The data, features and augmentation of the run, or of the search's trials: a winner
     # found on one data set is not retrained on the built-in corpus without a word.
-    source = record or (best or {}).get("searched")
+    source = record or searched_source(best, options["data"], given)
     data = record_data(source, options["data"], given) if source else options["data"]
     features = features_for(data, options["feature_kind"], **{
         k: options[k] for k in FEATURE_OPTIONS if k != "feature_kind"})

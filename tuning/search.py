@@ -10,6 +10,7 @@ import csv
 import dataclasses
 import io
 import json
+import logging
 import multiprocessing
 import os
 import shutil
@@ -36,6 +37,8 @@ from tuning import spaces, trial_process
 HYPERBAND_FACTOR = 3
 SETTINGS_FILE = "search.json"
 EXECUTIONS = "executions.jsonl"
+
+log = logging.getLogger(__name__)
 
 
 def _save_json_atomically(path, obj):
@@ -194,9 +197,7 @@ class IsolatedTrials:
             name = self.oracle.objective.name
             record["fold_scores"] = [best(logs[name]) if logs.get(name) else None
                                      for logs in results]
-        # Appended, not rewritten: a trial that ran twice would show two lines.
-        with open(Path(self.get_trial_dir(trial.trial_id)) / EXECUTIONS, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_execution(Path(self.get_trial_dir(trial.trial_id)) / EXECUTIONS, record)
         return histories
 
 
@@ -446,24 +447,28 @@ def trial_rows(directory: Path) -> list:
     return rows
 
 
-def _executions(path: Path) -> list:
-    """The trial's executions.jsonl records. Its lines are appended: a kill in the middle of
-    one leaves a torn last line, which is left out.
+def append_execution(path: Path, record: dict) -> None:
+    """Appends one execution's record to a trial's executions.jsonl. Appended, not
+    rewritten: a trial that ran twice shows two lines. A line torn by a kill has no newline;
+    the record starts on a line of its own after it, or the torn line would swallow it."""
+    torn = path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n")
+    with open(path, "a") as f:
+        f.write(("\n" if torn else "") + json.dumps(record) + "\n")
 
-    Raises:
-        UserError: naming the file, for a line other than the last that is not JSON.
-    """
+
+def _executions(path: Path) -> list:
+    """The trial's executions.jsonl records. A line that is not JSON was torn by a kill
+    during its append (append_execution puts the next record on a line of its own): that
+    execution's record was lost, and it is left out."""
     if not path.exists():
         return []
-    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
     records = []
-    for n, line in enumerate(lines, 1):
+    for line in path.read_text(errors="replace").splitlines():
         try:
             records.append(json.loads(line))
         except ValueError:
-            if n < len(lines):
-                raise UserError(f"{path}:{n}: not valid JSON; the search's records are "
-                                "damaged (start again with --overwrite)") from None
+            if line.strip():
+                log.warning(f"{path}: left out a record torn by an interruption")
     return records
 
 
