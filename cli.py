@@ -415,8 +415,8 @@ def fit(ctx, repeats, folds, ensemble, resume, verbose, **options):
         return
     from kerasaudio import compare as compare_lib
 
-    shown = [experiment, ensemble_dir] if members_of else [experiment]
-    click.echo(compare_lib.markdown(compare_lib.table(shown)), nl=False)
+    # The experiment's ensemble comes with it (runs.discover).
+    click.echo(compare_lib.markdown(compare_lib.table([experiment])), nl=False)
     click.echo(f"experiment directory: {experiment}")
     if members_of:
         click.echo(f"ensemble (a run directory): {ensemble_dir}")

@@ -96,7 +96,8 @@ def featurize(files: list, cfg: RunConfig, n_features: int,
             out[i] = _checked(files[i], frames[offsets[k]:offsets[k + 1]], n_features)
     kept = [i for i, x in enumerate(out) if x is not None]
     if not kept:
-        raise UserError(f"none of the {len(files)} files could be read")
+        raise UserError(f"none of the {len(files)} files could be read (the first: "
+                        f"{problems.found[0]})")
     return [files[i] for i in kept], [out[i] for i in kept]
 
 

@@ -47,10 +47,11 @@ def check_writable(out: str | os.PathLike, option: str = "--out") -> None:
     # os.access lets root write anywhere, but a read-only or pseudo file system (/proc)
     # refuses even root: making and removing an empty folder there is the only sure test.
     try:
-        os.rmdir(tempfile.mkdtemp(prefix=".kerasaudio-probe-", dir=existing))
+        probe = tempfile.mkdtemp(prefix=".kerasaudio-probe-", dir=existing)
     except OSError as error:
         raise UserError(f"{option} {out}: cannot make a folder in {existing} "
                         f"({error.strerror})") from None
+    os.rmdir(probe)
 
 
 @contextlib.contextmanager
@@ -217,8 +218,9 @@ def discover(paths: list) -> list:
             raise UserError(f"{path}: holds no run directories (no config.json found)")
         found += children
     # An experiment's ensemble is a run of its own, beside the members' mean and interval.
-    return [p for path in found for p in (path, path / ENSEMBLE)
-            if p == path or (is_experiment(path) and is_run(p) and is_complete(p))]
+    with_ensembles = [p for path in found for p in (path, path / ENSEMBLE)
+                      if p == path or (is_experiment(path) and is_run(p) and is_complete(p))]
+    return list(dict.fromkeys(with_ensembles))  # named twice (experiment and ensemble): once
 
 
 def _status(path: Path) -> str:

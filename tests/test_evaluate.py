@@ -354,3 +354,5 @@ def test_compare_gives_an_ensemble_of_seeds_its_members_seeds(tmp_path):
     # compare of the folder lists the experiment (mean and interval) and its ensemble.
     runs_shown = [r["run"] for r in compare.table([tmp_path])]
     assert f"{experiment.name} (2 runs)" in runs_shown and row["run"] in runs_shown
+    named_twice = [r["run"] for r in compare.table([experiment, ensemble])]
+    assert named_twice.count(row["run"]) == 1
