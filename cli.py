@@ -454,6 +454,11 @@ def finetune(ctx, source, data, feature_kind, freeze_epochs, epochs, batch_size,
     with the backbone frozen for --freeze-epochs, then everything at a lower learning rate.
     --data defaults to the run's own data set."""
     own_data = ctx.get_parameter_source("data") == click.core.ParameterSource.DEFAULT
+    shares = [f"--{name.replace('_', '-')}" for name in ("val_fraction", "test_fraction")
+              if getattr(data, name) != getattr(DataConfig(), name)]
+    if own_data and shares:
+        raise UserError(f"{', '.join(shares)}: fine-tuning on the --from run's own data keeps "
+                        "the shares that drew its splits; give them with other --data")
     quiet.import_tensorflow()
     from kerasaudio import train, transfer
 
@@ -687,6 +692,9 @@ def predict(run_dir, paths, csv_path, submission, skip_bad):
     # The folders are searched once: predict_files takes the files found here.
     files = predict_lib.input_files(paths)
     predict_lib.check_outputs(run_dir, files, [path] + ([Path(submission)] if submission else []))
+    if skip_bad and submission:
+        raise UserError("--skip-bad leaves files out, and a --submission needs every file's "
+                        "Id; fix or remove the bad files instead")
     problems = Problems(skip_bad)
     header, rows = predict_lib.predict_files(run_dir, files, problems)
     if problems.found:

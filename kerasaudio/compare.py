@@ -58,7 +58,8 @@ def _split_note(cfg: RunConfig) -> str:
 def _seeds(path: Path, cfg: RunConfig, ensemble: dict | None) -> str:
     """The run's seed; an ensemble of seeds: its members' (its record is its first's)."""
     if ensemble and ensemble["of"] == "seeds":
-        return ",".join(map(str, runs.read_json(path.parent / "experiment.json")["seeds"]))
+        return ",".join(str(runs.read_record(path.parent / member).config.train.seed)
+                        for member in ensemble["members"])
     return str(cfg.train.seed)
 
 

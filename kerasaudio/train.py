@@ -566,14 +566,10 @@ def _frozen_epochs(job: _Job) -> int:
 def _compile_and_restore(job: _Job, feed: _Feed) -> int:
     """Compiles the model (its backbone frozen for a fine-tuning's first phase) and puts back
     a resumed run's state; returns the epoch training starts at."""
-    t = job.cfg.train
     if _frozen_epochs(job):
         transfer.set_backbone_trainable(job.model, job.train.tasks, False)
-    elif job.cfg.finetune:
-        # No frozen phase: the whole model trains at once, at the unfrozen phase's rate.
-        t = dataclasses.replace(t, lr=t.lr * job.cfg.finetune.lr_factor)
     with job.strategy.scope():  # the optimizer's variables are mirrored like the model's
-        compile_model(job.model, t, feed.steps, job.train.tasks)
+        compile_model(job.model, job.cfg.train, feed.steps, job.train.tasks)
         if job.state is None:
             return 0
         resume_lib.restore(job.model, job.run_dir, job.state)

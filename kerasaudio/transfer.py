@@ -109,15 +109,27 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
         freeze_epochs: epochs with the backbone frozen.
         out: parent folder of the new run directory.
         feature_kind: the --features the user gave, which must be the source's.
-        own_data: read the source run's data set (its name, format, part and seed, and the
-            shares and folds that drew its splits) instead of `data`'s: other shares would
-            draw a test split holding examples the backbone trained on.
+        own_data: read the source run's data set (its name, format, part and seed) instead
+            of `data`'s. On the source's data set (so also when `data` names it) the shares
+            and fold that drew the source's splits are kept: other shares would draw a test
+            split holding examples the backbone trained on.
 
     Raises:
         UserError: for a run directory that cannot be fine-tuned, or other features.
     """
 
-    source = runs.load_run(run_dir).config
+    record = runs.load_run(run_dir)
+    source = record.config
+    own_data = own_data or data.name == source.data.name
+    if own_data and record.ensemble and record.ensemble["of"] == "folds":
+        raise UserError(f"{run_dir}: an ensemble of fold models, each of whose examples "
+                        "outside the test split trained one of its members: its own data "
+                        "has no clean validation split; fine-tune one fold run, or give "
+                        "other --data")
+    if freeze_epochs == 0:
+        # No frozen phase: the whole model trains at once, at the unfrozen phase's rate,
+        # which the record then says.
+        train = dataclasses.replace(train, lr=train.lr * FinetuneConfig.lr_factor)
     if freeze_epochs >= train.epochs:
         log.warning(f"--freeze-epochs {freeze_epochs} is not below --epochs {train.epochs}: "
                     "the backbone stays frozen throughout, and only the new heads train")

@@ -115,6 +115,9 @@ def test_predict_a_folder_of_wavs_and_export_for_tflite(smoke_run, corpus_cache,
     result = run_cli("predict", str(run_dir), str(tmp_path / "wavs"), "--skip-bad", env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert len(result.stdout.splitlines()) == 6 and "skipped 1 of 6 files" in result.stderr
+    result = run_cli("predict", str(run_dir), str(tmp_path / "wavs"), "--skip-bad",
+                     "--submission", str(tmp_path / "s.csv"), env=env)
+    assert result.returncode == 2 and "a --submission needs every file's Id" in result.stderr
     result = run_cli("export", str(run_dir), "--format", "tflite")
     assert result.returncode == 0, result.stderr[-3000:]
     assert (run_dir / "export" / "model.tflite").stat().st_size > 0

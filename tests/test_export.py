@@ -154,6 +154,16 @@ def test_finetune_on_the_source_s_data_keeps_the_source_s_splits(tone_run, tmp_p
         (0.1, 0.3, 5, 2)
     # The source's SpecAugment layer comes with its backbone, and the record says so.
     assert cfg.train.spec_augment
+    # Named as --data, the source's data set keeps its splits too.
+    named = transfer.finetune_config(source, DataConfig(name=config["data"]["name"]),
+                                     TrainConfig(epochs=4), 1, str(tmp_path))
+    assert (named.data.test_fraction, named.data.fold) == (0.1, 2)
+    # A fold ensemble's own data has no example that none of its members trained on.
+    config["ensemble"] = {"of": "folds", "members": ["a", "b"]}
+    (source / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UserError, match="an ensemble of fold models"):
+        transfer.finetune_config(source, DataConfig(name="x"), TrainConfig(epochs=4), 1,
+                                 str(tmp_path), own_data=True)
 
 
 def test_an_ensemble_s_batch_norm_stays_frozen_when_its_backbones_are_unfrozen():

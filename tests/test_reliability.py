@@ -147,6 +147,11 @@ def test_an_out_where_no_folder_can_be_made_is_one_line(tmp_path):
         assert "/proc/kerasaudio-test" in line, line
 
 
+def test_finetune_on_the_source_s_own_data_refuses_other_shares(tmp_path):
+    line = one_line_exit_2(run_cli("finetune", "--from", str(tmp_path), "--val-fraction", "0.3"))
+    assert "--val-fraction: fine-tuning on the --from run's own data keeps the shares" in line
+
+
 def test_the_direction_of_every_metric_is_decided_in_one_place():
     for name in ("loss", "val_loss", "val_rate_mae", "val_rate_loss", "mae", "val_mse"):
         assert monitor.mode(name) == "min", name

@@ -48,6 +48,15 @@ def test_bad_overrides_are_user_errors(kwargs, message):
         spaces.resolve(["gru"], spaces.Overrides.parse(**kwargs))
 
 
+def test_a_searched_layers_needs_a_searched_width():
+    # A grid keeps dense's default widths 100,10, which layers cannot repeat.
+    with pytest.raises(UserError, match="dense: layers repeats one width"):
+        spaces.resolve(["dense"], spaces.Overrides.parse(grid=["layers=1,2"]), grid_search=True)
+    spaces.resolve(["dense"], spaces.Overrides.parse(grid=["layers=1,2", "hidden=32,64"]),
+                   grid_search=True)
+    spaces.resolve(["dense"], spaces.Overrides.parse())  # random: both searched
+
+
 def test_a_range_narrows_the_space_and_never_widens_it():
     space = spaces.resolve(["gru"], spaces.Overrides.parse(ranges=["dropout=0.35:0.95",
                                                                    "hidden=200:400"]))

@@ -228,7 +228,22 @@ def resolve(arch_names: list, overrides: Overrides, grid_search: bool = False) -
     for key, (param, owners) in out.items():
         for value in param.grid():
             _check_value(hp_name(key), value, owners)
+    for arch in arch_names:
+        _check_layers(arch, out)
     return out
+
+
+def _check_layers(arch: str, space: dict) -> None:
+    """Refuses a searched `layers` of an architecture whose `hidden` stays at default
+    widths (dense's 100,10, in a grid search): `layers` repeats one width, and every trial
+    would fail."""
+    searched = {hp_name(k) for k, (param, owners) in space.items()
+                if owners and arch in owners and param.searched}
+    widths = models.hyperparameters(arch).get("hidden")
+    if "layers" in searched and "hidden" not in searched and isinstance(widths, tuple):
+        raise UserError(f"{arch}: layers repeats one width, and hidden stays at its default "
+                        f"{','.join(map(str, widths))}; give hidden too (--fix hidden=64, "
+                        "or --grid hidden=32,64)")
 
 
 def _add(space: dict, name: str, param: Param, arch: str) -> None:
