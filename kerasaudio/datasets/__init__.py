@@ -278,19 +278,14 @@ def _check_every_fold_sees_every_class(dataset: Dataset, pooled: np.ndarray, fol
                                        data: DataConfig) -> None:
     """Refuses a deal that puts every example of a class (one example, or one speaker's)
     into one fold: that fold's model would never see the class and be scored on it."""
-    for task in dataset.tasks:
-        if task.kind != "classification":
-            continue
-        targets = dataset.targets[task.name][pooled]
-        for k in range(data.folds):
-            missing = np.setdiff1d(targets[targets >= 0], targets[fold != k])
-            if missing.size:
-                name = dataset.class_names[task.name][int(missing[0])]
-                count = int(np.sum(targets == missing[0]))
-                raise UserError(f"{data.name}: all {count} training example"
-                                f"{'s' * (count > 1)} of class {name!r} fall in fold {k} of "
-                                f"--folds {data.folds}, whose model would never see the "
-                                "class; use fewer folds, or give it more examples (speakers)")
+    for k in range(data.folds):
+        left_out = _class_left_out(dataset, pooled, fold != k)
+        if left_out:
+            _, name, count = left_out
+            raise UserError(f"{data.name}: all {count} training example{'s' * (count > 1)} "
+                            f"of class {name!r} fall in fold {k} of --folds {data.folds}, "
+                            "whose model would never see the class; use fewer folds, or give "
+                            "it more examples (speakers)")
 
 
 def as_fold(dataset: Dataset, data: DataConfig) -> Dataset:
@@ -351,16 +346,27 @@ def _check_every_class_kept(dataset: Dataset, train: np.ndarray, kept: np.ndarra
                             data: DataConfig) -> None:
     """Refuses a share that leaves out every training example of a class: a model that
     never saw one would be scored on it as if it had."""
+    left_out = _class_left_out(dataset, train, kept)
+    if left_out:
+        task, name, _ = left_out
+        raise UserError(f"{data.name}: --train-fraction {data.train_fraction} keeps "
+                        f"{int(kept.sum())} of {len(train)} training examples and none of "
+                        f"{task.name} {name!r}; give a larger fraction")
+
+
+def _class_left_out(dataset: Dataset, examples: np.ndarray, kept: np.ndarray):
+    """(task, class name, its count among `examples`) of the first class of a sequence
+    classification task that `examples` (indices) hold and their subset `kept` (a mask over
+    them) does not, or None: a model trained on `kept` would never see that class."""
     for task in dataset.tasks:
         if task.kind != "classification" or task.level != "sequence":
             continue
-        targets = dataset.targets[task.name][train]
+        targets = dataset.targets[task.name][examples]
         missing = np.setdiff1d(targets[targets >= 0], targets[kept])
         if missing.size:
-            name = dataset.class_names[task.name][int(missing[0])]
-            raise UserError(f"{data.name}: --train-fraction {data.train_fraction} keeps "
-                            f"{int(kept.sum())} of {len(train)} training examples and none of "
-                            f"{task.name} {name!r}; give a larger fraction")
+            return (task, dataset.class_names[task.name][int(missing[0])],
+                    int(np.sum(targets == missing[0])))
+    return None
 
 
 def _check_classes(dataset: Dataset) -> None:
