@@ -67,8 +67,8 @@ def read_best(path) -> dict:
     missing = [k for k in BEST_KEYS if k not in best] if isinstance(best, dict) else BEST_KEYS
     if missing:
         raise UserError(f"{path}: not a tune best.json (missing {', '.join(missing)})")
-    kinds = {"arch": str, "hparams": dict, "train": dict}
-    for key, kind in kinds.items():
+    expected = {"arch": str, "hparams": dict, "train": dict}
+    for key, kind in expected.items():
         if not isinstance(best[key], kind):
             raise UserError(f"{path}: {key} is {best[key]!r}, expected a {kind.__name__}")
     epochs = best["epochs"]
