@@ -525,13 +525,17 @@ def epochs_at_best(rows: list, row: dict) -> int:
     be older than the earlier round's budget (its `initial_epoch`): counting from that
     checkpoint's own epochs, a winner that peaked early is not retrained for too many."""
     by_id = {r["trial"]: r for r in rows}
-    earlier = by_id.get(row.get("from_trial"))
-    if earlier is not None and earlier.get("best_step") is not None:
-        start = epochs_at_best(rows, earlier)
-    else:
-        start = row["initial_epoch"]
-    # best_step counts from the epoch the trial started at, 0-based.
-    return start + int(row["best_step"]) + 1
+
+    def at_best(row: dict) -> int:
+        earlier = by_id.get(row.get("from_trial"))
+        if earlier is not None and earlier.get("best_step") is not None:
+            start = at_best(earlier)
+        else:
+            start = row["initial_epoch"]
+        # best_step counts from the epoch the trial started at, 0-based.
+        return start + int(row["best_step"]) + 1
+
+    return at_best(row)
 
 
 def _trial_training(cfg: SearchConfig, arch: str, best: dict, searched: list) -> dict:
