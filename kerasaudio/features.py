@@ -8,12 +8,10 @@ computes cannot drift. Chroma and beat tracking come from librosa, in a pool of 
 
 import concurrent.futures
 import functools
-import multiprocessing
-import os
 
 import numpy as np
 
-from kerasaudio import progress
+from kerasaudio import processes, progress
 from kerasaudio.config import FeatureConfig
 from kerasaudio.errors import UserError
 
@@ -30,14 +28,6 @@ LIBROSA_CHUNK = 64
 LOG_OFFSET = 1e-6  # keeps log() finite on digital silence
 DELTA_WIDTH = 5  # HTK's +-2 frames
 TEMPO_WINDOW_S = 2.0  # tempo autocorrelation window; librosa's 8 s default costs 100x more
-
-
-def _usable_cores() -> int:
-    """Cores this process may run on (its affinity, e.g. under taskset or a container's
-    limit), not all the machine has."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
 
 
 def kinds(cfg: FeatureConfig) -> list:
@@ -208,7 +198,7 @@ def _tf_features(waves, lengths, cfg, wanted, label) -> dict:
         num_samples = tf.constant(lengths[idx], tf.int64)
         return idx, {k: fn(tf.constant(batch), num_samples).numpy() for k, fn in compute.items()}
 
-    with concurrent.futures.ThreadPoolExecutor(_usable_cores()) as pool, \
+    with concurrent.futures.ThreadPoolExecutor(processes.usable_cores()) as pool, \
             progress.task(f"Extracting {label}", len(lengths)) as advance:
         for idx, values in pool.map(run, _extract_batches(lengths)):
             for kind, batch in values.items():
@@ -260,8 +250,7 @@ def _librosa_features(waves, lengths, cfg, want_chroma, want_beats, label):
     utterances = [waves[a:b] for a, b in zip(offsets[:-1], offsets[1:])]
     jobs = [(utterances[s:s + LIBROSA_CHUNK], cfg, want_chroma, want_beats)
             for s in range(0, len(utterances), LIBROSA_CHUNK)]
-    # forkserver: the caller has TensorFlow loaded, which must not be forked.
-    with multiprocessing.get_context("forkserver").Pool(_usable_cores()) as pool:
+    with processes.pool([__name__], processes.usable_cores()) as pool:
         parts = list(progress.each(pool.imap(_librosa_chunk, jobs),
                                    f"Extracting {label} (librosa)", len(jobs)))
     return ([c for part in parts for c in part[0]], [b for part in parts for b in part[1]])

@@ -100,7 +100,7 @@ LAYERS = (
     ("inference", "transfer"),
     ("pipeline", "settings", "resume", "distribute"),
     ("datasets", "features", "augment", "models", "runs", "audio", "cache"),
-    ("config", "errors", "plots", "progress", "quiet", "monitor", "kerasaudio"),
+    ("config", "errors", "plots", "processes", "progress", "quiet", "monitor", "kerasaudio"),
 )
 
 

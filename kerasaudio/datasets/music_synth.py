@@ -27,14 +27,12 @@ and its index, whichever process renders it.
 import importlib.metadata
 import importlib.util
 import io
-import multiprocessing
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from kerasaudio import cache, progress
+from kerasaudio import cache, processes, progress
 from kerasaudio.errors import UserError
 
 # 2: reggae's eighths straight (swung, beat trackers took 2.5x its tempo); 3: shared
@@ -430,10 +428,8 @@ def synthesize(seed: int, songs: list[int] | None = None) -> dict:
     table = song_table(seed)
     indices = list(range(len(table))) if songs is None else list(songs)
     jobs = [(seed, i, table[i]["genre"]) for i in indices]
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload([__name__, "scipy.signal", "soxr", "pretty_midi", "midirenderer"])
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    with ctx.Pool(max(1, min(cores or 1, len(jobs)))) as pool:
+    preload = [__name__, "scipy.signal", "soxr", "pretty_midi", "midirenderer"]
+    with processes.pool(preload, min(processes.usable_cores(), len(jobs))) as pool:
         made = list(progress.each(pool.imap(make_song, jobs), "Rendering music-genres",
                                   len(jobs)))
     per_clip = np.repeat(np.arange(len(indices)), CLIPS_PER_SONG)

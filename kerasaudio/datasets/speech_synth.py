@@ -26,7 +26,6 @@ Two more corpora come from 88 speakers (the 8 voices x 11 of eSpeak's own varian
 
 import ctypes
 import importlib.metadata
-import multiprocessing
 import os
 import sys
 import tempfile
@@ -34,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasaudio import cache, progress
+from kerasaudio import cache, processes, progress
 from kerasaudio.errors import UserError
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -508,11 +507,11 @@ def _synth_speaker(args) -> dict:
 
 def _run_speakers(worker, jobs: list, label: str) -> list:
     """`worker(job)` for every speaker's job, each in a fresh process, with a progress bar."""
-    ctx = multiprocessing.get_context("forkserver")
     # Each speaker's process forks from the server with these already imported: imported
     # afresh (SciPy's signal module above all) they cost more than a speaker's synthesis.
-    ctx.set_forkserver_preload([__name__, "scipy.signal", "scipy.fft", "soxr"])
-    with ctx.Pool(min(os.cpu_count() or 1, len(jobs)), maxtasksperchild=1) as pool:
+    preload = [__name__, "scipy.signal", "scipy.fft", "soxr"]
+    with processes.pool(preload, min(processes.usable_cores(), len(jobs)),
+                        maxtasksperchild=1) as pool:
         results = pool.imap(worker, jobs)
         return list(progress.each(results, f"Synthesising {label}", len(jobs)))
 
