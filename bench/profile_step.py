@@ -1,11 +1,13 @@
-"""Where the default gru_attention's training time goes, on spoken-digits.
+"""Where a recurrent model's training time goes, on spoken-digits (the default
+gru_attention unless --arch says otherwise).
 
-    python bench/profile_step.py [--batches 60]
+    python bench/profile_step.py [--batches 60] [--arch gru_attention|gru|lstm] [--batch-size B]
 
 Times, in milliseconds per batch over the same bucketed training batches (held in memory, so
 the input pipeline is not part of it), each part of a training step on its own:
 
-- `gru_forward`: the two GRU layers alone (normalisation included);
+- `gru_forward` (`lstm_forward` for lstm): the recurrent layers alone (normalisation
+  included);
 - `forward`: the whole model (GRUs, attention pooling, head);
 - `forward_backward`: the loss and its gradients;
 - `train_step`: Keras's own `train_on_batch` (gradients, Adam update, metrics);
@@ -61,22 +63,27 @@ def per_batch_ms(fn, batches, repeats: int = 3) -> float:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batches", type=int, default=60)
+    parser.add_argument("--arch", choices=("gru_attention", "gru", "lstm"),
+                        default="gru_attention")
+    parser.add_argument("--batch-size", type=int, default=TrainConfig.batch_size,
+                        help="32, as bench/peer.py compares, unless given")
     args = parser.parse_args()
     keras.utils.set_random_seed(0)
     tf.config.experimental.enable_op_determinism()  # as fit runs
     data = datasets.load(DataConfig(), FeatureConfig()).subset("train")
-    cfg = TrainConfig()
+    cfg = TrainConfig(batch_size=args.batch_size)
     ds, steps = pipeline.training_batches(data, cfg.batch_size, cfg.seed)
     batches = [(x, y) for x, y in ds.take(min(args.batches, steps))]
-    model = models.build("gru_attention", spec_of(data, seed=0), data.tasks)
+    model = models.build(args.arch, spec_of(data, seed=0), data.tasks)
     model.compile(optimizer=train.make_optimizer(cfg, steps), loss=heads.losses(data.tasks),
                   metrics=heads.metrics(data.tasks))
     loss_fn = heads.losses(data.tasks)["digit"]
-    grus = keras.Model(model.inputs, model.get_layer("gru_1").output)
+    cell = "lstm" if args.arch == "lstm" else "gru"
+    recurrent = keras.Model(model.inputs, model.get_layer(f"{cell}_1").output)
 
     @tf.function(reduce_retracing=True)
-    def gru_forward(x, y):
-        return grus(x, training=True)
+    def recurrent_forward(x, y):
+        return recurrent(x, training=True)
 
     @tf.function(reduce_retracing=True)
     def forward(x, y):
@@ -89,9 +96,10 @@ def main():
         return tape.gradient(loss, model.trainable_variables)
 
     frames = int(sum(int(tf.reduce_sum(tf.cast(x["mask"], tf.int32))) for x, _ in batches))
-    common = {"batches": len(batches), "batch_size": cfg.batch_size,
+    common = {"arch": args.arch, "batches": len(batches), "batch_size": cfg.batch_size,
               "frames_per_batch": round(frames / len(batches), 1)}
-    parts = {"gru_forward": gru_forward, "forward": forward, "forward_backward": forward_backward,
+    parts = {f"{cell}_forward": recurrent_forward, "forward": forward,
+             "forward_backward": forward_backward,
              "train_step": lambda x, y: model.train_on_batch(x, y)}
     results = {}
     for name, fn in parts.items():
@@ -115,8 +123,8 @@ def main():
         emit(f"{name}_ms_per_batch", results[name], steps_per_execution=steps_per_execution,
              **common)
     shares = {
-        "gru_layers": results["gru_forward"],
-        "attention_and_head": results["forward"] - results["gru_forward"],
+        f"{cell}_layers": results[f"{cell}_forward"],
+        "pooling_and_head": results["forward"] - results[f"{cell}_forward"],
         "backward": results["forward_backward"] - results["forward"],
         "update_and_metrics": results["train_step"] - results["forward_backward"],
         "keras_fit_loop": results["fit_step"] - results["train_step"],
