@@ -1,13 +1,15 @@
-"""Seconds per epoch of the default gru_attention under the speed options worth trying on a
-CPU: op determinism off, XLA, a larger batch, one inter-op thread.
+"""Seconds per epoch of the default gru_attention (or --arch) under the speed options worth
+trying on a CPU: op determinism off, XLA, a larger batch, one inter-op thread, one intra-op
+thread, TensorFlow's oneDNN graph rewrites off.
 
-    python bench/fit_options.py [--epochs 2] [--options baseline,xla,...]
+    python bench/fit_options.py [--epochs 2] [--options baseline,xla,...] [--arch lstm]
 
 Prints two JSON lines per option: mean seconds of --epochs timed epochs after a warm-up
 epoch, and validation accuracy after them. Each option runs in a fresh process (TensorFlow's
 threading and determinism are fixed once it starts). `xla` compiles the train step with
 `jit_compile=True` and pads each batch up to its bucket's boundary, so XLA sees a dozen shapes
-rather than one per batch length.
+rather than one per batch length. `onednn_off` starts its process with
+`TF_ENABLE_ONEDNN_OPTS=0`.
 """
 
 import argparse
@@ -20,7 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-OPTIONS = ("baseline", "nondeterministic", "xla", "batch64", "interop1")
+OPTIONS = ("baseline", "nondeterministic", "xla", "batch64", "interop1", "intraop1",
+           "onednn_off")
 
 
 def pad_to_bucket_edge(boundaries: list, longest: int):
@@ -37,7 +40,7 @@ def pad_to_bucket_edge(boundaries: list, longest: int):
     return pad
 
 
-def measure(option: str, epochs: int) -> dict:
+def measure(option: str, epochs: int, arch: str) -> dict:
     """Runs in the child process."""
     import tensorflow as tf
 
@@ -47,6 +50,8 @@ def measure(option: str, epochs: int) -> dict:
 
     if option == "interop1":
         tf.config.threading.set_inter_op_parallelism_threads(1)
+    if option == "intraop1":
+        tf.config.threading.set_intra_op_parallelism_threads(1)
     batch_size = 64 if option == "batch64" else TrainConfig.batch_size
     data = datasets.load(DataConfig(), FeatureConfig())
     lengths = data.subset("train").lengths
@@ -54,7 +59,7 @@ def measure(option: str, epochs: int) -> dict:
     if option == "xla":  # the same boundaries training_batches derives from the lengths
         transform = pad_to_bucket_edge(pipeline.bucket_boundaries(lengths, batch_size),
                                        int(lengths.max()))
-    found = time_epochs("gru_attention", data, bucketing=True, epochs=epochs,
+    found = time_epochs(arch, data, bucketing=True, epochs=epochs,
                         batch_size=batch_size, deterministic=option != "nondeterministic",
                         jit_compile=option == "xla", transform=transform)
     return {"seconds_per_epoch": round(found["seconds_per_epoch"], 2),
@@ -65,21 +70,25 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs after the warm-up")
     parser.add_argument("--options", default=",".join(OPTIONS))
+    parser.add_argument("--arch", default="gru_attention")
     parser.add_argument("--measure", help=argparse.SUPPRESS)  # the child
     args = parser.parse_args()
     if args.measure:
-        print(json.dumps(measure(args.measure, args.epochs)), flush=True)
+        print(json.dumps(measure(args.measure, args.epochs, args.arch)), flush=True)
         return
     for option in args.options.split(","):
         if option not in OPTIONS:
             sys.exit(f"bench/fit_options.py: unknown option {option!r} (one of {OPTIONS})")
+        env = {**os.environ, **({"TF_ENABLE_ONEDNN_OPTS": "0"} if option == "onednn_off"
+                                else {})}
         child = subprocess.run([sys.executable, __file__, "--measure", option,
-                                "--epochs", str(args.epochs)],
-                               capture_output=True, text=True, check=True)
+                                "--epochs", str(args.epochs), "--arch", args.arch],
+                               capture_output=True, text=True, check=True, env=env)
         found = json.loads(child.stdout.strip().splitlines()[-1])
         for figure in ("seconds_per_epoch", "val_accuracy"):
             print(json.dumps({"bench": "fit_options", "figure": figure, "value": found[figure],
-                              "option": option, "batch_size": found["batch_size"],
+                              "option": option, "arch": args.arch,
+                              "batch_size": found["batch_size"],
                               "epochs": args.epochs}), flush=True)
 
 
