@@ -1,4 +1,5 @@
 import dataclasses
+import warnings
 
 import keras
 import numpy as np
@@ -8,7 +9,13 @@ from conftest import make_frames, make_sequences
 from kerasaudio import models, pipeline
 from kerasaudio.errors import UserError
 from kerasaudio.models import heads
-from kerasaudio.models.inputs import ADAPT_EXAMPLES, InputSpec, padded_examples, spec_of
+from kerasaudio.models.inputs import (
+    ADAPT_EXAMPLES,
+    InputSpec,
+    padded_examples,
+    sequence_inputs,
+    spec_of,
+)
 from kerasaudio.models.layers import BATCH_NORM_MOMENTUM, MiniRocketFeatures
 
 ARCHS = list(models.ARCHITECTURES)
@@ -158,6 +165,21 @@ def test_spec_augment_masks_in_training_only():
     zero_bands = (masked == 0).all(axis=1).sum(axis=1)
     assert zero_frames.max() > 0 and zero_frames.max() <= 10
     assert zero_bands.max() > 0 and zero_bands.max() <= 3
+
+
+@pytest.mark.parametrize("utterance_norm", [False, True])
+@pytest.mark.parametrize("spec_augment", [False, True])
+def test_forward_recurrent_stack_runs_unmasked_whatever_the_normalisation(
+        toy_dataset, utterance_norm, spec_augment):
+    # Utterance normalisation used to hand its frame mask on, so the GRUs of the built-in
+    # corpus's default model ran Keras's masked loop, and SpecAugment warned it dropped it.
+    spec = dataclasses.replace(_spec(toy_dataset), spec_augment=spec_augment,
+                               utterance_norm=utterance_norm)
+    _, features, _ = sequence_inputs(spec)  # what the first recurrent layer is given
+    assert getattr(features, "_keras_mask", None) is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        models.build("gru_attention", spec, toy_dataset.tasks)
 
 
 def test_dense_defaults_are_the_seed_baseline(toy_dataset):

@@ -207,7 +207,10 @@ class UtteranceNormalization(keras.layers.Layer):
         return centred / ops.sqrt(variance + self.epsilon)
 
     def compute_mask(self, inputs, mask=None):
-        return mask
+        # None, as without this layer: every model hands the mask on explicitly, and a
+        # forward recurrent stack after it must run Keras's unmasked loop, which is cheaper
+        # and exact at the real frames (recurrent.rnn_stack).
+        return None
 
     def get_config(self):
         return {**super().get_config(), "epsilon": self.epsilon}
