@@ -14,6 +14,7 @@ import contextlib
 import multiprocessing
 import os
 import sys
+import threading
 import types
 
 
@@ -27,24 +28,41 @@ def usable_cores() -> int:
 @contextlib.contextmanager
 def pool(preload: list[str], processes: int, maxtasksperchild: int | None = None):
     """A `multiprocessing.Pool` of `processes` workers forked from a server with `preload`
-    imported, none of which imports the caller's main script."""
+    imported, none of which imports the caller's main script.
+
+    A process has one forkserver: the `preload` of the first pool that starts it is the one
+    that counts."""
     ctx = multiprocessing.get_context("forkserver")
     ctx.set_forkserver_preload(preload)
     with _main_script_hidden(), ctx.Pool(processes, maxtasksperchild=maxtasksperchild) as workers:
         yield workers
 
 
+_hiding = threading.Lock()
+_pools_open = 0  # pools of this process open at once; the first one in hides the script
+_main = None  # the caller's main module while it is hidden
+
+
 @contextlib.contextmanager
 def _main_script_hidden():
-    """While the pool starts workers (with `maxtasksperchild`, all through its work), the main
+    """While pools start workers (with `maxtasksperchild`, all through their work), the main
     module multiprocessing sees is an empty one, so workers import no script or module again.
 
     multiprocessing finds what to import through `sys.modules["__main__"]`'s `__spec__` (for
-    `python -m`) or `__file__` (`multiprocessing.spawn.get_preparation_data`); the caller's
-    module object itself is not touched, and is back in its place when the pool is closed."""
-    main = sys.modules["__main__"]
-    sys.modules["__main__"] = types.ModuleType("__main__")
+    `python -m`) or `__file__` (`multiprocessing.spawn.get_preparation_data`). The caller's
+    module object itself is not touched; it is back in its place when the last pool open
+    closes, whichever thread opened it. Meanwhile nothing defined in the script can be pickled
+    by name (the library's pools send none of it)."""
+    global _pools_open, _main
+    with _hiding:
+        if _pools_open == 0:
+            _main = sys.modules["__main__"]
+            sys.modules["__main__"] = types.ModuleType("__main__")
+        _pools_open += 1
     try:
         yield
     finally:
-        sys.modules["__main__"] = main
+        with _hiding:
+            _pools_open -= 1
+            if _pools_open == 0:
+                sys.modules["__main__"], _main = _main, None

@@ -72,7 +72,43 @@ def test_speaker_processes_do_not_import_the_callers_script_again(tmp_path):
     script = tmp_path / "user_script.py"
     script.write_text(SCRIPT_THAT_COUNTS_ITS_IMPORTS.format(
         root=str(Path(__file__).resolve().parents[1]), marker=str(marker)))
-    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                          check=True)
-    assert done.stdout.split() == [str(2 * len(speech_synth.DIGITS) * speech_synth.TAKES), "True"]
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    last_line = done.stdout.strip().splitlines()[-1]
+    assert last_line.split() == [str(2 * len(speech_synth.DIGITS) * speech_synth.TAKES), "True"]
     assert marker.read_text().splitlines() == ["imported"]
+
+
+def test_overlapping_pools_of_two_threads_put_the_main_module_back():
+    # The first pool opened closes first, while the second is still open: the order that
+    # lost the main module when each pool put back what it had found.
+    import sys
+    import threading
+
+    from kerasaudio import processes
+
+    main = sys.modules["__main__"]
+    first_open, second_open, first_closed = (threading.Event() for _ in range(3))
+    results = []
+
+    def first():
+        with processes.pool([], 1) as pool:
+            first_open.set()
+            second_open.wait()
+            results.append(pool.map(abs, [-1]))
+        first_closed.set()
+
+    def second():
+        first_open.wait()
+        with processes.pool([], 1) as pool:
+            second_open.set()
+            first_closed.wait()
+            results.append(pool.map(abs, [-2]))
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(results) == [[1], [2]]
+    assert sys.modules["__main__"] is main
