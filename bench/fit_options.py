@@ -79,8 +79,10 @@ def main():
     for option in args.options.split(","):
         if option not in OPTIONS:
             sys.exit(f"bench/fit_options.py: unknown option {option!r} (one of {OPTIONS})")
-        env = {**os.environ, **({"TF_ENABLE_ONEDNN_OPTS": "0"} if option == "onednn_off"
-                                else {})}
+        # Only onednn_off turns the rewrites off, whatever the caller's environment says.
+        env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+        if option == "onednn_off":
+            env["TF_ENABLE_ONEDNN_OPTS"] = "0"
         child = subprocess.run([sys.executable, __file__, "--measure", option,
                                 "--epochs", str(args.epochs), "--arch", args.arch],
                                capture_output=True, text=True, check=True, env=env)
