@@ -8,7 +8,7 @@ the input pipeline is not part of it), each part of a training step on its own:
 
 - `gru_forward` (`lstm_forward` for lstm): the recurrent layers alone (normalisation
   included);
-- `forward`: the whole model (GRUs, attention pooling, head);
+- `forward`: the whole model (recurrent layers, pooling, head);
 - `forward_backward`: the loss and its gradients;
 - `train_step`: Keras's own `train_on_batch` (gradients, Adam update, metrics);
 - `fit_step`: one epoch of `model.fit` over the same batches from the training pipeline, per

@@ -22,12 +22,16 @@ import json
 import os
 import subprocess
 import sys
-import time
+from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
+
+from bench.profile_step import per_batch_ms  # noqa: E402
+from kerasaudio.models.recurrent import CELLS  # noqa: E402
 
 N_FEATURES = 13
 PASSES, STEPS = 3, 30
@@ -66,7 +70,7 @@ def emit(figure: str, value, **extra):
 def keras_step_ms(cell: str, args, shapes: str) -> float:
     """`shapes`: "any" (traced for any batch and length), "fixed", or "xla"."""
     keras.utils.set_random_seed(0)
-    layer = {"gru": keras.layers.GRU, "lstm": keras.layers.LSTM}[cell]
+    layer = CELLS[cell]
     inputs = keras.Input((None, N_FEATURES))
     x = layer(args.hidden, return_sequences=True)(inputs)
     model = keras.Model(inputs, layer(args.hidden, return_sequences=True)(x))
@@ -79,15 +83,8 @@ def keras_step_ms(cell: str, args, shapes: str) -> float:
             loss = tf.reduce_sum(model(x, training=True)[:, -1])
         return tape.gradient(loss, model.trainable_variables)
 
-    for _ in range(5):  # traced (and compiled) before anything is timed
-        step(x)
-    best = float("inf")
-    for _ in range(PASSES):
-        start = time.perf_counter()
-        for _ in range(STEPS):
-            step(x)
-        best = min(best, (time.perf_counter() - start) / STEPS)
-    return 1000 * best
+    # Traced (and compiled) at its first step, before anything is timed.
+    return per_batch_ms(lambda x, _: step(x), [(x, None)] * STEPS, repeats=PASSES)
 
 
 def main():
