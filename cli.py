@@ -156,6 +156,8 @@ AUGMENT_HELP = ("Waveform augmentations of the training batches, on the fly: non
                 "(all), or names joined by '+' from " + ", ".join(AUGMENTATIONS)
                 + " [default: all for spoken-digits with mfcc or logmel features, none "
                   "otherwise].")
+SPEC_AUGMENT_HELP = ("Random time and feature masks on the training batches (SpecAugment) "
+                     "[default: on for spoken-digits, off otherwise].")
 
 
 def data_options(command):
@@ -332,8 +334,7 @@ def main():
               show_default=True,
               help="Mixup's alpha: train on pairs of examples mixed with a Beta(alpha, alpha) "
                    "weight, their targets mixed alike (0: off; 0.2-0.4 is usual).")
-@click.option("--spec-augment/--no-spec-augment", default=TrainConfig.spec_augment,
-              show_default=True, help="Time and frequency masking while training.")
+@click.option("--spec-augment/--no-spec-augment", default=None, help=SPEC_AUGMENT_HELP)
 @click.option("--augment", "augment_names", help=AUGMENT_HELP)
 @click.option("--window-edge", type=click.Choice(WINDOW_EDGES),
               default=TrainConfig.window_edge, show_default=True,
@@ -537,6 +538,7 @@ def archs():
 @click.option("--grid", multiple=True, metavar="NAME=A,B,...",
               help="Exact values of an axis (repeatable); with --tuner grid only these vary.")
 @click.option("--augment", "augment_names", help=AUGMENT_HELP)
+@click.option("--spec-augment/--no-spec-augment", default=None, help=SPEC_AUGMENT_HELP)
 @click.option("--name", help="Search folder under --out [default: ARCH-DATA-TUNER].")
 @click.option("--out", default="results/tuning", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Start the search named --name afresh.")
@@ -548,7 +550,8 @@ def archs():
                    "and scores the mean of the folds' objectives.")
 @verbosity_option
 def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, patience, fix,
-         ranges, grid, augment_names, name, out, overwrite, workers, seed, folds, verbose):
+         ranges, grid, augment_names, spec_augment, name, out, overwrite, workers, seed, folds,
+         verbose):
     """Search hyperparameters with KerasTuner; rerun the same command to resume."""
     from kerasaudio import runs
     from tuning import spaces
@@ -561,8 +564,8 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
     quiet.import_tensorflow()
     from tuning import search
 
-    cfg = search.configure(data, feature_kind, augment_names, patience, seed, archs,
-                           overrides=overrides, tuner=tuner, max_epochs=max_epochs,
+    cfg = search.configure(data, feature_kind, augment_names, spec_augment, patience, seed,
+                           archs, overrides=overrides, tuner=tuner, max_epochs=max_epochs,
                            max_trials=max_trials, objective=objective, name=name, out=out,
                            folds=folds)
     role = os.environ.get("KERASTUNER_TUNER_ID")

@@ -1,7 +1,7 @@
 """Where a `fit`'s settings come from, decided in one place: an option given on the command
 line wins, then a tune best.json's or a run's config.json's setting, then the architecture's
-own (its module's `TRAINING`), then the option's default (TrainConfig's); features and
-augmentation default per data set."""
+own (its module's `TRAINING`), then the option's default (TrainConfig's); features,
+augmentation and SpecAugment default per data set."""
 
 import dataclasses
 import json
@@ -11,6 +11,7 @@ from pathlib import Path
 from kerasaudio import datasets, models, quiet, runs
 from kerasaudio.config import (
     BUILTIN_AUGMENT,
+    BUILTIN_SPEC_AUGMENT,
     DataConfig,
     FeatureConfig,
     ModelConfig,
@@ -89,6 +90,9 @@ def read_best(path) -> dict:
 
 def _searched_run(path, best: dict) -> RunConfig:
     """The data, features and augmentation the search's trials had, as a RunConfig."""
+    spec_augment = best.get("spec_augment", False)  # searches before it was recorded: off
+    if not isinstance(spec_augment, bool):
+        raise UserError(f"{path}: spec_augment is {spec_augment!r}, expected true or false")
     try:
         # A quick search's --limit or --train-fraction is not the retrain's.
         data = {**best["data"], "limit": None, "train_fraction": 1.0}
@@ -96,7 +100,8 @@ def _searched_run(path, best: dict) -> RunConfig:
         return RunConfig.from_dict({
             "data": recorded["data"], "features": recorded["features"],
             "model": {"arch": best["arch"]}, "out": "",
-            "train": {"augment": tuple(best.get("augment", ()))}})
+            "train": {"augment": tuple(best.get("augment", ())),
+                      "spec_augment": spec_augment}})
     except (KeyError, TypeError, ValueError, AttributeError) as error:
         raise UserError(f"{path}: its data or features are not a search's record "
                         f"({error})") from None
@@ -207,6 +212,12 @@ def augment_for(names: str | None, data: DataConfig, features: FeatureConfig) ->
     return BUILTIN_AUGMENT.get(data.name, ()) if in_graph and not features.beat_sync else ()
 
 
+def spec_augment_for(given: bool | None, data: DataConfig) -> bool:
+    """--spec-augment or --no-spec-augment as given, else the data set's default (on for
+    spoken-digits)."""
+    return data.name in BUILTIN_SPEC_AUGMENT if given is None else given
+
+
 def ensemble_plan(repeats: int, folds: int | None, ensemble: int | None) -> tuple:
     """(runs with seeds, what an ensemble averages: `folds`, `seeds` or None) from --repeats,
     --folds and --ensemble, refusing combinations that mean nothing."""
@@ -265,16 +276,19 @@ def fit_config(options: dict, given: set) -> RunConfig:
     features = features_for(data, options["feature_kind"], **{
         k: options[k] for k in FEATURE_OPTIONS if k != "feature_kind"})
     augment = augment_for(options["augment_names"], data, features)
+    spec_augment = spec_augment_for(options["spec_augment"], data)
     out = options["out"]
     if source is not None:
         features = record_features(source, features, given)
         augment = augment if "augment_names" in given else source.train.augment
+        spec_augment = spec_augment if "spec_augment" in given else source.train.spec_augment
     if record is not None:
         out = out if "out" in given else record.out
     train = {k: v for k, v in options.items() if k in TRAIN_FIELDS}
     cfg = RunConfig(data=data, features=features, model=ModelConfig(arch, hparams),
                     train=TrainConfig(**{**training(arch, train, given, before),
-                                         "augment": augment}), out=out)
+                                         "augment": augment, "spec_augment": spec_augment}),
+                    out=out)
     # Bad hyperparameters or feature names fail here, before any data is loaded.
     models.resolve(cfg.model.arch, cfg.model.hparams)
     kinds(cfg.features)

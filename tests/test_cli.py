@@ -74,6 +74,7 @@ def test_fit_smoke_run_writes_a_complete_run_directory(smoke_run):
     config = json.loads((run_dir / "config.json").read_text())
     assert config["train"]["augment"] == list(AUGMENTATIONS)
     assert set(config["augmentation"]) == set(AUGMENTATIONS)
+    assert config["train"]["spec_augment"] is True  # spoken-digits' default too
     assert config["model"]["hparams"] == {"hidden": 16, "layers": 1, "dropout": 0.1}
     # Not given, so gru_attention's own training settings, not TrainConfig's 32 and 1e-3.
     assert (config["train"]["batch_size"], config["train"]["lr"],

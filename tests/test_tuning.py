@@ -377,6 +377,9 @@ def test_fit_retrains_the_winner_from_best_json(tmp_path, corpus_cache):
     assert config["train"]["lr"] == 0.003 and config["train"]["batch_size"] == 8
     assert config["train"]["epochs"] == 2
     assert config["features"]["n_mfcc"] == 20 and config["train"]["augment"] == []
+    # The trials had no SpecAugment (searches before it was recorded), though spoken-digits
+    # trains with it by default.
+    assert config["train"]["spec_augment"] is False
 
 
 def test_a_failing_chief_stops_the_workers_that_wait_for_it(tmp_path):
@@ -428,6 +431,22 @@ def test_a_search_too_small_for_its_folds_is_refused_before_it_starts(tmp_path):
         search.AudioHyperModel(cfg, make_sequences(90), {})
 
 
+@pytest.mark.parametrize(("data", "given", "expected"), [
+    ("spoken-digits", None, True), ("spoken-digits", False, False), ("toy", None, False),
+    ("toy", True, True)])
+def test_a_search_trains_with_spec_augment_as_fit_would(tmp_path, data, given, expected):
+    cfg = search.configure(DataConfig(name=data), "mfcc", "none", given, 3, 0, ["gru"],
+                           overrides=spaces.Overrides.parse(), name="s", out=str(tmp_path))
+    assert cfg.run.train.spec_augment is expected
+    # and the winner is retrained as the trials were trained
+    settings.write_best(tmp_path / "best.json", "gru", {}, {}, 2,
+                        data=dataclasses.asdict(cfg.run.data),
+                        features=dataclasses.asdict(cfg.run.features), augment=[],
+                        spec_augment=cfg.run.train.spec_augment)
+    best = settings.read_best(tmp_path / "best.json")
+    assert settings.searched_source(best, DataConfig(), set()).train.spec_augment is expected
+
+
 def test_fit_hparams_takes_the_search_s_data_unless_given_other_data(tmp_path):
     best = {"arch": "gru", "hparams": {}, "train": {}, "epochs": 3, "augment": ["noise"],
             "data": {**dataclasses.asdict(DataConfig(name="my_audio")), "limit": 50},
@@ -436,6 +455,7 @@ def test_fit_hparams_takes_the_search_s_data_unless_given_other_data(tmp_path):
     best = settings.read_best(tmp_path / "best.json")
     searched = settings.searched_source(best, DataConfig(), given=set())
     assert searched.data.name == "my_audio" and searched.train.augment == ("noise",)
+    assert searched.train.spec_augment is False  # searches before it was recorded: off
     assert searched.data.limit is None  # a quick search's --limit is not the retrain's
     assert settings.searched_source(best, DataConfig(name="my_audio"), {"data"}) == searched
     assert settings.searched_source(best, DataConfig(name="other"), {"data"}) is None
@@ -447,6 +467,8 @@ def test_fit_hparams_takes_the_search_s_data_unless_given_other_data(tmp_path):
     ({"train": {"speed": 2}}, "unknown training settings speed"),
     ({"epochs": "3"}, "epochs is '3', expected a whole number"),
     ({"arch": ["gru"]}, "arch is \\['gru'\\], expected a str"),
+    ({"spec_augment": "yes", "data": {}, "features": {}},
+     "spec_augment is 'yes', expected true or false"),
     ({"epochs": None, "arch": None}, None),
 ])
 def test_a_best_json_of_the_wrong_shape_is_one_line(tmp_path, change, message):

@@ -371,14 +371,17 @@ def validate(cfg: SearchConfig) -> dict:
 
 
 def configure(data: DataConfig, feature_kind: str | None, augment_names: str | None,
-              patience: int, seed: int, archs: list, **options) -> SearchConfig:
-    """A search's configuration, checked: the data set's default features and augmentation
-    (as `fit` has them, kerasaudio/settings.py), the training settings no trial searches, and
-    the search's own `options` (SearchConfig's other fields)."""
+              spec_augment: bool | None, patience: int, seed: int, archs: list,
+              **options) -> SearchConfig:
+    """A search's configuration, checked: the data set's default features, augmentation and
+    SpecAugment (as `fit` has them, kerasaudio/settings.py), the training settings no trial
+    searches, and the search's own `options` (SearchConfig's other fields)."""
     features = settings.features_for(data, feature_kind)
     augment = settings.augment_for(augment_names, data, features)
     run = RunConfig(data=data, features=features, model=ModelConfig(arch=archs[0]),
-                    train=TrainConfig(patience=patience, seed=seed, augment=augment))
+                    train=TrainConfig(patience=patience, seed=seed, augment=augment,
+                                      spec_augment=settings.spec_augment_for(spec_augment,
+                                                                             data)))
     kinds(run.features)
     cfg = SearchConfig(run=run, archs=archs, **options)
     validate(cfg)
@@ -509,7 +512,7 @@ def export(cfg: SearchConfig) -> dict:
         trial=best["trial"],
         # What `fit --hparams` retrains on, unless its options say otherwise.
         data=dataclasses.asdict(cfg.run.data), features=dataclasses.asdict(cfg.run.features),
-        augment=list(cfg.run.train.augment),
+        augment=list(cfg.run.train.augment), spec_augment=cfg.run.train.spec_augment,
         search={"trials": len(rows), "completed": len(done),
                 "epochs_trained": int(sum(r["epochs"] for r in rows)),
                 "grid_configurations": spaces.grid_size(space, cfg.archs),
