@@ -220,7 +220,12 @@ def discover(paths: list) -> list:
     # An experiment's ensemble is a run of its own, beside the members' mean and interval.
     with_ensembles = [p for path in found for p in (path, path / ENSEMBLE)
                       if p == path or (is_experiment(path) and is_run(p) and is_complete(p))]
-    return list(dict.fromkeys(with_ensembles))  # named twice (experiment and ensemble): once
+    # A run named twice (an experiment and its ensemble; a relative and an absolute path;
+    # a folder and a run in it) is listed once, as first named.
+    unique = {}
+    for path in with_ensembles:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
 
 
 def _status(path: Path) -> str:

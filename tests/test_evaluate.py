@@ -3,6 +3,7 @@ report and plots of a real (toy) run, and the compare table."""
 
 import json
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -254,6 +255,14 @@ def test_compare_rejects_unknown_columns_and_empty_folders(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(UserError, match="holds no run directories"):
         compare.table([tmp_path / "empty"])
+
+
+def test_compare_lists_a_run_named_twice_once(tmp_path, monkeypatch):
+    run = fake_run(tmp_path, "one")
+    fake_run(tmp_path, "two")
+    monkeypatch.chdir(tmp_path)
+    rows = compare.table([Path("one"), run, tmp_path, Path(".")])
+    assert [r["run"] for r in rows if not r["run"].startswith("baseline")] == ["one", "two"]
 
 
 def test_fit_repeats_groups_seeded_runs_in_one_experiment(tmp_path):
