@@ -282,6 +282,8 @@ def fit_config(options: dict, given: set) -> RunConfig:
         features = record_features(source, features, given)
         augment = augment if "augment_names" in given else source.train.augment
         spec_augment = spec_augment if "spec_augment" in given else source.train.spec_augment
+    elif best is not None and "searched" not in best and "spec_augment" not in given:
+        spec_augment = False  # a search from before best.json recorded its data trained without
     if record is not None:
         out = out if "out" in given else record.out
     train = {k: v for k, v in options.items() if k in TRAIN_FIELDS}

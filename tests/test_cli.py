@@ -2,13 +2,15 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
+from click.testing import CliRunner
 
-from kerasaudio.config import AUGMENTATIONS
+from kerasaudio.config import AUGMENTATIONS, DataConfig, FeatureConfig, RunConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -234,3 +236,54 @@ def test_fit_tune_and_export_print_no_tensorflow_noise(tmp_path):
         noise = [line for line in result.stderr.splitlines()
                  if any(word in line for word in TENSORFLOW_NOISE)]
         assert not noise, noise
+
+
+class _Configured(Exception):
+    """Raised once `fit` has its RunConfig, before any data is loaded."""
+
+
+def fit_config_of(monkeypatch, *args):
+    """The RunConfig `fit ARGS` would train with."""
+    import cli
+    from kerasaudio import settings
+
+    resolved = []
+
+    def stop(options, given):
+        resolved.append(real(options, given))
+        raise _Configured
+
+    real = getattr(settings.fit_config, "__wrapped__", settings.fit_config)  # not patched
+    stop.__wrapped__ = real
+    monkeypatch.setattr(settings, "fit_config", stop)
+    result = CliRunner().invoke(cli.main, ["fit", *args])
+    assert isinstance(result.exception, _Configured), result.output
+    return resolved[0]
+
+
+def test_spec_augment_defaults_per_data_set_unless_a_record_or_search_says(tmp_path,
+                                                                           monkeypatch):
+    spec = lambda *args: fit_config_of(monkeypatch, *args).train.spec_augment  # noqa: E731
+    assert spec() is True  # spoken-digits
+    assert spec("--no-spec-augment") is False
+    assert spec("--data", "digits-images") is False
+    assert spec("--data", "digits-images", "--spec-augment") is True
+    # A run's record keeps what it trained with; an option given wins.
+    record = tmp_path / "config.json"
+    record.write_text(RunConfig(train=TrainConfig(spec_augment=False)).to_json())
+    assert spec("--config", str(record)) is False
+    assert spec("--config", str(record), "--spec-augment") is True
+    # A search's best.json: its trials' setting; none recorded means none (older searches).
+    best = {"arch": "gru", "hparams": {}, "train": {}, "epochs": 3}
+    for extra, expected in [({}, False),
+                            ({"data": asdict(DataConfig()),
+                              "features": asdict(FeatureConfig())}, False),
+                            ({"data": asdict(DataConfig()), "features": asdict(FeatureConfig()),
+                              "spec_augment": True}, True)]:
+        (tmp_path / "best.json").write_text(json.dumps({**best, **extra}))
+        assert spec("--hparams", str(tmp_path / "best.json")) is expected
+    # --data naming other data than the search's: that data's own default.
+    (tmp_path / "best.json").write_text(json.dumps({
+        **best, "data": asdict(DataConfig(name="digits-images")),
+        "features": asdict(FeatureConfig())}))
+    assert spec("--hparams", str(tmp_path / "best.json"), "--data", "spoken-digits") is True
