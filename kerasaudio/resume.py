@@ -10,6 +10,7 @@ mid-epoch and resumed ends with the same metrics as one never interrupted.
 
 import io
 import json
+import logging
 import os
 import socket
 import zipfile
@@ -21,6 +22,8 @@ import numpy as np
 from kerasaudio import runs
 from kerasaudio.config import with_defaults
 from kerasaudio.errors import UserError
+
+log = logging.getLogger(__name__)
 
 STATE_DIR = "resume"
 STATE_FILE = "state.json"
@@ -143,32 +146,44 @@ def _interrupted(run_dir: Path) -> bool:
             and not _process_alive(int(status.get("pid", 0))))
 
 
-def comparable(config: dict) -> str:
-    """The parts of a config.json that must match for a run to be continued."""
+def comparable(config: dict) -> dict:
+    """The parts of a config.json that must match for a run to be continued (through JSON,
+    so tuples compare as lists)."""
     # finetune too: an interrupted fine-tuning is no plain fit's to continue.
     keys = ("data", "features", "model", "train", "out", "dataset", "finetune")
     config = with_defaults(config)
     record = {k: config.get(k) for k in keys}
     # Augmentation strengths (runs before augmentation existed had none).
     record["augmentation"] = config.get("augmentation") or {}
-    return json.dumps(record, sort_keys=True)
+    return json.loads(json.dumps(record))
 
 
 def find(out, config: dict) -> tuple[Path, dict] | None:
     """The newest interrupted run under `out` with the same configuration that has a saved
-    training state, and that state; None if there is none."""
+    training state, and that state; None if there is none. When the newest interrupted run
+    differs only in settings, it logs which (a changed default would otherwise start a new
+    run without a word)."""
     parent = Path(out)
     if not parent.is_dir():
         return None
     wanted = comparable(config)
+    near = None
     for run_dir in sorted(parent.iterdir(), reverse=True):
         if not runs.is_run(run_dir) or not _interrupted(run_dir):
             continue
         try:
-            same = comparable(runs.read_json(run_dir / "config.json")) == wanted
+            earlier = comparable(runs.read_json(run_dir / "config.json"))
         except ValueError:
             continue
         state = read_state(run_dir)
-        if same and state is not None:
+        if state is None:
+            continue
+        if earlier == wanted:
             return run_dir, state
+        if near is None and earlier.get("dataset") == wanted.get("dataset"):
+            near = run_dir, runs.differences(earlier, wanted)
+    if near is not None:
+        run_dir, changed = near
+        log.info(f"not resuming {run_dir}: its {', '.join(changed)} differ; give the same "
+                 "options to continue it")
     return None

@@ -152,6 +152,20 @@ def create_experiment(out, arch: str, data: str, seeds: list, config: dict | Non
     return path
 
 
+def differences(earlier: dict, record: dict, prefix: str = "") -> list:
+    """The settings that differ between two records (config.json, search.json), named to
+    the leaf (`train.spec_augment`) but for what a data set holds (`dataset`): the option a
+    user would give to continue the earlier one."""
+    changed = []
+    for key in sorted(set(record) | set(earlier)):
+        before, now = earlier.get(key), record.get(key)
+        if isinstance(before, dict) and isinstance(now, dict) and key != "dataset":
+            changed += differences(before, now, f"{prefix}{key}.")
+        elif before != now:
+            changed.append(f"{prefix}{key}")
+    return changed
+
+
 def unfinished_experiment(out, config: dict, seeds: list, folds: int | None = None,
                           ensemble: bool = False) -> Path | None:
     """The newest experiment under `out` of this configuration, seeds and folds that has

@@ -210,9 +210,15 @@ def test_grid_search_runs_every_combination_once(tmp_path):
 
 def test_changed_settings_under_the_same_name_are_refused(tmp_path):
     search.check_resumable(toy_search(tmp_path, max_trials=2), overwrite=False)
-    with pytest.raises(UserError, match="holds a search with other settings"):
+    with pytest.raises(UserError, match=r"other settings \(max_trials differ\)"):
         search.check_resumable(toy_search(tmp_path, max_trials=5), overwrite=False)
     search.check_resumable(toy_search(tmp_path, max_trials=5), overwrite=True)
+    # A changed default (SpecAugment on spoken-digits) names the setting, not all of `train`.
+    changed = toy_search(tmp_path, max_trials=5)
+    changed = dataclasses.replace(changed, run=dataclasses.replace(
+        changed.run, train=dataclasses.replace(changed.run.train, spec_augment=True)))
+    with pytest.raises(UserError, match=r"other settings \(train.spec_augment differ\)"):
+        search.check_resumable(changed, overwrite=False)
 
 
 def test_a_search_is_not_continued_on_changed_data(tmp_path):

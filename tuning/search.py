@@ -298,10 +298,9 @@ def check_resumable(cfg: SearchConfig, overwrite: bool, dataset: Dataset | None 
         if "dataset" not in earlier:  # recorded before searches recorded their data
             record.pop("dataset", None)
         if earlier != record:
-            changed = sorted(k for k in set(record) | set(earlier)
-                             if earlier.get(k) != record.get(k))
             raise UserError(f"{cfg.directory} holds a search with other settings "
-                            f"({', '.join(changed)} differ); use another --name, or --overwrite")
+                            f"({', '.join(runs.differences(earlier, record))} differ); use another "
+                            "--name, or --overwrite")
         return
     cfg.directory.mkdir(parents=True, exist_ok=True)
     runs.write_json(path, record)
