@@ -1,9 +1,11 @@
 """Which augmentation helps a spoken-digits model hear new voices: gru_attention trained with
-none, each augmentation alone, and all of them, with the same budget of epochs, then scored
-on the synthetic test speakers, on a real speaker (Asterisk's Allison) and on another engine
-(flite), as bench/real_voices.py makes them. Also seconds per epoch of each.
+none, each waveform augmentation alone, SpecAugment alone (`spec`), and all of them as the
+main command trains (`default`: every waveform augmentation and SpecAugment), with the same
+budget of epochs, then scored on the synthetic test speakers, on a real speaker (Asterisk's
+Allison) and on another engine (flite), as bench/real_voices.py makes them. Also seconds per
+epoch of each.
 
-    python bench/augment_ablation.py [--epochs 12] [--out /tmp/ablation] [--only none,all]
+    python bench/augment_ablation.py [--epochs 12] [--out /tmp/ablation] [--only none,default]
 
 Prints one JSON line per setting. Needs what bench/real_voices.py needs (flite, apt-get).
 """
@@ -21,13 +23,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from kerasaudio.config import AUGMENTATIONS  # noqa: E402
 
-SETTINGS = ("none", *AUGMENTATIONS, "default")
+SETTINGS = ("none", *AUGMENTATIONS, "spec", "default")
+
+
+def options(setting: str) -> list:
+    """`fit` options of one setting: the default is the main command's own (SpecAugment is
+    on for spoken-digits since commit 8c2afbc); every other arm has SpecAugment off but
+    `spec`, which has no waveform augmentation."""
+    if setting == "default":
+        return []
+    if setting == "spec":
+        return ["--augment", "none", "--spec-augment"]
+    return ["--augment", setting, "--no-spec-augment"]
 
 
 def train(setting: str, epochs: int, out: Path) -> Path:
     folder = out / setting
     subprocess.run([sys.executable, str(ROOT / "cli.py"), "fit", "--arch", "gru_attention",
-                    "--augment", setting, "--epochs", str(epochs), "--out", str(folder)],
+                    *options(setting), "--epochs", str(epochs), "--out", str(folder)],
                    check=True, capture_output=True, cwd=ROOT)
     (run_dir,) = [p for p in folder.iterdir() if p.is_dir()]
     return run_dir
