@@ -293,6 +293,9 @@ def main():
 @click.option("--cmvn/--no-cmvn", default=None,
               help="Normalise each utterance over its own frames (mean and variance), inside "
                    "the model [default: no; yes for spoken-digits].")
+@click.option("--hop-ms", type=FiniteFloatRange(min=1),
+              help="Step between frames in milliseconds, at most the window [default: 10; 20 "
+                   "for spoken-digits; 32 for music-genres].")
 @click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs, show_default=True,
               help="Maximum epochs; early stopping on validation loss may stop sooner.")
 @click.option("--min-epoch-steps", type=click.IntRange(min=1),

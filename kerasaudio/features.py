@@ -30,6 +30,12 @@ DELTA_WIDTH = 5  # HTK's +-2 frames
 TEMPO_WINDOW_S = 2.0  # tempo autocorrelation window; librosa's 8 s default costs 100x more
 
 
+def frame_step_ms(cfg: FeatureConfig) -> float | None:
+    """The features' frame step in milliseconds; None when frames have no fixed step (they
+    came with the data, or are the spans between detected beats)."""
+    return None if cfg.kind == GIVEN or cfg.beat_sync else cfg.hop_ms
+
+
 def kinds(cfg: FeatureConfig) -> list:
     """The feature types of `cfg.kind`, e.g. "logmel+chroma" -> ["logmel", "chroma"]."""
     parts = cfg.kind.split("+")

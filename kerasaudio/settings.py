@@ -160,7 +160,7 @@ DATA_OPTIONS = {"data": "name", "data_format": "format", "data_part": "part",
                 "train_fraction": "train_fraction"}
 FEATURE_OPTIONS = {"feature_kind": "kind", "deltas": "deltas", "beat_sync": "beat_sync",
                    "n_mfcc": "n_mfcc", "n_mels": "n_mels", "max_hz": "max_hz",
-                   "sample_rate": "sample_rate", "cmvn": "cmvn"}
+                   "sample_rate": "sample_rate", "cmvn": "cmvn", "hop_ms": "hop_ms"}
 
 
 def read_run_config(path) -> RunConfig:
@@ -200,6 +200,9 @@ def features_for(data: DataConfig, kind: str | None, **given) -> FeatureConfig:
     features = dataclasses.replace(feature_defaults(data.name), **explicit)
     if "sample_rate" in explicit:  # the FFT covers the window at any rate
         features = dataclasses.replace(features, fft_length=fft_length_for(features))
+    if features.hop_ms > features.frame_ms:
+        raise UserError(f"--hop-ms {features.hop_ms:g} is longer than the {features.frame_ms:g} "
+                        "ms window: the audio between frames would never be heard")
     return features
 
 

@@ -77,6 +77,7 @@ def test_fit_smoke_run_writes_a_complete_run_directory(smoke_run):
     assert config["train"]["augment"] == list(AUGMENTATIONS)
     assert set(config["augmentation"]) == set(AUGMENTATIONS)
     assert config["train"]["spec_augment"] is True  # spoken-digits' default too
+    assert config["features"]["hop_ms"] == 20.0
     assert config["model"]["hparams"] == {"hidden": 16, "layers": 1, "dropout": 0.1}
     # Not given, so gru_attention's own training settings, not TrainConfig's 32 and 1e-3.
     assert (config["train"]["batch_size"], config["train"]["lr"],
@@ -287,3 +288,14 @@ def test_spec_augment_defaults_per_data_set_unless_a_record_or_search_says(tmp_p
         **best, "data": asdict(DataConfig(name="digits-images")),
         "features": asdict(FeatureConfig())}))
     assert spec("--hparams", str(tmp_path / "best.json"), "--data", "spoken-digits") is True
+
+
+def test_spoken_digits_frames_are_20_ms_apart_unless_told(monkeypatch):
+    import cli
+
+    assert fit_config_of(monkeypatch).features.hop_ms == 20.0
+    assert fit_config_of(monkeypatch, "--hop-ms", "10").features.hop_ms == 10.0
+    assert fit_config_of(monkeypatch, "--data", "digits-images").features.hop_ms == 10.0
+    result = CliRunner().invoke(cli.main, ["fit", "--hop-ms", "30"])
+    assert result.exit_code == 2
+    assert "--hop-ms 30 is longer than the 25 ms window" in result.output

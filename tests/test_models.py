@@ -7,7 +7,9 @@ import pytest
 from conftest import make_frames, make_sequences
 
 from kerasaudio import models, pipeline
+from kerasaudio.config import FeatureConfig
 from kerasaudio.errors import UserError
+from kerasaudio.features import GIVEN, frame_step_ms
 from kerasaudio.models import heads
 from kerasaudio.models.inputs import (
     ADAPT_EXAMPLES,
@@ -165,6 +167,19 @@ def test_spec_augment_masks_in_training_only():
     zero_bands = (masked == 0).all(axis=1).sum(axis=1)
     assert zero_frames.max() > 0 and zero_frames.max() <= 10
     assert zero_bands.max() > 0 and zero_bands.max() <= 3
+
+
+@pytest.mark.parametrize(("hop_ms", "frames"), [(10.0, 10), (20.0, 5), (32.0, 3), (None, 10)])
+def test_spec_augment_time_masks_last_100_ms_at_any_frame_step(toy_dataset, hop_ms, frames):
+    spec = dataclasses.replace(_spec(toy_dataset), spec_augment=True, hop_ms=hop_ms)
+    model = models.build("gru_attention", spec, toy_dataset.tasks)
+    assert model.get_layer("spec_augment").time_width == frames
+
+
+def test_the_frame_step_is_known_for_computed_features_only():
+    assert frame_step_ms(FeatureConfig(hop_ms=20.0)) == 20.0
+    assert frame_step_ms(FeatureConfig(kind=GIVEN)) is None
+    assert frame_step_ms(FeatureConfig(beat_sync=True)) is None
 
 
 @pytest.mark.parametrize("utterance_norm", [False, True])

@@ -30,7 +30,7 @@ from kerasaudio import datasets, inference, models, monitor, plots, runs, settin
 from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, with_defaults
 from kerasaudio.datasets.base import Dataset
 from kerasaudio.errors import UserError
-from kerasaudio.features import kinds
+from kerasaudio.features import frame_step_ms, kinds
 from kerasaudio.models.inputs import spec_of
 from tuning import spaces, trial_process
 
@@ -125,7 +125,8 @@ class AudioHyperModel(kt.HyperModel):
         # cross-validated score flatters what a fitted model does on new data.
         self.specs = [spec_of(trained, cfg.run.train.seed,
                               spec_augment=cfg.run.train.spec_augment,
-                              utterance_norm=cfg.run.features.cmvn)
+                              utterance_norm=cfg.run.features.cmvn,
+                              hop_ms=frame_step_ms(cfg.run.features))
                       for trained, _ in (self.fold_splits or [(self.train_split, None)])]
 
     def _settings(self, hp) -> tuple:

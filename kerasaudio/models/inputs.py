@@ -24,6 +24,8 @@ class InputSpec:
             layers that set themselves from data before training (MiniRocket's biases).
         seed: the run's seed, for layers drawn at random when the model is built: every
             build of one run (a resume, each tuning trial) then draws the same.
+        hop_ms: the features' frame step in milliseconds, which sets SpecAugment's time
+            masks in frames; None for frames without a fixed step.
     """
 
     n_features: int
@@ -33,6 +35,19 @@ class InputSpec:
     utterance_norm: bool = False
     examples: tuple = ()
     seed: int = 0
+    hop_ms: float | None = None
+
+
+# SpecAugment's time masks are up to 100 ms long whatever the frame step (10 frames at 10 ms,
+# as they were before spoken-digits moved to 20 ms); frames without a fixed step (that came
+# with the data, beat-synchronous) get masks of 10 frames.
+TIME_MASK_MS = 100.0
+TIME_MASK_FRAMES = 10
+
+
+def time_mask_frames(hop_ms: float | None) -> int:
+    """SpecAugment's longest time mask, in frames of `hop_ms` milliseconds."""
+    return TIME_MASK_FRAMES if hop_ms is None else max(1, round(TIME_MASK_MS / hop_ms))
 
 
 # Training sequences an InputSpec carries for the layers that adapt to data: enough for
@@ -40,8 +55,8 @@ class InputSpec:
 ADAPT_EXAMPLES = 1024
 
 
-def spec_of(train, seed: int, spec_augment: bool = False,
-            utterance_norm: bool = False) -> InputSpec:
+def spec_of(train, seed: int, spec_augment: bool = False, utterance_norm: bool = False,
+            hop_ms: float | None = None) -> InputSpec:
     """The InputSpec of a training split (a kerasaudio Dataset): its frame statistics and
     up to ADAPT_EXAMPLES of its sequences, drawn with `seed`. The sequences are copies: views
     would keep the whole split's frames alive for as long as the spec (a whole search)."""
@@ -51,7 +66,8 @@ def spec_of(train, seed: int, spec_augment: bool = False,
     drawn = np.sort(rng.permutation(len(sequences))[:ADAPT_EXAMPLES])
     return InputSpec(train.n_features, mean, variance, spec_augment=spec_augment,
                      utterance_norm=utterance_norm,
-                     examples=tuple(np.array(sequences[i]) for i in drawn), seed=seed)
+                     examples=tuple(np.array(sequences[i]) for i in drawn), seed=seed,
+                     hop_ms=hop_ms)
 
 
 def padded_examples(spec: InputSpec) -> dict:
@@ -89,7 +105,8 @@ def sequence_inputs(spec: InputSpec):
         normalized = keras.layers.Normalization(
             mean=spec.mean.tolist(), variance=spec.variance.tolist(), name="normalize")(features)
     if spec.spec_augment:
-        normalized = SpecAugment(name="spec_augment")(normalized)
+        normalized = SpecAugment(time_width=time_mask_frames(spec.hop_ms),
+                                 name="spec_augment")(normalized)
     return {"features": features, "mask": mask}, normalized, mask
 
 
