@@ -180,7 +180,9 @@ def find(out, config: dict) -> tuple[Path, dict] | None:
             continue
         if earlier == wanted:
             return run_dir, state
-        if near is None and earlier.get("dataset") == wanted.get("dataset"):
+        # A run of other data is no near miss; nor a fine-tuning, which no fit continues.
+        same_data = (earlier.get("data") or {}).get("name") == wanted["data"]["name"]
+        if near is None and same_data and earlier.get("finetune") is None:
             near = run_dir, runs.differences(earlier, wanted)
     if near is not None:
         run_dir, changed = near

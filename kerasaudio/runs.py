@@ -161,7 +161,7 @@ def differences(earlier: dict, record: dict, prefix: str = "") -> list:
         before, now = earlier.get(key), record.get(key)
         if isinstance(before, dict) and isinstance(now, dict) and key != "dataset":
             changed += differences(before, now, f"{prefix}{key}.")
-        elif before != now:
+        elif before != now or (key in earlier) != (key in record):
             changed.append(f"{prefix}{key}")
     return changed
 

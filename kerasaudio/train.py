@@ -325,7 +325,7 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     train, val, test = (dataset.subset(s) for s in SPLITS)
     hparams = models.resolve(cfg.model.arch, cfg.model.hparams)
     spec = spec_of(train, cfg.train.seed, spec_augment=cfg.train.spec_augment,
-                   utterance_norm=cfg.features.cmvn, hop_ms=frame_step_ms(cfg.features))
+                   utterance_norm=cfg.features.cmvn, hop_ms=frame_step_ms(dataset.features))
     with strategy.scope():  # variables are created once per replica
         model = transfer.build(cfg.finetune.source, dataset.tasks, dataset.n_features) \
             if cfg.finetune else models.build(cfg.model.arch, spec, dataset.tasks, **hparams)

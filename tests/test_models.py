@@ -169,7 +169,8 @@ def test_spec_augment_masks_in_training_only():
     assert zero_bands.max() > 0 and zero_bands.max() <= 3
 
 
-@pytest.mark.parametrize(("hop_ms", "frames"), [(10.0, 10), (20.0, 5), (32.0, 3), (None, 10)])
+@pytest.mark.parametrize(("hop_ms", "frames"), [(10.0, 10), (15.0, 6), (20.0, 5), (32.0, 3),
+                                                (None, 10)])
 def test_spec_augment_time_masks_last_100_ms_at_any_frame_step(toy_dataset, hop_ms, frames):
     spec = dataclasses.replace(_spec(toy_dataset), spec_augment=True, hop_ms=hop_ms)
     model = models.build("gru_attention", spec, toy_dataset.tasks)

@@ -221,6 +221,15 @@ def test_changed_settings_under_the_same_name_are_refused(tmp_path):
         search.check_resumable(changed, overwrite=False)
 
 
+def test_differences_name_settings_to_the_leaf():
+    earlier = {"train": {"lr": 1, "seed": 0}, "dataset": {"examples": 3}, "tuner": "grid"}
+    later = {"train": {"lr": 2, "seed": 0, "clipnorm": None}, "dataset": {"examples": 4},
+             "tuner": "grid"}
+    # A setting only one side has counts even when it is None; a data set's record is one.
+    assert runs.differences(earlier, later) == ["dataset", "train.clipnorm", "train.lr"]
+    assert runs.differences(earlier, earlier) == []
+
+
 def test_a_search_is_not_continued_on_changed_data(tmp_path):
     # The same --data path holding more files: trials scored on other validation examples.
     cfg = toy_search(tmp_path, max_trials=2)

@@ -126,7 +126,7 @@ class AudioHyperModel(kt.HyperModel):
         self.specs = [spec_of(trained, cfg.run.train.seed,
                               spec_augment=cfg.run.train.spec_augment,
                               utterance_norm=cfg.run.features.cmvn,
-                              hop_ms=frame_step_ms(cfg.run.features))
+                              hop_ms=frame_step_ms(dataset.features))
                       for trained, _ in (self.fold_splits or [(self.train_split, None)])]
 
     def _settings(self, hp) -> tuple:

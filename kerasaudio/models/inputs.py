@@ -39,15 +39,16 @@ class InputSpec:
 
 
 # SpecAugment's time masks are up to 100 ms long whatever the frame step (10 frames at 10 ms,
-# as they were before spoken-digits moved to 20 ms); frames without a fixed step (that came
-# with the data, beat-synchronous) get masks of 10 frames.
+# as every mask was before spoken-digits moved to 20 ms; music-genres' 32 ms frames get 3
+# instead of 10); frames without a fixed step (that came with the data, beat-synchronous) get
+# masks of 10 frames.
 TIME_MASK_MS = 100.0
 TIME_MASK_FRAMES = 10
 
 
 def time_mask_frames(hop_ms: float | None) -> int:
     """SpecAugment's longest time mask, in frames of `hop_ms` milliseconds."""
-    return TIME_MASK_FRAMES if hop_ms is None else max(1, round(TIME_MASK_MS / hop_ms))
+    return TIME_MASK_FRAMES if hop_ms is None else max(1, int(TIME_MASK_MS // hop_ms))
 
 
 # Training sequences an InputSpec carries for the layers that adapt to data: enough for
