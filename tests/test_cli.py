@@ -1,4 +1,6 @@
+import copy
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -243,9 +245,20 @@ class _Configured(Exception):
     """Raised once `fit` has its RunConfig, before any data is loaded."""
 
 
+def invoke(monkeypatch, *args):
+    """`cli.main(ARGS)` in this process, the library's logger left as it was: the CLI sends
+    it to the terminal only (no propagation), which later tests' log capture must not
+    inherit."""
+    import cli
+
+    logger = logging.getLogger("kerasaudio")
+    for name in ("handlers", "propagate", "level"):
+        monkeypatch.setattr(logger, name, copy.copy(getattr(logger, name)))
+    return CliRunner().invoke(cli.main, list(args))
+
+
 def fit_config_of(monkeypatch, *args):
     """The RunConfig `fit ARGS` would train with."""
-    import cli
     from kerasaudio import settings
 
     resolved = []
@@ -257,7 +270,7 @@ def fit_config_of(monkeypatch, *args):
     real = getattr(settings.fit_config, "__wrapped__", settings.fit_config)  # not patched
     stop.__wrapped__ = real
     monkeypatch.setattr(settings, "fit_config", stop)
-    result = CliRunner().invoke(cli.main, ["fit", *args])
+    result = invoke(monkeypatch, "fit", *args)
     assert isinstance(result.exception, _Configured), result.output
     return resolved[0]
 
@@ -291,11 +304,9 @@ def test_spec_augment_defaults_per_data_set_unless_a_record_or_search_says(tmp_p
 
 
 def test_spoken_digits_frames_are_20_ms_apart_unless_told(monkeypatch):
-    import cli
-
     assert fit_config_of(monkeypatch).features.hop_ms == 20.0
     assert fit_config_of(monkeypatch, "--hop-ms", "10").features.hop_ms == 10.0
     assert fit_config_of(monkeypatch, "--data", "digits-images").features.hop_ms == 10.0
-    result = CliRunner().invoke(cli.main, ["fit", "--hop-ms", "30"])
+    result = invoke(monkeypatch, "fit", "--hop-ms", "30")
     assert result.exit_code == 2
     assert "--hop-ms 30 is longer than the 25 ms window" in result.output
