@@ -1,3 +1,5 @@
+import copy
+import logging
 import os
 
 import numpy as np
@@ -7,6 +9,16 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from kerasaudio.config import FeatureConfig  # noqa: E402
 from kerasaudio.datasets.base import Dataset, make_task  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def library_logger_as_it_was(monkeypatch):
+    """Every test starts with the library's logger as the test session had it: `cli.main`,
+    run in-process by some tests, gives it a terminal handler and stops it propagating, which
+    would hide its records from later tests' log capture."""
+    logger = logging.getLogger("kerasaudio")
+    for name in ("handlers", "propagate", "level"):
+        monkeypatch.setattr(logger, name, copy.copy(getattr(logger, name)))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,4 @@
-import copy
 import json
-import logging
 import os
 import subprocess
 import sys
@@ -12,9 +10,11 @@ import pytest
 import soundfile
 from click.testing import CliRunner
 
+from kerasaudio import settings
 from kerasaudio.config import AUGMENTATIONS, DataConfig, FeatureConfig, RunConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
+FIT_CONFIG = settings.fit_config  # the real one, which fit_config_of stops after
 
 
 def run_cli(*args, env=None):
@@ -245,32 +245,23 @@ class _Configured(Exception):
     """Raised once `fit` has its RunConfig, before any data is loaded."""
 
 
-def invoke(monkeypatch, *args):
-    """`cli.main(ARGS)` in this process, the library's logger left as it was: the CLI sends
-    it to the terminal only (no propagation), which later tests' log capture must not
-    inherit."""
+def invoke(*args):
+    """`cli.main(ARGS)` in this process."""
     import cli
 
-    logger = logging.getLogger("kerasaudio")
-    for name in ("handlers", "propagate", "level"):
-        monkeypatch.setattr(logger, name, copy.copy(getattr(logger, name)))
     return CliRunner().invoke(cli.main, list(args))
 
 
 def fit_config_of(monkeypatch, *args):
     """The RunConfig `fit ARGS` would train with."""
-    from kerasaudio import settings
-
     resolved = []
 
     def stop(options, given):
-        resolved.append(real(options, given))
+        resolved.append(FIT_CONFIG(options, given))
         raise _Configured
 
-    real = getattr(settings.fit_config, "__wrapped__", settings.fit_config)  # not patched
-    stop.__wrapped__ = real
     monkeypatch.setattr(settings, "fit_config", stop)
-    result = invoke(monkeypatch, "fit", *args)
+    result = invoke("fit", *args)
     assert isinstance(result.exception, _Configured), result.output
     return resolved[0]
 
@@ -307,6 +298,6 @@ def test_spoken_digits_frames_are_20_ms_apart_unless_told(monkeypatch):
     assert fit_config_of(monkeypatch).features.hop_ms == 20.0
     assert fit_config_of(monkeypatch, "--hop-ms", "10").features.hop_ms == 10.0
     assert fit_config_of(monkeypatch, "--data", "digits-images").features.hop_ms == 10.0
-    result = invoke(monkeypatch, "fit", "--hop-ms", "30")
+    result = invoke("fit", "--hop-ms", "30")
     assert result.exit_code == 2
     assert "--hop-ms 30 is longer than the 25 ms window" in result.output

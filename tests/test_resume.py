@@ -1,7 +1,6 @@
 """fit survives being killed: rerunning it continues the run to the result it would have had."""
 
 import json
-import logging
 import signal
 import subprocess
 import sys
@@ -91,8 +90,8 @@ def test_a_killed_fit_resumes_to_the_uninterrupted_result(tmp_path):
     assert train.fit(config(out), data, verbose=0)[0] != run_dir
 
 
-def test_an_interrupted_fit_is_marked_and_resumed_only_with_the_same_settings(
-        tmp_path, caplog, monkeypatch):
+def test_an_interrupted_fit_is_marked_and_resumed_only_with_the_same_settings(tmp_path,
+                                                                              caplog):
     data = make_sequences(60)
     with pytest.raises(KeyboardInterrupt):
         train.fit(config(tmp_path), data, verbose=0, callbacks=[InterruptAt(2)])
@@ -103,8 +102,6 @@ def test_an_interrupted_fit_is_marked_and_resumed_only_with_the_same_settings(
     other = RunConfig(out=str(tmp_path), model=CONFIG["model"],
                       train=TrainConfig(epochs=6, batch_size=8, spec_augment=True, patience=3,
                                         lr=0.01))
-    # The CLI, run in-process by earlier tests, stops the library's logger propagating.
-    monkeypatch.setattr(logging.getLogger("kerasaudio"), "propagate", True)
     with caplog.at_level("INFO", logger="kerasaudio.resume"):
         assert train.fit(other, data, verbose=0)[0] != run_dir  # different settings: a new run
     # and the user hears which setting kept the interrupted run from being continued
