@@ -138,7 +138,9 @@ def predict_files(run_dir, paths, problems: Problems | None = None) -> tuple[lis
     probabilities = inference.predict(model, batches, order)
 
     per_frame = models.label_level(cfg.model.arch) == "frame"
-    header = ["file"] + (["frame", "time_s"] if per_frame else [])
+    # Frames that came with the data, or span beats, have no fixed step: no time column.
+    step_ms = features.frame_step_ms(cfg.features) if per_frame else None
+    header = ["file"] + (["frame"] if per_frame else []) + (["time_s"] if step_ms else [])
     # A regression task has no classes: its column is the predicted value.
     names = {t.name: data.class_names.get(t.name) for t in data.tasks}
     for task, classes in names.items():
@@ -150,7 +152,7 @@ def predict_files(run_dir, paths, problems: Problems | None = None) -> tuple[lis
         for frame in frames:
             row = [str(path)]
             if frame is not None:
-                row += [frame, round(frame * cfg.features.hop_ms / 1000, 3)]
+                row += [frame] + ([round(frame * step_ms / 1000, 3)] if step_ms else [])
                 position = offsets[index] + frame
             else:
                 position = index

@@ -1,5 +1,6 @@
 """train.fit end to end on toy data: training controls, sanity checks, repeatability."""
 
+import dataclasses
 import json
 import logging
 
@@ -8,9 +9,10 @@ import numpy as np
 import pytest
 from conftest import make_frames, make_sequences
 
-from kerasaudio import train
-from kerasaudio.config import ModelConfig, RunConfig, TrainConfig
+from kerasaudio import predict, train
+from kerasaudio.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
 from kerasaudio.errors import UserError
+from kerasaudio.features import GIVEN
 
 
 def run(tmp_path, arch="gru", hparams=None, **train_options):
@@ -56,13 +58,19 @@ def test_same_seed_gives_the_same_metrics(tmp_path):
 
 
 def test_frame_classifier_trains_through_fit_and_predicts_every_frame(tmp_path):
-    data = make_frames(30)
+    # Frames that came with the data, as a frame folder's: their step is unknown.
+    data = dataclasses.replace(make_frames(30), features=FeatureConfig(kind=GIVEN))
     cfg = run(tmp_path, arch="frame_mlp", hparams={"window": 5, "width": 32, "depth": 2},
               epochs=15, batch_size=32, lr=0.01, window_edge="zero")
     run_dir, metrics = train.fit(cfg, data, verbose=0)
     rows = (run_dir / "predictions.csv").read_text().splitlines()
     assert len(rows) - 1 == int(data.subset("test").lengths.sum())
     assert metrics["test"]["accuracy"] > 0.6  # chance is 1/3
+
+    np.save(tmp_path / "utterance.npy", data.frames[:12])
+    header, rows = predict.predict_files(run_dir, [tmp_path / "utterance.npy"])
+    assert header[:3] == ["file", "frame", "phone"]  # no time_s: no step to give it by
+    assert [row[1] for row in rows] == list(range(12))
 
 
 def _history_column(run_dir, name: str) -> list:
