@@ -252,12 +252,20 @@ def _progress_bar(label: str, total: int):
         yield bar.update
 
 
+class _Terminal(logging.StreamHandler):
+    """The handler that shows the library's messages on stderr."""
+
+
 def _show_library_messages() -> None:
     """The library logs (logger `kerasaudio`); its news and warnings reach the terminal on
     stderr, warnings as `warning: ...` lines."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Lowercase())
     logger = logging.getLogger("kerasaudio")
+    # One handler, however often main() runs in a process (a notebook, a test): each call
+    # would otherwise print every line once more, the older ones to a stale stderr.
+    for earlier in [h for h in logger.handlers if isinstance(h, _Terminal)]:
+        logger.removeHandler(earlier)
+    handler = _Terminal(sys.stderr)
+    handler.setFormatter(_Lowercase())
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
     logger.propagate = False

@@ -1,4 +1,5 @@
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -264,6 +265,14 @@ def fit_config_of(monkeypatch, *args):
     result = invoke("fit", *args)
     assert isinstance(result.exception, _Configured), result.output
     return resolved[0]
+
+
+def test_main_run_twice_in_one_process_shows_each_library_line_once():
+    logger = logging.getLogger("kerasaudio")
+    before = len(logger.handlers)
+    invoke("archs")
+    invoke("archs")
+    assert len(logger.handlers) == before + 1
 
 
 def test_spec_augment_defaults_per_data_set_unless_a_record_or_search_says(tmp_path,
