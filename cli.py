@@ -286,12 +286,14 @@ def main():
 @click.option("--deltas/--no-deltas", default=None,
               help="Add MFCC deltas and delta-deltas (13 -> 39) [default: no; yes for "
                    "spoken-phonemes].")
-@click.option("--beat-sync/--no-beat-sync", default=FeatureConfig.beat_sync, show_default=True,
-              help="Median of the frames between detected beats.")
-@click.option("--n-mfcc", type=click.IntRange(min=1), default=FeatureConfig.n_mfcc,
-              show_default=True)
-@click.option("--n-mels", type=click.IntRange(min=1), default=FeatureConfig.n_mels,
-              show_default=True, help="Mel bands (logmel, and under the MFCCs).")
+# Feature options default to None, not to FeatureConfig's values: a value passed on would
+# override the data set's own defaults (config.BUILTIN_FEATURES) as if the user had typed it.
+@click.option("--beat-sync/--no-beat-sync", default=None,
+              help="Median of the frames between detected beats [default: no].")
+@click.option("--n-mfcc", type=click.IntRange(min=1),
+              help=f"MFCCs per frame [default: {FeatureConfig.n_mfcc}].")
+@click.option("--n-mels", type=click.IntRange(min=1),
+              help=f"Mel bands (logmel, and under the MFCCs) [default: {FeatureConfig.n_mels}].")
 @click.option("--max-hz", type=FiniteFloatRange(min=20, min_open=True),
               help="Upper edge of the mel bands in Hz [default: half the sample rate; 4000 "
                    "for spoken-digits, which telephone and 8 kHz recordings fill].")

@@ -11,7 +11,7 @@ import pytest
 import soundfile
 from click.testing import CliRunner
 
-from kerasaudio import settings
+from kerasaudio import config, settings
 from kerasaudio.config import AUGMENTATIONS, DataConfig, FeatureConfig, RunConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -265,6 +265,18 @@ def fit_config_of(monkeypatch, *args):
     result = invoke("fit", *args)
     assert isinstance(result.exception, _Configured), result.output
     return resolved[0]
+
+
+def test_fit_reads_a_data_set_with_its_own_feature_defaults(monkeypatch):
+    # Any field a data set sets for itself, not only those whose options default to None.
+    own = {"kind": "logmel", "n_mels": 64, "n_mfcc": 20, "beat_sync": True, "hop_ms": 16.0}
+    monkeypatch.setitem(config.BUILTIN_FEATURES, "music-genres", own)
+    cfg = fit_config_of(monkeypatch, "--data", "music-genres", "--arch", "lstm")
+    assert cfg.features == config.feature_defaults("music-genres")
+    assert cfg.features.n_mels == 64 and cfg.features.beat_sync
+    assert fit_config_of(monkeypatch, "--data", "music-genres", "--arch", "lstm", "--n-mels",
+                         "40", "--no-beat-sync").features == FeatureConfig(**{
+                             **own, "n_mels": 40, "beat_sync": False})
 
 
 def test_main_run_twice_in_one_process_shows_each_library_line_once():
