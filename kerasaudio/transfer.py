@@ -96,6 +96,15 @@ def _batch_norms(layer) -> list:
     return [norm for inner in getattr(layer, "layers", []) for norm in _batch_norms(inner)]
 
 
+def _same_data(name: str, other: str) -> bool:
+    """Whether two --data values name one data set: the same built-in name, or one path
+    however spelt (relative or absolute, a trailing slash, a symbolic link)."""
+    if name == other:
+        return True
+    first, second = Path(name), Path(other)
+    return first.exists() and second.exists() and first.samefile(second)
+
+
 def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
                     feature_kind: str | None = None, own_data: bool = False):
     """The RunConfig of fine-tuning the run in `run_dir`: its architecture, hyperparameters
@@ -120,7 +129,7 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
 
     record = runs.load_run(run_dir)
     source = record.config
-    own_data = own_data or data.name == source.data.name
+    own_data = own_data or _same_data(data.name, source.data.name)
     if own_data and record.ensemble and record.ensemble["of"] == "folds":
         raise UserError(f"{run_dir}: an ensemble of fold models, each of whose examples "
                         "outside the test split trained one of its members: its own data "

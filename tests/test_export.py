@@ -139,12 +139,15 @@ def test_predict_never_writes_over_its_inputs_or_the_runs_record(tone_run, wav_f
     assert not (tmp_path / "p.csv").exists()  # nothing written before the submission failed
 
 
-def test_finetune_on_the_source_s_data_keeps_the_source_s_splits(tone_run, tmp_path):
+def test_finetune_on_the_source_s_data_keeps_the_source_s_splits(tone_run, tmp_path,
+                                                                  monkeypatch):
     # Other shares or folds would draw a test split holding examples the backbone trained on.
     source = tmp_path / "source"
     source.mkdir()
+    (tmp_path / "recordings").mkdir()
     config = json.loads((tone_run / "config.json").read_text())
-    config["data"].update(test_fraction=0.1, val_fraction=0.3, folds=5, fold=2)
+    config["data"].update(name=str(tmp_path / "recordings"), test_fraction=0.1,
+                          val_fraction=0.3, folds=5, fold=2)
     config["train"]["spec_augment"] = True
     (source / "config.json").write_text(json.dumps(config))
     (source / "best.keras").write_bytes((tone_run / "best.keras").read_bytes())
@@ -158,6 +161,12 @@ def test_finetune_on_the_source_s_data_keeps_the_source_s_splits(tone_run, tmp_p
     named = transfer.finetune_config(source, DataConfig(name=config["data"]["name"]),
                                      TrainConfig(epochs=4), 1, str(tmp_path))
     assert (named.data.test_fraction, named.data.fold) == (0.1, 2)
+    # However its path is spelt.
+    monkeypatch.chdir(tmp_path)
+    spelt = transfer.finetune_config(source, DataConfig(name="recordings/"),
+                                     TrainConfig(epochs=4), 1, str(tmp_path))
+    assert (spelt.data.name, spelt.data.test_fraction, spelt.data.fold) == (
+        str(tmp_path / "recordings"), 0.1, 2)
     # A fold ensemble's own data has no example that none of its members trained on.
     config["ensemble"] = {"of": "folds", "members": ["a", "b"]}
     (source / "config.json").write_text(json.dumps(config))
