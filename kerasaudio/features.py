@@ -31,9 +31,20 @@ TEMPO_WINDOW_S = 2.0  # tempo autocorrelation window; librosa's 8 s default cost
 
 
 def frame_step_ms(cfg: FeatureConfig) -> float | None:
-    """The features' frame step in milliseconds; None when frames have no fixed step (they
-    came with the data, or are the spans between detected beats)."""
-    return None if cfg.kind == GIVEN or cfg.beat_sync else cfg.hop_ms
+    """The features' frame step in milliseconds, as whole samples make it (`--hop-ms 1.06`
+    at 8 kHz steps 8 samples, 1 ms); None when frames have no fixed step (they came with the
+    data, or are the spans between detected beats)."""
+    if cfg.kind == GIVEN or cfg.beat_sync:
+        return None
+    return 1000.0 * cfg.frame_step / cfg.sample_rate
+
+
+def frame_centres_s(cfg: FeatureConfig, count: int) -> np.ndarray | None:
+    """Seconds from the start of the audio to the centre of each of `count` frames' windows,
+    where a frame's label is read (speech_synth.frame_labels); None as `frame_step_ms`."""
+    if frame_step_ms(cfg) is None:
+        return None
+    return (np.arange(count) * cfg.frame_step + cfg.frame_length // 2) / cfg.sample_rate
 
 
 def kinds(cfg: FeatureConfig) -> list:

@@ -139,8 +139,8 @@ def predict_files(run_dir, paths, problems: Problems | None = None) -> tuple[lis
 
     per_frame = models.label_level(cfg.model.arch) == "frame"
     # Frames that came with the data, or span beats, have no fixed step: no time column.
-    step_ms = features.frame_step_ms(cfg.features) if per_frame else None
-    header = ["file"] + (["frame"] if per_frame else []) + (["time_s"] if step_ms else [])
+    timed = per_frame and features.frame_step_ms(cfg.features) is not None
+    header = ["file"] + (["frame"] if per_frame else []) + (["time_s"] if timed else [])
     # A regression task has no classes: its column is the predicted value.
     names = {t.name: data.class_names.get(t.name) for t in data.tasks}
     for task, classes in names.items():
@@ -149,10 +149,11 @@ def predict_files(run_dir, paths, problems: Problems | None = None) -> tuple[lis
     rows, offsets = [], data.offsets()
     for index, (path, length) in enumerate(zip(files, data.lengths)):
         frames = range(length) if per_frame else [None]
+        times = features.frame_centres_s(cfg.features, length) if timed else None
         for frame in frames:
             row = [str(path)]
             if frame is not None:
-                row += [frame] + ([round(frame * step_ms / 1000, 3)] if step_ms else [])
+                row += [frame] + ([round(float(times[frame]), 4)] if timed else [])
                 position = offsets[index] + frame
             else:
                 position = index

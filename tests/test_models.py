@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from conftest import make_frames, make_sequences
 
-from kerasaudio import models, pipeline
+from kerasaudio import features, models, pipeline
 from kerasaudio.config import FeatureConfig
 from kerasaudio.errors import UserError
 from kerasaudio.features import GIVEN, frame_step_ms
@@ -181,6 +181,14 @@ def test_the_frame_step_is_known_for_computed_features_only():
     assert frame_step_ms(FeatureConfig(hop_ms=20.0)) == 20.0
     assert frame_step_ms(FeatureConfig(kind=GIVEN)) is None
     assert frame_step_ms(FeatureConfig(beat_sync=True)) is None
+
+
+def test_frame_times_count_whole_samples_to_each_window_s_centre():
+    cfg = FeatureConfig(sample_rate=8000, hop_ms=1.06)  # 8.48 samples: steps of 8, 1 ms
+    assert frame_step_ms(cfg) == 1.0
+    # The 25 ms (200-sample) window's centre, where frame labels are read.
+    assert features.frame_centres_s(cfg, 3).tolist() == [0.0125, 0.0135, 0.0145]
+    assert features.frame_centres_s(FeatureConfig(kind=GIVEN), 3) is None
 
 
 @pytest.mark.parametrize("utterance_norm", [False, True])
