@@ -11,6 +11,7 @@ import pytest
 
 from kerasaudio import audio, datasets, predict, settings, train
 from kerasaudio.config import DataConfig, FeatureConfig, ModelConfig, RunConfig, TrainConfig
+from kerasaudio.datasets.base import read_frames
 from kerasaudio.errors import UserError
 from tuning import spaces
 
@@ -381,7 +382,7 @@ def bad_frame_cases(tmp_path):
     cases["missing array"] = (root, r"feat: no u005.npy for u005 of train_split.txt")
     root = fresh("nan")
     np.save(root / "feat" / "train" / "u001.npy", np.full((5, 4), np.nan, np.float32))
-    cases["nan"] = (root, r"u001.npy: holds NaN, infinite or non-numeric values")
+    cases["nan"] = (root, r"u001.npy: holds NaN, infinite, complex or non-numeric values")
     root = fresh("width")
     np.save(root / "feat" / "train" / "u003.npy", np.zeros((5, 7), np.float32))
     cases["width"] = (root, r"u003.npy: expected a \(time, 4\) array, got shape \(5, 7\)")
@@ -603,3 +604,14 @@ def test_hidden_folders_are_not_classes(tmp_path):
     write_tone(root / ".ipynb_checkpoints" / "0.wav", 440.0, np.random.default_rng(1))
     data = datasets.load(DataConfig(name=str(root)), FeatureConfig())
     assert data.class_names["class"] == ["high", "low", "mid"]
+
+
+@pytest.mark.parametrize(("values", "problem"), [
+    (np.full((3, 2), 1e39), r"beyond 1e\+15"),  # float64: inf once cast to float32
+    (np.full((3, 2), 1e30, np.float32), r"beyond 1e\+15"),
+    (np.ones((3, 2), np.complex64), "complex"),
+])
+def test_a_feature_array_of_values_training_cannot_take_is_refused(tmp_path, values, problem):
+    np.save(tmp_path / "frames.npy", values)
+    with pytest.raises(UserError, match=f"frames.npy: holds .*{problem}"):
+        read_frames(tmp_path / "frames.npy")

@@ -170,8 +170,13 @@ def read_frames(path, n_features: int | None = None, transpose: bool = False) ->
         raise UserError(f"{path}: expected a (time, {width}) array, got shape {x.shape}")
     if x.shape[0] == 0:
         raise UserError(f"{path}: has no frames")
-    if not np.issubdtype(x.dtype, np.number) or not np.all(np.isfinite(x)):
-        raise UserError(f"{path}: holds NaN, infinite or non-numeric values")
+    real = np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)
+    if not real or not np.all(np.isfinite(x)):
+        raise UserError(f"{path}: holds NaN, infinite, complex or non-numeric values")
+    # Checked before the cast, which would turn a float64 1e39 into inf.
+    if np.max(np.abs(x)) > MAX_FEATURE:
+        raise UserError(f"{path}: holds values beyond {MAX_FEATURE:.0e}, which overflow "
+                        "training (rescale them)")
     return x.astype(np.float32)
 
 
