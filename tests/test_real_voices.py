@@ -217,6 +217,8 @@ def test_labels_match_the_run_s_classes_as_digits_or_words():
         crosseval.match_classes(["7", "seven", " Seven ", "0"], classes, "x"), [7, 7, 7, 0])
     with pytest.raises(UserError, match="'eleven' are not among the run's classes"):
         crosseval.match_classes(["7", "eleven"], classes, "x")
+    with pytest.raises(UserError, match="'²' are not among the run's classes"):
+        crosseval.match_classes(["²"], classes, "x")  # a digit int() cannot read
     # Classes apart by case only match exactly; a label that could be either is refused.
     np.testing.assert_array_equal(crosseval.match_classes(["c", "C"], ["C", "c"], "x"), [1, 0])
     with pytest.raises(UserError, match="or match several of them"):

@@ -157,7 +157,8 @@ NUMBER_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "
 def canonical(label: str) -> str:
     """The form labels are matched in: lower case, trimmed, digits spelt out (`7` -> `seven`)."""
     label = label.strip().lower()
-    return NUMBER_WORDS[int(label)] if label.isdigit() and int(label) < 10 else label
+    # isdecimal, not isdigit: int() cannot read digits such as '²', which isdigit accepts.
+    return NUMBER_WORDS[int(label)] if label.isdecimal() and int(label) < 10 else label
 
 
 def _check_distinct(classes: list, root: Path) -> None:
