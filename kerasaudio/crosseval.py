@@ -64,6 +64,8 @@ def evaluate_on(run_dir, data_path) -> tuple[Path, dict]:
         raise UserError(f"{data_path}: no such folder or file")
     files, labels = labelled_files(data_path)
     truth = match_classes(labels, classes, str(data_path))
+    out = _evaluation_folder(run_dir, data_path)
+    runs.check_writable(out, "evaluation folder")  # before the work of predicting
     header, rows = predict.predict_files(run_dir, files)
     predicted = np.array([classes.index(row[header.index(task)]) for row in rows])
     report = evaluate.classification_metrics(truth, predicted, classes)
@@ -73,7 +75,6 @@ def evaluate_on(run_dir, data_path) -> tuple[Path, dict]:
                "examples": len(files), "tasks": {task: report},
                "baselines": evaluate.baselines(train_counts, counts),
                "predicted": {task: {str(f): classes[p] for f, p in zip(files, predicted)}}}
-    out = _evaluation_folder(run_dir, data_path)
     out.mkdir(parents=True, exist_ok=True)
     runs.write_json(out / "metrics.json", metrics)
     runs.write_text(out / "predictions.csv", _predictions_csv(files, truth, predicted, classes))
@@ -94,6 +95,8 @@ def _evaluation_folder(run_dir: Path, data_path: Path) -> Path:
     name = runs.slug(source.name or "root")  # ("..", "." resolved), never a path
     for n in range(1, 1000):
         folder = run_dir / "evaluations" / (name if n == 1 else f"{name}-{n}")
+        if folder.exists() and not folder.is_dir():
+            continue  # a file of the user's, never written over
         if not (folder / "metrics.json").exists() or _source_of(folder) == source:
             return folder
     raise UserError(f"{run_dir / 'evaluations'}: 999 evaluations of data named {name!r}")

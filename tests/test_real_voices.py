@@ -237,6 +237,9 @@ def test_an_evaluation_replaces_only_an_earlier_one_of_the_same_data(tmp_path):
     # An older record holds the path as typed: relative to a directory unknown now.
     (folder / "metrics.json").write_text(json.dumps({"data": "test"}))
     assert crosseval._evaluation_folder(run_dir, first) == run_dir / "evaluations" / "test-2"
+    # A file of that name is the user's, and stays.
+    (run_dir / "evaluations" / "test-2").write_text("notes")
+    assert crosseval._evaluation_folder(run_dir, first) == run_dir / "evaluations" / "test-3"
 
 
 def test_evaluate_data_refuses_a_split_it_would_ignore(tmp_path):
