@@ -406,7 +406,28 @@ def load_model(run_dir, compile: bool = True):
         raise UserError(f"{path}: not a loadable Keras model (damaged: not a .keras zip "
                         "archive; truncated or overwritten?)")
     try:
-        return keras.models.load_model(path, safe_mode=True, compile=compile)
+        model = keras.models.load_model(path, safe_mode=True, compile=compile)
     except (OSError, ValueError, TypeError, KeyError, zipfile.BadZipFile) as error:
         reason = str(error).splitlines()[0][:200] if str(error) else type(error).__name__
         raise UserError(f"{path}: not a loadable Keras model ({reason})") from None
+    _check_fits_record(model, read_record(run_dir).dataset, path)
+    return model
+
+
+def _check_fits_record(model, dataset: DatasetRecord, path: Path) -> None:
+    """Refuses a model that is not the one its run's config.json describes (a best.keras
+    copied from another run): its probabilities would be printed under the wrong class
+    names, or its input would not take the features the record says the run computes."""
+    outputs = dict(zip(model.output_names, model.outputs))
+    for task in dataset.tasks:
+        classes = dataset.class_names.get(task.name)
+        width = outputs[task.name].shape[-1] if task.name in outputs else None
+        if task.name not in outputs or (classes is not None and width != len(classes)):
+            found = "no output" if task.name not in outputs else f"{width} outputs"
+            raise UserError(f"{path}: has {found} for task {task.name!r}, where config.json "
+                            "says " + (f"{len(classes)} classes" if classes else "a value")
+                            + "; is it another run's model?")
+    inputs = {tensor.name: tensor.shape for tensor in model.inputs}
+    if len(inputs.get("features", ())) == 3 and inputs["features"][-1] != dataset.n_features:
+        raise UserError(f"{path}: takes {inputs['features'][-1]} features a frame, where "
+                        f"config.json says {dataset.n_features}; is it another run's model?")

@@ -114,6 +114,26 @@ def test_predict_takes_feature_arrays_and_checks_them(tone_run, tmp_path):
         predict.predict_files(tone_run, [tmp_path / "click.wav"])
 
 
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda dataset: dataset["class_names"]["pitch"].append("extra"),
+     "has 3 outputs for task 'pitch', where config.json says 4 classes"),
+    (lambda dataset: dataset.update(n_features=13), "takes 39 features a frame, where "
+                                                   "config.json says 13"),
+])
+def test_a_model_that_is_not_its_run_s_is_refused(tone_run, tmp_path, edit, message):
+    # As a best.keras copied from another run would be: its probabilities printed under the
+    # wrong class names, or fed frames it cannot take.
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "best.keras").write_bytes((tone_run / "best.keras").read_bytes())
+    config = json.loads((tone_run / "config.json").read_text())
+    edit(config["dataset"])
+    (run_dir / "config.json").write_text(json.dumps(config))
+    np.save(tmp_path / "frames.npy", np.ones((20, config["dataset"]["n_features"]), np.float32))
+    with pytest.raises(UserError, match=message):
+        predict.predict_files(run_dir, [tmp_path / "frames.npy"])
+
+
 def test_predict_never_writes_over_its_inputs_or_the_runs_record(tone_run, wav_folder,
                                                                 tmp_path):
     wav = sorted(wav_folder.glob("*.wav"))[0]
