@@ -242,6 +242,18 @@ def test_an_evaluation_replaces_only_an_earlier_one_of_the_same_data(tmp_path):
     assert crosseval._evaluation_folder(run_dir, first) == run_dir / "evaluations" / "test-3"
 
 
+def test_evaluate_data_counts_the_files_the_run_trained_on(tmp_path, monkeypatch):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    trained, validated, new = (tmp_path / "data" / n for n in ("a.wav", "b.wav", "c.wav"))
+    (run_dir / "splits.json").write_text(json.dumps(
+        {"train": [str(trained), "3f2a9c0d1e4b5a6c"], "val": [str(validated)],
+         "test": [str(new)]}))
+    monkeypatch.chdir(tmp_path)  # the files named as the user may type them
+    assert crosseval._trained_on(run_dir, [Path("data/a.wav"), validated, new]) == 2
+    assert crosseval._trained_on(tmp_path, [trained]) == 0  # no splits.json: nothing known
+
+
 def test_evaluate_data_refuses_a_split_it_would_ignore(tmp_path):
     for options, message in ((["--data", str(tmp_path), "--split", "val"], "--split val"),
                              (["--data", ""], "--data: an empty path")):
