@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Reruns every figure in results/README.md on the built-in corpus, one run after another
 # (concurrent runs would share the 2 cores and distort seconds per epoch).
-#   results/reference_runs.sh [zoo] [repeats] [tune] [serve] [phonemes] [voices] [music]
-#   [music_transfer] [bench]   (default: all nine)
+#   results/reference_runs.sh [zoo] [repeats] [tune] [tune_folds] [serve] [phonemes] [voices]
+#   [music] [music_transfer] [bench]   (default: all ten)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=results/runs/reference
@@ -32,6 +32,16 @@ tune() {  # issue 6: Hyperband over the gru_attention space, then the winner fiv
   python cli.py tune --arch gru_attention --max-epochs 9 --name gru_attention-hyperband
   fit --hparams results/tuning/gru_attention-hyperband/best.json --repeats 5
   fit --hparams results/tuning/gru_attention-hyperband/best.json --epochs 40 --repeats 5
+}
+
+tune_folds() {  # issue 20: a search scored on 3 speaker-grouped folds, its winner against the
+  # defaults, five seeds each
+  local out=results/runs/tune_folds
+  python cli.py tune --folds 3 --max-epochs 9 --name gru_attention-folds3
+  python cli.py fit --hparams results/tuning/gru_attention-folds3/best.json --repeats 5 \
+    --out "$out"
+  python cli.py fit --arch gru_attention --repeats 5 --out "$out"
+  python cli.py compare "$out"
 }
 
 serve() {  # issue 8: export parity of the zoo's gru_attention run on 200 test utterances
@@ -96,6 +106,6 @@ bench() {  # issue 9: on an otherwise idle machine
   for b in cli pipeline train features peer fit_options tune; do python "bench/$b.py" > "results/bench/$b.jsonl"; done
 }
 
-for step in "${@:-zoo repeats tune serve phonemes voices music music_transfer bench}"; do
+for step in "${@:-zoo repeats tune tune_folds serve phonemes voices music music_transfer bench}"; do
   for s in $step; do "$s"; done
 done
