@@ -418,15 +418,15 @@ def _check_fits_record(model, dataset: DatasetRecord, path: Path) -> None:
     """Refuses a model that is not the one its run's config.json describes (a best.keras
     copied from another run): its probabilities would be printed under the wrong class
     names, or its input would not take the features the record says the run computes."""
-    outputs = dict(zip(model.output_names, model.outputs))
+    widths = {name: tensor.shape[-1] for name, tensor in zip(model.output_names, model.outputs)}
     for task in dataset.tasks:
         classes = dataset.class_names.get(task.name)
-        width = outputs[task.name].shape[-1] if task.name in outputs else None
-        if task.name not in outputs or (classes is not None and width != len(classes)):
-            found = "no output" if task.name not in outputs else f"{width} outputs"
-            raise UserError(f"{path}: has {found} for task {task.name!r}, where config.json "
-                            "says " + (f"{len(classes)} classes" if classes else "a value")
-                            + "; is it another run's model?")
+        if task.name in widths and (classes is None or widths[task.name] == len(classes)):
+            continue
+        found = f"{widths[task.name]} outputs" if task.name in widths else "no output"
+        wanted = f"{len(classes)} classes" if classes else "a value"
+        raise UserError(f"{path}: has {found} for task {task.name!r}, where config.json says "
+                        f"{wanted}; is it another run's model?")
     inputs = {tensor.name: tensor.shape for tensor in model.inputs}
     if len(inputs.get("features", ())) == 3 and inputs["features"][-1] != dataset.n_features:
         raise UserError(f"{path}: takes {inputs['features'][-1]} features a frame, where "
