@@ -226,6 +226,27 @@ def test_babble_never_mixes_an_utterance_with_itself():
         np.testing.assert_allclose(added[i], scale * talker, atol=1e-6)
 
 
-def test_fft_length_is_the_next_power_of_two():
-    for n, expected in ((1, 1), (5, 8), (16384, 16384), (2**21 + 1, 2**22)):
-        assert int(augment._fft_length(tf.constant(n))) == expected
+def test_fft_length_is_the_next_length_of_factors_2_3_and_5():
+    def fast(m):
+        for p in (2, 3, 5):
+            while m % p == 0:
+                m //= p
+        return m == 1
+
+    for n in (1, 5, 7, 11, 4001, 9849, 16385, 2**21 + 1, 2**30):
+        length = int(augment._fft_length(tf.constant(n)))
+        assert length >= n and fast(length)
+        assert not any(fast(m) for m in range(n, length))
+
+
+def test_telephone_keeps_the_speech_band_and_drops_what_is_outside():
+    rate, width = 8000, 5849  # a width with a large prime factor: the FFT is padded
+    t = np.arange(width) / rate
+    tones = tf.constant(np.stack([np.sin(2 * np.pi * hz * t) for hz in (100, 1000)]) * 0.3,
+                        tf.float32)
+    lengths = tf.constant([width, width], tf.int64)
+    line, _ = augment.telephone(tones, lengths, tf.constant([3, 4], tf.int64),
+                                tf.constant([True, True]), augment.STRENGTHS["telephone"], rate)
+    rms = np.sqrt(np.mean(line.numpy()[:, 500:-500] ** 2, axis=1))  # away from the edges
+    assert rms[1] > 0.3 / np.sqrt(2) / 10 ** (6 / 20) * 0.8   # at most eq_db (6 dB) down
+    assert rms[0] < 0.01 * rms[1]
