@@ -1,5 +1,6 @@
 """Users' data: each reader on small files made here, and its answers to bad input."""
 
+import gzip
 import json
 import re
 import subprocess
@@ -615,3 +616,21 @@ def test_a_feature_array_of_values_training_cannot_take_is_refused(tmp_path, val
     np.save(tmp_path / "frames.npy", values)
     with pytest.raises(UserError, match=f"frames.npy: holds .*{problem}"):
         read_frames(tmp_path / "frames.npy")
+
+
+@pytest.mark.parametrize(("name", "problem"), [
+    ("archive.npy", r"archive.npy: not a .npy array: an .npz archive"),
+    ("text.npy", r"text.npy: not a .npy array: another format"),
+    ("text.npy.gz", r"text.npy.gz: not a .npy array: another format"),
+])
+def test_a_file_that_is_not_one_npy_array_is_named_as_such(tmp_path, name, problem):
+    if name == "archive.npy":
+        with open(tmp_path / name, "wb") as f:
+            np.savez(f, frames=np.zeros((3, 2), np.float32))
+    elif name.endswith(".gz"):
+        with gzip.open(tmp_path / name, "wb") as f:
+            f.write(b"frame,value\n0,1\n")
+    else:
+        (tmp_path / name).write_text("frame,value\n0,1\n")
+    with pytest.raises(UserError, match=problem):
+        read_frames(tmp_path / name)

@@ -147,6 +147,18 @@ def natural_order(label: str):
         return (1, 0.0, label)
 
 
+def _read_npy(path) -> np.ndarray:
+    """One array in NumPy's .npy format, gzipped or not. np.load would also open an .npz
+    archive (several arrays) and call any other file pickled data."""
+    with (gzip.open if str(path).endswith(".gz") else open)(path, "rb") as f:
+        start = f.read(len(np.lib.format.MAGIC_PREFIX))
+        if start != np.lib.format.MAGIC_PREFIX:
+            kind = "an .npz archive of arrays" if start.startswith(b"PK") else "another format"
+            raise UserError(f"{path}: not a .npy array: {kind} (save one array with numpy.save)")
+        f.seek(0)
+        return np.lib.format.read_array(f, allow_pickle=False)
+
+
 def read_frames(path, n_features: int | None = None, transpose: bool = False) -> np.ndarray:
     """A (frames, features) float32 array from a .npy or .npy.gz file, checked; never
     unpickles. `transpose`: the file holds (features, frames), as spectrograms do.
@@ -156,11 +168,7 @@ def read_frames(path, n_features: int | None = None, transpose: bool = False) ->
             than `n_features`), empty, or not finite.
     """
     try:
-        if str(path).endswith(".gz"):
-            with gzip.open(path) as f:
-                x = np.load(f, allow_pickle=False)
-        else:
-            x = np.load(path, allow_pickle=False)
+        x = _read_npy(path)
     except (OSError, ValueError, EOFError) as error:
         raise UserError(f"{path}: not a readable .npy array ({error})") from None
     if transpose and x.ndim == 2:
