@@ -4,6 +4,7 @@ import contextlib
 import csv
 import fcntl
 import json
+import logging
 import math
 import os
 import re
@@ -16,6 +17,8 @@ from pathlib import Path
 
 from kerasaudio.config import DatasetRecord, RunConfig, with_defaults
 from kerasaudio.errors import UserError
+
+log = logging.getLogger(__name__)
 
 
 def slug(text: str) -> str:
@@ -384,6 +387,10 @@ def load_run(run_dir) -> RunRecord:
     record = read_record(run_dir)
     if not (record.path / "best.keras").is_file():
         raise UserError(f"{record.path}: has no best.keras (the run never finished an epoch)")
+    status = _status(record.path)
+    if status != "complete":  # its best epoch so far: usable, but not what the run would give
+        log.warning(f"{record.path}: the run is {status}, not complete (status.json); using the "
+                    "best model of the epochs it finished")
     return record
 
 

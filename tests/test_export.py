@@ -134,6 +134,25 @@ def test_a_model_that_is_not_its_run_s_is_refused(tone_run, tmp_path, edit, mess
         predict.predict_files(run_dir, [tmp_path / "frames.npy"])
 
 
+@pytest.mark.parametrize("status", ["interrupted", "running", "failed"])
+def test_a_run_that_did_not_complete_is_used_with_a_warning(tone_run, tmp_path, caplog,
+                                                             status):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    for name in ("best.keras", "config.json"):
+        (run_dir / name).write_bytes((tone_run / name).read_bytes())
+    runs.write_json(run_dir / "status.json", {"status": status})
+    wave = tone(PITCHES["low"], 0.3, np.random.default_rng(3))
+    soundfile.write(tmp_path / "low.wav", wave, RATE)
+    with caplog.at_level(logging.WARNING, logger="kerasaudio"):
+        predict.predict_files(run_dir, [tmp_path / "low.wav"])
+    assert f"the run is {status}, not complete" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="kerasaudio"):
+        predict.predict_files(tone_run, [tmp_path / "low.wav"])
+    assert "not complete" not in caplog.text
+
+
 def test_predict_never_writes_over_its_inputs_or_the_runs_record(tone_run, wav_folder,
                                                                 tmp_path):
     wav = sorted(wav_folder.glob("*.wav"))[0]
