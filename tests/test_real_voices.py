@@ -18,7 +18,8 @@ from conftest import make_sequences
 import cli
 from kerasaudio import crosseval, evaluate, features, models
 from kerasaudio.config import FeatureConfig, feature_defaults
-from kerasaudio.datasets import speech_synth
+from kerasaudio.datasets import audio_folder, speech_synth
+from kerasaudio.datasets.audio_folder import labelled_files
 from kerasaudio.errors import UserError
 from kerasaudio.models.inputs import InputSpec
 from kerasaudio.models.layers import UtteranceNormalization
@@ -252,6 +253,16 @@ def test_evaluate_data_counts_the_files_the_run_trained_on(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)  # the files named as the user may type them
     assert crosseval._trained_on(run_dir, [Path("data/a.wav"), validated, new]) == 2
     assert crosseval._trained_on(tmp_path, [trained]) == 0  # no splits.json: nothing known
+
+
+def test_a_test_folder_alone_is_a_data_set_to_score_on_but_not_to_train_on(tmp_path):
+    for name in ("3/a.wav", "three/b.wav"):
+        (tmp_path / "test" / name).parent.mkdir(parents=True, exist_ok=True)
+        soundfile.write(tmp_path / "test" / name, np.zeros(800), 8000)
+    files, labels = labelled_files(tmp_path)
+    assert sorted(labels) == ["3", "three"] and all(f.is_file() for f in files)
+    with pytest.raises(UserError, match="has test/ but no train/"):
+        audio_folder._from_folders(tmp_path)
 
 
 def test_evaluate_data_refuses_a_split_it_would_ignore(tmp_path):

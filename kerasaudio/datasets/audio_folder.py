@@ -72,8 +72,9 @@ def _subfolders(folder: Path) -> list:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def _from_folders(root: Path) -> tuple[list, list, list, None]:
-    """(files, labels, given split or "" to draw, no groups) of a folder layout.
+def _from_folders(root: Path, to_train: bool = True) -> tuple[list, list, list, None]:
+    """(files, labels, given split or "" to draw, no groups) of a folder layout; split
+    folders without train/ only when not `to_train` (a test set to score a run on).
 
     Raises:
         UserError: for a layout that is neither class folders nor split folders exactly:
@@ -86,7 +87,7 @@ def _from_folders(root: Path) -> tuple[list, list, list, None]:
         raise UserError(f"{root}: split folders are named {', '.join(SPLITS)} in lower case; "
                         f"found {', '.join(miscased)}/ (rename them)")
     given = [s for s in SPLITS if (root / s).is_dir()]
-    if given and "train" not in given:
+    if to_train and given and "train" not in given:
         raise UserError(f"{root}: has {', '.join(given)}/ but no train/")
     others = [p.name for p in subfolders if p.name not in SPLITS]
     if given and others:
@@ -107,7 +108,8 @@ def labelled_files(path: Path, problems: Problems | None = None) -> tuple[list, 
     """(files, labels) of every audio file of a folder layout or a path,label CSV, whatever
     its split: the whole of another data set to score a finished run on."""
     problems = problems or Problems(False)
-    files, labels, _, _ = _from_list(path, problems) if path.is_file() else _from_folders(path)
+    files, labels, _, _ = (_from_list(path, problems) if path.is_file()
+                           else _from_folders(path, to_train=False))
     return files, labels
 
 
