@@ -219,6 +219,41 @@ def data_options(command):
     return with_data_config
 
 
+def feature_options(command):
+    """The feature settings fit and tune share beside --features (settings.FEATURE_OPTIONS).
+    They default to None, not to FeatureConfig's values: a value passed on would override
+    the data set's own defaults (config.BUILTIN_FEATURES) as if the user had typed it."""
+    options = [
+        click.option("--deltas/--no-deltas", default=None,
+                     help="Add MFCC deltas and delta-deltas (13 -> 39) [default: no; yes "
+                          "for spoken-phonemes]."),
+        click.option("--beat-sync/--no-beat-sync", default=None,
+                     help="Median of the frames between detected beats [default: no]."),
+        click.option("--n-mfcc", type=click.IntRange(min=1),
+                     help=f"MFCCs per frame [default: {FeatureConfig.n_mfcc}]."),
+        click.option("--n-mels", type=click.IntRange(min=1),
+                     help="Mel bands (logmel, and under the MFCCs) [default: "
+                          f"{FeatureConfig.n_mels}]."),
+        click.option("--max-hz", type=FiniteFloatRange(min=20, min_open=True),
+                     help="Upper edge of the mel bands in Hz [default: half the sample rate; "
+                          "4000 for spoken-digits, which telephone and 8 kHz recordings "
+                          "fill]."),
+        click.option("--sample-rate", type=click.IntRange(8000, 48000),
+                     help="Rate in Hz the audio is resampled to before its features "
+                          "[default: 16000; 8000 for spoken-digits, whose features stop at "
+                          "4 kHz]."),
+        click.option("--cmvn/--no-cmvn", default=None,
+                     help="Normalise each utterance over its own frames (mean and "
+                          "variance), inside the model [default: no; yes for spoken-digits]."),
+        click.option("--hop-ms", type=FiniteFloatRange(min=1),
+                     help="Step between frames in milliseconds, at most the window [default: "
+                          "10; 20 for spoken-digits; 32 for music-genres]."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def verbosity_option(command):
     """--quiet, handed to the command as the Keras `verbose` of its training: a progress bar
     on a terminal, one plain line per epoch when the output is a file or a pipe."""
@@ -283,29 +318,7 @@ def main():
 @click.option("--arch", help="Architecture (see `archs`) [default: --hparams' or --config's; "
                             "else minirocket for a .ts time-series file, gru_attention otherwise].")
 @data_options
-@click.option("--deltas/--no-deltas", default=None,
-              help="Add MFCC deltas and delta-deltas (13 -> 39) [default: no; yes for "
-                   "spoken-phonemes].")
-# Feature options default to None, not to FeatureConfig's values: a value passed on would
-# override the data set's own defaults (config.BUILTIN_FEATURES) as if the user had typed it.
-@click.option("--beat-sync/--no-beat-sync", default=None,
-              help="Median of the frames between detected beats [default: no].")
-@click.option("--n-mfcc", type=click.IntRange(min=1),
-              help=f"MFCCs per frame [default: {FeatureConfig.n_mfcc}].")
-@click.option("--n-mels", type=click.IntRange(min=1),
-              help=f"Mel bands (logmel, and under the MFCCs) [default: {FeatureConfig.n_mels}].")
-@click.option("--max-hz", type=FiniteFloatRange(min=20, min_open=True),
-              help="Upper edge of the mel bands in Hz [default: half the sample rate; 4000 "
-                   "for spoken-digits, which telephone and 8 kHz recordings fill].")
-@click.option("--sample-rate", type=click.IntRange(8000, 48000),
-              help="Rate in Hz the audio is resampled to before its features [default: "
-                   "16000; 8000 for spoken-digits, whose features stop at 4 kHz].")
-@click.option("--cmvn/--no-cmvn", default=None,
-              help="Normalise each utterance over its own frames (mean and variance), inside "
-                   "the model [default: no; yes for spoken-digits].")
-@click.option("--hop-ms", type=FiniteFloatRange(min=1),
-              help="Step between frames in milliseconds, at most the window [default: 10; 20 "
-                   "for spoken-digits; 32 for music-genres].")
+@feature_options
 @click.option("--epochs", type=click.IntRange(min=1), default=TrainConfig.epochs, show_default=True,
               help="Maximum epochs; early stopping on validation loss may stop sooner.")
 @click.option("--min-epoch-steps", type=click.IntRange(min=1),
@@ -534,6 +547,7 @@ def archs():
 @click.option("--arch", help="Architecture to search (or --grid arch=a,b) [default: as fit's: "
                             "minirocket for a .ts time-series file, gru_attention otherwise].")
 @data_options
+@feature_options
 @click.option("--tuner", type=click.Choice(TUNERS),
               default="hyperband", show_default=True)
 @click.option("--max-epochs", type=click.IntRange(min=1), default=20, show_default=True,
@@ -564,7 +578,7 @@ def archs():
 @verbosity_option
 def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, patience, fix,
          ranges, grid, augment_names, spec_augment, name, out, overwrite, workers, seed, folds,
-         verbose):
+         verbose, **feature_settings):
     """Search hyperparameters with KerasTuner; rerun the same command to resume."""
     from kerasaudio import runs
     from tuning import spaces
@@ -578,9 +592,9 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
     from tuning import search
 
     cfg = search.configure(data, feature_kind, augment_names, spec_augment, patience, seed,
-                           archs, overrides=overrides, tuner=tuner, max_epochs=max_epochs,
-                           max_trials=max_trials, objective=objective, name=name, out=out,
-                           folds=folds)
+                           archs, feature_settings, overrides=overrides, tuner=tuner,
+                           max_epochs=max_epochs, max_trials=max_trials, objective=objective,
+                           name=name, out=out, folds=folds)
     role = os.environ.get("KERASTUNER_TUNER_ID")
     if role is None:
         with runs.locked(cfg.directory):

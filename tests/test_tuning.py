@@ -13,8 +13,10 @@ from pathlib import Path
 import keras_tuner as kt
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from conftest import make_sequences
 
+import cli
 from kerasaudio import runs, settings
 from kerasaudio.config import DataConfig, RunConfig, TrainConfig
 from kerasaudio.errors import UserError
@@ -460,6 +462,19 @@ def test_a_search_trains_with_spec_augment_as_fit_would(tmp_path, data, given, e
                         spec_augment=cfg.run.train.spec_augment)
     best = settings.read_best(tmp_path / "best.json")
     assert settings.searched_source(best, DataConfig(), set()).train.spec_augment is expected
+
+
+def test_a_search_takes_fit_s_feature_options(tmp_path):
+    cfg = search.configure(DataConfig(name="spoken-digits"), None, "none", None, 3, 0, ["gru"],
+                           {"hop_ms": 10.0, "n_mfcc": 20, "deltas": None},
+                           overrides=spaces.Overrides.parse(), name="s", out=str(tmp_path))
+    features = cfg.run.features
+    assert (features.hop_ms, features.n_mfcc, features.deltas) == (10.0, 20, False)
+    assert features.sample_rate == 8000  # the data set's own default where none is given
+    result = CliRunner().invoke(cli.main, ["tune", "--hop-ms", "40", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--hop-ms 40 is longer than the 25 ms window" in \
+        result.stderr, result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_fit_hparams_takes_the_search_s_data_unless_given_other_data(tmp_path):

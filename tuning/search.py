@@ -372,11 +372,12 @@ def validate(cfg: SearchConfig) -> dict:
 
 def configure(data: DataConfig, feature_kind: str | None, augment_names: str | None,
               spec_augment: bool | None, patience: int, seed: int, archs: list,
-              **options) -> SearchConfig:
-    """A search's configuration, checked: the data set's default features, augmentation and
+              feature_settings: dict | None = None, **options) -> SearchConfig:
+    """A search's configuration, checked: the data set's default features with the
+    `feature_settings` given (FeatureConfig fields, None: not given), augmentation and
     SpecAugment (as `fit` has them, kerasaudio/settings.py), the training settings no trial
     searches, and the search's own `options` (SearchConfig's other fields)."""
-    features = settings.features_for(data, feature_kind)
+    features = settings.features_for(data, feature_kind, **(feature_settings or {}))
     augment = settings.augment_for(augment_names, data, features)
     run = RunConfig(data=data, features=features, model=ModelConfig(arch=archs[0]),
                     train=TrainConfig(patience=patience, seed=seed, augment=augment,
