@@ -43,7 +43,7 @@ from kerasaudio.datasets.base import SPLITS, Dataset
 from kerasaudio.errors import UserError
 from kerasaudio.features import frame_step_ms
 from kerasaudio.models import heads
-from kerasaudio.models.inputs import spec_of
+from kerasaudio.models.inputs import spec_augment_settings, spec_of
 
 # Below this many validation examples, one example is worth a percentage point or more of
 # the score that picks the best epoch and stops training: a noisy guide.
@@ -308,7 +308,9 @@ def _record(cfg: RunConfig, dataset: Dataset, hparams: dict, replicas: int) -> t
         "distribution": {"strategy": cfg.train.strategy, "replicas": replicas,
                          "global_batch_size": cfg.train.batch_size * replicas},
         "versions": {"keras": keras.__version__, "kerasaudio": kerasaudio.__version__},
-        "augmentation": {name: augment.STRENGTHS[name] for name in cfg.train.augment},
+        "augmentation": {**{name: augment.STRENGTHS[name] for name in cfg.train.augment},
+                         **({"spec_augment": spec_augment_settings(frame_step_ms(
+                             dataset.features))} if cfg.train.spec_augment else {})},
         **({"source_run": transfer.describe_source(cfg.finetune.source)} if cfg.finetune
            else {}),
     }))

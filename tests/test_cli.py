@@ -11,7 +11,7 @@ import pytest
 import soundfile
 from click.testing import CliRunner
 
-from kerasaudio import config, settings
+from kerasaudio import config, runs, settings
 from kerasaudio.config import AUGMENTATIONS, DataConfig, FeatureConfig, RunConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -78,8 +78,13 @@ def test_fit_smoke_run_writes_a_complete_run_directory(smoke_run):
     assert "padded_fraction" not in metrics
     config = json.loads((run_dir / "config.json").read_text())
     assert config["train"]["augment"] == list(AUGMENTATIONS)
-    assert set(config["augmentation"]) == set(AUGMENTATIONS)
+    assert set(config["augmentation"]) == {*AUGMENTATIONS, "spec_augment"}
     assert config["train"]["spec_augment"] is True  # spoken-digits' default too
+    # 100 ms time masks at 20 ms frames, as the model's layer has them
+    layer = runs.load_model(run_dir, compile=False).get_layer("spec_augment")
+    assert config["augmentation"]["spec_augment"] == {
+        k: getattr(layer, k) for k in ("time_masks", "time_width", "freq_masks", "freq_width")}
+    assert config["augmentation"]["spec_augment"]["time_width"] == 5
     assert config["features"]["hop_ms"] == 20.0
     assert config["model"]["hparams"] == {"hidden": 16, "layers": 1, "dropout": 0.1}
     # Not given, so gru_attention's own training settings, not TrainConfig's 32 and 1e-3.

@@ -51,6 +51,14 @@ def time_mask_frames(hop_ms: float | None) -> int:
     return TIME_MASK_FRAMES if hop_ms is None else max(1, int(TIME_MASK_MS // hop_ms))
 
 
+def spec_augment_settings(hop_ms: float | None) -> dict:
+    """SpecAugment's masks (the layer's arguments) for frames `hop_ms` apart: what the
+    input block builds and a run's config.json records. Feature masks are up to 8 features
+    wide, or as many as there are."""
+    return {"time_masks": 2, "time_width": time_mask_frames(hop_ms), "freq_masks": 2,
+            "freq_width": 8}
+
+
 # Training sequences an InputSpec carries for the layers that adapt to data: enough for
 # stable quantiles and feature statistics, few enough to transform in seconds.
 ADAPT_EXAMPLES = 1024
@@ -106,7 +114,7 @@ def sequence_inputs(spec: InputSpec):
         normalized = keras.layers.Normalization(
             mean=spec.mean.tolist(), variance=spec.variance.tolist(), name="normalize")(features)
     if spec.spec_augment:
-        normalized = SpecAugment(time_width=time_mask_frames(spec.hop_ms),
+        normalized = SpecAugment(**spec_augment_settings(spec.hop_ms),
                                  name="spec_augment")(normalized)
     return {"features": features, "mask": mask}, normalized, mask
 
