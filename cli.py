@@ -660,8 +660,9 @@ def _without_option(argv: list, option: str) -> list:
               show_default=True, help="Which split to report on (val/train run the model).")
 @click.option("--data", "data_path", type=click.Path(),
               help="Score the run on every file of another audio data set with the same "
-                   "classes instead (a folder of class subfolders, or a path,label CSV; "
-                   "`7` matches `seven`); writes RUN_DIR/evaluations/<data>/.")
+                   "classes instead (a folder of class subfolders, or of split folders "
+                   "of them, or a path,label CSV; `7` matches `seven`); writes "
+                   "RUN_DIR/evaluations/<data>/.")
 def evaluate(run_dir, split, data_path):
     """Classification report, confusion matrices and report.md of a finished run."""
     quiet.import_tensorflow()

@@ -56,13 +56,14 @@ def _classification_task(dataset: DatasetRecord, run_dir: Path) -> tuple[str, li
 
 def evaluate_on(run_dir, data_path) -> tuple[Path, dict]:
     """Scores `run_dir`'s best model on every audio file of `data_path` (a folder of class
-    subfolders, or a path,label CSV), through the run's own feature extraction.
+    subfolders, or of split folders of them, or a path,label CSV), through the run's own
+    feature extraction.
 
     Returns:
         (the evaluation's folder, its metrics as written to metrics.json there).
     """
     run_dir, data_path = Path(run_dir), Path(data_path)
-    dataset = runs.load_run(run_dir).dataset
+    dataset = runs.load_run(run_dir, warn=False).dataset  # predict_files warns
     task, classes = _classification_task(dataset, run_dir)
     if not data_path.exists():
         raise UserError(f"{data_path}: no such folder or file")

@@ -194,7 +194,7 @@ def check_outputs(run_dir, files: list, outputs: list) -> None:
     Raises:
         UserError: naming the output path.
     """
-    runs.load_run(run_dir)  # a mistyped run is named as such, not by its default --out
+    runs.load_run(run_dir, warn=False)  # a mistyped run is named as such, not by its --out
     inputs = {p.resolve() for p in files}
     run = Path(run_dir).resolve()
     seen = set()

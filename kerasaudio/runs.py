@@ -378,8 +378,10 @@ def read_metrics(run_dir) -> dict:
         raise UserError(f"{path}: not valid JSON ({error})") from None
 
 
-def load_run(run_dir) -> RunRecord:
-    """The record of a finished run, one whose model can be loaded.
+def load_run(run_dir, warn: bool = True) -> RunRecord:
+    """The record of a finished run, one whose model can be loaded; with `warn`, a warning
+    if the run did not complete (its best epoch so far is usable, but not what the run would
+    give). Callers that check a run before the call that uses it pass `warn=False`.
 
     Raises:
         UserError: if `run_dir` is not a complete run directory.
@@ -388,9 +390,11 @@ def load_run(run_dir) -> RunRecord:
     if not (record.path / "best.keras").is_file():
         raise UserError(f"{record.path}: has no best.keras (the run never finished an epoch)")
     status = _status(record.path)
-    if status != "complete":  # its best epoch so far: usable, but not what the run would give
-        log.warning(f"{record.path}: the run is {status}, not complete (status.json); using the "
-                    "best model of the epochs it finished")
+    if warn and status != "complete":
+        state = ("status.json has no readable status" if status in ("?", "damaged")
+                 else f"the run is {status}")
+        log.warning(f"{record.path}: {state}, not complete; using the best model of the "
+                    "epochs it finished")
     return record
 
 

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 def describe_source(run_dir) -> dict:
     """What a fine-tuned run's config.json records of the run it came from."""
-    record = runs.load_run(run_dir)
+    record = runs.load_run(run_dir, warn=False)  # finetune warned when it loaded the source
     return {"run_dir": str(Path(run_dir).resolve()), "arch": record.config.model.arch,
             "data": record.config.data.name, "tasks": [t.name for t in record.dataset.tasks],
             "test": runs.read_metrics(run_dir).get("test")}

@@ -144,10 +144,10 @@ def test_a_run_that_did_not_complete_is_used_with_a_warning(tone_run, tmp_path, 
     runs.write_json(run_dir / "status.json", {"status": status})
     wave = tone(PITCHES["low"], 0.3, np.random.default_rng(3))
     soundfile.write(tmp_path / "low.wav", wave, RATE)
-    with caplog.at_level(logging.WARNING, logger="kerasaudio"):
-        predict.predict_files(run_dir, [tmp_path / "low.wav"])
-    assert f"the run is {status}, not complete" in caplog.text
-    caplog.clear()
+    result = CliRunner().invoke(cli.main, ["predict", str(run_dir), str(tmp_path / "low.wav"),
+                                           "--out", str(tmp_path / "p.csv")])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count(f"the run is {status}, not complete") == 1, result.stderr
     with caplog.at_level(logging.WARNING, logger="kerasaudio"):
         predict.predict_files(tone_run, [tmp_path / "low.wav"])
     assert "not complete" not in caplog.text
