@@ -153,8 +153,12 @@ def comparable(config: dict) -> dict:
     keys = ("data", "features", "model", "train", "out", "dataset", "finetune")
     config = with_defaults(config)
     record = {k: config.get(k) for k in keys}
-    # Augmentation strengths (runs before augmentation existed had none).
-    record["augmentation"] = config.get("augmentation") or {}
+    # Augmentation strengths (runs before augmentation existed had none). SpecAugment's
+    # masks follow from train.spec_augment and the frame step, compared above; runs from
+    # before config.json recorded them would otherwise never be continued.
+    record["augmentation"] = {name: strength for name, strength in
+                              (config.get("augmentation") or {}).items()
+                              if name != "spec_augment"}
     return json.loads(json.dumps(record))
 
 

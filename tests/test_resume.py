@@ -117,13 +117,17 @@ def test_an_interrupted_fit_is_marked_and_resumed_only_with_the_same_settings(tm
     assert not (run_dir / "predictions_val.csv").exists()
 
 
-def test_a_run_recorded_before_mixup_existed_is_continued_as_one_without_it(tmp_path):
+@pytest.mark.parametrize("older", ["mixup", "spec_augment masks"])
+def test_a_run_recorded_by_an_older_kerasaudio_is_continued(tmp_path, older):
     data = make_sequences(60)
     with pytest.raises(KeyboardInterrupt):
         train.fit(config(tmp_path), data, verbose=0, callbacks=[InterruptAt(2)])
     (run_dir,) = tmp_path.iterdir()
     record = json.loads((run_dir / "config.json").read_text())
-    del record["train"]["mixup"]  # as an older kerasaudio wrote it
+    # as an older kerasaudio wrote it: before mixup existed, before SpecAugment's masks
+    # were recorded
+    section, key = ("train", "mixup") if older == "mixup" else ("augmentation", "spec_augment")
+    del record[section][key]
     (run_dir / "config.json").write_text(json.dumps(record))
     resumed_dir, metrics = train.fit(config(tmp_path), data, verbose=0)
     assert resumed_dir == run_dir and metrics["resumed_after_epoch"] == 2
