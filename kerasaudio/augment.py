@@ -216,8 +216,8 @@ def telephone(waves, lengths, key, chosen, s, rate: int):
     """A telephone line: the band kept, a random smooth equalisation within +-`eq_db`, and
     8-bit mu-law coding."""
     batch, width = tf.shape(waves)[0], tf.shape(waves)[1]
-    # A transform of a fast length: one of the batch's own width took up to six times as
-    # long, and the zeros past the end keep the filter from wrapping around.
+    # A transform of a fast length, the batch's width or a little more: one of the width
+    # itself took up to six times as long when it had a large prime factor.
     n = _fft_length(width)
     bins = n // 2 + 1
     frequency = tf.cast(tf.range(bins), tf.float32) * rate / tf.cast(n, tf.float32)
@@ -240,7 +240,7 @@ def telephone(waves, lengths, key, chosen, s, rate: int):
     def line(clean, clean_lengths, rows):
         db = tf.matmul(tf.gather(weights, rows), basis)
         gain = band * tf.exp(db * (math.log(10.0) / 20.0))
-        padded = tf.pad(clean, [[0, 0], [0, n - width]])  # see reverb's padding
+        padded = tf.pad(clean, [[0, 0], [0, n - width]])  # as reverb pads, by hand
         shaped = tf.signal.irfft(tf.signal.rfft(padded) * tf.cast(gain, tf.complex64),
                                  fft_length=[n])[:, :width]
         peak = tf.reduce_max(tf.abs(shaped), 1, keepdims=True) + 1e-10
