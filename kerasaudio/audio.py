@@ -10,6 +10,11 @@ from kerasaudio.errors import UserError
 # What the pinned soundfile wheel's libsndfile (1.2) reads, MP3 included.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".caf")
 MAX_AMPLITUDE = 100.0
+# A recording whose loudest sample is below this (-60 dBFS) holds no sound a model could
+# classify: a microphone left muted or unplugged records hiss of a few 16-bit steps, which
+# per-utterance normalisation would scale up into a confident class. Speech peaks tens of
+# decibels higher even when recorded quietly.
+SILENCE_DBFS = -60.0
 
 
 def is_audio(path: Path) -> bool:
@@ -26,7 +31,8 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
 
     Raises:
         UserError: naming the file, if it is missing, unreadable, empty, shorter than
-            `min_samples`, silent (every sample 0) or not finite.
+            `min_samples`, silent (every sample 0, or none above SILENCE_DBFS) or not
+            finite.
     """
     import soundfile
     import soxr
@@ -53,6 +59,11 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     # name a class for it, with confidence. (After the mixdown: channels may cancel.)
     if not np.any(mono):
         raise UserError(f"{path}: every sample is 0 (silence); no sound to learn or classify")
+    peak_dbfs = 20 * np.log10(float(np.max(np.abs(mono))))
+    if peak_dbfs < SILENCE_DBFS:
+        raise UserError(f"{path}: its loudest sample is {peak_dbfs:.0f} dBFS, below "
+                        f"{SILENCE_DBFS:.0f} (near silence); no sound to learn or classify "
+                        "(raise its level if it is a real recording)")
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate).astype(np.float32)
     if len(mono) < min_samples:

@@ -109,6 +109,14 @@ def test_predict_takes_feature_arrays_and_checks_them(tone_run, tmp_path):
     soundfile.write(tmp_path / "silent.wav", np.zeros(4000), 16000)
     with pytest.raises(UserError, match=r"silent.wav: every sample is 0 \(silence\)"):
         predict.predict_files(tone_run, [tmp_path / "silent.wav"])
+    # A muted microphone's hiss of a step or two of 16 bits is no recording either.
+    hiss = np.random.default_rng(4).integers(-1, 2, 4000).astype(np.int16)
+    soundfile.write(tmp_path / "hiss.wav", hiss, 16000, subtype="PCM_16")
+    with pytest.raises(UserError, match=r"hiss.wav: its loudest sample is -90 dBFS, below -60"):
+        predict.predict_files(tone_run, [tmp_path / "hiss.wav"])
+    quiet = (wave * 10 ** (-50 / 20) / np.max(np.abs(wave))).astype(np.float32)  # -50 dBFS
+    soundfile.write(tmp_path / "quiet.wav", quiet, 16000, subtype="FLOAT")
+    _, (row,) = predict.predict_files(tone_run, [tmp_path / "quiet.wav"])  # quiet, but sound
     soundfile.write(tmp_path / "click.wav", wave[:100], 16000)
     with pytest.raises(UserError, match=r"click.wav: 6.25 ms long, shorter than one analysis"):
         predict.predict_files(tone_run, [tmp_path / "click.wav"])
