@@ -197,6 +197,14 @@ def features_for(data: DataConfig, kind: str | None, **given) -> FeatureConfig:
     """The data set's feature defaults (built-in sets have their own), overridden by the
     options the user gave (None: not given)."""
     explicit = {k: v for k, v in {"kind": kind, **given}.items() if v is not None}
+    # Options on how audio becomes features would be ignored without a word (--cmvn is
+    # the model's, and normalises given features too).
+    computing = [k for k in explicit if k != "cmvn"]
+    if computing and datasets.comes_as_features(data):
+        names = ", ".join("--" + ("features" if k == "kind" else k.replace("_", "-"))
+                          for k in computing)
+        raise UserError(f"{names}: {data.name} comes as features, not audio; feature options "
+                        "change how features are computed from audio, so leave them out")
     features = dataclasses.replace(feature_defaults(data.name), **explicit)
     if "sample_rate" in explicit:  # the FFT covers the window at any rate
         features = dataclasses.replace(features, fft_length=fft_length_for(features))

@@ -327,3 +327,20 @@ def test_spoken_digits_frames_are_20_ms_apart_unless_told(monkeypatch):
     result = invoke("fit", "--hop-ms", "30")
     assert result.exit_code == 2
     assert "--hop-ms 30 is longer than the 25 ms window" in result.output
+
+
+def test_feature_options_on_data_that_comes_as_features_are_refused(monkeypatch, tmp_path):
+    # An X_TRAIN.ts holds its frames already: --hop-ms would be ignored without a word.
+    path = tmp_path / "Toy_TRAIN.ts"
+    path.write_text("@problemName Toy\n@univariate true\n@classLabel true a b\n@data\n"
+                    "1,2,3:a\n")
+    for options, named in ([["--hop-ms", "30"], "--hop-ms"],
+                           [["--features", "logmel", "--n-mfcc", "20"], "--features, --n-mfcc"]):
+        result = invoke("fit", "--data", str(path), *options, "--out", str(tmp_path / "out"))
+        assert result.exit_code == 2, result.output
+        assert f"{named}: {path} comes as features, not audio" in result.stderr
+    result = invoke("fit", "--data", "digits-images", "--deltas")
+    assert result.exit_code == 2 and "--deltas: digits-images comes as features" in result.stderr
+    assert not (tmp_path / "out").exists()
+    # --cmvn normalises the given features inside the model: it applies.
+    assert fit_config_of(monkeypatch, "--data", str(path), "--cmvn").features.cmvn is True

@@ -200,6 +200,23 @@ def format_of(data: DataConfig) -> str | None:
     return data.format or detect_format(Path(data.name))
 
 
+# Data that comes as features (frames, images, spectrograms, time series) rather than audio.
+FEATURE_FORMATS = ("ts", "frames", "images", "spectrograms")
+FEATURE_BUILTINS = ("digits-images",)
+
+
+def comes_as_features(data: DataConfig) -> bool:
+    """Whether `data` holds features already, which no feature setting changes. False for
+    a path that is missing or of a format that cannot be told: reading it names the
+    problem, where it always has."""
+    if data.name in BUILTIN or data.format:
+        return data.name in FEATURE_BUILTINS or data.format in FEATURE_FORMATS
+    try:
+        return detect_format(Path(data.name)) in FEATURE_FORMATS
+    except UserError:
+        return False
+
+
 def _read(data: DataConfig, features: FeatureConfig) -> Dataset:
     if data.name in BUILTIN:
         return BUILTIN[data.name](data, features)
