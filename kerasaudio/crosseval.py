@@ -6,7 +6,6 @@ RUN_DIR/evaluations/<data>/ (metrics.json, predictions.csv, report.md, confusion
 import csv
 import io
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -71,7 +70,7 @@ def evaluate_on(run_dir, data_path) -> tuple[Path, dict]:
     truth = match_classes(labels, classes, str(data_path))
     out = _evaluation_folder(run_dir, data_path)
     runs.check_writable(out, "evaluation folder")  # before the work of predicting
-    seen = _trained_on(run_dir, files)
+    seen = inference.trained_on(run_dir, [str(f) for f in files])
     if seen:
         log.warning(f"{seen} of the {len(files)} files of {data_path} were in the run's "
                     "training or validation split: their score says little of new recordings")
@@ -94,18 +93,6 @@ def evaluate_on(run_dir, data_path) -> tuple[Path, dict]:
                for kind in ("counts", "norm")]
     runs.write_text(out / "report.md", _markdown(title, metrics, task, figures))
     return out, metrics
-
-
-def _trained_on(run_dir: Path, files: list) -> int:
-    """How many of `files` the run trained or validated on, as its splits.json names them
-    (audio data's examples are named by their files; the built-in corpora's by hashes)."""
-    path = run_dir / inference.SPLITS_FILE
-    if not path.exists():
-        return 0
-    splits = runs.read_json(path)
-    seen = {Path(example).resolve() for split in ("train", "val")
-            for example in splits.get(split, []) if os.sep in example}
-    return sum(Path(f).resolve() in seen for f in files)
 
 
 def _evaluation_folder(run_dir: Path, data_path: Path) -> Path:

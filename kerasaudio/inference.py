@@ -109,6 +109,22 @@ def record_splits(dataset: Dataset) -> dict:
     return {s: ids[dataset.split == s].tolist() for s in SPLITS}
 
 
+def trained_on(run_dir, ids) -> int:
+    """How many of the example `ids` (`Dataset.ids`) the run trained or validated on, as
+    its splits.json names them: files by where they are however the path is spelt, the
+    built-in corpora's examples by their hash. 0 for a run without splits.json."""
+    path = Path(run_dir) / SPLITS_FILE
+    if not path.exists():
+        return 0
+    splits = runs.read_json(path)
+    seen = {_place(example) for split in ("train", "val") for example in splits.get(split, [])}
+    return sum(_place(str(example)) in seen for example in ids)
+
+
+def _place(example: str) -> str:
+    return str(Path(example).resolve()) if os.sep in example else example
+
+
 def recorded_split(run_dir: Path, dataset: Dataset, split: str) -> Dataset:
     """`split` of `dataset` as the run recorded it (splits.json; runs made before it was
     written: as the data set's split says).

@@ -317,6 +317,16 @@ def _record(cfg: RunConfig, dataset: Dataset, hparams: dict, replicas: int) -> t
     return resolved, config
 
 
+def _warn_reused(source, test: Dataset) -> None:
+    """Warns when a fine-tuning's test split holds examples its source run trained or
+    validated on, whose score flatters the model. The source's own data keeps the source's
+    splits (transfer.py); the same files in another form (a CSV of them) draw new ones."""
+    reused = inference.trained_on(source, test.ids())
+    if reused:
+        log.warning(f"{reused} of the {len(test.lengths)} test examples were in the training "
+                    f"or validation split of {source}: the test score says little of new data")
+
+
 def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple[Path, dict]:
     keras.utils.set_random_seed(cfg.train.seed)
     # Same seed, same machine, same numbers: deterministic kernels cost little on a CPU.
@@ -325,6 +335,8 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     kind = models.input_kind(cfg.model.arch)
     check_options(cfg, dataset, kind)
     train, val, test = (dataset.subset(s) for s in SPLITS)
+    if cfg.finetune:
+        _warn_reused(cfg.finetune.source, test)
     hparams = models.resolve(cfg.model.arch, cfg.model.hparams)
     spec = spec_of(train, cfg.train.seed, spec_augment=cfg.train.spec_augment,
                    utterance_norm=cfg.features.cmvn, hop_ms=frame_step_ms(dataset.features))

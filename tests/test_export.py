@@ -11,6 +11,7 @@ import pytest
 import soundfile
 import tensorflow as tf
 from click.testing import CliRunner
+from conftest import make_sequences
 from test_models import SMALL
 
 import cli
@@ -184,6 +185,22 @@ def test_predict_never_writes_over_its_inputs_or_the_runs_record(tone_run, wav_f
         assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert all(path.read_bytes() == data for path, data in kept.items())
     assert not (tmp_path / "p.csv").exists()  # nothing written before the submission failed
+
+
+def test_finetune_warns_when_its_test_split_holds_the_source_s_training_files(tmp_path,
+                                                                              caplog):
+    # The source's files in another form (a CSV of them) draw splits of their own.
+    files = [str(tmp_path / "recordings" / f"{i}.wav") for i in range(9)]
+    source = tmp_path / "source"
+    source.mkdir()
+    runs.write_json(source / "splits.json", {"train": files[:5], "val": files[5:7],
+                                             "test": files[7:]})
+    data = make_sequences(9)  # every third example is a test one: 2, 5 and 8
+    data.info = {"file": np.array(files)}
+    with caplog.at_level(logging.WARNING, logger="kerasaudio"):
+        train._warn_reused(str(source), data.subset("test"))
+    assert f"2 of the 3 test examples were in the training or validation split of {source}" \
+        in caplog.text
 
 
 def test_finetune_on_the_source_s_data_keeps_the_source_s_splits(tone_run, tmp_path,

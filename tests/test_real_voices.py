@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from conftest import make_sequences
 
 import cli
-from kerasaudio import crosseval, evaluate, features, models
+from kerasaudio import crosseval, evaluate, features, inference, models
 from kerasaudio.config import FeatureConfig, feature_defaults
 from kerasaudio.datasets import audio_folder, speech_synth
 from kerasaudio.datasets.audio_folder import labelled_files
@@ -251,8 +251,9 @@ def test_evaluate_data_counts_the_files_the_run_trained_on(tmp_path, monkeypatch
         {"train": [str(trained), "3f2a9c0d1e4b5a6c"], "val": [str(validated)],
          "test": [str(new)]}))
     monkeypatch.chdir(tmp_path)  # the files named as the user may type them
-    assert crosseval._trained_on(run_dir, [Path("data/a.wav"), validated, new]) == 2
-    assert crosseval._trained_on(tmp_path, [trained]) == 0  # no splits.json: nothing known
+    assert inference.trained_on(run_dir, ["data/a.wav", str(validated), str(new)]) == 2
+    assert inference.trained_on(run_dir, ["3f2a9c0d1e4b5a6c", "0123456789abcdef"]) == 1
+    assert inference.trained_on(tmp_path, [str(trained)]) == 0  # no splits.json: nothing known
 
 
 def test_a_test_folder_alone_is_a_data_set_to_score_on_but_not_to_train_on(tmp_path):
