@@ -634,3 +634,13 @@ def test_a_file_that_is_not_one_npy_array_is_named_as_such(tmp_path, name, probl
         (tmp_path / name).write_text("frame,value\n0,1\n")
     with pytest.raises(UserError, match=problem):
         read_frames(tmp_path / name)
+
+
+def test_a_damaged_gzipped_array_is_named(tmp_path):
+    with gzip.open(tmp_path / "frames.npy.gz", "wb") as f:
+        np.save(f, np.random.default_rng(0).standard_normal((50, 8)))
+    data = bytearray((tmp_path / "frames.npy.gz").read_bytes())
+    data[30:60] = b"\xff" * 30  # as a bad disk or a cut download leaves it
+    (tmp_path / "frames.npy.gz").write_bytes(bytes(data))
+    with pytest.raises(UserError, match="frames.npy.gz: not a readable .npy array"):
+        read_frames(tmp_path / "frames.npy.gz")

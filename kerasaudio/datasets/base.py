@@ -3,6 +3,7 @@
 import dataclasses
 import gzip
 import hashlib
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -169,7 +170,7 @@ def read_frames(path, n_features: int | None = None, transpose: bool = False) ->
     """
     try:
         x = _read_npy(path)
-    except (OSError, ValueError, EOFError) as error:
+    except (OSError, ValueError, EOFError, zlib.error) as error:  # zlib: a damaged .gz
         raise UserError(f"{path}: not a readable .npy array ({error})") from None
     if transpose and x.ndim == 2:
         x = x.T
