@@ -106,7 +106,9 @@ def record_splits(dataset: Dataset) -> dict:
     """What splits.json holds: each split's example ids, so that a later `evaluate --split`
     scores the very examples the run had in that split."""
     ids = dataset.ids()
-    return {s: ids[dataset.split == s].tolist() for s in SPLITS}
+    # Files named by a relative path are relative to the directory fit ran in.
+    return {**{s: ids[dataset.split == s].tolist() for s in SPLITS},
+            "relative_to": os.getcwd()}
 
 
 def trained_on(run_dir, ids) -> int:
@@ -117,12 +119,14 @@ def trained_on(run_dir, ids) -> int:
     if not path.exists():
         return 0
     splits = runs.read_json(path)
-    seen = {_place(example) for split in ("train", "val") for example in splits.get(split, [])}
-    return sum(_place(str(example)) in seen for example in ids)
+    then = Path(splits.get("relative_to", "."))  # older records: as if run from here
+    seen = {_place(example, then) for split in ("train", "val")
+            for example in splits.get(split, [])}
+    return sum(_place(str(example), Path(".")) in seen for example in ids)
 
 
-def _place(example: str) -> str:
-    return str(Path(example).resolve()) if os.sep in example else example
+def _place(example: str, base: Path) -> str:
+    return str((base / example).resolve()) if os.sep in example else example
 
 
 def recorded_split(run_dir: Path, dataset: Dataset, split: str) -> Dataset:

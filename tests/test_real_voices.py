@@ -254,6 +254,11 @@ def test_evaluate_data_counts_the_files_the_run_trained_on(tmp_path, monkeypatch
     assert inference.trained_on(run_dir, ["data/a.wav", str(validated), str(new)]) == 2
     assert inference.trained_on(run_dir, ["3f2a9c0d1e4b5a6c", "0123456789abcdef"]) == 1
     assert inference.trained_on(tmp_path, [str(trained)]) == 0  # no splits.json: nothing known
+    # Relative to the directory fit ran in, wherever the check runs from.
+    (run_dir / "splits.json").write_text(json.dumps(
+        {"train": ["data/a.wav"], "val": [], "test": [], "relative_to": str(tmp_path)}))
+    monkeypatch.chdir(run_dir)
+    assert inference.trained_on(run_dir, [str(trained), "data/a.wav"]) == 1
 
 
 def test_a_test_folder_alone_is_a_data_set_to_score_on_but_not_to_train_on(tmp_path):
