@@ -211,6 +211,13 @@ def features_for(data: DataConfig, kind: str | None, **given) -> FeatureConfig:
     if features.hop_ms > features.frame_ms:
         raise UserError(f"--hop-ms {features.hop_ms:g} is longer than the {features.frame_ms:g} "
                         "ms window: the audio between frames would never be heard")
+    # Both would be cut silently to what the audio holds, and recorded as given.
+    if "mfcc" in kinds(features) and features.n_mfcc > features.n_mels:
+        raise UserError(f"--n-mfcc {features.n_mfcc} is more than the {features.n_mels} mel "
+                        "bands the coefficients are computed from; raise --n-mels")
+    if features.max_hz is not None and features.max_hz > features.sample_rate / 2:
+        raise UserError(f"--max-hz {features.max_hz:g} is above {features.sample_rate / 2:g} Hz, "
+                        f"half the {features.sample_rate} Hz sample rate: no audio is there")
     return features
 
 

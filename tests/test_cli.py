@@ -329,6 +329,21 @@ def test_spoken_digits_frames_are_20_ms_apart_unless_told(monkeypatch):
     assert "--hop-ms 30 is longer than the 25 ms window" in result.output
 
 
+@pytest.mark.parametrize(("options", "message"), [
+    (["--n-mfcc", "80"], "--n-mfcc 80 is more than the 40 mel bands"),
+    (["--max-hz", "5000"], "--max-hz 5000 is above 4000 Hz, half the 8000 Hz sample rate"),
+    (["--sample-rate", "16000", "--max-hz", "9000"], "--max-hz 9000 is above 8000 Hz")])
+def test_feature_settings_the_audio_cannot_fill_are_refused(options, message):
+    result = invoke("fit", *options)
+    assert result.exit_code == 2 and message in result.stderr, result.output
+
+
+def test_more_mfccs_with_more_mel_bands_and_logmel_without_mfccs_are_fine(monkeypatch):
+    assert fit_config_of(monkeypatch, "--n-mfcc", "60", "--n-mels", "64").features.n_mfcc == 60
+    assert fit_config_of(monkeypatch, "--features", "logmel", "--n-mels", "8",
+                         "--n-mfcc", "13").features.n_mels == 8
+
+
 def test_feature_options_on_data_that_comes_as_features_are_refused(monkeypatch, tmp_path):
     # An X_TRAIN.ts holds its frames already: --hop-ms would be ignored without a word.
     path = tmp_path / "Toy_TRAIN.ts"
