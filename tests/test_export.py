@@ -113,8 +113,12 @@ def test_predict_takes_feature_arrays_and_checks_them(tone_run, tmp_path):
     # A muted microphone's hiss of a step or two of 16 bits is no recording either.
     hiss = np.random.default_rng(4).integers(-1, 2, 4000).astype(np.int16)
     soundfile.write(tmp_path / "hiss.wav", hiss, 16000, subtype="PCM_16")
-    with pytest.raises(UserError, match=r"hiss.wav: its loudest sample is -90 dBFS, below -60"):
+    with pytest.raises(UserError, match=r"hiss.wav: its loudest sample is -90.\d dBFS \(about "
+                                         r"its mean\), below -60"):
         predict.predict_files(tone_run, [tmp_path / "hiss.wav"])
+    soundfile.write(tmp_path / "offset.wav", np.full(4000, 0.01), 16000)  # DC alone: -40 dBFS
+    with pytest.raises(UserError, match=r"offset.wav: its loudest sample is -inf dBFS"):
+        predict.predict_files(tone_run, [tmp_path / "offset.wav"])
     quiet = (wave * 10 ** (-50 / 20) / np.max(np.abs(wave))).astype(np.float32)  # -50 dBFS
     soundfile.write(tmp_path / "quiet.wav", quiet, 16000, subtype="FLOAT")
     _, (row,) = predict.predict_files(tone_run, [tmp_path / "quiet.wav"])  # quiet, but sound
