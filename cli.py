@@ -596,12 +596,13 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
                            max_epochs=max_epochs, max_trials=max_trials, objective=objective,
                            name=name, out=out, folds=folds)
     role = os.environ.get("KERASTUNER_TUNER_ID")
+    # Read and checked before the search's folder and lock are made: bad data leaves none.
+    dataset = search.load_data(cfg)
     if role is None:
         with runs.locked(cfg.directory):
-            # Everything is checked, the data included, before an earlier search is replaced.
-            best = _tune_here(cfg, search.load_data(cfg), overwrite, workers, verbose)
+            # Everything is checked before an earlier search is replaced.
+            best = _tune_here(cfg, dataset, overwrite, workers, verbose)
     else:  # one process of a distributed search; they share the directory
-        dataset = search.load_data(cfg)
         if role == "chief":
             search.check_resumable(cfg, False, dataset)
         _search_or_exit(cfg, dataset, verbose)

@@ -477,6 +477,18 @@ def test_a_search_takes_fit_s_feature_options(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_search_on_bad_data_leaves_no_folder_or_lock(tmp_path):
+    import soundfile
+
+    for label in ("a", "b"):
+        (tmp_path / "data" / label).mkdir(parents=True)
+        soundfile.write(tmp_path / "data" / label / "0.wav", np.zeros(4000), 16000)
+    result = CliRunner().invoke(cli.main, ["tune", "--data", str(tmp_path / "data"),
+                                           "--out", str(tmp_path / "out")])
+    assert result.exit_code == 2 and "0.wav: every sample is 0" in result.stderr, result.output
+    assert not (tmp_path / "out").exists()
+
+
 def test_fit_hparams_takes_the_search_s_data_unless_given_other_data(tmp_path):
     best = {"arch": "gru", "hparams": {}, "train": {}, "epochs": 3, "augment": ["noise"],
             "data": {**dataclasses.asdict(DataConfig(name="my_audio")), "limit": 50},
