@@ -59,16 +59,17 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     # name a class for it, with confidence. (After the mixdown: channels may cancel.)
     if not np.any(mono):
         raise UserError(f"{path}: every sample is 0 (silence); no sound to learn or classify")
-    # Measured about the mean: a constant (DC) offset is no sound either.
+    if rate != sample_rate:
+        mono = soxr.resample(mono, rate, sample_rate).astype(np.float32)
+    if len(mono) < min_samples:
+        raise UserError(f"{path}: {1000 * samples.shape[0] / rate:.3g} ms long, shorter than "
+                        f"one analysis window ({1000 * min_samples / sample_rate:.3g} ms)")
+    # At the features' rate, about the mean: sound resampled away, or a constant (DC)
+    # offset, is no sound either.
     swing = float(np.max(np.abs(mono - mono.mean())))
     peak_dbfs = 20 * np.log10(swing) if swing > 0 else -np.inf
     if peak_dbfs < SILENCE_DBFS:
         raise UserError(f"{path}: its loudest sample is {peak_dbfs:.1f} dBFS (about its mean), "
                         f"below {SILENCE_DBFS:.0f} (near silence); no sound to learn or "
                         "classify (raise its level if it is a real recording)")
-    if rate != sample_rate:
-        mono = soxr.resample(mono, rate, sample_rate).astype(np.float32)
-    if len(mono) < min_samples:
-        raise UserError(f"{path}: {1000 * samples.shape[0] / rate:.3g} ms long, shorter than "
-                        f"one analysis window ({1000 * min_samples / sample_rate:.3g} ms)")
     return mono
