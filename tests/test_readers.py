@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 
 from kerasaudio import audio, datasets, predict, settings, train
 from kerasaudio.config import DataConfig, FeatureConfig, ModelConfig, RunConfig, TrainConfig
@@ -644,3 +645,13 @@ def test_a_damaged_gzipped_array_is_named(tmp_path):
     (tmp_path / "frames.npy.gz").write_bytes(bytes(data))
     with pytest.raises(UserError, match="frames.npy.gz: not a readable .npy array"):
         read_frames(tmp_path / "frames.npy.gz")
+
+
+def test_sound_only_above_the_features_band_is_near_silence(tmp_path):
+    # A faint 20 kHz whine at 48 kHz: nothing of it is left at spoken-digits' 8 kHz.
+    t = np.arange(48000) / 48000
+    soundfile.write(tmp_path / "whine.wav", 10 ** (-55 / 20) * np.sin(2 * np.pi * 20000 * t),
+                    48000, subtype="FLOAT")
+    assert len(audio.read(tmp_path / "whine.wav", 48000)) == 48000  # heard at its own rate
+    with pytest.raises(UserError, match=r"whine.wav: its loudest sample is -\d+\.\d dBFS"):
+        audio.read(tmp_path / "whine.wav", 8000)
