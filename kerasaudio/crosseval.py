@@ -70,7 +70,7 @@ def evaluate_on(run_dir, data_path) -> tuple[Path, dict]:
     truth = match_classes(labels, classes, str(data_path))
     out = _evaluation_folder(run_dir, data_path)
     runs.check_writable(out, "evaluation folder")  # before the work of predicting
-    seen = inference.trained_on(run_dir, [str(f) for f in files])
+    seen = inference.trained_on(run_dir, files)
     if seen:
         log.warning(f"{seen} of the {len(files)} files of {data_path} were in the run's "
                     "training or validation split: their score says little of new recordings")

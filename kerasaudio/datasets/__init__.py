@@ -209,10 +209,10 @@ def comes_as_features(data: DataConfig) -> bool:
     """Whether `data` holds features already, which no feature setting changes. False for
     a path that is missing or of a format that cannot be told: reading it names the
     problem, where it always has."""
-    if data.name in BUILTIN or data.format:
-        return data.name in FEATURE_BUILTINS or data.format in FEATURE_FORMATS
+    if data.name in FEATURE_BUILTINS:
+        return True
     try:
-        return detect_format(Path(data.name)) in FEATURE_FORMATS
+        return format_of(data) in FEATURE_FORMATS
     except UserError:
         return False
 
