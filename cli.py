@@ -668,6 +668,7 @@ def evaluate(run_dir, split, data_path):
     """Classification report, confusion matrices and report.md of a finished run."""
     quiet.import_tensorflow()
     from kerasaudio import evaluate as evaluate_lib
+    from kerasaudio import runs
 
     if data_path is not None:
         from kerasaudio import crosseval
@@ -686,6 +687,7 @@ def evaluate(run_dir, split, data_path):
         click.echo(f"report: {out / 'report.md'}")
         return
 
+    runs.load_run(run_dir)  # warns when the run did not complete
     report = evaluate_lib.evaluate_run(run_dir, split)
     for task, r in report.items():
         if "accuracy" in r:

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -164,6 +165,15 @@ def test_a_run_that_did_not_complete_is_used_with_a_warning(tone_run, tmp_path, 
     with caplog.at_level(logging.WARNING, logger="kerasaudio"):
         predict.predict_files(tone_run, [tmp_path / "low.wav"])
     assert "not complete" not in caplog.text
+
+
+def test_evaluating_a_run_that_did_not_complete_warns(tone_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tone_run, run_dir)
+    runs.write_json(run_dir / "status.json", {"status": "interrupted"})
+    result = CliRunner().invoke(cli.main, ["evaluate", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.count("the run is interrupted, not complete") == 1, result.stderr
 
 
 def test_predict_never_writes_over_its_inputs_or_the_runs_record(tone_run, wav_folder,
