@@ -20,6 +20,7 @@ import shutil
 from pathlib import Path
 
 import keras
+import numpy as np
 
 from kerasaudio import datasets, evaluate, inference, models, runs, train
 from kerasaudio.config import DatasetRecord, RunConfig
@@ -181,6 +182,25 @@ def ensemble_model(run_dirs: list) -> keras.Model:
 ENSEMBLE = runs.ENSEMBLE
 
 
+def _dataset_record(record: dict, dataset, splits: dict) -> dict:
+    """The members' record of the data (config.json's `dataset`) with the examples and class
+    counts of `splits`: a fold ensemble's training split is every member's, and it has no
+    validation split, so the first member's counts would skew its majority baseline."""
+    where = {example: i for i, example in enumerate(dataset.ids())}
+    missing = [e for split in record["examples"] for e in splits[split] if e not in where]
+    if missing:
+        raise UserError(f"{len(missing)} examples the members trained or were tested on are "
+                        f"no longer in the data set (e.g. {missing[0]})")
+    rows = {split: np.array([where[e] for e in splits[split]], int)
+            for split in record["examples"]}
+    counts = {task: {split: np.bincount(dataset.targets[task][rows[split]],
+                                        minlength=len(by_split[split])).tolist()
+                     for split in by_split}
+              for task, by_split in record["class_counts"].items()}
+    return {**record, "examples": {split: len(rows[split]) for split in record["examples"]},
+            "class_counts": counts}
+
+
 def write_ensemble(experiment: Path, run_dirs: list, of: str) -> Path:
     """The members' averaging model as the run directory `<experiment>/ensemble`, tested on
     the members' test split like any run (predictions.csv, metrics.json, report.md).
@@ -209,7 +229,8 @@ def write_ensemble(experiment: Path, run_dirs: list, of: str) -> Path:
         splits = {**splits, "train": list(trained), "val": []}
     runs.write_json(building / inference.SPLITS_FILE, splits)
     runs.write_json(building / "config.json", {
-        **config, "ensemble": {"of": of, "members": [p.name for p in run_dirs]}})
+        **config, "dataset": _dataset_record(config["dataset"], dataset, splits),
+        "ensemble": {"of": of, "members": [p.name for p in run_dirs]}})
     test_metrics = {k: float(v) for k, v in
                     model.evaluate(test_batches, return_dict=True, verbose=0).items()}
     inference.write_predictions(building / "predictions.csv", test,

@@ -264,7 +264,7 @@ def member_probabilities(run_dir, files) -> np.ndarray:
 
 def test_an_ensemble_of_folds_on_a_training_share_records_what_its_members_trained_on(
         cross_validation, tmp_path):
-    _, experiment, _ = cross_validation
+    cfg, experiment, _ = cross_validation
     copy = tmp_path / experiment.name
     shutil.copytree(experiment, copy, ignore=shutil.ignore_patterns(crossval.ENSEMBLE))
     members = runs.experiment_runs(copy)
@@ -274,7 +274,17 @@ def test_an_ensemble_of_folds_on_a_training_share_records_what_its_members_train
         runs.write_json(member / "splits.json",
                         {**record, "train": [i for i in record["train"] if i != left_out]})
     ensemble = crossval.write_ensemble(copy, members, "folds")
-    assert left_out not in runs.read_json(ensemble / "splits.json")["train"]
+    splits = runs.read_json(ensemble / "splits.json")
+    assert left_out not in splits["train"]
+    # Its record of the data counts those examples (the first member's left out a fold).
+    dataset = datasets.load(cfg.data, cfg.features)
+    task = dataset.tasks[0]
+    label = dict(zip(dataset.ids(), dataset.targets[task.name], strict=True))
+    record = runs.read_json(ensemble / "config.json")["dataset"]
+    for split in ("train", "val", "test"):
+        assert record["examples"][split] == len(splits[split])
+        assert record["class_counts"][task.name][split] == np.bincount(
+            [label[i] for i in splits[split]], minlength=task.num_classes).tolist()
 
 
 def test_an_ensemble_averages_its_members_and_exports_like_a_run(cross_validation, speakers_csv,
