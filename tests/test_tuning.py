@@ -91,9 +91,10 @@ def test_architectures_that_share_a_name_keep_their_own_ranges(tmp_path):
     layers = [p for p in hp.space if spaces.hp_name(p.name) == "layers"]
     assert [(p.name, p.max_value, hp.is_active(p)) for p in layers] == \
         [("layers", 4, False), ("layers:gru", 3, True)]
-    # KerasTuner keeps values by name: each oracle must give both their own values.
+    # KerasTuner keeps values by name: each oracle must give both their own values. (Seed 1:
+    # KerasTuner takes 0 for no seed and draws one from Python's `random`.)
     for oracle_class in (kt.oracles.RandomSearchOracle, kt.oracles.BayesianOptimizationOracle):
-        oracle = oracle_class(objective=kt.Objective("val_accuracy", "max"), seed=0,
+        oracle = oracle_class(objective=kt.Objective("val_accuracy", "max"), seed=1,
                               hyperparameters=hp, max_trials=8)
         oracle._set_project_dir(str(tmp_path), oracle_class.__name__)
         drawn = set()
@@ -151,14 +152,41 @@ def test_a_torn_line_of_a_trial_s_executions_is_left_out(tmp_path):
 
 
 def test_best_json_gives_fit_the_training_settings_the_trials_had(tmp_path):
-    # Trials train with TrainConfig's constant rate; `fit` would otherwise take
-    # gru_attention's own cosine schedule for the winner, which no trial was scored with.
+    # Trials of gru_attention train with its own cosine schedule, as `fit` would.
     cfg = toy_search(tmp_path)
     winner = {"lr": 0.01, "batch_size": 16, "hidden": 8, "score": 0.9}
     assert search._trial_training(cfg, "gru_attention", winner, ["lr", "batch_size"]) == \
-        {"lr": 0.01, "batch_size": 16, "schedule": "constant"}
+        {"lr": 0.01, "batch_size": 16, "schedule": "cosine"}
     assert search._trial_training(cfg, "gru", winner, ["lr", "batch_size"]) == \
         {"lr": 0.01, "batch_size": 16}
+
+
+def test_a_continued_trial_goes_on_down_its_schedule(tmp_path):
+    cfg = dataclasses.replace(toy_search(tmp_path, tuner="hyperband", max_epochs=4),
+                              archs=["gru_attention"])
+    hypermodel = search.AudioHyperModel(cfg, make_sequences(60),
+                                        spaces.resolve(cfg.archs, cfg.overrides))
+    hp = kt.HyperParameters()
+    model = hypermodel.build(hp)
+    hypermodel.fit(hp, model, epochs=3, initial_epoch=2, verbose=0)
+    schedule = model.optimizer._learning_rate
+    # A cosine decay over the longest trial's 4 epochs, of which this trial ran the third,
+    # after the two of the trial it continues: 3 epochs' steps in all, not 1.
+    assert schedule.__class__.__name__ == "CosineDecay"
+    assert int(model.optimizer.iterations) * 4 == schedule.decay_steps * 3
+
+
+def test_an_earlier_search_trained_at_a_constant_rate_is_not_continued(tmp_path):
+    cfg = dataclasses.replace(toy_search(tmp_path), archs=["gru_attention"])
+    search.check_resumable(cfg, overwrite=False)
+    record = json.loads((cfg.directory / "search.json").read_text())
+    assert record.pop("arch_training") == {"gru_attention": {
+        "batch_size": 64, "lr": 2e-3, "schedule": "cosine"}}
+    (cfg.directory / "search.json").write_text(json.dumps(record))  # as searches had it
+    with pytest.raises(UserError, match=r"other settings \(arch_training differ\)"):
+        search.check_resumable(cfg, overwrite=False)
+    # Searches of architectures without training settings of their own keep their record.
+    assert "arch_training" not in search._settings_record(toy_search(tmp_path))
 
 
 def test_random_search_exports_trials_best_and_parallel_coordinates(tmp_path):

@@ -62,7 +62,8 @@ class SearchConfig:
     """One search.
 
     Attributes:
-        run: data, features and the training settings not searched (epochs is unused).
+        run: data, features and the training settings not searched (a trial's epochs are
+            Hyperband's, or `max_epochs`).
         archs: the architectures searched (several when `arch` is a grid axis).
         overrides: the user's changes to the search space.
         tuner: `hyperband`, `bayesian`, `random` or `grid`.
@@ -135,19 +136,14 @@ class AudioHyperModel(kt.HyperModel):
         hparams = models.resolve(values["arch"], values["model"])
         run = dataclasses.replace(run, model=dataclasses.replace(run.model, arch=values["arch"],
                                                                  hparams=hparams),
-                                  train=dataclasses.replace(run.train, **values["train"]))
+                                  train=trial_training(self.cfg, values["arch"],
+                                                       values["train"]))
         return run, hparams
 
     def build(self, hp):
+        """The trial's model, compiled by `fit`, which knows its steps per epoch."""
         run, hparams = self._settings(hp)
-        model = models.build(run.model.arch, self.specs[self.fold or 0], self.tasks,
-                             **hparams)
-        # The fold models train on a fold's training split (of one size or two): its steps
-        # set the learning-rate schedule's length.
-        trained = self.fold_splits[0][0] if self.folds else self.train_split
-        steps = max(-(-len(trained.lengths) // run.train.batch_size), run.train.min_epoch_steps)
-        train.compile_model(model, run.train, steps, self.tasks)
-        return model
+        return models.build(run.model.arch, self.specs[self.fold or 0], self.tasks, **hparams)
 
     def fit(self, hp, model, *args, **kwargs):
         run, hparams = self._settings(hp)
@@ -157,6 +153,11 @@ class AudioHyperModel(kt.HyperModel):
         # A Hyperband trial that continues an earlier one continues its epochs' order too.
         first_epoch = kwargs.get("initial_epoch", 0)
         training, steps = batches.training(train_split, first_epoch=first_epoch)
+        train.compile_model(model, run.train, steps, self.tasks)
+        # ... and its learning-rate schedule, where the earlier trial left it: KerasTuner
+        # reloads the weights, not the optimizer, whose step count would restart a cosine
+        # decay from the top.
+        model.optimizer.iterations.assign(first_epoch * steps)
         validation = batches.evaluation(val_split)[0]
         return model.fit(training, validation_data=validation, steps_per_epoch=steps,
                          shuffle=False, **kwargs)
@@ -256,6 +257,8 @@ def _tuner_class(name: str):
 
 def make_tuner(cfg: SearchConfig, dataset: Dataset, space: dict):
     """The configured KerasTuner tuner, reloading an earlier state of the same search."""
+    # KerasTuner takes seed 0 for none and draws one from Python's `random`, which `search`
+    # has seeded: the default --seed 0 draws the same trials each time too.
     common = {"objective": objective(cfg.objective), "directory": cfg.out,
               "project_name": cfg.name, "overwrite": False, "seed": cfg.run.train.seed}
     if cfg.tuner == "hyperband":
@@ -277,6 +280,11 @@ def _settings_record(cfg: SearchConfig, dataset: Dataset | None = None) -> dict:
               "train": dataclasses.asdict(cfg.run.train)}
     if cfg.folds:  # searches without folds keep the record they always had
         record["folds"] = cfg.folds
+    own = {arch: models.training_defaults(arch) for arch in cfg.archs}
+    if any(own.values()):
+        # Trials have trained with them since searches recorded them: an earlier search of
+        # these architectures trained at a constant rate, and its trials do not compare.
+        record["arch_training"] = own
     if dataset is not None:
         record["dataset"] = dataclasses.asdict(train.describe(dataset))
     return json.loads(json.dumps(record))
@@ -542,12 +550,23 @@ def epochs_at_best(rows: list, row: dict) -> int:
     return at_best(row)
 
 
+def trial_training(cfg: SearchConfig, arch: str, values: dict) -> TrainConfig:
+    """A trial's training settings: the search's, the architecture's own where `fit` takes
+    them too (gru_attention's cosine schedule, say), then the trial's `values`. A schedule
+    spans `max_epochs`, the longest trial, so Hyperband's short rounds train near the top of
+    a cosine decay and its last round decays it to the end, as `fit --epochs max_epochs`."""
+    return dataclasses.replace(cfg.run.train, epochs=cfg.max_epochs,
+                               **{**models.training_defaults(arch), **values})
+
+
 def _trial_training(cfg: SearchConfig, arch: str, best: dict, searched: list) -> dict:
-    """The training settings best.json gives `fit --hparams`: the searched ones, and those
-    the trials took from TrainConfig where `fit` would take the architecture's own
-    (gru_attention's cosine schedule, say): the winner is retrained as it was trained."""
-    trial = {name: getattr(cfg.run.train, name) for name in models.training_defaults(arch)}
-    return {**trial, **{k: v for k, v in best.items() if k in searched}}
+    """The training settings best.json gives `fit --hparams`: the searched ones and the
+    architecture's own, as the trials had them. `fit` retrains for the winner's epochs, over
+    which a cosine schedule then decays in full."""
+    values = {k: v for k, v in best.items() if k in searched}
+    trial = trial_training(cfg, arch, values)
+    return {name: getattr(trial, name)
+            for name in dict.fromkeys([*models.training_defaults(arch), *values])}
 
 
 def _draw(cfg: SearchConfig, done: list, space: dict, maximise: bool) -> None:
