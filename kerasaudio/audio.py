@@ -15,6 +15,9 @@ MAX_AMPLITUDE = 100.0
 # per-utterance normalisation would scale up into a confident class. Speech peaks tens of
 # decibels higher even when recorded quietly.
 SILENCE_DBFS = -60.0
+# One step of 8-bit audio is louder than that (-42 dBFS): an 8-bit microphone left muted
+# idles between two or three neighbouring steps, which holds no more sound.
+IDLE_STEPS = {"PCM_U8": 2, "PCM_S8": 2}
 
 
 def is_audio(path: Path) -> bool:
@@ -41,7 +44,9 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     try:
-        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        with soundfile.SoundFile(path) as f:
+            samples, rate, subtype = f.read(dtype="float32", always_2d=True), f.samplerate, \
+                f.subtype
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise UserError(f"{path}: not a readable audio file ({error})") from None
     if samples.shape[0] == 0:
@@ -59,6 +64,11 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     # name a class for it, with confidence. (After the mixdown: channels may cancel.)
     if not np.any(mono):
         raise UserError(f"{path}: every sample is 0 (silence); no sound to learn or classify")
+    if subtype in IDLE_STEPS:
+        steps = np.max(samples.max(axis=0) - samples.min(axis=0)) * 128
+        if steps <= IDLE_STEPS[subtype] + 1e-3:
+            raise UserError(f"{path}: its 8-bit samples move by {steps:.0f} steps at most "
+                            "(near silence, an idle microphone's); no sound to learn or classify")
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate).astype(np.float32)
     if len(mono) < min_samples:

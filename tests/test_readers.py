@@ -655,3 +655,18 @@ def test_sound_only_above_the_features_band_is_near_silence(tmp_path):
     assert len(audio.read(tmp_path / "whine.wav", 48000)) == 48000  # heard at its own rate
     with pytest.raises(UserError, match=r"whine.wav: its loudest sample is -\d+\.\d dBFS"):
         audio.read(tmp_path / "whine.wav", 8000)
+
+
+@pytest.mark.parametrize(("subtype", "steps", "silent"), [
+    ("PCM_U8", 1, True), ("PCM_U8", 2, True), ("PCM_S8", 2, True), ("PCM_U8", 3, False),
+    ("PCM_16", 2, False)])  # the same values, -42 dBFS, in a 16-bit file are sound
+def test_an_8_bit_file_idling_by_a_step_or_two_is_near_silence(tmp_path, subtype, steps,
+                                                                 silent):
+    levels = np.random.default_rng(0).integers(0, steps + 1, 8000) - steps // 2
+    soundfile.write(tmp_path / "idle.wav", (levels / 128).astype(np.float32), 8000,
+                    subtype=subtype, format="WAV" if subtype != "PCM_S8" else "AIFF")
+    if silent:
+        with pytest.raises(UserError, match=f"idle.wav: its 8-bit samples move by {steps} "):
+            audio.read(tmp_path / "idle.wav", 8000)
+    else:
+        assert len(audio.read(tmp_path / "idle.wav", 8000)) == 8000
