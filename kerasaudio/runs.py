@@ -173,25 +173,41 @@ def unfinished_experiment(out, config: dict, seeds: list, folds: int | None = No
                           ensemble: bool = False) -> Path | None:
     """The newest experiment under `out` of this configuration, seeds and folds that has
     work left to do (an interrupted `fit --repeats` or `--folds`; with `ensemble`, also one
-    whose runs are all done but whose ensemble is not), or None."""
+    whose runs are all done but whose ensemble is not), or None. When the newest unfinished
+    experiment of the same data differs only in settings, it logs which, as a single run's
+    resume does: a changed option would otherwise start the experiment over without a word."""
     if not Path(out).is_dir():
         return None
-    config = with_defaults(config)
+    # Settings named as a run's resume names them (`train.lr`), and the seeds and folds.
+    wanted = {**with_defaults(config), "seeds": seeds, "folds": folds}
+    near = None
     for path in sorted(Path(out).iterdir(), reverse=True):
         if not is_experiment(path):
             continue
         experiment = read_json(path / "experiment.json")
-        if (with_defaults(experiment.get("config") or {}) == config
-                and experiment["seeds"] == seeds
-                and experiment.get("folds") == folds):
-            done = [p for p in experiment_runs(path) if is_complete(p)]
-            # A cross-validation is done when its summary is written too.
-            if len(done) < (folds or len(seeds)) or (folds and not
-                                                     (path / "metrics.json").exists()):
+        earlier = {**with_defaults(experiment.get("config") or {}),
+                   "seeds": experiment["seeds"], "folds": experiment.get("folds")}
+        if earlier == wanted:
+            if _work_left(path, earlier, ensemble):
                 return path
-            if ensemble and not (path / ENSEMBLE).is_dir():
-                return path
+        elif (near is None and _work_left(path, earlier, False)
+              and (earlier.get("data") or {}).get("name") == config["data"]["name"]):
+            near = path, differences(earlier, wanted)
+    if near is not None:
+        path, changed = near
+        log.info(f"not continuing {path}: its {', '.join(changed)} differ; give the same "
+                 "options to continue it")
     return None
+
+
+def _work_left(path: Path, experiment: dict, ensemble: bool) -> bool:
+    done = [p for p in experiment_runs(path) if is_complete(p)]
+    folds = experiment["folds"]
+    # A cross-validation is done when its summary is written too.
+    if len(done) < (folds or len(experiment["seeds"])) or (folds and not
+                                                           (path / "metrics.json").exists()):
+        return True
+    return ensemble and not (path / ENSEMBLE).is_dir()
 
 
 # The run directory, inside an experiment, of the model that averages its members.

@@ -1,5 +1,6 @@
 """fit survives being killed: rerunning it continues the run to the result it would have had."""
 
+import dataclasses
 import json
 import signal
 import subprocess
@@ -11,7 +12,7 @@ import pytest
 from conftest import make_sequences
 
 from kerasaudio import resume, runs, train
-from kerasaudio.config import ModelConfig, RunConfig, TrainConfig
+from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 # Dropout and SpecAugment draw random numbers every batch, so a resumed run only matches an
@@ -200,3 +201,21 @@ def test_an_interrupted_finetune_is_never_continued_by_a_plain_fit():
     plain = json.loads(config("runs").to_json())
     tuned = {**plain, "finetune": {"source": "runs/source", "freeze_epochs": 5}}
     assert resume.comparable(plain) != resume.comparable(tuned)
+
+
+def test_an_unfinished_experiment_of_other_settings_is_named_not_continued(tmp_path, caplog):
+    cfg = RunConfig(data=DataConfig(name="toy"), out=str(tmp_path))
+    config = json.loads(cfg.to_json())
+    earlier = runs.create_experiment(tmp_path, "gru", "toy", [0, 1, 2], config)  # no run done
+    other_lr = json.loads(dataclasses.replace(
+        cfg, train=dataclasses.replace(cfg.train, lr=0.01)).to_json())
+    with caplog.at_level("INFO", logger="kerasaudio.runs"):
+        assert runs.unfinished_experiment(tmp_path, other_lr, [0, 1, 2]) is None
+        assert f"not continuing {earlier}: its train.lr differ" in caplog.text
+        assert runs.unfinished_experiment(tmp_path, config, [0, 1]) is None  # --repeats 2
+        assert f"not continuing {earlier}: its seeds differ" in caplog.text
+        other_data = json.loads(dataclasses.replace(cfg, data=DataConfig(name="other")).to_json())
+        caplog.clear()
+        assert runs.unfinished_experiment(tmp_path, other_data, [0, 1, 2]) is None
+        assert "not continuing" not in caplog.text  # another data set's is no near miss
+    assert runs.unfinished_experiment(tmp_path, config, [0, 1, 2]) == earlier
