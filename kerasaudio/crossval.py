@@ -24,6 +24,7 @@ import numpy as np
 
 from kerasaudio import datasets, evaluate, inference, models, runs, train
 from kerasaudio.config import DatasetRecord, RunConfig
+from kerasaudio.datasets.base import SPLITS
 from kerasaudio.errors import UserError
 
 OOF_FILE = "predictions_oof.csv"
@@ -187,18 +188,18 @@ def _dataset_record(record: dict, dataset, splits: dict) -> dict:
     counts of `splits`: a fold ensemble's training split is every member's, and it has no
     validation split, so the first member's counts would skew its majority baseline."""
     where = {example: i for i, example in enumerate(dataset.ids())}
-    missing = [e for split in record["examples"] for e in splits[split] if e not in where]
+    missing = [e for split in SPLITS for e in splits[split] if e not in where]
     if missing:
         raise UserError(f"{len(missing)} examples the members trained or were tested on are "
                         f"no longer in the data set (e.g. {missing[0]})")
-    rows = {split: np.array([where[e] for e in splits[split]], int)
-            for split in record["examples"]}
-    counts = {task: {split: np.bincount(dataset.targets[task][rows[split]],
-                                        minlength=len(by_split[split])).tolist()
-                     for split in by_split}
-              for task, by_split in record["class_counts"].items()}
-    return {**record, "examples": {split: len(rows[split]) for split in record["examples"]},
-            "class_counts": counts}
+    # Counted as fit counts them (by frame for frame labels); examples in no split (left out
+    # by --train-fraction) are not counted.
+    labels = np.full(len(dataset.lengths), "", dtype=object)
+    for split in SPLITS:
+        labels[[where[e] for e in splits[split]]] = split
+    counted = train.describe(dataclasses.replace(dataset, split=labels.astype(str)))
+    return {**record, "examples": counted.examples,
+            "class_counts": json.loads(json.dumps(counted.class_counts))}
 
 
 def write_ensemble(experiment: Path, run_dirs: list, of: str) -> Path:

@@ -2,19 +2,21 @@
 
 import csv
 import dataclasses
+import json
 import shutil
 
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import make_sequences
+from conftest import make_frames, make_sequences
 from sklearn.model_selection import GroupShuffleSplit
 from test_export import serve_inputs
 from test_readers import PITCHES, write_tone
 
-from kerasaudio import crossval, datasets, export, predict, runs, settings
+from kerasaudio import crossval, datasets, export, predict, runs, settings, train
 from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from kerasaudio.datasets import splits
+from kerasaudio.datasets.base import SPLITS
 from kerasaudio.errors import UserError
 
 
@@ -285,6 +287,23 @@ def test_an_ensemble_of_folds_on_a_training_share_records_what_its_members_train
         assert record["examples"][split] == len(splits[split])
         assert record["class_counts"][task.name][split] == np.bincount(
             [label[i] for i in splits[split]], minlength=task.num_classes).tolist()
+
+
+@pytest.mark.parametrize("data", [make_sequences(30), make_frames(12)],
+                         ids=["sequence labels", "frame labels"])
+def test_an_ensemble_s_record_counts_its_splits_as_fit_does(data):
+    record = json.loads(json.dumps(dataclasses.asdict(train.describe(data))))
+    members = {split: list(data.ids()[data.split == split]) for split in SPLITS}
+    assert crossval._dataset_record(record, data, members) == record
+    # and a fold ensemble's: every example but the test split's trained, none validates
+    pooled = {"train": members["train"] + members["val"], "val": [], "test": members["test"]}
+    counted = crossval._dataset_record(record, data, pooled)
+    assert counted["examples"] == {"train": len(pooled["train"]), "val": 0,
+                                   "test": len(pooled["test"])}
+    for task, counts in counted["class_counts"].items():
+        was = record["class_counts"][task]
+        assert counts["val"] == [0] * len(was["val"])
+        assert counts["train"] == (np.array(was["train"]) + was["val"]).tolist()
 
 
 def test_an_ensemble_averages_its_members_and_exports_like_a_run(cross_validation, speakers_csv,
