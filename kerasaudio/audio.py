@@ -34,8 +34,8 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
 
     Raises:
         UserError: naming the file, if it is missing, unreadable, empty, shorter than
-            `min_samples`, silent (every sample 0, or none above SILENCE_DBFS) or not
-            finite.
+            `min_samples`, silent (every sample 0, none above SILENCE_DBFS about the mean,
+            or 8-bit samples within IDLE_STEPS of each other) or not finite.
     """
     import soundfile
     import soxr
@@ -64,16 +64,16 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     # name a class for it, with confidence. (After the mixdown: channels may cancel.)
     if not np.any(mono):
         raise UserError(f"{path}: every sample is 0 (silence); no sound to learn or classify")
-    if subtype in IDLE_STEPS:
-        steps = np.max(samples.max(axis=0) - samples.min(axis=0)) * 128
-        if steps <= IDLE_STEPS[subtype] + 1e-3:
-            raise UserError(f"{path}: its 8-bit samples move by {steps:.0f} steps at most "
-                            "(near silence, an idle microphone's); no sound to learn or classify")
     if rate != sample_rate:
         mono = soxr.resample(mono, rate, sample_rate).astype(np.float32)
     if len(mono) < min_samples:
         raise UserError(f"{path}: {1000 * samples.shape[0] / rate:.3g} ms long, shorter than "
                         f"one analysis window ({1000 * min_samples / sample_rate:.3g} ms)")
+    if subtype in IDLE_STEPS:
+        steps = np.max(samples.max(axis=0) - samples.min(axis=0)) * 128
+        if steps <= IDLE_STEPS[subtype] + 1e-3:
+            raise UserError(f"{path}: its 8-bit samples move by {steps:.0f} steps at most "
+                            "(near silence, an idle microphone's); no sound to learn or classify")
     # At the features' rate, about the mean: sound resampled away, or a constant (DC)
     # offset, is no sound either.
     swing = float(np.max(np.abs(mono - mono.mean())))

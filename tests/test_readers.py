@@ -670,3 +670,10 @@ def test_an_8_bit_file_idling_by_a_step_or_two_is_near_silence(tmp_path, subtype
             audio.read(tmp_path / "idle.wav", 8000)
     else:
         assert len(audio.read(tmp_path / "idle.wav", 8000)) == 8000
+
+
+def test_a_short_8_bit_file_is_named_short_not_silent(tmp_path):
+    soundfile.write(tmp_path / "short.wav", np.array([0, 1 / 128], np.float32), 8000,
+                    subtype="PCM_U8")
+    with pytest.raises(UserError, match="short.wav: 0.25 ms long, shorter than"):
+        audio.read(tmp_path / "short.wav", 8000, min_samples=200)
