@@ -687,7 +687,7 @@ def evaluate(run_dir, split, data_path):
         click.echo(f"report: {out / 'report.md'}")
         return
 
-    runs.load_run(run_dir)  # warns when the run did not complete
+    runs.warn_if_incomplete(run_dir)
     report = evaluate_lib.evaluate_run(run_dir, split)
     for task, r in report.items():
         if "accuracy" in r:

@@ -405,13 +405,20 @@ def load_run(run_dir, warn: bool = True) -> RunRecord:
     record = read_record(run_dir)
     if not (record.path / "best.keras").is_file():
         raise UserError(f"{record.path}: has no best.keras (the run never finished an epoch)")
-    status = _status(record.path)
-    if warn and status != "complete":
+    if warn:
+        warn_if_incomplete(record.path)
+    return record
+
+
+def warn_if_incomplete(run_dir) -> None:
+    """Warns that a run did not complete (interrupted, running, failed): what is used of it
+    comes from the best model of the epochs it finished."""
+    status = _status(Path(run_dir))
+    if status != "complete":
         state = ("status.json has no readable status" if status in ("?", "damaged")
                  else f"the run is {status}")
-        log.warning(f"{record.path}: {state}, not complete; using the best model of the "
-                    "epochs it finished")
-    return record
+        log.warning(f"{run_dir}: {state}, not complete; using the best model of the epochs it "
+                    "finished")
 
 
 def load_model(run_dir, compile: bool = True):
