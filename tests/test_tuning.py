@@ -159,6 +159,12 @@ def test_best_json_gives_fit_the_training_settings_the_trials_had(tmp_path):
         {"lr": 0.01, "batch_size": 16, "schedule": "cosine"}
     assert search._trial_training(cfg, "gru", winner, ["lr", "batch_size"]) == \
         {"lr": 0.01, "batch_size": 16}
+    # Retrained for all of the decay's epochs (fit keeps the best one), or the decay would
+    # reach zero sooner than the trial's did; without a schedule, for the best epoch's.
+    rows = [{"trial": "0001", "initial_epoch": 0, "from_trial": None, "best_step": 2}]
+    assert search.retrain_epochs(cfg, rows, rows[0], {"schedule": "cosine"}) == \
+        cfg.max_epochs == 20
+    assert search.retrain_epochs(cfg, rows, rows[0], {"lr": 0.01}) == 3
 
 
 def test_a_continued_trial_goes_on_down_its_schedule(tmp_path):

@@ -512,11 +512,11 @@ def export(cfg: SearchConfig) -> dict:
     train_names = [n for n, (_, owners) in space.items() if owners is None]
     arch = best.get("arch", cfg.archs[0])
     model_names = models.hyperparameters(arch)
+    training = _trial_training(cfg, arch, best, train_names)
     record = settings.write_best(
         cfg.directory / "best.json", arch,
         hparams={k: v for k, v in best.items() if k in model_names},
-        train=_trial_training(cfg, arch, best, train_names),
-        epochs=epochs_at_best(rows, best),
+        train=training, epochs=retrain_epochs(cfg, rows, best, training),
         objective={"name": cfg.objective, "value": best["score"]},
         trial=best["trial"],
         # What `fit --hparams` retrains on, unless its options say otherwise.
@@ -559,10 +559,19 @@ def trial_training(cfg: SearchConfig, arch: str, values: dict) -> TrainConfig:
                                **{**models.training_defaults(arch), **values})
 
 
+def retrain_epochs(cfg: SearchConfig, rows: list, row: dict, training: dict) -> int:
+    """The epochs best.json gives `fit --hparams`: those the winner's best weights had
+    trained for, or, under a cosine decay, which spanned the trials' `max_epochs`, all of
+    them: retrained for fewer, the decay would reach zero where the trial's had not begun
+    to fall. `fit` keeps the best epoch either way."""
+    if training.get("schedule") == "cosine":
+        return cfg.max_epochs
+    return epochs_at_best(rows, row)
+
+
 def _trial_training(cfg: SearchConfig, arch: str, best: dict, searched: list) -> dict:
     """The training settings best.json gives `fit --hparams`: the searched ones and the
-    architecture's own, as the trials had them. `fit` retrains for the winner's epochs, over
-    which a cosine schedule then decays in full."""
+    architecture's own, as the trials had them."""
     values = {k: v for k, v in best.items() if k in searched}
     trial = trial_training(cfg, arch, values)
     return {name: getattr(trial, name)
