@@ -16,8 +16,9 @@ MAX_AMPLITUDE = 100.0
 # decibels higher even when recorded quietly.
 SILENCE_DBFS = -60.0
 # One step of 8-bit audio is louder than that (-42 dBFS): an 8-bit microphone left muted
-# idles between two or three neighbouring steps, which holds no more sound.
-IDLE_STEPS = {"PCM_U8": 2, "PCM_S8": 2}
+# idles on two or three neighbouring levels, which hold no more sound, in whatever format
+# the file was saved.
+IDLE_LEVELS, IDLE_SPAN = 3, 2 / 128
 
 
 def is_audio(path: Path) -> bool:
@@ -35,7 +36,7 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     Raises:
         UserError: naming the file, if it is missing, unreadable, empty, shorter than
             `min_samples`, silent (every sample 0, none above SILENCE_DBFS about the mean,
-            or 8-bit samples within IDLE_STEPS of each other) or not finite.
+            or every channel on IDLE_LEVELS neighbouring 8-bit levels) or not finite.
     """
     import soundfile
     import soxr
@@ -44,9 +45,7 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     try:
-        with soundfile.SoundFile(path) as f:
-            samples, rate, subtype = f.read(dtype="float32", always_2d=True), f.samplerate, \
-                f.subtype
+        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise UserError(f"{path}: not a readable audio file ({error})") from None
     if samples.shape[0] == 0:
@@ -69,11 +68,10 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     if len(mono) < min_samples:
         raise UserError(f"{path}: {1000 * samples.shape[0] / rate:.3g} ms long, shorter than "
                         f"one analysis window ({1000 * min_samples / sample_rate:.3g} ms)")
-    if subtype in IDLE_STEPS:
-        steps = np.max(samples.max(axis=0) - samples.min(axis=0)) * 128
-        if steps <= IDLE_STEPS[subtype] + 1e-3:
-            raise UserError(f"{path}: its 8-bit samples move by {steps:.0f} steps at most "
-                            "(near silence, an idle microphone's); no sound to learn or classify")
+    if _idles(samples):
+        raise UserError(f"{path}: every channel stays on {IDLE_LEVELS} neighbouring 8-bit levels "
+                        "or fewer (near silence, an idle microphone's); no sound to learn or "
+                        "classify")
     # At the features' rate, about the mean: sound resampled away, or a constant (DC)
     # offset, is no sound either.
     swing = float(np.max(np.abs(mono - mono.mean())))
@@ -83,3 +81,11 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
                         f"below {SILENCE_DBFS:.0f} (near silence); no sound to learn or "
                         "classify (raise its level if it is a real recording)")
     return mono
+
+
+def _idles(samples: np.ndarray) -> bool:
+    """Every channel of (samples, channels) takes at most IDLE_LEVELS values within
+    IDLE_SPAN: quantisation noise alone. (The span first: it is cheap, and rules out speech.)"""
+    if np.any(samples.max(axis=0) - samples.min(axis=0) > IDLE_SPAN + 1e-6):
+        return False
+    return all(len(np.unique(channel)) <= IDLE_LEVELS for channel in samples.T)
