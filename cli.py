@@ -687,8 +687,8 @@ def evaluate(run_dir, split, data_path):
         click.echo(f"report: {out / 'report.md'}")
         return
 
-    runs.warn_if_incomplete(run_dir)
     report = evaluate_lib.evaluate_run(run_dir, split)
+    runs.warn_if_incomplete(run_dir)  # after: a run without a test split's predictions fails
     for task, r in report.items():
         if "accuracy" in r:
             click.echo(f"{task} on {split}: accuracy {r['accuracy']:.4f}  macro F1 "

@@ -174,6 +174,13 @@ def test_evaluating_a_run_that_did_not_complete_warns(tone_run, tmp_path):
     result = CliRunner().invoke(cli.main, ["evaluate", str(run_dir)])
     assert result.exit_code == 0, result.output
     assert result.stderr.count("the run is interrupted, not complete") == 1, result.stderr
+    # Interrupted before its test predictions were written: one line, not a warning that
+    # the best model is used followed by an error that it is not.
+    (run_dir / "predictions.csv").unlink()
+    result = CliRunner().invoke(cli.main, ["evaluate", str(run_dir)])
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: {run_dir / 'predictions.csv'}: no such file (has the run finished?)"]
 
 
 def test_predict_never_writes_over_its_inputs_or_the_runs_record(tone_run, wav_folder,
