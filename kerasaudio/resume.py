@@ -151,7 +151,7 @@ def comparable(config: dict) -> dict:
     so tuples compare as lists)."""
     # finetune too: an interrupted fine-tuning is no plain fit's to continue.
     keys = ("data", "features", "model", "train", "out", "dataset", "finetune")
-    config = with_defaults(config)
+    config = runs.resolved_paths(with_defaults(config))
     record = {k: config.get(k) for k in keys}
     # Augmentation strengths (runs before augmentation existed had none). SpecAugment's
     # masks follow from train.spec_augment and the frame step, compared above; runs from

@@ -149,7 +149,7 @@ def create_experiment(out, arch: str, data: str, seeds: list, config: dict | Non
                       folds: int | None = None) -> Path:
     """A folder grouping the runs of one configuration: repeated runs (seeds s..s+N-1), or
     the runs of `folds` cross-validation folds."""
-    path = create(out, arch, f"{data}-cv{folds}" if folds else f"{data}-x{len(seeds)}")
+    path = create(out, arch, f"{slug(data)}-cv{folds}" if folds else f"{slug(data)}-x{len(seeds)}")
     write_json(path / "experiment.json", {"arch": arch, "data": data, "seeds": seeds,
                                           "folds": folds, "config": config})
     return path
@@ -179,25 +179,44 @@ def unfinished_experiment(out, config: dict, seeds: list, folds: int | None = No
     if not Path(out).is_dir():
         return None
     # Settings named as a run's resume names them (`train.lr`), and the seeds and folds.
-    wanted = {**with_defaults(config), "seeds": seeds, "folds": folds}
+    wanted = {**resolved_paths(with_defaults(config)), "seeds": seeds, "folds": folds}
     near = None
     for path in sorted(Path(out).iterdir(), reverse=True):
         if not is_experiment(path):
             continue
         experiment = read_json(path / "experiment.json")
-        earlier = {**with_defaults(experiment.get("config") or {}),
+        earlier = {**resolved_paths(with_defaults(experiment.get("config") or {})),
                    "seeds": experiment["seeds"], "folds": experiment.get("folds")}
         if earlier == wanted:
             if _work_left(path, earlier, ensemble):
                 return path
         elif (near is None and _work_left(path, earlier, False)
-              and (earlier.get("data") or {}).get("name") == config["data"]["name"]):
+              and (earlier.get("data") or {}).get("name") == wanted["data"]["name"]):
             near = path, differences(earlier, wanted)
     if near is not None:
         path, changed = near
         log.info(f"not continuing {path}: its {', '.join(changed)} differ; give the same "
                  "options to continue it")
     return None
+
+
+def resolved_paths(config: dict) -> dict:
+    """`config` (a config.json or an experiment's record) with its data path and `out` folder
+    resolved, for comparing: `../tones/`, `tones` and `/home/me/tones` name one folder, and
+    an interrupted run of one is continued by a command that names it another way. Relative
+    paths resolve from the working directory, as the command's own do."""
+    config = dict(config)
+    for key in ("data", "dataset"):  # the record of what was read names the data too
+        if isinstance(config.get(key), dict) and isinstance(config[key].get("name"), str):
+            config[key] = {**config[key], "name": _resolved(config[key]["name"])}
+    if isinstance(config.get("out"), str):
+        config["out"] = str(Path(config["out"]).resolve())
+    return config
+
+
+def _resolved(name: str) -> str:
+    """A data path resolved; a built-in data set's name as it is."""
+    return str(Path(name).resolve()) if "/" in name or Path(name).exists() else name
 
 
 def _work_left(path: Path, experiment: dict, ensemble: bool) -> bool:

@@ -219,3 +219,19 @@ def test_an_unfinished_experiment_of_other_settings_is_named_not_continued(tmp_p
         assert runs.unfinished_experiment(tmp_path, other_data, [0, 1, 2]) is None
         assert "not continuing" not in caplog.text  # another data set's is no near miss
     assert runs.unfinished_experiment(tmp_path, config, [0, 1, 2]) == earlier
+
+
+def test_a_path_named_another_way_continues_the_same_experiment(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tones").mkdir()
+    given = RunConfig(data=DataConfig(name="../" + tmp_path.name + "/tones/"), out="runs")
+    earlier = runs.create_experiment("runs", "gru", given.data.name, [0, 1],
+                                     json.loads(given.to_json()), folds=2)
+    assert earlier.name.endswith("-gru-tones-cv2")  # the folder's name, not the slash's
+    again = RunConfig(data=DataConfig(name=str(tmp_path / "tones")), out=str(tmp_path / "runs"))
+    assert runs.unfinished_experiment(again.out, json.loads(again.to_json()), [0, 1],
+                                      folds=2) == tmp_path / "runs" / earlier.name
+    # and a single run's resume compares the same way, the data's record included
+    records = [{**json.loads(c.to_json()), "dataset": {"name": c.data.name, "examples": 3}}
+               for c in (given, again)]
+    assert resume.comparable(records[0]) == resume.comparable(records[1])

@@ -257,6 +257,18 @@ def test_changed_settings_under_the_same_name_are_refused(tmp_path):
         search.check_resumable(changed, overwrite=False)
 
 
+def test_a_search_of_data_named_another_way_is_continued(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tones").mkdir()
+    cfg = toy_search(tmp_path, max_trials=2)
+    for name in ("tones/", str(tmp_path / "tones"), "./tones"):
+        search.check_resumable(dataclasses.replace(cfg, run=dataclasses.replace(
+            cfg.run, data=DataConfig(name=name))), overwrite=False)
+    with pytest.raises(UserError, match=r"other settings \(data.name differ\)"):
+        search.check_resumable(dataclasses.replace(cfg, run=dataclasses.replace(
+            cfg.run, data=DataConfig(name="other/"))), overwrite=False)
+
+
 def test_differences_name_settings_to_the_leaf():
     earlier = {"train": {"lr": 1, "seed": 0}, "dataset": {"examples": 3}, "tuner": "grid"}
     later = {"train": {"lr": 2, "seed": 0, "clipnorm": None}, "dataset": {"examples": 4},

@@ -306,6 +306,8 @@ def check_resumable(cfg: SearchConfig, overwrite: bool, dataset: Dataset | None 
         earlier = with_defaults(runs.read_json(path))
         if "dataset" not in earlier:  # recorded before searches recorded their data
             record.pop("dataset", None)
+        # The same data named another way (`../tones/`, an absolute path) is the same search.
+        earlier, record = runs.resolved_paths(earlier), runs.resolved_paths(record)
         if earlier != record:
             raise UserError(f"{cfg.directory} holds a search with other settings "
                             f"({', '.join(runs.differences(earlier, record))} differ); use another "
