@@ -23,6 +23,7 @@ import keras
 import numpy as np
 
 from kerasaudio import datasets, evaluate, inference, models, runs, train
+from kerasaudio import resume as resume_lib
 from kerasaudio.config import DatasetRecord, RunConfig
 from kerasaudio.datasets.base import SPLITS
 from kerasaudio.errors import UserError
@@ -66,7 +67,7 @@ def fit_folds(cfg: RunConfig, folds: int, verbose="auto", resume: bool = True,
     fold_sets = [datasets.as_fold(base, m.data) for m in members]
     config = json.loads(cfg.to_json())
     seeds = [cfg.train.seed]
-    experiment = (runs.unfinished_experiment(cfg.out, config, seeds, folds, ensemble)
+    experiment = (resume_lib.unfinished_experiment(cfg.out, config, seeds, folds, ensemble)
                   if resume else None)
     experiment = experiment or runs.create_experiment(cfg.out, cfg.model.arch, cfg.data.name,
                                                       seeds, config, folds=folds)

@@ -19,7 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerasaudio import runs
+from kerasaudio import datasets, runs
 from kerasaudio.config import with_defaults
 from kerasaudio.errors import UserError
 
@@ -151,7 +151,7 @@ def comparable(config: dict) -> dict:
     so tuples compare as lists)."""
     # finetune too: an interrupted fine-tuning is no plain fit's to continue.
     keys = ("data", "features", "model", "train", "out", "dataset", "finetune")
-    config = runs.resolved_paths(with_defaults(config))
+    config = resolved_paths(with_defaults(config))
     record = {k: config.get(k) for k in keys}
     # Augmentation strengths (runs before augmentation existed had none). SpecAugment's
     # masks follow from train.spec_augment and the frame step, compared above; runs from
@@ -160,6 +160,61 @@ def comparable(config: dict) -> dict:
                               (config.get("augmentation") or {}).items()
                               if name != "spec_augment"}
     return json.loads(json.dumps(record))
+
+
+def unfinished_experiment(out, config: dict, seeds: list, folds: int | None = None,
+                          ensemble: bool = False) -> Path | None:
+    """The newest experiment under `out` of this configuration, seeds and folds that has
+    work left to do (an interrupted `fit --repeats` or `--folds`; with `ensemble`, also one
+    whose runs are all done but whose ensemble is not), or None. When the newest unfinished
+    experiment of the same data differs only in settings, it logs which, as a single run's
+    resume does: a changed option would otherwise start the experiment over without a word."""
+    if not Path(out).is_dir():
+        return None
+    # Settings named as a run's resume names them (`train.lr`), and the seeds and folds.
+    wanted = {**resolved_paths(with_defaults(config)), "seeds": seeds, "folds": folds}
+    near = None
+    for path in sorted(Path(out).iterdir(), reverse=True):
+        if not runs.is_experiment(path):
+            continue
+        experiment = runs.read_json(path / "experiment.json")
+        earlier = {**resolved_paths(with_defaults(experiment.get("config") or {})),
+                   "seeds": experiment["seeds"], "folds": experiment.get("folds")}
+        if earlier == wanted:
+            if _work_left(path, earlier, ensemble):
+                return path
+        elif (near is None and _work_left(path, earlier, False)
+              and (earlier.get("data") or {}).get("name") == wanted["data"]["name"]):
+            near = path, runs.differences(earlier, wanted)
+    if near is not None:
+        path, changed = near
+        log.info(f"not continuing {path}: its {', '.join(changed)} differ; give the same "
+                 "options to continue it")
+    return None
+
+
+def resolved_paths(config: dict) -> dict:
+    """`config` (a config.json, an experiment's or a search's record) with its data path and
+    `out` folder resolved, for comparing: `../tones/`, `tones` and `/home/me/tones` name one
+    folder, and an interrupted run of one is continued by a command that names it another
+    way. Relative paths resolve from the working directory, as the command's own do."""
+    config = dict(config)
+    for key in ("data", "dataset"):  # the record of what was read names the data too
+        if isinstance(config.get(key), dict) and isinstance(config[key].get("name"), str):
+            config[key] = {**config[key], "name": datasets.data_location(config[key]["name"])}
+    if isinstance(config.get("out"), str):
+        config["out"] = str(Path(config["out"]).resolve())
+    return config
+
+
+def _work_left(path: Path, experiment: dict, ensemble: bool) -> bool:
+    done = [p for p in runs.experiment_runs(path) if runs.is_complete(p)]
+    folds = experiment["folds"]
+    # A cross-validation is done when its summary is written too.
+    if len(done) < (folds or len(experiment["seeds"])) or (folds and not
+                                                           (path / "metrics.json").exists()):
+        return True
+    return ensemble and not (path / runs.ENSEMBLE).is_dir()
 
 
 def find(out, config: dict) -> tuple[Path, dict] | None:

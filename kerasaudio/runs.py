@@ -15,7 +15,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from kerasaudio.config import DatasetRecord, RunConfig, with_defaults
+from kerasaudio.config import DatasetRecord, RunConfig
 from kerasaudio.errors import UserError
 
 log = logging.getLogger(__name__)
@@ -167,66 +167,6 @@ def differences(earlier: dict, record: dict, prefix: str = "") -> list:
         elif before != now or (key in earlier) != (key in record):
             changed.append(f"{prefix}{key}")
     return changed
-
-
-def unfinished_experiment(out, config: dict, seeds: list, folds: int | None = None,
-                          ensemble: bool = False) -> Path | None:
-    """The newest experiment under `out` of this configuration, seeds and folds that has
-    work left to do (an interrupted `fit --repeats` or `--folds`; with `ensemble`, also one
-    whose runs are all done but whose ensemble is not), or None. When the newest unfinished
-    experiment of the same data differs only in settings, it logs which, as a single run's
-    resume does: a changed option would otherwise start the experiment over without a word."""
-    if not Path(out).is_dir():
-        return None
-    # Settings named as a run's resume names them (`train.lr`), and the seeds and folds.
-    wanted = {**resolved_paths(with_defaults(config)), "seeds": seeds, "folds": folds}
-    near = None
-    for path in sorted(Path(out).iterdir(), reverse=True):
-        if not is_experiment(path):
-            continue
-        experiment = read_json(path / "experiment.json")
-        earlier = {**resolved_paths(with_defaults(experiment.get("config") or {})),
-                   "seeds": experiment["seeds"], "folds": experiment.get("folds")}
-        if earlier == wanted:
-            if _work_left(path, earlier, ensemble):
-                return path
-        elif (near is None and _work_left(path, earlier, False)
-              and (earlier.get("data") or {}).get("name") == wanted["data"]["name"]):
-            near = path, differences(earlier, wanted)
-    if near is not None:
-        path, changed = near
-        log.info(f"not continuing {path}: its {', '.join(changed)} differ; give the same "
-                 "options to continue it")
-    return None
-
-
-def resolved_paths(config: dict) -> dict:
-    """`config` (a config.json or an experiment's record) with its data path and `out` folder
-    resolved, for comparing: `../tones/`, `tones` and `/home/me/tones` name one folder, and
-    an interrupted run of one is continued by a command that names it another way. Relative
-    paths resolve from the working directory, as the command's own do."""
-    config = dict(config)
-    for key in ("data", "dataset"):  # the record of what was read names the data too
-        if isinstance(config.get(key), dict) and isinstance(config[key].get("name"), str):
-            config[key] = {**config[key], "name": _resolved(config[key]["name"])}
-    if isinstance(config.get("out"), str):
-        config["out"] = str(Path(config["out"]).resolve())
-    return config
-
-
-def _resolved(name: str) -> str:
-    """A data path resolved; a built-in data set's name as it is."""
-    return str(Path(name).resolve()) if "/" in name or Path(name).exists() else name
-
-
-def _work_left(path: Path, experiment: dict, ensemble: bool) -> bool:
-    done = [p for p in experiment_runs(path) if is_complete(p)]
-    folds = experiment["folds"]
-    # A cross-validation is done when its summary is written too.
-    if len(done) < (folds or len(experiment["seeds"])) or (folds and not
-                                                           (path / "metrics.json").exists()):
-        return True
-    return ensemble and not (path / ENSEMBLE).is_dir()
 
 
 # The run directory, inside an experiment, of the model that averages its members.

@@ -262,7 +262,8 @@ def searched_source(best: dict | None, data: DataConfig, given: set) -> RunConfi
     """The search's data, features and augmentation (a best.json's) for `fit --hparams`,
     unless --data names other data, which then has its own defaults."""
     searched = (best or {}).get("searched")
-    if searched is None or ("data" in given and data.name != searched.data.name):
+    if searched is None or ("data" in given and datasets.data_location(data.name)
+                            != datasets.data_location(searched.data.name)):
         return None
     return searched
 

@@ -479,7 +479,7 @@ def _fit_repeats(cfg, repeats, dataset, verbose, resume, callbacks,
     dataset = dataset or datasets.load(cfg.data, cfg.features)
     seeds = list(range(cfg.train.seed, cfg.train.seed + repeats))
     config = json.loads(cfg.to_json())
-    experiment = (runs.unfinished_experiment(cfg.out, config, seeds, ensemble=ensemble)
+    experiment = (resume_lib.unfinished_experiment(cfg.out, config, seeds, ensemble=ensemble)
                   if resume else None)
     experiment = experiment or runs.create_experiment(cfg.out, cfg.model.arch, cfg.data.name,
                                                       seeds, config)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-from kerasaudio import runs
+from kerasaudio import datasets, runs
 from kerasaudio.config import FinetuneConfig, RunConfig
 from kerasaudio.errors import UserError
 from kerasaudio.models import heads
@@ -96,15 +96,6 @@ def _batch_norms(layer) -> list:
     return [norm for inner in getattr(layer, "layers", []) for norm in _batch_norms(inner)]
 
 
-def _same_data(name: str, other: str) -> bool:
-    """Whether two --data values name one data set: the same built-in name, or one path
-    however spelt (relative or absolute, a trailing slash, a symbolic link)."""
-    if name == other:
-        return True
-    first, second = Path(name), Path(other)
-    return first.exists() and second.exists() and first.samefile(second)
-
-
 def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
                     feature_kind: str | None = None, own_data: bool = False):
     """The RunConfig of fine-tuning the run in `run_dir`: its architecture, hyperparameters
@@ -129,7 +120,9 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
 
     record = runs.load_run(run_dir)
     source = record.config
-    own_data = own_data or _same_data(data.name, source.data.name)
+    # The same data however spelt (relative or absolute, a trailing slash, a link).
+    own_data = own_data or \
+        datasets.data_location(data.name) == datasets.data_location(source.data.name)
     if own_data and record.ensemble and record.ensemble["of"] == "folds":
         raise UserError(f"{run_dir}: an ensemble of fold models, each of whose examples "
                         "outside the test split trained one of its members: its own data "

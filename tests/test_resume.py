@@ -209,16 +209,16 @@ def test_an_unfinished_experiment_of_other_settings_is_named_not_continued(tmp_p
     earlier = runs.create_experiment(tmp_path, "gru", "toy", [0, 1, 2], config)  # no run done
     other_lr = json.loads(dataclasses.replace(
         cfg, train=dataclasses.replace(cfg.train, lr=0.01)).to_json())
-    with caplog.at_level("INFO", logger="kerasaudio.runs"):
-        assert runs.unfinished_experiment(tmp_path, other_lr, [0, 1, 2]) is None
+    with caplog.at_level("INFO", logger="kerasaudio.resume"):
+        assert resume.unfinished_experiment(tmp_path, other_lr, [0, 1, 2]) is None
         assert f"not continuing {earlier}: its train.lr differ" in caplog.text
-        assert runs.unfinished_experiment(tmp_path, config, [0, 1]) is None  # --repeats 2
+        assert resume.unfinished_experiment(tmp_path, config, [0, 1]) is None  # --repeats 2
         assert f"not continuing {earlier}: its seeds differ" in caplog.text
         other_data = json.loads(dataclasses.replace(cfg, data=DataConfig(name="other")).to_json())
         caplog.clear()
-        assert runs.unfinished_experiment(tmp_path, other_data, [0, 1, 2]) is None
+        assert resume.unfinished_experiment(tmp_path, other_data, [0, 1, 2]) is None
         assert "not continuing" not in caplog.text  # another data set's is no near miss
-    assert runs.unfinished_experiment(tmp_path, config, [0, 1, 2]) == earlier
+    assert resume.unfinished_experiment(tmp_path, config, [0, 1, 2]) == earlier
 
 
 def test_a_path_named_another_way_continues_the_same_experiment(tmp_path, monkeypatch):
@@ -229,7 +229,7 @@ def test_a_path_named_another_way_continues_the_same_experiment(tmp_path, monkey
                                      json.loads(given.to_json()), folds=2)
     assert earlier.name.endswith("-gru-tones-cv2")  # the folder's name, not the slash's
     again = RunConfig(data=DataConfig(name=str(tmp_path / "tones")), out=str(tmp_path / "runs"))
-    assert runs.unfinished_experiment(again.out, json.loads(again.to_json()), [0, 1],
+    assert resume.unfinished_experiment(again.out, json.loads(again.to_json()), [0, 1],
                                       folds=2) == tmp_path / "runs" / earlier.name
     # and a single run's resume compares the same way, the data's record included
     records = [{**json.loads(c.to_json()), "dataset": {"name": c.data.name, "examples": 3}}

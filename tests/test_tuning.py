@@ -535,7 +535,8 @@ def test_a_search_on_bad_data_leaves_no_folder_or_lock(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_fit_hparams_takes_the_search_s_data_unless_given_other_data(tmp_path):
+def test_fit_hparams_takes_the_search_s_data_unless_given_other_data(tmp_path,
+                                                                      monkeypatch):
     best = {"arch": "gru", "hparams": {}, "train": {}, "epochs": 3, "augment": ["noise"],
             "data": {**dataclasses.asdict(DataConfig(name="my_audio")), "limit": 50},
             "features": dataclasses.asdict(settings.features_for(DataConfig(), None))}
@@ -547,6 +548,10 @@ def test_fit_hparams_takes_the_search_s_data_unless_given_other_data(tmp_path):
     assert searched.data.limit is None  # a quick search's --limit is not the retrain's
     assert settings.searched_source(best, DataConfig(name="my_audio"), {"data"}) == searched
     assert settings.searched_source(best, DataConfig(name="other"), {"data"}) is None
+    # The searched folder named another way is the same data, and keeps the search's settings.
+    monkeypatch.chdir(tmp_path)
+    again = DataConfig(name=str(tmp_path / "my_audio") + "/")
+    assert settings.searched_source(best, again, {"data"}) == searched
 
 
 @pytest.mark.parametrize(("change", "message"), [

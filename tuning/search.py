@@ -26,7 +26,7 @@ import keras_tuner as kt
 import numpy as np
 from keras_tuner.src import utils as kt_utils
 
-from kerasaudio import datasets, inference, models, monitor, plots, runs, settings, train
+from kerasaudio import datasets, inference, models, monitor, plots, resume, runs, settings, train
 from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, with_defaults
 from kerasaudio.datasets.base import Dataset
 from kerasaudio.errors import UserError
@@ -307,7 +307,7 @@ def check_resumable(cfg: SearchConfig, overwrite: bool, dataset: Dataset | None 
         if "dataset" not in earlier:  # recorded before searches recorded their data
             record.pop("dataset", None)
         # The same data named another way (`../tones/`, an absolute path) is the same search.
-        earlier, record = runs.resolved_paths(earlier), runs.resolved_paths(record)
+        earlier, record = resume.resolved_paths(earlier), resume.resolved_paths(record)
         if earlier != record:
             raise UserError(f"{cfg.directory} holds a search with other settings "
                             f"({', '.join(runs.differences(earlier, record))} differ); use another "

@@ -160,6 +160,13 @@ BUILTIN = {
 }
 
 
+def data_location(name: str) -> str:
+    """A --data value as one string per data set: a built-in's name (even with a folder of
+    that name here, which the built-in wins over), else the path resolved (symbolic links,
+    `..`, a trailing slash)."""
+    return name if name in BUILTIN else str(Path(name).resolve())
+
+
 # format (config.DATA_FORMATS) -> module with `load(DataConfig, FeatureConfig) -> Dataset`
 READERS = {
     "ts": "kerasaudio.datasets.uea",
