@@ -68,10 +68,6 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     if len(mono) < min_samples:
         raise UserError(f"{path}: {1000 * samples.shape[0] / rate:.3g} ms long, shorter than "
                         f"one analysis window ({1000 * min_samples / sample_rate:.3g} ms)")
-    if _idles(samples):
-        raise UserError(f"{path}: every channel stays on {IDLE_LEVELS} neighbouring 8-bit levels "
-                        "or fewer (near silence, an idle microphone's); no sound to learn or "
-                        "classify")
     # At the features' rate, about the mean: sound resampled away, or a constant (DC)
     # offset, is no sound either.
     swing = float(np.max(np.abs(mono - mono.mean())))
@@ -80,12 +76,20 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
         raise UserError(f"{path}: its loudest sample is {peak_dbfs:.1f} dBFS (about its mean), "
                         f"below {SILENCE_DBFS:.0f} (near silence); no sound to learn or "
                         "classify (raise its level if it is a real recording)")
+    if _idles(samples):
+        raise UserError(f"{path}: every channel stays on {IDLE_LEVELS} neighbouring 8-bit levels "
+                        "or fewer (near silence, an idle microphone's); no sound to learn or "
+                        "classify")
     return mono
 
 
 def _idles(samples: np.ndarray) -> bool:
-    """Every channel of (samples, channels) takes at most IDLE_LEVELS values within
-    IDLE_SPAN: quantisation noise alone. (The span first: it is cheap, and rules out speech.)"""
-    if np.any(samples.max(axis=0) - samples.min(axis=0) > IDLE_SPAN + 1e-6):
+    """Every channel of (samples, channels) takes at most IDLE_LEVELS values of the 8-bit
+    grid within IDLE_SPAN: quantisation noise alone. (The span first, channel by channel: it
+    is cheap, and rules out any sound; an axis reduction over a long stereo file is not.)"""
+    channels = samples.T
+    if any(c.max() - c.min() > IDLE_SPAN + 1e-6 for c in channels):
         return False
-    return all(len(np.unique(channel)) <= IDLE_LEVELS for channel in samples.T)
+    levels = [np.unique(c) for c in channels]
+    return all(len(v) <= IDLE_LEVELS and np.allclose(v * 128, np.round(v * 128), atol=1e-4)
+               for v in levels)

@@ -660,10 +660,15 @@ def test_sound_only_above_the_features_band_is_near_silence(tmp_path):
 @pytest.mark.parametrize(("subtype", "steps", "silent"), [
     ("PCM_U8", 1, True), ("PCM_U8", 2, True), ("PCM_S8", 2, True), ("PCM_U8", 3, False),
     # an 8-bit recording saved again in another format idles all the same
-    ("PCM_16", 2, True), ("FLOAT", 2, True), ("FLOAT", 3, False)])
+    ("PCM_16", 2, True), ("FLOAT", 2, True), ("FLOAT", 3, False),
+    # a faint square wave off the 8-bit grid is sound
+    ("PCM_16", 2.5, False)])
 def test_a_file_idling_on_neighbouring_8_bit_levels_is_near_silence(tmp_path, subtype, steps,
                                                                      silent):
-    levels = np.random.default_rng(0).integers(0, steps + 1, 8000) - steps // 2
+    if steps == 2.5:
+        levels = np.where(np.arange(8000) % 40 < 20, 1.25, -1.25)
+    else:
+        levels = np.random.default_rng(0).integers(0, steps + 1, 8000) - steps // 2
     soundfile.write(tmp_path / "idle.wav", (levels / 128).astype(np.float32), 8000,
                     subtype=subtype, format="WAV" if subtype != "PCM_S8" else "AIFF")
     if silent:
