@@ -183,14 +183,25 @@ def unfinished_experiment(out, config: dict, seeds: list, folds: int | None = No
         if earlier == wanted:
             if _work_left(path, earlier, ensemble):
                 return path
-        elif (near is None and _work_left(path, earlier, False)
-              and (earlier.get("data") or {}).get("name") == wanted["data"]["name"]):
+        elif near is None and _work_left(path, earlier, False) and _same_data(earlier, wanted):
             near = path, runs.differences(earlier, wanted)
+    _report_near_miss(near, "continuing")
+    return None
+
+
+def _same_data(earlier: dict, wanted: dict) -> bool:
+    """A record of other data is no near miss: its differences are not the user's to fix."""
+    return (earlier.get("data") or {}).get("name") == wanted["data"]["name"]
+
+
+def _report_near_miss(near: tuple | None, doing: str) -> None:
+    """Logs which settings kept the newest interrupted run or experiment (`near`: its path
+    and their names) from being continued: a changed option or default would otherwise
+    start anew without a word."""
     if near is not None:
         path, changed = near
-        log.info(f"not continuing {path}: its {', '.join(changed)} differ; give the same "
-                 "options to continue it")
-    return None
+        log.info(f"not {doing} {path}: its {', '.join(changed)} differ; give the same options "
+                 "to continue it")
 
 
 def resolved_paths(config: dict) -> dict:
@@ -239,12 +250,8 @@ def find(out, config: dict) -> tuple[Path, dict] | None:
             continue
         if earlier == wanted:
             return run_dir, state
-        # A run of other data is no near miss; nor a fine-tuning, which no fit continues.
-        same_data = (earlier.get("data") or {}).get("name") == wanted["data"]["name"]
-        if near is None and same_data and earlier.get("finetune") is None:
+        # Nor is a fine-tuning, which no fit continues.
+        if near is None and _same_data(earlier, wanted) and earlier.get("finetune") is None:
             near = run_dir, runs.differences(earlier, wanted)
-    if near is not None:
-        run_dir, changed = near
-        log.info(f"not resuming {run_dir}: its {', '.join(changed)} differ; give the same "
-                 "options to continue it")
+    _report_near_miss(near, "resuming")
     return None
