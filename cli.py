@@ -412,22 +412,23 @@ def fit(ctx, repeats, folds, ensemble, resume, verbose, **options):
                 if ctx.get_parameter_source(p) != click.core.ParameterSource.DEFAULT}
     repeats, members_of = settings.ensemble_plan(repeats, folds, ensemble)
     cfg = settings.fit_config(options, explicit)
-    from kerasaudio import crossval, runs, train
+    from kerasaudio import crossval, interrupts, runs, train
 
     if folds:
         crossval.check_folds(cfg, folds)
     try:
-        if folds:
-            experiment, _ = crossval.fit_folds(cfg, folds, verbose, resume=resume,
-                                               ensemble=bool(members_of))
-        elif repeats == 1:
-            run_dir, metrics = train.fit(cfg, verbose=verbose, resume=resume)
-        else:
-            experiment, _ = train.fit_repeats(cfg, repeats, verbose=verbose, resume=resume,
-                                              ensemble=bool(members_of))
-        if members_of:
-            members = [p for p in runs.experiment_runs(experiment) if runs.is_complete(p)]
-            ensemble_dir = crossval.write_ensemble(experiment, members, members_of)
+        with interrupts.remembered():
+            if folds:
+                experiment, _ = crossval.fit_folds(cfg, folds, verbose, resume=resume,
+                                                   ensemble=bool(members_of))
+            elif repeats == 1:
+                run_dir, metrics = train.fit(cfg, verbose=verbose, resume=resume)
+            else:
+                experiment, _ = train.fit_repeats(cfg, repeats, verbose=verbose, resume=resume,
+                                                  ensemble=bool(members_of))
+            if members_of:
+                members = [p for p in runs.experiment_runs(experiment) if runs.is_complete(p)]
+                ensemble_dir = crossval.write_ensemble(experiment, members, members_of)
     except KeyboardInterrupt:
         click.echo("\ninterrupted; run the same command again to continue from the last "
                    "completed epoch", err=True)
@@ -487,7 +488,7 @@ def finetune(ctx, source, data, feature_kind, freeze_epochs, epochs, batch_size,
         raise UserError(f"{', '.join(shares)}: fine-tuning on the --from run's own data keeps "
                         "the shares that drew its splits; give them with other --data")
     quiet.import_tensorflow()
-    from kerasaudio import train, transfer
+    from kerasaudio import interrupts, train, transfer
 
     cfg = transfer.finetune_config(
         source, data,
@@ -495,7 +496,8 @@ def finetune(ctx, source, data, feature_kind, freeze_epochs, epochs, batch_size,
                     patience=patience, task_weights=task_weights, seed=seed),
         freeze_epochs, out, feature_kind, own_data)
     try:
-        run_dir, metrics = train.fit(cfg, verbose=verbose)
+        with interrupts.remembered():
+            run_dir, metrics = train.fit(cfg, verbose=verbose)
     except KeyboardInterrupt:
         click.echo("\ninterrupted", err=True)
         sys.exit(130)
@@ -632,10 +634,12 @@ def _tune_here(cfg, dataset, overwrite: bool, workers: int | None, verbose: int)
 
 
 def _search_or_exit(cfg, dataset, verbose: int) -> None:
+    from kerasaudio import interrupts
     from tuning import search
 
     try:
-        search.search(cfg, dataset, verbose)
+        with interrupts.remembered():
+            search.search(cfg, dataset, verbose)
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted; run the same command again to resume {cfg.directory}",
                    err=True)

@@ -24,6 +24,7 @@ from kerasaudio import (
     distribute,
     evaluate,
     inference,
+    interrupts,
     models,
     pipeline,
     runs,
@@ -613,6 +614,7 @@ def _callbacks(job: _Job, feed: _Feed, extra_callbacks: list) -> _Watchers:
         logger,
         EpochLog(run_dir / LOG_FILE, t.epochs),
         RunBoard(log_dir=str(run_dir / "tensorboard")),
+        interrupts.StopOnInterrupt(),
     ]
     if t.schedule == "plateau":
         stateful["plateau"] = keras.callbacks.ReduceLROnPlateau(

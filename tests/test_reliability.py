@@ -5,8 +5,10 @@ locks, atomic writes and full disks."""
 import dataclasses
 import errno
 import os
+import signal
 import subprocess
 import sys
+import weakref
 from pathlib import Path
 
 import keras
@@ -16,7 +18,7 @@ from click.testing import CliRunner
 from conftest import make_sequences
 
 import cli
-from kerasaudio import inference, monitor, runs, train
+from kerasaudio import inference, interrupts, monitor, runs, train
 from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from kerasaudio.errors import UserError
 from tuning import search, spaces
@@ -412,3 +414,51 @@ def test_a_run_being_resumed_elsewhere_is_not_resumed_twice(tmp_path):
     with runs.locked(run_dir, inside=True):
         with pytest.raises(UserError, match=f"is in use by process {os.getpid()}"):
             train.fit(toy_run(tmp_path, epochs=3), data, verbose=0)
+
+
+class _Referent:
+    pass
+
+
+class _SwallowedInterrupt(keras.callbacks.Callback):
+    """Presses Ctrl-C while a weakref callback runs, at the second batch: Python prints the
+    KeyboardInterrupt raised there and drops it, as it does when a user's Ctrl-C lands in
+    one of the many finalisers TensorFlow and Keras run while training."""
+
+    def __init__(self):
+        super().__init__()
+        self.batches = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.batches += 1
+        if self.batches == 2:
+            target = _Referent()
+            weakref.finalize(target, signal.raise_signal, signal.SIGINT)
+            del target  # the last reference: the finaliser runs here
+
+
+def _fit_pressing_ctrl_c(callbacks: list) -> _SwallowedInterrupt:
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile("sgd", "mse")
+    presser = _SwallowedInterrupt()
+    model.fit(np.zeros((32, 3)), np.zeros((32, 2)), batch_size=4, epochs=3, verbose=0,
+              callbacks=[presser, *callbacks])
+    return presser
+
+
+# Python reports the swallowed KeyboardInterrupt as an unraisable exception.
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_ctrl_c_that_python_swallows_still_stops_training():
+    # Without the remembered signal, training runs to its end: 3 epochs of 8 batches.
+    assert _fit_pressing_ctrl_c([]).batches == 24
+    with pytest.raises(KeyboardInterrupt), interrupts.remembered():
+        _fit_pressing_ctrl_c([interrupts.StopOnInterrupt()])
+    # Nothing stays behind: the handler is Python's again, and no Ctrl-C is remembered.
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    interrupts.check()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
+def test_a_swallowed_ctrl_c_is_raised_when_the_command_ends():
+    with pytest.raises(KeyboardInterrupt), interrupts.remembered():
+        _fit_pressing_ctrl_c([])  # no batch looks: leaving the block does
