@@ -98,11 +98,13 @@ def task_report(task: Task, columns: dict, class_names: list | None) -> dict:
     return classification_metrics([index[t] for t in true], [index[p] for p in pred], class_names)
 
 
-def evaluate_run(run_dir, split: str = "test") -> dict:
+def evaluate_run(run_dir, split: str = "test", training: bool = False) -> dict:
     """Computes the report of `split` from the run directory, writes it into metrics.json
     (under "evaluation") and report.md, and draws the plots into plots/.
 
     Test predictions are written by `fit`; other splits are predicted here with best.keras.
+    report.md says when the run is not complete, unless `training` (the run's own report,
+    written before its status.json says complete).
 
     Returns:
         task name -> metrics dict.
@@ -129,7 +131,9 @@ def evaluate_run(run_dir, split: str = "test") -> dict:
     runs.write_json(run_dir / "metrics.json", metrics)
     figures = draw_run_plots(run_dir, dataset, report, split, columns,
                              metrics.get("best_epoch"))
-    runs.write_text(run_dir / "report.md", report_markdown(run_dir, record, metrics, figures))
+    state = None if training else runs.incomplete(run_dir)
+    runs.write_text(run_dir / "report.md",
+                    report_markdown(run_dir, record, metrics, figures, state))
     return report
 
 
@@ -187,10 +191,11 @@ def _split_figures(run_dir: Path, split: str, task: str) -> list:
     return [run_dir / "plots" / n for n in names if (run_dir / "plots" / n).exists()]
 
 
-def report_markdown(run_dir: Path, record: RunRecord, metrics: dict, figures: list) -> str:
+def report_markdown(run_dir: Path, record: RunRecord, metrics: dict, figures: list,
+                    incomplete: str | None = None) -> str:
     """report.md: settings, then per split (test first) and task the averages, the per-class
     table in the data's class order, the baselines (of the test split) and the plots, with
-    every split evaluated so far kept."""
+    every split evaluated so far kept; first, why the run is `incomplete` if it is."""
     cfg = record.config
     model, train = cfg.model, cfg.train
     # An ensemble's record is its first member's: its seed is not the ensemble's.
@@ -202,6 +207,9 @@ def report_markdown(run_dir: Path, record: RunRecord, metrics: dict, figures: li
              f"{train.lr}, batch {train.batch_size}, {seed}"
              + (f"; at most {cfg.data.limit} examples per split (--limit)"
                 if cfg.data.limit else "") + ".", ""]
+    if incomplete:
+        lines += [f"**Not complete** ({incomplete}): these figures are of the best model of "
+                  "the epochs it finished.", ""]
     if "best_epoch" in metrics:
         lines += [f"Best epoch {metrics['best_epoch']} of {metrics['epochs_run']} run, "
                   f"{metrics['seconds_per_epoch']} s per epoch.", ""]

@@ -369,13 +369,21 @@ def load_run(run_dir, warn: bool = True) -> RunRecord:
     return record
 
 
-def warn_if_incomplete(run_dir) -> None:
-    """Warns that a run did not complete (interrupted, running, failed): what is used of it
-    comes from the best model of the epochs it finished."""
+def incomplete(run_dir) -> str | None:
+    """Why a run is not complete (interrupted, running, failed, an unreadable status.json),
+    or None when it is."""
     status = _status(Path(run_dir))
-    if status != "complete":
-        state = ("status.json has no readable status" if status in ("?", "damaged")
-                 else f"the run is {status}")
+    if status == "complete":
+        return None
+    return ("status.json has no readable status" if status in ("?", "damaged")
+            else f"the run is {status}")
+
+
+def warn_if_incomplete(run_dir) -> None:
+    """Warns that a run did not complete: what is used of it comes from the best model of
+    the epochs it finished."""
+    state = incomplete(run_dir)
+    if state:
         log.warning(f"{run_dir}: {state}, not complete; using the best model of the epochs it "
                     "finished")
 

@@ -680,7 +680,7 @@ def _test_and_report(job: _Job, feed: _Feed, watchers: _Watchers) -> dict:
         metrics["overfit_batches"] = t.overfit_batches
     runs.write_json(run_dir / "metrics.json", metrics)
     _log_hparams(run_dir, job.cfg, metrics)
-    evaluate.evaluate_run(run_dir, "test")
+    evaluate.evaluate_run(run_dir, "test", training=True)
     return runs.read_json(run_dir / "metrics.json")
 
 

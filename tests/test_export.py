@@ -174,6 +174,9 @@ def test_evaluating_a_run_that_did_not_complete_warns(tone_run, tmp_path):
     result = CliRunner().invoke(cli.main, ["evaluate", str(run_dir)])
     assert result.exit_code == 0, result.output
     assert result.stderr.count("the run is interrupted, not complete") == 1, result.stderr
+    # and report.md, read later and elsewhere, says so too (a finished run's does not)
+    assert "**Not complete** (the run is interrupted)" in (run_dir / "report.md").read_text()
+    assert "Not complete" not in (tone_run / "report.md").read_text()
     # Interrupted before its test predictions were written: one line, not a warning that
     # the best model is used followed by an error that it is not.
     (run_dir / "predictions.csv").unlink()
