@@ -134,7 +134,7 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def _interrupted(run_dir: Path) -> bool:
+def interrupted(run_dir: Path) -> bool:
     """The run stopped before finishing: interrupted by the user, or its process is gone."""
     try:
         status = runs.read_json(run_dir / "status.json")
@@ -228,28 +228,26 @@ def _work_left(path: Path, experiment: dict, ensemble: bool) -> bool:
     return ensemble and not (path / runs.ENSEMBLE).is_dir()
 
 
-def find(out, config: dict) -> tuple[Path, dict] | None:
-    """The newest interrupted run under `out` with the same configuration that has a saved
-    training state, and that state; None if there is none. When the newest interrupted run
-    differs only in settings, it logs which (a changed default would otherwise start a new
-    run without a word)."""
+def find(out, config: dict) -> tuple[Path, dict | None] | None:
+    """The newest interrupted run under `out` with the same configuration, and its saved
+    training state (None when it stopped before its first epoch ended: it starts again in
+    its own directory, where a member of `fit --repeats` belongs); None if there is none.
+    When the newest interrupted run differs only in settings, it logs which (a changed
+    default would otherwise start a new run without a word)."""
     parent = Path(out)
     if not parent.is_dir():
         return None
     wanted = comparable(config)
     near = None
     for run_dir in sorted(parent.iterdir(), reverse=True):
-        if not runs.is_run(run_dir) or not _interrupted(run_dir):
+        if not runs.is_run(run_dir) or not interrupted(run_dir):
             continue
         try:
             earlier = comparable(runs.read_json(run_dir / "config.json"))
         except ValueError:
             continue
-        state = read_state(run_dir)
-        if state is None:
-            continue
         if earlier == wanted:
-            return run_dir, state
+            return run_dir, read_state(run_dir)
         # Nor is a fine-tuning, which no fit continues.
         if near is None and _same_data(earlier, wanted) and earlier.get("finetune") is None:
             near = run_dir, runs.differences(earlier, wanted)

@@ -353,18 +353,20 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     # tell apart; it starts anew.
     resume = resume and cfg.train.strategy != "multiworker" and cfg.finetune is None
     found = resume_lib.find(cfg.out, config) if resume else None
-    if found:
-        run_dir, state = found
+    run_dir, state = found or (runs.create(cfg.out, cfg.model.arch, cfg.data.name), None)
+    if state:
         log.info(f"resuming {run_dir} after epoch {state['epoch']}")
-    else:
-        run_dir, state = runs.create(cfg.out, cfg.model.arch, cfg.data.name), None
-        runs.write_json(run_dir / "config.json", config)
-        runs.write_json(run_dir / inference.SPLITS_FILE, inference.record_splits(dataset))
+    elif found:
+        log.info(f"starting {run_dir} again: it stopped before its first epoch ended")
     # Two processes resuming the same interrupted run would write over each other.
     with runs.locked(run_dir, inside=True):
-        if state is not None and resume_lib.read_state(run_dir) != state:
+        if found and (resume_lib.read_state(run_dir) != state
+                      or not resume_lib.interrupted(run_dir)):
             raise UserError(f"{run_dir} was resumed by another process meanwhile; run the "
                             "same command again")
+        if state is None:
+            runs.write_json(run_dir / "config.json", config)
+            runs.write_json(run_dir / inference.SPLITS_FILE, inference.record_splits(dataset))
         return _run_in(run_dir, model, resolved, batching, kind, hparams, replicas, train, val,
                        test, verbose, state, callbacks, strategy)
 

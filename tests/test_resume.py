@@ -135,17 +135,17 @@ def test_a_run_recorded_by_an_older_kerasaudio_is_continued(tmp_path, older):
 
 
 class InterruptSecondRun(keras.callbacks.Callback):
-    """Ctrl-C in the second epoch of the second run it is given to."""
+    """Ctrl-C at the start of an epoch (the second) of the second run it is given to."""
 
-    def __init__(self):
+    def __init__(self, epoch=1):
         super().__init__()
-        self.runs = 0
+        self.runs, self.epoch = 0, epoch
 
     def on_train_begin(self, logs=None):
         self.runs += 1
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self.runs == 2 and epoch == 1:
+        if self.runs == 2 and epoch == self.epoch:
             raise KeyboardInterrupt
 
 
@@ -165,6 +165,26 @@ def test_an_interrupted_experiment_keeps_its_finished_runs_and_resumes_the_rest(
     assert results[1]["resumed_after_epoch"] == 1
     assert sorted(runs.read_json(p / "config.json")["train"]["seed"]
                   for p in runs.experiment_runs(experiment)) == [5, 6, 7]
+
+
+def test_a_member_stopped_in_its_first_epoch_starts_again_in_its_own_directory(tmp_path,
+                                                                              caplog):
+    data = make_sequences(60)
+    cfg = RunConfig(out=str(tmp_path), model=ModelConfig("dense", {"hidden": 8}),
+                    train=TrainConfig(epochs=2, batch_size=16, seed=5))
+    with pytest.raises(KeyboardInterrupt):
+        train.fit_repeats(cfg, 3, data, verbose=0, callbacks=[InterruptSecondRun(epoch=0)])
+    (experiment,) = tmp_path.iterdir()
+    _, second = runs.experiment_runs(experiment)
+    with caplog.at_level("INFO", logger="kerasaudio.train"):
+        again, results = train.fit_repeats(cfg, 3, data, verbose=0)
+    assert f"starting {second} again" in caplog.text
+    # Three runs, all complete: none left behind that `runs` would count as unfinished.
+    assert again == experiment and len(results) == 3
+    assert second in runs.experiment_runs(experiment)
+    assert len(runs.experiment_runs(experiment)) == 3
+    assert all(runs.is_complete(p) for p in runs.experiment_runs(experiment))
+    assert runs.listing(tmp_path)[0]["status"] == "3/3 complete"
 
 
 class FailAt(keras.callbacks.Callback):
