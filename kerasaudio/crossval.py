@@ -65,7 +65,7 @@ def fit_folds(cfg: RunConfig, folds: int, verbose="auto", resume: bool = True,
     members = fold_configs(cfg, folds)
     # Every fold is dealt before anything is written: too few groups fail here.
     fold_sets = [datasets.as_fold(base, m.data) for m in members]
-    config = json.loads(cfg.to_json())
+    config = runs.with_cwd(json.loads(cfg.to_json()))
     seeds = [cfg.train.seed]
     experiment = (resume_lib.unfinished_experiment(cfg.out, config, seeds, folds, ensemble)
                   if resume else None)
@@ -214,7 +214,7 @@ def write_ensemble(experiment: Path, run_dirs: list, of: str) -> Path:
     # The members' record, copied into the ensemble's own.
     config, cfg = runs.read_config(run_dirs[0] / "config.json")
     model = ensemble_model(run_dirs)
-    dataset = datasets.load(cfg.data, cfg.features)
+    dataset = datasets.load(datasets.recorded(cfg.data, config.get(runs.CWD)), cfg.features)
     test = inference.recorded_split(run_dirs[0], dataset, "test")
     batches = inference.Batches(cfg, models.input_kind(cfg.model.arch), cfg.model.hparams)
     test_batches, order = batches.evaluation(test)

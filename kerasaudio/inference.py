@@ -155,10 +155,12 @@ def recorded_split(run_dir: Path, dataset: Dataset, split: str) -> Dataset:
 def write_split_predictions(run_dir: Path, split: str) -> Path:
     """Predicts `split` of the run's data set, as the run recorded it, with its best.keras
     into predictions_<split>.csv."""
-    cfg = runs.read_record(run_dir).config
+    record = runs.read_record(run_dir)
+    cfg = record.config
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
-    data = recorded_split(run_dir, datasets.load(cfg.data, cfg.features), split)
+    data = recorded_split(run_dir, datasets.load(datasets.recorded(cfg.data, record.cwd),
+                                                 cfg.features), split)
     kind = models.input_kind(cfg.model.arch)
     model = runs.load_model(run_dir, compile=False)
     batches, order = Batches(cfg, kind, cfg.model.hparams).evaluation(data)

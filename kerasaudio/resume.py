@@ -208,13 +208,16 @@ def resolved_paths(config: dict) -> dict:
     """`config` (a config.json, an experiment's or a search's record) with its data path and
     `out` folder resolved, for comparing: `../tones/`, `tones` and `/home/me/tones` name one
     folder, and an interrupted run of one is continued by a command that names it another
-    way. Relative paths resolve from the working directory, as the command's own do."""
+    way. Relative paths resolve from the working directory the record names (`cwd`, which
+    is left out of the result), else from today's, as the command's own do."""
     config = dict(config)
+    cwd = config.pop(runs.CWD, None)
     for key in ("data", "dataset"):  # the record of what was read names the data too
         if isinstance(config.get(key), dict) and isinstance(config[key].get("name"), str):
-            config[key] = {**config[key], "name": datasets.data_location(config[key]["name"])}
+            config[key] = {**config[key],
+                           "name": datasets.data_location(config[key]["name"], cwd)}
     if isinstance(config.get("out"), str):
-        config["out"] = str(Path(config["out"]).resolve())
+        config["out"] = str((Path(cwd or ".") / config["out"]).resolve())
     return config
 
 

@@ -172,6 +172,16 @@ def differences(earlier: dict, record: dict, prefix: str = "") -> list:
 # The run directory, inside an experiment, of the model that averages its members.
 ENSEMBLE = "ensemble"
 
+# The key of a record (config.json, an experiment's, a search's) that holds the working
+# directory of the command that wrote it: its relative paths (`--data tones`, `--out
+# runs`) name folders there, wherever a later command runs.
+CWD = "cwd"
+
+
+def with_cwd(record: dict) -> dict:
+    """`record` with the working directory it is written from (CWD)."""
+    return {**record, CWD: os.getcwd()}
+
 
 def experiment_runs(path: Path) -> list:
     """The member runs of an experiment (its ensemble, if any, is not one)."""
@@ -294,12 +304,15 @@ class RunRecord:
         config: its settings.
         dataset: what it recorded of its data.
         ensemble: for an ensemble, its members and what they are ("seeds" or "folds").
+        cwd: the working directory of the command that made it, from which the relative
+            paths in `config` resolve (None for runs made before it was recorded).
     """
 
     path: Path
     config: RunConfig
     dataset: DatasetRecord
     ensemble: dict | None = None
+    cwd: str | None = None
 
 
 def read_config(path, parse=RunConfig.from_dict) -> tuple:
@@ -333,7 +346,7 @@ def read_record(run_dir) -> RunRecord:
         raise UserError(f"{run_dir}: not a run directory (no config.json)")
     _, record = read_config(run_dir / "config.json", lambda config: RunRecord(
         run_dir, RunConfig.from_dict(config), DatasetRecord.from_dict(config["dataset"]),
-        config.get("ensemble")))
+        config.get("ensemble"), config.get(CWD)))
     return record
 
 

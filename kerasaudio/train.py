@@ -303,7 +303,7 @@ def _record(cfg: RunConfig, dataset: Dataset, hparams: dict, replicas: int) -> t
                                    data=dataclasses.replace(cfg.data,
                                                             format=datasets.format_of(cfg.data)),
                                    model=dataclasses.replace(cfg.model, hparams=hparams))
-    config = json.loads(json.dumps({
+    config = json.loads(json.dumps(runs.with_cwd({
         **dataclasses.asdict(resolved),
         "dataset": dataclasses.asdict(describe(dataset)),
         "distribution": {"strategy": cfg.train.strategy, "replicas": replicas,
@@ -314,7 +314,7 @@ def _record(cfg: RunConfig, dataset: Dataset, hparams: dict, replicas: int) -> t
                              dataset.features))} if cfg.train.spec_augment else {})},
         **({"source_run": transfer.describe_source(cfg.finetune.source)} if cfg.finetune
            else {}),
-    }))
+    })))
     return resolved, config
 
 
@@ -481,7 +481,7 @@ def _fit_repeats(cfg, repeats, dataset, verbose, resume, callbacks,
                  ensemble) -> tuple[Path, list]:
     dataset = dataset or datasets.load(cfg.data, cfg.features)
     seeds = list(range(cfg.train.seed, cfg.train.seed + repeats))
-    config = json.loads(cfg.to_json())
+    config = runs.with_cwd(json.loads(cfg.to_json()))
     experiment = (resume_lib.unfinished_experiment(cfg.out, config, seeds, ensemble=ensemble)
                   if resume else None)
     experiment = experiment or runs.create_experiment(cfg.out, cfg.model.arch, cfg.data.name,

@@ -120,9 +120,10 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
 
     record = runs.load_run(run_dir)
     source = record.config
-    # The same data however spelt (relative or absolute, a trailing slash, a link).
-    own_data = own_data or \
-        datasets.data_location(data.name) == datasets.data_location(source.data.name)
+    # The same data however spelt (relative or absolute, a trailing slash, a link), and
+    # from wherever the source ran.
+    source_data = datasets.data_location(source.data.name, record.cwd)
+    own_data = own_data or datasets.data_location(data.name) == source_data
     if own_data and record.ensemble and record.ensemble["of"] == "folds":
         raise UserError(f"{run_dir}: an ensemble of fold models, each of whose examples "
                         "outside the test split trained one of its members: its own data "
@@ -139,7 +140,7 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
         raise UserError(f"{run_dir} was trained on {source.features.kind} features; its "
                         f"backbone cannot read {feature_kind} (leave --features out)")
     if own_data:
-        data = dataclasses.replace(data, name=source.data.name, format=source.data.format,
+        data = dataclasses.replace(data, name=source_data, format=source.data.format,
                                    part=source.data.part, seed=source.data.seed,
                                    val_fraction=source.data.val_fraction,
                                    test_fraction=source.data.test_fraction,

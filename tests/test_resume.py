@@ -11,7 +11,7 @@ import keras
 import pytest
 from conftest import make_sequences
 
-from kerasaudio import resume, runs, train
+from kerasaudio import datasets, resume, runs, train
 from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -255,3 +255,28 @@ def test_a_path_named_another_way_continues_the_same_experiment(tmp_path, monkey
     records = [{**json.loads(c.to_json()), "dataset": {"name": c.data.name, "examples": 3}}
                for c in (given, again)]
     assert resume.comparable(records[0]) == resume.comparable(records[1])
+
+
+def test_relative_paths_in_a_record_name_folders_where_it_was_written(tmp_path, monkeypatch):
+    for place in ("a", "b"):
+        (tmp_path / place / "tones").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "a")
+    given = RunConfig(data=DataConfig(name="tones"), out="runs")
+    written = runs.with_cwd(json.loads(given.to_json()))
+    earlier = runs.create_experiment("runs", "gru", "tones", [0, 1], written, folds=2)
+    record = {**written, "dataset": {"name": "tones", "examples": 3}}
+    monkeypatch.chdir(tmp_path / "b")
+    # From b, the same words name b's folders, other data: nothing to continue.
+    here = runs.with_cwd(json.loads(given.to_json()))
+    assert resume.unfinished_experiment(tmp_path / "a" / "runs", here, [0, 1], folds=2) is None
+    assert resume.comparable(record) != resume.comparable({**here, "dataset": record["dataset"]})
+    # a's folders named from b are a's experiment
+    there = runs.with_cwd(json.loads(RunConfig(data=DataConfig(name="../a/tones"),
+                                               out="../a/runs").to_json()))
+    assert resume.unfinished_experiment("../a/runs", there, [0, 1], folds=2) == Path(
+        "../a/runs") / earlier.name
+    assert resume.comparable(record) == resume.comparable({**there, "dataset": {
+        "name": "../a/tones", "examples": 3}})
+    # and a later command reads the data the record names, wherever it runs
+    assert datasets.recorded(given.data, written["cwd"]).name == str(tmp_path / "a" / "tones")
+    assert datasets.recorded(DataConfig(), written["cwd"]).name == "spoken-digits"

@@ -209,9 +209,11 @@ def test_random_search_exports_trials_best_and_parallel_coordinates(tmp_path):
     assert best["arch"] == "gru" and best["hparams"]["hidden"] == 8
     assert set(best["train"]) == {"lr", "batch_size"} and 1 <= best["epochs"] <= 2
     assert best["search"]["epochs_trained"] == sum(int(t["epochs"]) for t in trials)
-    # fit --hparams retrains on the search's data, features and augmentation.
+    # fit --hparams retrains on the search's data (its path resolved: it may run from
+    # another folder), features and augmentation.
     searched = settings.read_best(cfg.directory / "best.json")["searched"]
-    assert searched.data == cfg.run.data and searched.features == cfg.run.features
+    assert searched.data == dataclasses.replace(cfg.run.data, name=str(Path("toy").resolve()))
+    assert searched.features == cfg.run.features
     assert (cfg.directory / "parallel.png").read_bytes()[:4] == b"\x89PNG"
     # The top quartile gets its own plot only when it holds two trials or more.
     top = sum(s >= np.quantile(scores, 0.75) for s in scores)

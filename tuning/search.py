@@ -287,7 +287,7 @@ def _settings_record(cfg: SearchConfig, dataset: Dataset | None = None) -> dict:
         record["arch_training"] = own
     if dataset is not None:
         record["dataset"] = dataclasses.asdict(train.describe(dataset))
-    return json.loads(json.dumps(record))
+    return json.loads(json.dumps(runs.with_cwd(record)))
 
 
 def check_resumable(cfg: SearchConfig, overwrite: bool, dataset: Dataset | None = None) -> None:
@@ -522,7 +522,10 @@ def export(cfg: SearchConfig) -> dict:
         objective={"name": cfg.objective, "value": best["score"]},
         trial=best["trial"],
         # What `fit --hparams` retrains on, unless its options say otherwise.
-        data=dataclasses.asdict(cfg.run.data), features=dataclasses.asdict(cfg.run.features),
+        # The data's path resolved: `fit --hparams` may run from another folder.
+        data={**dataclasses.asdict(cfg.run.data),
+              "name": datasets.data_location(cfg.run.data.name)},
+        features=dataclasses.asdict(cfg.run.features),
         augment=list(cfg.run.train.augment), spec_augment=cfg.run.train.spec_augment,
         search={"trials": len(rows), "completed": len(done),
                 "epochs_trained": int(sum(r["epochs"] for r in rows)),

@@ -160,11 +160,21 @@ BUILTIN = {
 }
 
 
-def data_location(name: str) -> str:
+def data_location(name: str, relative_to: str | None = None) -> str:
     """A --data value as one string per data set: a built-in's name (even with a folder of
     that name here, which the built-in wins over), else the path resolved (symbolic links,
-    `..`, a trailing slash)."""
-    return name if name in BUILTIN else str(Path(name).resolve())
+    `..`, a trailing slash), a relative one from `relative_to` (the working directory of
+    the command that recorded it; None: today's)."""
+    if name in BUILTIN:
+        return name
+    return str((Path(relative_to or ".") / name).resolve())
+
+
+def recorded(data: DataConfig, cwd: str | None) -> DataConfig:
+    """A record's data settings with its path resolved from the working directory it was
+    recorded in (`cwd`; None: as it is), so that a later command reads the same data from
+    any folder."""
+    return replace(data, name=data_location(data.name, cwd)) if cwd else data
 
 
 # format (config.DATA_FORMATS) -> module with `load(DataConfig, FeatureConfig) -> Dataset`
