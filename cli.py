@@ -469,13 +469,16 @@ def fit(ctx, repeats, folds, ensemble, resume, verbose, **options):
               show_default=True)
 @click.option("--task-weight", "task_weights", multiple=True, callback=_parse_weights,
               metavar="NAME=W", help="Weight of a task's loss (repeatable; default 1 each).")
+@click.option("--spec-augment/--no-spec-augment", default=None,
+              help="Whether the --from model's SpecAugment layer masks the training batches "
+                   "[default: as it did in the --from run].")
 @click.option("--seed", type=SEED, default=TrainConfig.seed, show_default=True)
 @click.option("--out", default=RunConfig.out, show_default=True,
               help="Parent folder of run directories.")
 @click.pass_context
 @verbosity_option
 def finetune(ctx, source, data, feature_kind, freeze_epochs, epochs, batch_size, lr, monitor,
-             patience, task_weights, seed, out, verbose):
+             patience, task_weights, spec_augment, seed, out, verbose):
     """Fine-tune an earlier run's model on new tasks (transfer learning).
 
     Keeps the run's backbone, puts one new head on it per task (--tasks), trains the heads
@@ -494,7 +497,7 @@ def finetune(ctx, source, data, feature_kind, freeze_epochs, epochs, batch_size,
         source, data,
         TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, monitor=monitor,
                     patience=patience, task_weights=task_weights, seed=seed),
-        freeze_epochs, out, feature_kind, own_data)
+        freeze_epochs, out, feature_kind, own_data, spec_augment)
     try:
         with interrupts.remembered():
             run_dir, metrics = train.fit(cfg, verbose=verbose)

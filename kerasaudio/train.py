@@ -342,7 +342,8 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     spec = spec_of(train, cfg.train.seed, spec_augment=cfg.train.spec_augment,
                    utterance_norm=cfg.features.cmvn, hop_ms=frame_step_ms(dataset.features))
     with strategy.scope():  # variables are created once per replica
-        model = transfer.build(cfg.finetune.source, dataset.tasks, dataset.n_features) \
+        model = transfer.build(cfg.finetune.source, dataset.tasks, dataset.n_features,
+                               cfg.train.spec_augment) \
             if cfg.finetune else models.build(cfg.model.arch, spec, dataset.tasks, **hparams)
     replicas = strategy.num_replicas_in_sync
     # The pipeline serves global batches; the strategy splits each one over the replicas.

@@ -11,6 +11,7 @@ from kerasaudio import datasets, runs
 from kerasaudio.config import FinetuneConfig, RunConfig
 from kerasaudio.errors import UserError
 from kerasaudio.models import heads
+from kerasaudio.models.layers import SpecAugment
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +52,11 @@ def _head_l2(model: keras.Model) -> float:
     return 0.0
 
 
-def build(run_dir, tasks: list, n_features: int) -> keras.Model:
+def build(run_dir, tasks: list, n_features: int, spec_augment: bool = True) -> keras.Model:
     """The run's best model up to its backbone, with one new head per task.
 
     The source's input normalisation comes along: it is part of what the backbone learned on.
+    So does its SpecAugment layer, which masks no frames unless `spec_augment`.
 
     Raises:
         UserError: if the data's frames are not as wide as the source model's input.
@@ -68,6 +70,9 @@ def build(run_dir, tasks: list, n_features: int) -> keras.Model:
     new_heads = heads.heads_on(_backbone_output(source), tasks, _head_l2(source))
     model = keras.Model(source.inputs, new_heads, name=source.name)
     set_backbone_trainable(model, tasks, True)
+    if not spec_augment:
+        for masking in _layers_of(model, SpecAugment):
+            masking.time_masks = masking.freq_masks = 0  # the identity, in training too
     return model
 
 
@@ -85,19 +90,20 @@ def set_backbone_trainable(model: keras.Model, tasks: list, trainable: bool) -> 
             layer.trainable = trainable
             # Also inside nested models (an ensemble's member backbones), which the
             # assignment above unfroze whole.
-            for norm in _batch_norms(layer):
+            for norm in _layers_of(layer, keras.layers.BatchNormalization):
                 norm.trainable = False
 
 
-def _batch_norms(layer) -> list:
-    """The BatchNormalization layers of `layer`, itself included, through nested models."""
-    if isinstance(layer, keras.layers.BatchNormalization):
+def _layers_of(layer, kind) -> list:
+    """The layers of class `kind` in `layer`, itself included, through nested models."""
+    if isinstance(layer, kind):
         return [layer]
-    return [norm for inner in getattr(layer, "layers", []) for norm in _batch_norms(inner)]
+    return [found for inner in getattr(layer, "layers", []) for found in _layers_of(inner, kind)]
 
 
 def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
-                    feature_kind: str | None = None, own_data: bool = False):
+                    feature_kind: str | None = None, own_data: bool = False,
+                    spec_augment: bool | None = None):
     """The RunConfig of fine-tuning the run in `run_dir`: its architecture, hyperparameters
     and feature settings (the backbone only understands those), the data and tasks of `data`,
     and new training settings.
@@ -113,6 +119,8 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
             of `data`'s. On the source's data set (so also when `data` names it) the shares
             and fold that drew the source's splits are kept: other shares would draw a test
             split holding examples the backbone trained on.
+        spec_augment: whether the source's SpecAugment layer masks while fine-tuning (None:
+            as it did in the source run).
 
     Raises:
         UserError: for a run directory that cannot be fine-tuned, or other features.
@@ -146,8 +154,12 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
                                    test_fraction=source.data.test_fraction,
                                    folds=source.data.folds, fold=source.data.fold)
     # The source's SpecAugment layer sits before its backbone and comes along, masking while
-    # fine-tuning too: the record says so.
-    train = dataclasses.replace(train, spec_augment=source.train.spec_augment)
+    # fine-tuning too unless turned off: the record says which.
+    if spec_augment and not source.train.spec_augment:
+        raise UserError(f"{run_dir} trained without SpecAugment: its model has no masking "
+                        "layer to fine-tune with (leave --spec-augment out)")
+    train = dataclasses.replace(train, spec_augment=source.train.spec_augment
+                                if spec_augment is None else spec_augment)
     return RunConfig(data=data, features=source.features, model=source.model, train=train,
                      out=out, finetune=FinetuneConfig(source=str(run_dir),
                                                       freeze_epochs=freeze_epochs))

@@ -22,6 +22,7 @@ from kerasaudio.datasets import speech_synth
 from kerasaudio.datasets.base import make_regression_task, make_task
 from kerasaudio.errors import UserError
 from kerasaudio.models import heads
+from kerasaudio.models.layers import SpecAugment
 
 
 def with_offset_target(data):
@@ -237,6 +238,31 @@ def test_finetune_puts_new_heads_on_the_source_backbone(tmp_path):
     run_dir = _finetune_offset(source_dir, data, freeze=0, epochs=1, out=tmp_path / "tuned-0")
     rate = float((run_dir / "history.csv").read_text().splitlines()[1].split(",")[2])
     assert rate == pytest.approx(1e-4)
+
+
+def test_finetune_can_turn_the_source_s_spec_augment_off(tmp_path):
+    data = with_offset_target(make_sequences(60, seed=7))
+    cfg = RunConfig(model=ModelConfig("gru", {"hidden": 8, "layers": 1}),
+                    data=DataConfig(tasks=("label",)), out=str(tmp_path),
+                    train=TrainConfig(epochs=1, batch_size=16, spec_augment=True))
+    source_dir = train.fit(cfg, data.select_tasks(["label"]), verbose=0)[0]
+    offset = DataConfig(tasks=("offset",))
+    kept = transfer.finetune_config(source_dir, offset, TrainConfig(), 1, str(tmp_path))
+    off = transfer.finetune_config(source_dir, offset, TrainConfig(), 1, str(tmp_path),
+                                   spec_augment=False)
+    assert kept.train.spec_augment and not off.train.spec_augment  # and the records say so
+    frames = keras.ops.convert_to_tensor(np.ones((4, 30, 5), np.float32))
+    for spec_augment, identity in ((True, False), (False, True)):
+        tuned = transfer.build(source_dir, data.select_tasks(["offset"]).tasks, 5,
+                               spec_augment)
+        (masking,) = [layer for layer in tuned.layers if isinstance(layer, SpecAugment)]
+        masked = keras.ops.convert_to_numpy(masking(frames, training=True))
+        assert np.array_equal(masked, np.ones((4, 30, 5))) == identity
+    # A source without the layer has none to turn on.
+    plain = _fit_source(tmp_path / "plain", data, ModelConfig("dense", {"hidden": 8}), epochs=1)
+    with pytest.raises(UserError, match="trained without SpecAugment"):
+        transfer.finetune_config(plain, offset, TrainConfig(), 1, str(tmp_path),
+                                 spec_augment=True)
 
 
 def test_finetune_gives_the_new_heads_the_source_heads_l2_penalty(tmp_path):
