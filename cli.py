@@ -632,11 +632,13 @@ def _tune_here(cfg, dataset, overwrite: bool, workers: int | None, verbose: int)
         argv = _without_option(argv, "--workers")
         search.launch_distributed(argv, workers, cfg.directory / "workers")
     else:
-        _search_or_exit(cfg, dataset, verbose)
+        _search_or_exit(cfg, dataset, verbose, export=True)
     return search.export(cfg)
 
 
-def _search_or_exit(cfg, dataset, verbose: int) -> None:
+def _search_or_exit(cfg, dataset, verbose: int, export: bool = False) -> None:
+    """Runs the search; on Ctrl-C exits with status 130, having exported (with `export`)
+    the trials completed so far, whose best `fit --hparams` can use meanwhile."""
     from kerasaudio import interrupts
     from tuning import search
 
@@ -646,7 +648,20 @@ def _search_or_exit(cfg, dataset, verbose: int) -> None:
     except KeyboardInterrupt:
         click.echo(f"\ninterrupted; run the same command again to resume {cfg.directory}",
                    err=True)
+        if export:
+            _export_so_far(cfg)
         sys.exit(130)
+
+
+def _export_so_far(cfg) -> None:
+    from tuning import search
+
+    try:
+        best = search.export(cfg, finished=False)
+    except UserError:  # no trial completed: nothing to export
+        return
+    click.echo(f"the best of its {best['search']['completed']} completed trials so far: "
+               f"{cfg.directory / 'best.json'}", err=True)
 
 
 def _without_option(argv: list, option: str) -> list:

@@ -5,6 +5,7 @@ augmentation and SpecAugment default per data set."""
 
 import dataclasses
 import json
+import logging
 import typing
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from kerasaudio.config import (
 )
 from kerasaudio.errors import UserError
 from kerasaudio.features import GIVEN, TF_KINDS, kinds
+
+log = logging.getLogger(__name__)
 
 # What `fit --hparams` needs of the best.json that tuning/search.py's `export` writes.
 BEST_KEYS = ("arch", "hparams", "train", "epochs")
@@ -85,6 +88,10 @@ def read_best(path) -> dict:
         best["hparams"]["hidden"] = tuple(best["hparams"]["hidden"])
     if "data" in best:  # searches since the data was recorded
         best["searched"] = _searched_run(path, best)
+    search = best.get("search")
+    if isinstance(search, dict) and search.get("finished") is False:
+        log.warning(f"{path}: the best of {search.get('completed', '?')} trials of a search "
+                    "that was interrupted; run its tune command again to finish it")
     return best
 
 

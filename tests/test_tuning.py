@@ -405,6 +405,34 @@ def test_a_killed_search_resumes_without_redoing_finished_trials(tmp_path, corpu
 
 
 @pytest.mark.slow
+def test_an_interrupted_search_exports_its_best_so_far(tmp_path, corpus_cache, caplog):
+    args = ("--tuner", "random", "--max-trials", "3", "--max-epochs", "2", "--name", "stop")
+    directory = tmp_path / "stop"
+    first = tune_cli(tmp_path, corpus_cache, *args)
+    deadline = time.monotonic() + 600
+    while not completed_trials(directory):
+        assert time.monotonic() < deadline, "no trial finished"
+        time.sleep(0.2)
+    first.send_signal(signal.SIGINT)  # Ctrl-C
+    output = first.communicate(timeout=300)[0]
+    assert first.returncode == 130, output[-3000:]
+    assert "Traceback" not in output, output[-3000:]
+    assert f"completed trials so far: {directory / 'best.json'}" in output
+    best = json.loads((directory / "best.json").read_text())
+    assert best["search"]["finished"] is False
+    assert best["search"]["completed"] == len(completed_trials(directory)) < 3
+    # fit --hparams can use it meanwhile, and says what it is
+    with caplog.at_level("WARNING", logger="kerasaudio"):
+        assert settings.read_best(directory / "best.json")["arch"] == "gru"
+    assert "a search that was interrupted" in caplog.text
+    second = tune_cli(tmp_path, corpus_cache, *args)
+    output = second.communicate(timeout=900)[0]
+    assert second.returncode == 0, output[-3000:]
+    best = json.loads((directory / "best.json").read_text())
+    assert best["search"]["finished"] is True and best["search"]["completed"] == 3
+
+
+@pytest.mark.slow
 def test_distributed_chief_and_two_workers_run_every_trial_once(tmp_path, corpus_cache):
     proc = tune_cli(tmp_path, corpus_cache, "--tuner", "grid", "--grid", "lr=0.1,0.01,0.001",
                     "--grid", "optimizer=sgd,adam", "--max-epochs", "1", "--workers", "2",

@@ -497,8 +497,9 @@ def _to_csv(rows: list) -> str:
     return buffer.getvalue()
 
 
-def export(cfg: SearchConfig) -> dict:
-    """trials.csv, best.json and the parallel-coordinates charts of a finished search.
+def export(cfg: SearchConfig, finished: bool = True) -> dict:
+    """trials.csv, best.json and the parallel-coordinates charts of a finished search, or
+    of the trials an interrupted one completed (`finished` False, which best.json says).
 
     Returns:
         the best.json contents.
@@ -527,7 +528,7 @@ def export(cfg: SearchConfig) -> dict:
               "name": datasets.data_location(cfg.run.data.name)},
         features=dataclasses.asdict(cfg.run.features),
         augment=list(cfg.run.train.augment), spec_augment=cfg.run.train.spec_augment,
-        search={"trials": len(rows), "completed": len(done),
+        search={"finished": finished, "trials": len(rows), "completed": len(done),
                 "epochs_trained": int(sum(r["epochs"] for r in rows)),
                 "grid_configurations": spaces.grid_size(space, cfg.archs),
                 "grid_epochs": spaces.grid_size(space, cfg.archs) * cfg.max_epochs})
