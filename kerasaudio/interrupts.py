@@ -5,7 +5,9 @@ If that is a weakref callback or a `__del__` (TensorFlow and Keras run many whil
 the exception is printed as "Exception ignored" and dropped: training runs on, and the
 command ends with exit status 0 as if nobody had asked it to stop. Within `remembered()`
 the signal is also written down, so training raises it again after the next batch
-(`StopOnInterrupt`), and leaving the block raises it if nothing did.
+(`StopOnInterrupt`). One that lands inside TensorFlow can come out as another exception
+(pybind11's "error_already_set", a SystemError); with the signal written down, it is a
+KeyboardInterrupt again.
 """
 
 import contextlib
@@ -22,26 +24,36 @@ def _on_sigint(signum, frame):
     raise KeyboardInterrupt
 
 
+def requested() -> bool:
+    """Whether Ctrl-C was pressed within `remembered()`."""
+    return _requested.is_set()
+
+
 def check() -> None:
     """Raises KeyboardInterrupt if Ctrl-C was pressed within `remembered()`, even if the
     exception it raised then was swallowed."""
-    if _requested.is_set():
+    if requested():
         raise KeyboardInterrupt
 
 
 @contextlib.contextmanager
 def remembered():
     """Within the block, Ctrl-C raises KeyboardInterrupt as usual and is remembered too
-    (`check`). Outside the main thread, where Python takes no signal handler, nothing
-    changes."""
-    if threading.current_thread() is not threading.main_thread():
+    (`requested`, `check`); an exception that escapes the block after it is a
+    KeyboardInterrupt. Nothing changes outside the main thread, where Python takes no
+    signal handler, nor where SIGINT is ignored (`command &` in a script)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, None)):
         yield
         return
     _requested.clear()
     previous = signal.signal(signal.SIGINT, _on_sigint)
     try:
         yield
-        check()
+    except Exception as error:
+        if requested():
+            raise KeyboardInterrupt from error
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
         _requested.clear()

@@ -189,6 +189,20 @@ def unfinished_experiment(out, config: dict, seeds: list, folds: int | None = No
     return None
 
 
+def _no_epoch_done(run_dir: Path) -> bool:
+    """Whether a run left nothing of an epoch: no saved state, model or history row."""
+    history = run_dir / "history.csv"
+    return not ((run_dir / STATE_DIR).exists() or (run_dir / "best.keras").exists()
+                or (history.exists() and len(history.read_text().splitlines()) > 1))
+
+
+def still_as_found(run_dir: Path, state: dict | None) -> bool:
+    """Whether the run `find` returned with `state` is as it was then: no other process
+    has resumed it since."""
+    return interrupted(run_dir) and read_state(run_dir) == state and (
+        state is not None or _no_epoch_done(run_dir))
+
+
 def _same_data(earlier: dict, wanted: dict) -> bool:
     """A record of other data is no near miss: its differences are not the user's to fix."""
     return (earlier.get("data") or {}).get("name") == wanted["data"]["name"]
@@ -250,7 +264,11 @@ def find(out, config: dict) -> tuple[Path, dict | None] | None:
         except ValueError:
             continue
         if earlier == wanted:
-            return run_dir, read_state(run_dir)
+            state = read_state(run_dir)
+            # No state and epochs done: a damaged or deleted state, whose run is not
+            # started again over its epochs (a new run is made beside it).
+            if state is not None or _no_epoch_done(run_dir):
+                return run_dir, state
         # Nor is a fine-tuning, which no fit continues.
         if near is None and _same_data(earlier, wanted) and earlier.get("finetune") is None:
             near = run_dir, runs.differences(earlier, wanted)

@@ -354,15 +354,18 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     # tell apart; it starts anew.
     resume = resume and cfg.train.strategy != "multiworker" and cfg.finetune is None
     found = resume_lib.find(cfg.out, config) if resume else None
-    run_dir, state = found or (runs.create(cfg.out, cfg.model.arch, cfg.data.name), None)
-    if state:
-        log.info(f"resuming {run_dir} after epoch {state['epoch']}")
-    elif found:
-        log.info(f"starting {run_dir} again: it stopped before its first epoch ended")
+    if found is None:
+        run_dir, state = runs.create(cfg.out, cfg.model.arch, cfg.data.name), None
+        # Before anything else: a run directory without status.json is a complete run (of
+        # a kerasaudio from before status.json), and a kill may come at any moment.
+        runs.write_json(run_dir / "status.json", resume_lib.running_status())
+    else:
+        run_dir, state = found
+        log.info(f"resuming {run_dir} after epoch {state['epoch']}" if state else
+                 f"starting {run_dir} again: it stopped before its first epoch ended")
     # Two processes resuming the same interrupted run would write over each other.
     with runs.locked(run_dir, inside=True):
-        if found and (resume_lib.read_state(run_dir) != state
-                      or not resume_lib.interrupted(run_dir)):
+        if found and not resume_lib.still_as_found(run_dir, state):
             raise UserError(f"{run_dir} was resumed by another process meanwhile; run the "
                             "same command again")
         if state is None:
@@ -399,6 +402,10 @@ def _run_in(run_dir, model, resolved, batching, kind, hparams, replicas, train, 
                              "error": repr(error)})
         raise
     except BaseException as error:
+        if interrupts.requested():
+            # A Ctrl-C that surfaced inside TensorFlow as another exception: still one.
+            runs.write_json(run_dir / "status.json", {"status": "interrupted"})
+            raise KeyboardInterrupt from error
         runs.write_json(run_dir / "status.json", {"status": "failed", "error": repr(error)})
         raise
     runs.write_json(run_dir / "status.json", {"status": "complete"})

@@ -459,6 +459,29 @@ def test_a_ctrl_c_that_python_swallows_still_stops_training():
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_a_swallowed_ctrl_c_is_raised_when_the_command_ends():
+def test_a_ctrl_c_swallowed_after_the_last_batch_lets_the_command_end():
+    # The work is done by then: reporting it interrupted would have the user redo it.
+    with interrupts.remembered():
+        _fit_pressing_ctrl_c([])
+
+
+def test_an_exception_that_a_ctrl_c_turned_into_is_an_interruption():
+    # TensorFlow can turn a KeyboardInterrupt raised inside it into another exception.
     with pytest.raises(KeyboardInterrupt), interrupts.remembered():
-        _fit_pressing_ctrl_c([])  # no batch looks: leaving the block does
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except KeyboardInterrupt:
+            raise SystemError("error return without exception set") from None
+    with pytest.raises(SystemError), interrupts.remembered():
+        raise SystemError("no Ctrl-C: an error like any other")
+
+
+def test_an_ignored_sigint_stays_ignored():
+    # As for `command &` in a script: Python then installs no handler of its own.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        with interrupts.remembered():
+            signal.raise_signal(signal.SIGINT)
+            assert not interrupts.requested()
+    finally:
+        signal.signal(signal.SIGINT, previous)

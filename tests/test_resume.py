@@ -187,6 +187,17 @@ def test_a_member_stopped_in_its_first_epoch_starts_again_in_its_own_directory(t
     assert runs.listing(tmp_path)[0]["status"] == "3/3 complete"
 
 
+def test_a_run_whose_saved_state_is_lost_is_never_started_again_over_its_epochs(tmp_path):
+    data = make_sequences(60)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(config(tmp_path), data, verbose=0, callbacks=[InterruptAt(2)])
+    (run_dir,) = tmp_path.iterdir()
+    history = (run_dir / "history.csv").read_text()
+    (run_dir / resume.STATE_DIR / resume.STATE_FILE).write_text("")  # a power cut's leftover
+    again, _ = train.fit(config(tmp_path), data, verbose=0)
+    assert again != run_dir and (run_dir / "history.csv").read_text() == history
+
+
 class FailAt(keras.callbacks.Callback):
     """A crash (not an interruption) at the start of an epoch."""
 
