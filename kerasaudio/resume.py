@@ -124,26 +124,13 @@ def running_status() -> dict:
     return {"status": "running", "pid": os.getpid(), "host": socket.gethostname()}
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def interrupted(run_dir: Path) -> bool:
     """The run stopped before finishing: interrupted by the user, or its process is gone."""
     try:
         status = runs.read_json(run_dir / "status.json")
     except (FileNotFoundError, ValueError):
         return False
-    if status.get("status") == "interrupted":
-        return True
-    return (status.get("status") == "running" and status.get("host") == socket.gethostname()
-            and not _process_alive(int(status.get("pid", 0))))
+    return status.get("status") == "interrupted" or runs.process_gone(status)
 
 
 def comparable(config: dict) -> dict:

@@ -232,11 +232,27 @@ def discover(paths: list) -> list:
 
 def _status(path: Path) -> str:
     try:
-        return read_json(path / "status.json").get("status", "?")
+        status = read_json(path / "status.json")
+        return "stopped (its process is gone)" if process_gone(status) else \
+            status.get("status", "?")
     except FileNotFoundError:
         return "complete"
     except (ValueError, AttributeError):
         return "damaged"
+
+
+def process_gone(status: dict) -> bool:
+    """Whether a status.json that says `running` was written by a process of this host
+    that no longer exists (killed, or the machine restarted)."""
+    if status.get("status") != "running" or status.get("host") != socket.gethostname():
+        return False
+    try:
+        os.kill(int(status.get("pid", 0)), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, ValueError, TypeError):
+        return False
+    return False
 
 
 def summary(path: Path) -> dict:

@@ -2,7 +2,9 @@
 
 import dataclasses
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -291,3 +293,15 @@ def test_relative_paths_in_a_record_name_folders_where_it_was_written(tmp_path, 
     # and a later command reads the data the record names, wherever it runs
     assert datasets.recorded(given.data, written["cwd"]).name == str(tmp_path / "a" / "tones")
     assert datasets.recorded(DataConfig(), written["cwd"]).name == "spoken-digits"
+
+
+def test_a_run_whose_process_is_gone_is_called_stopped_not_running(tmp_path):
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                           capture_output=True, text=True, check=True)
+    status = {"status": "running", "pid": int(ended.stdout), "host": socket.gethostname()}
+    runs.write_json(tmp_path / "status.json", status)
+    assert runs.incomplete(tmp_path) == "the run is stopped (its process is gone)"
+    assert resume.interrupted(tmp_path)  # and the same command continues it
+    runs.write_json(tmp_path / "status.json", {**status, "pid": os.getpid()})
+    assert runs.incomplete(tmp_path) == "the run is running"
+    assert not resume.interrupted(tmp_path)
