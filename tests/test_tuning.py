@@ -3,11 +3,14 @@
 import csv
 import dataclasses
 import json
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from concurrent import futures
 from pathlib import Path
 
 import keras_tuner as kt
@@ -373,6 +376,27 @@ def test_a_trial_process_whose_search_died_during_its_start_up_exits(tmp_path):
     while running(worker):
         assert time.monotonic() < deadline, "the orphaned trial process ran its task"
         time.sleep(0.2)
+
+
+def test_ctrl_c_while_a_trial_runs_stops_its_process_too():
+    # Sent to the search's process alone (`kill -INT`), the trial's would train on to its end.
+    pool = futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    future = pool.submit(time.sleep, 300)
+    (worker,) = pool._processes.values()
+    while not future.running():
+        time.sleep(0.05)
+    threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+    # The kernel hands the signal to another thread, as it may in a process with many
+    # (TensorFlow's): the main thread, asleep in its wait, is not woken by it.
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    started = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            search._result(pool, future)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    pool.shutdown()
+    assert time.monotonic() - started < 60 and not worker.is_alive()
 
 
 @pytest.mark.slow

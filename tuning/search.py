@@ -185,8 +185,9 @@ class IsolatedTrials:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter, not a fork
         with futures.ProcessPoolExecutor(1, mp_context=context, initializer=trial_process.start,
                                          initargs=(os.getpid(),)) as pool:
-            results = pool.submit(_run_trial_here, self.kerastuner_class, self.hypermodel,
-                                  self.construction_kwargs, trial, args, kwargs).result()
+            results = _result(pool, pool.submit(_run_trial_here, self.kerastuner_class,
+                                                self.hypermodel, self.construction_kwargs,
+                                                trial, args, kwargs))
         histories = []
         for logs in results:
             history = keras.callbacks.History()
@@ -201,6 +202,24 @@ class IsolatedTrials:
                                      for logs in results]
         append_execution(Path(self.get_trial_dir(trial.trial_id)) / EXECUTIONS, record)
         return histories
+
+
+def _result(pool: futures.ProcessPoolExecutor, future: futures.Future):
+    """The trial's results, waited for in short steps: a SIGINT that the kernel hands to
+    another of this process's threads leaves a main thread blocked in one long wait asleep,
+    and Python runs the handler only once the main thread runs again. On Ctrl-C the
+    trial's process is stopped too; sent to this process alone (`kill -INT`), it would
+    train on to the end of its trial."""
+    try:
+        while True:
+            try:
+                return future.result(timeout=0.5)
+            except futures.TimeoutError:
+                continue
+    except KeyboardInterrupt:
+        for process in pool._processes.values():  # no public way before Python 3.14
+            process.terminate()
+        raise
 
 
 class _TrialRunner:
