@@ -660,6 +660,10 @@ def _export_so_far(cfg) -> None:
         best = search.export(cfg, finished=False)
     except UserError:  # no trial completed: nothing to export
         return
+    except Exception as error:  # a trial's state torn by the interruption, say
+        click.echo(f"the completed trials were not exported ({error}); resuming the search "
+                   "exports them at its end", err=True)
+        return
     click.echo(f"the best of its {best['search']['completed']} completed trials so far: "
                f"{cfg.directory / 'best.json'}", err=True)
 

@@ -89,8 +89,8 @@ def _check_same_deal(run_dir: Path, data, fold: int) -> None:
     """Refuses to keep a finished fold whose validation examples are no longer the fold's:
     files added to the data since deal the folds anew, and the kept folds and the new ones
     would hold an example twice, or never."""
-    recorded = runs.read_json(run_dir / inference.SPLITS_FILE)["val"]
-    if recorded != data.ids()[data.split == "val"].tolist():
+    recorded = inference.recorded_ids(run_dir, "val")
+    if recorded != inference.placed_ids(data.ids()[data.split == "val"]):
         raise UserError(f"{run_dir.parent}: fold {fold} was trained on another deal of the "
                         "data (it changed since); start anew with --no-resume")
 

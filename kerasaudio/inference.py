@@ -118,11 +118,22 @@ def trained_on(run_dir, ids) -> int:
     path = Path(run_dir) / SPLITS_FILE
     if not path.exists():
         return 0
-    splits = runs.read_json(path)
+    seen = {*recorded_ids(run_dir, "train"), *recorded_ids(run_dir, "val")}
+    return sum(example in seen for example in placed_ids(ids))
+
+
+def recorded_ids(run_dir, split: str) -> list:
+    """The example ids of `split` that the run's splits.json records, files by their
+    resolved path (relative ones from where the run ran), as `placed_ids` gives a data
+    set's: a folder named `tones` then and `/home/me/tones` now holds the same files."""
+    splits = runs.read_json(Path(run_dir) / SPLITS_FILE)
     then = Path(splits.get("relative_to", "."))  # older records: as if run from here
-    seen = {_place(example, then) for split in ("train", "val")
-            for example in splits.get(split, [])}
-    return sum(_place(str(example), Path(".")) in seen for example in ids)
+    return [_place(str(example), then) for example in splits.get(split, [])]
+
+
+def placed_ids(ids) -> list:
+    """Example ids (`Dataset.ids`) with files by their resolved path, as `recorded_ids`."""
+    return [_place(str(example), Path(".")) for example in ids]
 
 
 def _place(example: str, base: Path) -> str:
@@ -140,16 +151,16 @@ def recorded_split(run_dir: Path, dataset: Dataset, split: str) -> Dataset:
     path = run_dir / SPLITS_FILE
     if not path.exists():
         return dataset.subset(split)
-    record = runs.read_json(path)
-    if not record[split]:
+    recorded = recorded_ids(run_dir, split)
+    if not recorded:
         raise UserError(f"{run_dir}: has no {split} split (an ensemble of fold models: every "
                         "example outside the test split trained one of its members)")
-    where = {example: i for i, example in enumerate(dataset.ids())}
-    missing = [example for example in record[split] if example not in where]
+    where = {example: i for i, example in enumerate(placed_ids(dataset.ids()))}
+    missing = [example for example in recorded if example not in where]
     if missing:
         raise UserError(f"{run_dir}: {len(missing)} examples of the run's {split} split are no "
                         f"longer in the data set (e.g. {missing[0]})")
-    return dataset.take(np.array([where[example] for example in record[split]], int))
+    return dataset.take(np.array([where[example] for example in recorded], int))
 
 
 def write_split_predictions(run_dir: Path, split: str) -> Path:

@@ -210,9 +210,11 @@ def resolved_paths(config: dict) -> dict:
     `out` folder resolved, for comparing: `../tones/`, `tones` and `/home/me/tones` name one
     folder, and an interrupted run of one is continued by a command that names it another
     way. Relative paths resolve from the working directory the record names (`cwd`, which
-    is left out of the result), else from today's, as the command's own do."""
+    is left out of the result, and must still exist), else from today's, as the command's
+    own do."""
     config = dict(config)
     cwd = config.pop(runs.CWD, None)
+    cwd = cwd if cwd and Path(cwd).is_dir() else None  # a moved project: as before cwd
     for key in ("data", "dataset"):  # the record of what was read names the data too
         if isinstance(config.get(key), dict) and isinstance(config[key].get("name"), str):
             config[key] = {**config[key],
@@ -252,10 +254,12 @@ def find(out, config: dict) -> tuple[Path, dict | None] | None:
             continue
         if earlier == wanted:
             state = read_state(run_dir)
-            # No state and epochs done: a damaged or deleted state, whose run is not
-            # started again over its epochs (a new run is made beside it).
             if state is not None or _no_epoch_done(run_dir):
                 return run_dir, state
+            # Epochs done and no state to continue from: never started again over them.
+            log.warning(f"not resuming {run_dir}: its saved training state is missing or "
+                        "damaged; starting a new run")
+            continue
         # Nor is a fine-tuning, which no fit continues.
         if near is None and _same_data(earlier, wanted) and earlier.get("finetune") is None:
             near = run_dir, runs.differences(earlier, wanted)

@@ -177,7 +177,9 @@ def read_run_config(path) -> RunConfig:
         UserError: naming the file, when it is missing, not JSON, not a run's record, or
             the record of a fine-tuning (which `finetune` reruns).
     """
-    _, cfg = runs.read_config(path)
+    config, cfg = runs.read_config(path)
+    # Its data as it named them, from where it ran (a relative path names a folder there).
+    cfg = dataclasses.replace(cfg, data=datasets.recorded(cfg.data, config.get(runs.CWD)))
     if cfg.finetune is not None:
         raise UserError(f"{path}: the record of a fine-tuning run; rerun it with `finetune "
                         f"--from {cfg.finetune.source}`")

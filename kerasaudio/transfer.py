@@ -94,6 +94,15 @@ def set_backbone_trainable(model: keras.Model, tasks: list, trainable: bool) -> 
                 norm.trainable = False
 
 
+def _spec_augment(run_dir, source: RunConfig, given: bool | None) -> bool:
+    """Whether fine-tuning masks: the source's SpecAugment layer sits before its backbone
+    and comes along, masking as in the source run unless turned off (`given`)."""
+    if given and not source.train.spec_augment:
+        raise UserError(f"{run_dir} trained without SpecAugment masking: it has none to "
+                        "fine-tune with (leave --spec-augment out)")
+    return source.train.spec_augment if given is None else given
+
+
 def _layers_of(layer, kind) -> list:
     """The layers of class `kind` in `layer`, itself included, through nested models."""
     if isinstance(layer, kind):
@@ -153,13 +162,7 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
                                    val_fraction=source.data.val_fraction,
                                    test_fraction=source.data.test_fraction,
                                    folds=source.data.folds, fold=source.data.fold)
-    # The source's SpecAugment layer sits before its backbone and comes along, masking while
-    # fine-tuning too unless turned off: the record says which.
-    if spec_augment and not source.train.spec_augment:
-        raise UserError(f"{run_dir} trained without SpecAugment: its model has no masking "
-                        "layer to fine-tune with (leave --spec-augment out)")
-    train = dataclasses.replace(train, spec_augment=source.train.spec_augment
-                                if spec_augment is None else spec_augment)
+    train = dataclasses.replace(train, spec_augment=_spec_augment(run_dir, source, spec_augment))
     return RunConfig(data=data, features=source.features, model=source.model, train=train,
                      out=out, finetune=FinetuneConfig(source=str(run_dir),
                                                       freeze_epochs=freeze_epochs))

@@ -308,6 +308,26 @@ def test_evaluate_split_val_scores_the_recorded_examples_after_the_data_grew(tmp
         inference.recorded_split(run_dir, datasets.load(cfg.data, FeatureConfig()), "val")
 
 
+def test_evaluate_split_val_of_a_folder_named_relatively_works_from_anywhere(tmp_path,
+                                                                           monkeypatch):
+    from test_readers import write_audio_folder
+
+    from kerasaudio import evaluate
+
+    write_audio_folder(tmp_path / "tones", per_class=8)
+    monkeypatch.chdir(tmp_path)
+    cfg = RunConfig(data=DataConfig(name="tones"), out="runs",
+                    model=ModelConfig("dense", {"hidden": (8,)}),
+                    train=TrainConfig(epochs=1, batch_size=8))
+    run_dir, _ = train.fit(cfg, verbose=0)
+    val = len(runs.read_json(run_dir / inference.SPLITS_FILE)["val"])
+    (tmp_path / "elsewhere" / "tones").mkdir(parents=True)  # the same words name other data
+    for here in (tmp_path, tmp_path / "elsewhere"):
+        monkeypatch.chdir(here)
+        report = evaluate.evaluate_run(tmp_path / run_dir, "val")
+        assert sum(c["support"] for c in report["class"]["classes"].values()) == val
+
+
 @pytest.fixture
 def small_run(tmp_path):
     run_dir, _ = train.fit(toy_run(tmp_path / "runs", epochs=1), make_sequences(45), verbose=0)
@@ -459,8 +479,9 @@ def test_a_ctrl_c_that_python_swallows_still_stops_training():
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_a_ctrl_c_swallowed_after_the_last_batch_lets_the_command_end():
-    # The work is done by then: reporting it interrupted would have the user redo it.
+def test_a_swallowed_ctrl_c_that_no_later_batch_sees_lets_the_command_end():
+    # After the last batch the work is done: reporting it interrupted would have the user
+    # redo it. (Here no callback looks after any batch.)
     with interrupts.remembered():
         _fit_pressing_ctrl_c([])
 

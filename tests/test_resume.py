@@ -13,7 +13,7 @@ import keras
 import pytest
 from conftest import make_sequences
 
-from kerasaudio import datasets, resume, runs, train
+from kerasaudio import datasets, resume, runs, settings, train
 from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -293,6 +293,12 @@ def test_relative_paths_in_a_record_name_folders_where_it_was_written(tmp_path, 
     # and a later command reads the data the record names, wherever it runs
     assert datasets.recorded(given.data, written["cwd"]).name == str(tmp_path / "a" / "tones")
     assert datasets.recorded(DataConfig(), written["cwd"]).name == "spoken-digits"
+    runs.write_json(tmp_path / "config.json", written)
+    assert settings.read_run_config(tmp_path / "config.json").data.name == \
+        str(tmp_path / "a" / "tones")  # fit --config reruns it on a's data
+    # A folder recorded that is gone since (the project moved): as from here, as before.
+    assert datasets.recorded(given.data, str(tmp_path / "gone")).name == \
+        str(tmp_path / "b" / "tones")
 
 
 def test_a_run_whose_process_is_gone_is_called_stopped_not_running(tmp_path):

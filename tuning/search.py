@@ -217,7 +217,7 @@ def _result(pool: futures.ProcessPoolExecutor, future: futures.Future):
             except futures.TimeoutError:
                 continue
     except KeyboardInterrupt:
-        for process in pool._processes.values():  # no public way before Python 3.14
+        for process in list((pool._processes or {}).values()):  # public in Python 3.14
             process.terminate()
         raise
 

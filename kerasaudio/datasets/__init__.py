@@ -164,10 +164,12 @@ def data_location(name: str, relative_to: str | None = None) -> str:
     """A --data value as one string per data set: a built-in's name (even with a folder of
     that name here, which the built-in wins over), else the path resolved (symbolic links,
     `..`, a trailing slash), a relative one from `relative_to` (the working directory of
-    the command that recorded it; None: today's)."""
+    the command that recorded it; None, or a folder that is gone since (the project was
+    moved): today's)."""
     if name in BUILTIN:
         return name
-    return str((Path(relative_to or ".") / name).resolve())
+    base = relative_to if relative_to and Path(relative_to).is_dir() else "."
+    return str((Path(base) / name).resolve())
 
 
 def recorded(data: DataConfig, cwd: str | None) -> DataConfig:
