@@ -1,6 +1,7 @@
 import copy
 import logging
 import os
+import signal
 
 import numpy as np
 import pytest
@@ -19,6 +20,16 @@ def library_logger_as_it_was(monkeypatch):
     logger = logging.getLogger("kerasaudio")
     for name in ("handlers", "propagate", "level"):
         monkeypatch.setattr(logger, name, copy.copy(getattr(logger, name)))
+
+
+@pytest.fixture
+def ctrl_c_as_at_a_terminal():
+    """SIGINT raising KeyboardInterrupt, as in a command typed at a terminal, also when the
+    tests run where it is ignored (`pytest &` in a script, a CI runner in the background);
+    processes the test starts then take it too (exec keeps an ignored signal ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="session")

@@ -468,7 +468,7 @@ def _fit_pressing_ctrl_c(callbacks: list) -> _SwallowedInterrupt:
 
 # Python reports the swallowed KeyboardInterrupt as an unraisable exception.
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_a_ctrl_c_that_python_swallows_still_stops_training():
+def test_a_ctrl_c_that_python_swallows_still_stops_training(ctrl_c_as_at_a_terminal):
     # Without the remembered signal, training runs to its end: 3 epochs of 8 batches.
     assert _fit_pressing_ctrl_c([]).batches == 24
     with pytest.raises(KeyboardInterrupt), interrupts.remembered():
@@ -479,14 +479,15 @@ def test_a_ctrl_c_that_python_swallows_still_stops_training():
 
 
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_a_swallowed_ctrl_c_that_no_later_batch_sees_lets_the_command_end():
+def test_a_swallowed_ctrl_c_that_no_later_batch_sees_lets_the_command_end(
+        ctrl_c_as_at_a_terminal):
     # After the last batch the work is done: reporting it interrupted would have the user
     # redo it. (Here no callback looks after any batch.)
     with interrupts.remembered():
         _fit_pressing_ctrl_c([])
 
 
-def test_an_exception_that_a_ctrl_c_turned_into_is_an_interruption():
+def test_an_exception_that_a_ctrl_c_turned_into_is_an_interruption(ctrl_c_as_at_a_terminal):
     # TensorFlow can turn a KeyboardInterrupt raised inside it into another exception.
     with pytest.raises(KeyboardInterrupt), interrupts.remembered():
         try:
