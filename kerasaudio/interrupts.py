@@ -60,14 +60,11 @@ def remembered():
 
 
 class StopOnInterrupt(keras.callbacks.Callback):
-    """Raises a remembered Ctrl-C (`check`) after every batch of training, validation and
-    prediction."""
+    """Raises a remembered Ctrl-C (`check`) after every batch of training and of the
+    validation `model.fit` runs (the only place it is given)."""
 
     def on_train_batch_end(self, batch, logs=None):
         check()
 
     def on_test_batch_end(self, batch, logs=None):
-        check()
-
-    def on_predict_batch_end(self, batch, logs=None):
         check()
