@@ -391,22 +391,20 @@ def _run_in(run_dir, model, resolved, batching, kind, hparams, replicas, train, 
         runs.write_json(run_dir / "status.json", {"status": "diverged", "error": str(error)})
         shutil.rmtree(run_dir / resume_lib.STATE_DIR, ignore_errors=True)
         raise
-    except OSError as error:
+    except BaseException as error:
+        if interrupts.requested():
+            # A Ctrl-C that surfaced inside TensorFlow as another exception (an OSError
+            # too): still one, so the same command continues the run.
+            runs.write_json(run_dir / "status.json", {"status": "interrupted"})
+            raise KeyboardInterrupt from error
         # A full disk: the last completed epoch's state is kept, and the same command
         # continues from it once there is space (if status.json cannot be written either,
         # "running" with a dead process is resumed too).
-        full = error.errno in (errno.ENOSPC, errno.EDQUOT)
+        full = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
         with contextlib.suppress(OSError):
             runs.write_json(run_dir / "status.json",
                             {"status": "interrupted" if full else "failed",
                              "error": repr(error)})
-        raise
-    except BaseException as error:
-        if interrupts.requested():
-            # A Ctrl-C that surfaced inside TensorFlow as another exception: still one.
-            runs.write_json(run_dir / "status.json", {"status": "interrupted"})
-            raise KeyboardInterrupt from error
-        runs.write_json(run_dir / "status.json", {"status": "failed", "error": repr(error)})
         raise
     runs.write_json(run_dir / "status.json", {"status": "complete"})
     shutil.rmtree(run_dir / resume_lib.STATE_DIR, ignore_errors=True)

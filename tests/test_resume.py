@@ -1,6 +1,7 @@
 """fit survives being killed: rerunning it continues the run to the result it would have had."""
 
 import dataclasses
+import errno
 import json
 import os
 import signal
@@ -13,7 +14,7 @@ import keras
 import pytest
 from conftest import make_sequences
 
-from kerasaudio import datasets, resume, runs, settings, train
+from kerasaudio import datasets, interrupts, resume, runs, settings, train
 from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -118,6 +119,35 @@ def test_an_interrupted_fit_is_marked_and_resumed_only_with_the_same_settings(tm
     assert resumed_dir == run_dir and metrics["resumed_after_epoch"] == 2
     assert history_epochs(run_dir)[:2] == [0, 1]
     assert not (run_dir / "predictions_val.csv").exists()
+
+
+class CtrlCTurnedInto(keras.callbacks.Callback):
+    """Ctrl-C at the start of epoch 2, coming out of TensorFlow as `error`."""
+
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 2:
+            try:
+                signal.raise_signal(signal.SIGINT)
+            except KeyboardInterrupt:
+                raise self.error from None
+
+
+@pytest.mark.parametrize("error", [OSError(errno.EIO, "Input/output error"),
+                                   SystemError("error return without exception set")])
+def test_a_ctrl_c_that_came_out_as_another_error_leaves_a_run_to_continue(
+        tmp_path, error, ctrl_c_as_at_a_terminal):
+    # Marked failed, the run would never be continued: rerunning would start it again.
+    data = make_sequences(60)
+    with pytest.raises(KeyboardInterrupt), interrupts.remembered():
+        train.fit(config(tmp_path), data, verbose=0, callbacks=[CtrlCTurnedInto(error)])
+    (run_dir,) = tmp_path.iterdir()
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "interrupted"
+    resumed_dir, metrics = train.fit(config(tmp_path), data, verbose=0)
+    assert resumed_dir == run_dir and metrics["resumed_after_epoch"] == 2
 
 
 @pytest.mark.parametrize("older", ["mixup", "spec_augment masks"])
