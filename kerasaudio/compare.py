@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasaudio import runs
+from kerasaudio import datasets, runs
 from kerasaudio.config import DataConfig, RunConfig
 from kerasaudio.errors import UserError
 from kerasaudio.evaluate import confidence_interval, run_baselines
@@ -82,7 +82,8 @@ def run_row(path: Path) -> dict:
     name = (f"{path.parent.name}/{path.name} (mean of {len(ensemble['members'])} "
             f"{ensemble['of']})" if ensemble else path.name)
     return {
-        "run": name, "data": cfg.data.name + _split_note(cfg), "arch": cfg.model.arch,
+        "run": name, "data": cfg.data.name + _split_note(cfg), "_split_note": _split_note(cfg),
+        "arch": cfg.model.arch,
         "limit": cfg.data.limit,
         "train_fraction": cfg.data.train_fraction,
         "features": cfg.features.kind + (" beat-sync" if cfg.features.beat_sync else ""),
@@ -99,9 +100,11 @@ def run_row(path: Path) -> dict:
         "seconds_per_epoch": metrics.get("seconds_per_epoch"),
         "flags": ", ".join(_flags(cfg, metrics)),
         "_baselines": run_baselines(record.dataset), "_task": task,
-        # Runs on one data set share baselines only when they share its test split.
-        "_data_key": (cfg.data.name, cfg.data.limit, cfg.data.train_fraction,
-                      cfg.data.val_fraction, cfg.data.test_fraction, cfg.data.seed),
+        # Runs on one data set share baselines only when they share its test split. A
+        # folder is the one the run read, wherever the command that made it was run from.
+        "_data_key": (datasets.data_location(cfg.data.name, record.cwd), cfg.data.limit,
+                      cfg.data.train_fraction, cfg.data.val_fraction, cfg.data.test_fraction,
+                      cfg.data.seed),
     }
 
 
@@ -136,6 +139,17 @@ def _out_of_fold(path: Path, task: str | None) -> dict:
         return {"cv_accuracy": None}
     reports = runs.read_json(path / "metrics.json")["out_of_fold"]["tasks"]
     return {"cv_accuracy": reports.get(task, {}).get("accuracy")}
+
+
+def _tell_apart(rows: list) -> None:
+    """Where runs read different folders typed alike (`--data tones` in two places), their
+    rows name each folder in full, so that their baselines can be told apart too."""
+    locations = {}
+    for row in rows:
+        locations.setdefault(row["data"], set()).add(row["_data_key"][0])
+    for row in rows:
+        if len(locations[row["data"]]) > 1:
+            row["data"] = row["_data_key"][0] + row["_split_note"]
 
 
 def baseline_rows(rows: list) -> list:
@@ -183,6 +197,7 @@ def table(paths: list, sort: str | None = None, descending: bool = False,
         present = [r for r in rows if r.get(sort) is not None]
         present.sort(key=lambda r: r[sort], reverse=descending)
         rows = present + [r for r in rows if r.get(sort) is None]
+    _tell_apart(rows)
     return rows + baseline_rows(rows)
 
 

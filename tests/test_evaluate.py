@@ -248,6 +248,27 @@ def test_compare_gives_mean_and_interval_of_an_experiment_and_baseline_rows(tmp_
     assert "test_accuracy_ci95" in header and "lr" in header
 
 
+def test_compare_gives_folders_typed_alike_their_own_baselines(tmp_path):
+    # `--data tones` run in two project folders reads two data sets.
+    for name, folder in (("20260101-100000-gru-toy", "A"), ("20260101-110000-gru-toy", "B"),
+                         ("20260101-120000-gru-toy", "B")):
+        run = fake_run(tmp_path / "runs", name)
+        (tmp_path / folder / "tones").mkdir(parents=True, exist_ok=True)
+        config = json.loads((run / "config.json").read_text())
+        runs.write_json(run / "config.json", {**config, "data": {**config["data"],
+                                                                 "name": "tones"},
+                                              "cwd": str(tmp_path / folder)})
+    rows = compare.table([tmp_path / "runs"])
+    folders = [str((tmp_path / folder / "tones").resolve()) for folder in "ABB"]
+    assert [r["data"] for r in rows[:3]] == folders
+    baselines = [r["data"] for r in rows if r["run"] == "baseline: random guess"]
+    assert baselines == folders[:2]
+    # from one folder alone, the name as typed, and one pair of baselines
+    rows = compare.table([tmp_path / "runs" / "20260101-110000-gru-toy",
+                          tmp_path / "runs" / "20260101-120000-gru-toy"])
+    assert [r["data"] for r in rows] == ["tones"] * 4
+
+
 def test_compare_rejects_unknown_columns_and_empty_folders(tmp_path):
     fake_run(tmp_path, "one")
     with pytest.raises(UserError, match="cannot sort by 'speed'"):
