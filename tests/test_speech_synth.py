@@ -1,4 +1,8 @@
+import tempfile
+from pathlib import Path
+
 import numpy as np
+import pytest
 
 from kerasaudio.datasets import speech_synth
 
@@ -29,6 +33,24 @@ def test_synthesis_is_bit_identical_for_a_seed():
         np.testing.assert_array_equal(first[key], again[key])
     other = speech_synth.synthesize_digits(seed=1, speakers=[40, 3])
     assert not np.array_equal(first["snr_db"], other["snr_db"])
+
+
+def _interrupted_after_the_first(results, label, total):
+    """Ctrl-C once the first speaker is done, while other workers are synthesising."""
+    yield next(iter(results))
+    raise KeyboardInterrupt
+
+
+def test_a_ctrl_c_during_synthesis_leaves_no_voice_folders(monkeypatch):
+    # The pool terminates its workers, which then cannot remove their own folders.
+    def leftovers():
+        return set(Path(tempfile.gettempdir()).glob("kerasaudio-espeak-*"))
+
+    before = leftovers()
+    monkeypatch.setattr(speech_synth.progress, "each", _interrupted_after_the_first)
+    with pytest.raises(KeyboardInterrupt):
+        speech_synth.synthesize_digits(seed=0, speakers=[0, 1, 2, 3, 4, 5])
+    assert leftovers() == before
 
 
 def test_corpus_content_and_metadata():

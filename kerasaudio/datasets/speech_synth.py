@@ -492,13 +492,13 @@ def _speaker_takes(take_of) -> dict:
 def _synth_speaker(args) -> dict:
     """Synthesises every take of one spoken-digits speaker; runs in a fresh process (see the
     module docstring: Pico, too, keeps state between calls)."""
-    seed, index, speaker = args
+    seed, index, speaker, scratch = args
     rng = np.random.default_rng([seed, index])
     if speaker["engine"] == "pico":
         engine = pico_engine(speaker["voice"].removeprefix("pico-"))
         return _speaker_takes(lambda word: _pico_take(engine, rng, word, speaker))
     voice = f"{speaker['voice']}+{speaker['variant']}"
-    with tempfile.TemporaryDirectory(prefix="kerasaudio-espeak-") as folder:
+    with tempfile.TemporaryDirectory(dir=scratch) as folder:
         data_path = espeak_data_with(Path(folder), speaker["variant"], speaker["variant_text"])
         engine = Espeak(seed=seed * 1000 + index, data_path=data_path)
         takes = _speaker_takes(lambda word: _take(engine, rng, word, voice, channel=True))
@@ -527,8 +527,11 @@ def synthesize_digits(seed: int, speakers: list[int] | None = None) -> dict:
     indices = list(range(len(table))) if speakers is None else list(speakers)
     if any(table[i]["engine"] == "pico" for i in indices):
         check_pico()
-    parts = _run_speakers(_synth_speaker, [(seed, i, table[i]) for i in indices],
-                          "spoken-digits")
+    # The workers' voice folders live in one the parent removes: a Ctrl-C terminates the
+    # workers, which then remove nothing themselves.
+    with tempfile.TemporaryDirectory(prefix="kerasaudio-espeak-") as scratch:
+        parts = _run_speakers(_synth_speaker, [(seed, i, table[i], scratch) for i in indices],
+                              "spoken-digits")
     waves = [w for part in parts for w in part["waves"]]
     per = len(DIGITS) * TAKES
     speaker_of = np.repeat(indices, per)
