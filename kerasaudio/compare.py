@@ -63,6 +63,16 @@ def _seeds(path: Path, cfg: RunConfig, ensemble: dict | None) -> str:
     return str(cfg.train.seed)
 
 
+def _data_read(name: str, cwd: str | None) -> str:
+    """The data a run read: a built-in's name, else its folder resolved from the working
+    directory the run recorded, or the name as typed if it recorded none (runs made
+    before it was). Never resolved from today's folder, as `datasets.data_location` does
+    to read the data again: a table must not change with where it is printed."""
+    if name in datasets.BUILTIN or not cwd:
+        return name
+    return str((Path(cwd) / name).resolve())
+
+
 def run_row(path: Path) -> dict:
     """Settings and metrics of one run directory."""
     metrics = runs.read_metrics(path)
@@ -82,8 +92,8 @@ def run_row(path: Path) -> dict:
     name = (f"{path.parent.name}/{path.name} (mean of {len(ensemble['members'])} "
             f"{ensemble['of']})" if ensemble else path.name)
     return {
-        "run": name, "data": cfg.data.name + _split_note(cfg), "_split_note": _split_note(cfg),
-        "arch": cfg.model.arch,
+        "run": name, "data": cfg.data.name + _split_note(cfg), "_typed": cfg.data.name,
+        "_split_note": _split_note(cfg), "arch": cfg.model.arch,
         "limit": cfg.data.limit,
         "train_fraction": cfg.data.train_fraction,
         "features": cfg.features.kind + (" beat-sync" if cfg.features.beat_sync else ""),
@@ -102,7 +112,7 @@ def run_row(path: Path) -> dict:
         "_baselines": run_baselines(record.dataset), "_task": task,
         # Runs on one data set share baselines only when they share its test split. A
         # folder is the one the run read, wherever the command that made it was run from.
-        "_data_key": (datasets.data_location(cfg.data.name, record.cwd), cfg.data.limit,
+        "_data_key": (_data_read(cfg.data.name, record.cwd), cfg.data.limit,
                       cfg.data.train_fraction, cfg.data.val_fraction, cfg.data.test_fraction,
                       cfg.data.seed),
     }
@@ -146,9 +156,9 @@ def _tell_apart(rows: list) -> None:
     rows name each folder in full, so that their baselines can be told apart too."""
     locations = {}
     for row in rows:
-        locations.setdefault(row["data"], set()).add(row["_data_key"][0])
+        locations.setdefault(row["_typed"], set()).add(row["_data_key"][0])
     for row in rows:
-        if len(locations[row["data"]]) > 1:
+        if len(locations[row["_typed"]]) > 1:
             row["data"] = row["_data_key"][0] + row["_split_note"]
 
 
@@ -191,13 +201,13 @@ def table(paths: list, sort: str | None = None, descending: bool = False,
                             f"{str(error)[:120]}); left out")
     if not rows:
         raise UserError("no readable runs: " + "; ".join(left_out or []))
+    _tell_apart(rows)
     if sort is not None:
         if sort not in _columns(rows):
             raise UserError(f"cannot sort by {sort!r}; columns: {', '.join(_columns(rows))}")
         present = [r for r in rows if r.get(sort) is not None]
         present.sort(key=lambda r: r[sort], reverse=descending)
         rows = present + [r for r in rows if r.get(sort) is None]
-    _tell_apart(rows)
     return rows + baseline_rows(rows)
 
 

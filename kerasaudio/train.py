@@ -394,8 +394,10 @@ def _run_in(run_dir, model, resolved, batching, kind, hparams, replicas, train, 
     except BaseException as error:
         if interrupts.requested():
             # A Ctrl-C that surfaced inside TensorFlow as another exception (an OSError
-            # too): still one, so the same command continues the run.
-            runs.write_json(run_dir / "status.json", {"status": "interrupted"})
+            # too): still one, so the same command continues the run (as it does a
+            # "running" one, if a full disk keeps this from being written).
+            with contextlib.suppress(OSError):
+                runs.write_json(run_dir / "status.json", {"status": "interrupted"})
             raise KeyboardInterrupt from error
         # A full disk: the last completed epoch's state is kept, and the same command
         # continues from it once there is space (if status.json cannot be written either,

@@ -248,21 +248,26 @@ def test_compare_gives_mean_and_interval_of_an_experiment_and_baseline_rows(tmp_
     assert "test_accuracy_ci95" in header and "lr" in header
 
 
-def test_compare_gives_folders_typed_alike_their_own_baselines(tmp_path):
-    # `--data tones` run in two project folders reads two data sets.
+def test_compare_gives_folders_typed_alike_their_own_baselines(tmp_path, monkeypatch):
+    # `--data tones` run in two project folders reads two data sets; a run made before
+    # the working directory was recorded (None) reads one nobody can tell.
     for name, folder in (("20260101-100000-gru-toy", "A"), ("20260101-110000-gru-toy", "B"),
-                         ("20260101-120000-gru-toy", "B")):
+                         ("20260101-120000-gru-toy", "B"), ("20260101-130000-gru-toy", None)):
         run = fake_run(tmp_path / "runs", name)
-        (tmp_path / folder / "tones").mkdir(parents=True, exist_ok=True)
         config = json.loads((run / "config.json").read_text())
+        cwd = {"cwd": str(tmp_path / folder)} if folder else {}
         runs.write_json(run / "config.json", {**config, "data": {**config["data"],
-                                                                 "name": "tones"},
-                                              "cwd": str(tmp_path / folder)})
-    rows = compare.table([tmp_path / "runs"])
-    folders = [str((tmp_path / folder / "tones").resolve()) for folder in "ABB"]
-    assert [r["data"] for r in rows[:3]] == folders
-    baselines = [r["data"] for r in rows if r["run"] == "baseline: random guess"]
-    assert baselines == folders[:2]
+                                                                 "name": "tones"}, **cwd})
+    (tmp_path / "A" / "tones").mkdir(parents=True)  # B is gone: the project was moved
+    folders = [str(tmp_path.resolve() / folder / "tones") for folder in "ABB"] + ["tones"]
+    for here in (tmp_path / "A", tmp_path):  # wherever the table is printed
+        monkeypatch.chdir(here)
+        rows = compare.table([tmp_path / "runs"])
+        assert [r["data"] for r in rows[:4]] == folders
+        baselines = [r["data"] for r in rows if r["run"] == "baseline: random guess"]
+        assert baselines == [folders[0], folders[1], "tones"]
+    assert [r["data"] for r in compare.table([tmp_path / "runs"], sort="data")[:4]] == \
+        sorted(folders)
     # from one folder alone, the name as typed, and one pair of baselines
     rows = compare.table([tmp_path / "runs" / "20260101-110000-gru-toy",
                           tmp_path / "runs" / "20260101-120000-gru-toy"])

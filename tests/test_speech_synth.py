@@ -1,4 +1,5 @@
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -35,9 +36,20 @@ def test_synthesis_is_bit_identical_for_a_seed():
     assert not np.array_equal(first["snr_db"], other["snr_db"])
 
 
-def _interrupted_after_the_first(results, label, total):
-    """Ctrl-C once the first speaker is done, while other workers are synthesising."""
+def _voice_folders() -> set:
+    """What eSpeak voice folders hold in the temporary folder: a worker's own folder's
+    contents, or a worker's folder in its parent's."""
+    return set(Path(tempfile.gettempdir()).glob("kerasaudio-espeak-*/*"))
+
+
+def _interrupted_while_a_worker_synthesises(results, label, total):
+    """Ctrl-C once the first speaker is done and another worker has made its folder."""
     yield next(iter(results))
+    before = _voice_folders()
+    deadline = time.monotonic() + 60
+    while not _voice_folders() - before and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert _voice_folders() - before, "no worker made a voice folder"
     raise KeyboardInterrupt
 
 
@@ -47,7 +59,7 @@ def test_a_ctrl_c_during_synthesis_leaves_no_voice_folders(monkeypatch):
         return set(Path(tempfile.gettempdir()).glob("kerasaudio-espeak-*"))
 
     before = leftovers()
-    monkeypatch.setattr(speech_synth.progress, "each", _interrupted_after_the_first)
+    monkeypatch.setattr(speech_synth.progress, "each", _interrupted_while_a_worker_synthesises)
     with pytest.raises(KeyboardInterrupt):
         speech_synth.synthesize_digits(seed=0, speakers=[0, 1, 2, 3, 4, 5])
     assert leftovers() == before
