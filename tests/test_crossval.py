@@ -16,7 +16,7 @@ from test_readers import PITCHES, write_tone
 from kerasaudio import crossval, datasets, export, predict, runs, settings, train
 from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 from kerasaudio.datasets import splits
-from kerasaudio.datasets.base import SPLITS, make_task
+from kerasaudio.datasets.base import SPLITS
 from kerasaudio.errors import UserError
 
 
@@ -69,36 +69,6 @@ def test_folds_are_stratified_and_keep_every_group_whole():
     assert set(splits.fold_of(10, None, 5, seed=0, source="x")) == set(range(5))
     with pytest.raises(UserError, match="x: cannot deal the examples into 5 folds"):
         splits.fold_of(8, np.arange(8) % 4, 5, seed=0, source="x")
-
-
-def two_tasks(n: int, seed: int = 0):
-    """make_sequences(n) with a second classification task, independent of the first."""
-    data = make_sequences(n, seed=seed)
-    gender = np.random.default_rng(seed + 1).integers(0, 2, n)
-    return dataclasses.replace(
-        data, targets={**data.targets, "gender": gender},
-        tasks=[*data.tasks, make_task("gender", ["f", "m"])],
-        class_names={**data.class_names, "gender": ["f", "m"]})
-
-
-def test_folds_are_stratified_by_every_classification_task():
-    data = two_tasks(300)
-    pooled = np.flatnonzero(data.split != "test")
-    folds = [datasets.with_fold(data, DataConfig(name="x", folds=5, fold=k)).split[pooled]
-             for k in range(5)]
-    fold = np.argmax(np.stack(folds) == "val", axis=0)
-    # Every combination of the tasks' classes is dealt as evenly as its count allows.
-    label, gender = data.targets["label"][pooled], data.targets["gender"][pooled]
-    for c in range(3):
-        for g in range(2):
-            per_fold = np.bincount(fold[(label == c) & (gender == g)], minlength=5)
-            assert per_fold.max() - per_fold.min() <= 1, (c, g, per_fold)
-    # A combination too rare for the folds: the first task's classes are still even.
-    data.targets["gender"][pooled] = np.where(np.arange(len(pooled)) < 3, 1, 0)
-    rare = datasets.with_fold(data, DataConfig(name="x", folds=5, fold=0)).split[pooled]
-    per_class = np.bincount(data.targets["label"][pooled][rare == "val"], minlength=3)
-    counts = np.bincount(data.targets["label"][pooled], minlength=3)
-    assert np.all(np.abs(per_class - counts / 5) <= 1)
 
 
 def test_a_class_whose_examples_all_fall_in_one_fold_is_refused():

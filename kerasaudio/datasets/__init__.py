@@ -298,7 +298,9 @@ def with_fold(dataset: Dataset, data: DataConfig) -> Dataset:
     if any(t.level == "frame" for t in dataset.tasks):
         raise UserError(f"{data.name}: --folds deals whole examples with one label each; "
                         "frame-level labels cannot be stratified")
-    labels = _strata(dataset, pooled, data.folds)
+    # Stratified by the first classification task (regression targets: not stratified).
+    task = next((t for t in dataset.tasks if t.kind == "classification"), None)
+    labels = dataset.targets[task.name][pooled] if task else None
     groups = groups_of(dataset)
     fold = splits.fold_of(len(pooled), labels, data.folds, data.seed, data.name,
                           None if groups is None else np.asarray(groups)[pooled])
@@ -306,19 +308,6 @@ def with_fold(dataset: Dataset, data: DataConfig) -> Dataset:
     split = dataset.split.copy()
     split[pooled] = np.where(fold == data.fold, "val", "train")
     return replace(dataset, split=split)
-
-
-def _strata(dataset: Dataset, examples: np.ndarray, folds: int) -> np.ndarray | None:
-    """What folds of `examples` are stratified by: every classification task's label at
-    once, so that each fold holds each task's classes in proportion; the first task's
-    alone if some combination has fewer examples than folds (it cannot be dealt evenly);
-    None if no task is a classification (regression targets are not stratified)."""
-    labels = [dataset.targets[t.name][examples] for t in dataset.tasks
-              if t.kind == "classification"]
-    if not labels:
-        return None
-    joint = np.unique(np.stack(labels, axis=1), axis=0, return_inverse=True)[1].reshape(-1)
-    return joint if np.bincount(joint).min() >= folds else labels[0]
 
 
 def _check_every_fold_sees_every_class(dataset: Dataset, pooled: np.ndarray, fold: np.ndarray,
