@@ -350,7 +350,10 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
     batching = dataclasses.replace(cfg, train=dataclasses.replace(
         cfg.train, batch_size=cfg.train.batch_size * replicas))
     resolved, config = _record(cfg, dataset, hparams, replicas)
-    found = _resumable(cfg, config, dataset, resume)
+    # A fine-tuning run switches models between its phases, which a resumed state cannot
+    # tell apart; it starts anew.
+    resume = resume and cfg.train.strategy != "multiworker" and cfg.finetune is None
+    found = resume_lib.find(cfg.out, config) if resume else None
     if found is None:
         run_dir, state = runs.create(cfg.out, cfg.model.arch, cfg.data.name), None
         # Before anything else: a run directory without status.json is a complete run (of
@@ -370,31 +373,6 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
             runs.write_json(run_dir / inference.SPLITS_FILE, inference.record_splits(dataset))
         return _run_in(run_dir, model, resolved, batching, kind, hparams, replicas, train, val,
                        test, verbose, state, callbacks, strategy)
-
-
-def _resumable(cfg: RunConfig, config: dict, dataset: Dataset, resume: bool):
-    """(run directory, saved state or None) of the interrupted run to continue, or None."""
-    # A fine-tuning run switches models between its phases, which a resumed state cannot
-    # tell apart; it starts anew.
-    if not resume or cfg.train.strategy == "multiworker" or cfg.finetune is not None:
-        return None
-    found = resume_lib.find(cfg.out, config)
-    if found and not _deals_as_recorded(found[0], dataset):
-        log.info(f"not resuming {found[0]}: its splits held other examples (the data "
-                 "changed since)")
-        return None
-    return found
-
-
-def _deals_as_recorded(run_dir: Path, dataset: Dataset) -> bool:
-    """Whether `dataset` puts in each split the examples the run's splits.json names (runs
-    from before it was written: True). Data that changed while every count stayed the
-    same (files swapped, a fold dealt anew) passes config.json's comparison."""
-    if not (run_dir / inference.SPLITS_FILE).exists():
-        return True
-    ids = dataset.ids()
-    return all(sorted(inference.recorded_ids(run_dir, split)) ==
-               sorted(inference.placed_ids(ids[dataset.split == split])) for split in SPLITS)
 
 
 def _run_in(run_dir, model, resolved, batching, kind, hparams, replicas, train, val, test,

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import keras
-import numpy as np
 import pytest
 from conftest import make_sequences
 
@@ -120,23 +119,6 @@ def test_an_interrupted_fit_is_marked_and_resumed_only_with_the_same_settings(tm
     assert resumed_dir == run_dir and metrics["resumed_after_epoch"] == 2
     assert history_epochs(run_dir)[:2] == [0, 1]
     assert not (run_dir / "predictions_val.csv").exists()
-
-
-def test_a_run_whose_data_changed_with_the_same_counts_is_not_continued(tmp_path, caplog):
-    # Two examples of one class trade splits: config.json's counts are the same, but the
-    # run would go on training on an example it validated on.
-    data = make_sequences(60)
-    with pytest.raises(KeyboardInterrupt):
-        train.fit(config(tmp_path), data, verbose=0, callbacks=[InterruptAt(2)])
-    (run_dir,) = tmp_path.iterdir()
-    label, split = data.targets["label"], data.split.copy()
-    moved = [np.flatnonzero((split == s) & (label == label[0]))[0] for s in ("train", "val")]
-    split[moved] = split[moved[::-1]]
-    with caplog.at_level("INFO", logger="kerasaudio.train"):
-        other_dir, metrics = train.fit(config(tmp_path), dataclasses.replace(data, split=split),
-                                       verbose=0)
-    assert other_dir != run_dir and "resumed_after_epoch" not in metrics
-    assert f"not resuming {run_dir}: its splits held other examples" in caplog.text
 
 
 class CtrlCTurnedInto(keras.callbacks.Callback):
