@@ -128,6 +128,8 @@ def recorded_ids(run_dir, split: str) -> list:
     set's: a folder named `tones` then and `/home/me/tones` now holds the same files."""
     splits = runs.read_json(Path(run_dir) / SPLITS_FILE)
     then = Path(splits.get("relative_to", "."))  # older records: as if run from here
+    if not then.is_dir():  # a moved project: from here too, as `datasets.data_location`
+        then = Path(".")
     return [_place(str(example), then) for example in splits.get(split, [])]
 
 

@@ -259,6 +259,11 @@ def test_evaluate_data_counts_the_files_the_run_trained_on(tmp_path, monkeypatch
         {"train": ["data/a.wav"], "val": [], "test": [], "relative_to": str(tmp_path)}))
     monkeypatch.chdir(run_dir)
     assert inference.trained_on(run_dir, [str(trained), "data/a.wav"]) == 1
+    # A project moved since (the folder fit ran in is gone): from here, as its data is read.
+    (run_dir / "splits.json").write_text(json.dumps(
+        {"train": ["data/a.wav"], "val": [], "test": [], "relative_to": str(tmp_path / "old")}))
+    monkeypatch.chdir(tmp_path)
+    assert inference.trained_on(run_dir, [str(trained)]) == 1
 
 
 def test_a_test_folder_alone_is_a_data_set_to_score_on_but_not_to_train_on(tmp_path):
