@@ -24,7 +24,7 @@ from kerasaudio.config import (
     with_defaults,
 )
 from kerasaudio.errors import UserError
-from kerasaudio.features import GIVEN, TF_KINDS, kinds
+from kerasaudio.features import GIVEN, KINDS, TF_KINDS, kinds
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,13 @@ def features_for(data: DataConfig, kind: str | None, **given) -> FeatureConfig:
     """The data set's feature defaults (built-in sets have their own), overridden by the
     options the user gave (None: not given)."""
     explicit = {k: v for k, v in {"kind": kind, **given}.items() if v is not None}
+    if explicit.get("kind") == GIVEN:
+        # What config.json and compare call frames that came with the data: it names the
+        # data, and computes nothing.
+        if not datasets.comes_as_features(data):
+            raise UserError(f"--features {GIVEN}: {data.name} is audio, whose features are "
+                            f"computed; choose {', '.join(KINDS)}")
+        del explicit["kind"]
     # Options on how audio becomes features would be ignored without a word (--cmvn is
     # the model's, and normalises given features too).
     computing = [k for k in explicit if k != "cmvn"]

@@ -359,3 +359,9 @@ def test_feature_options_on_data_that_comes_as_features_are_refused(monkeypatch,
     assert not (tmp_path / "out").exists()
     # --cmvn normalises the given features inside the model: it applies.
     assert fit_config_of(monkeypatch, "--data", str(path), "--cmvn").features.cmvn is True
+    # `given`, the kind such data is recorded with, names it: as if left out. Audio has none.
+    assert fit_config_of(monkeypatch, "--data", str(path), "--features", "given") == \
+        fit_config_of(monkeypatch, "--data", str(path))
+    result = invoke("fit", "--features", "given", "--out", str(tmp_path / "out"))
+    assert result.exit_code == 2, result.output
+    assert "--features given: spoken-digits is audio" in result.stderr
