@@ -188,8 +188,11 @@ def _dataset_record(record: dict, dataset, splits: dict) -> dict:
     """The members' record of the data (config.json's `dataset`) with the examples and class
     counts of `splits`: a fold ensemble's training split is every member's, and it has no
     validation split, so the first member's counts would skew its majority baseline."""
-    where = {example: i for i, example in enumerate(dataset.ids())}
-    missing = [e for split in SPLITS for e in splits[split] if e not in where]
+    # Files by where they are: the members name them as typed (`--data tones`), the data
+    # set read again from the members' record by their resolved path.
+    where = {example: i for i, example in enumerate(inference.placed_ids(dataset.ids()))}
+    placed = {split: inference.placed_split(splits, split) for split in SPLITS}
+    missing = [e for split in SPLITS for e in placed[split] if e not in where]
     if missing:
         raise UserError(f"{len(missing)} examples the members trained or were tested on are "
                         f"no longer in the data set (e.g. {missing[0]})")
@@ -197,7 +200,7 @@ def _dataset_record(record: dict, dataset, splits: dict) -> dict:
     # by --train-fraction) are not counted.
     labels = np.full(len(dataset.lengths), "", dtype=object)
     for split in SPLITS:
-        labels[[where[e] for e in splits[split]]] = split
+        labels[[where[e] for e in placed[split]]] = split
     counted = train.describe(dataclasses.replace(dataset, split=labels.astype(str)))
     return {**record, "examples": counted.examples,
             "class_counts": json.loads(json.dumps(counted.class_counts))}

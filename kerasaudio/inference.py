@@ -126,7 +126,11 @@ def recorded_ids(run_dir, split: str) -> list:
     """The example ids of `split` that the run's splits.json records, files by their
     resolved path (relative ones from where the run ran), as `placed_ids` gives a data
     set's: a folder named `tones` then and `/home/me/tones` now holds the same files."""
-    splits = runs.read_json(Path(run_dir) / SPLITS_FILE)
+    return placed_split(runs.read_json(Path(run_dir) / SPLITS_FILE), split)
+
+
+def placed_split(splits: dict, split: str) -> list:
+    """`recorded_ids` of a splits.json's content, `splits`."""
     then = Path(splits.get("relative_to", "."))  # older records: as if run from here
     if not then.is_dir():  # a moved project: from here too, as `datasets.data_location`
         then = Path(".")

@@ -4,6 +4,7 @@ import csv
 import dataclasses
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -304,6 +305,24 @@ def test_an_ensemble_s_record_counts_its_splits_as_fit_does(data):
         was = record["class_counts"][task]
         assert counts["val"] == [0] * len(was["val"])
         assert counts["train"] == (np.array(was["train"]) + was["val"]).tolist()
+
+
+def test_an_ensemble_of_a_folder_named_relatively_is_written(tmp_path, monkeypatch):
+    # `fit --data tones --ensemble 2`: the members record the files as typed, the ensemble
+    # reads the data again from their record, by its resolved path.
+    monkeypatch.chdir(tmp_path)
+    rng = np.random.default_rng(0)
+    for name, pitch in PITCHES.items():
+        for n in range(8):
+            write_tone(Path("tones") / name / f"{n}.wav", pitch * (1 + 0.03 * n), rng)
+    cfg = RunConfig(data=DataConfig(name="tones"), out="runs",
+                    model=ModelConfig("gru_attention", {"hidden": 8, "layers": 1}),
+                    train=TrainConfig(epochs=1, batch_size=8, min_epoch_steps=1))
+    experiment, _ = train.fit_repeats(cfg, 2, verbose=0)
+    members = runs.experiment_runs(experiment)
+    ensemble = crossval.write_ensemble(experiment, members, "seeds")
+    assert runs.read_record(ensemble).dataset.examples == \
+        runs.read_record(members[0]).dataset.examples
 
 
 def test_an_ensemble_averages_its_members_and_exports_like_a_run(cross_validation, speakers_csv,
