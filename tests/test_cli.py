@@ -365,3 +365,6 @@ def test_feature_options_on_data_that_comes_as_features_are_refused(monkeypatch,
     result = invoke("fit", "--features", "given", "--out", str(tmp_path / "out"))
     assert result.exit_code == 2, result.output
     assert "--features given: spoken-digits is audio" in result.stderr
+    result = invoke("data", "info", "--data", str(tmp_path / "gone.ts"), "--features", "given")
+    assert result.exit_code == 2 and "gone.ts" in result.stderr, result.output
+    assert "is audio" not in result.stderr
