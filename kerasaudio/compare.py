@@ -30,9 +30,10 @@ def _flags(cfg: RunConfig, metrics: dict) -> list:
         flags.append(f"overfit check on {metrics['overfit_batches']} batches: train loss "
                      f"{metrics['final_train_loss']:.4f}")
     first, final = metrics.get("first_train_loss"), metrics.get("final_train_loss")
-    if final is not None and (math.isnan(final) or final >= first):
-        flags.append("diverged")
     epochs, run = cfg.train.epochs, metrics.get("epochs_run")
+    # After one epoch the first loss is the final one: that says nothing of divergence.
+    if final is not None and (math.isnan(final) or (final >= first and run != 1)):
+        flags.append("diverged")
     if (run == epochs and metrics.get("best_epoch") == run
             and not metrics.get("overfit_batches")):
         flags.append("cut short")

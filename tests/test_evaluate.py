@@ -241,6 +241,9 @@ def test_compare_gives_mean_and_interval_of_an_experiment_and_baseline_rows(tmp_
     assert rows[0]["test_accuracy"] == pytest.approx(0.9)
     assert rows[0]["test_accuracy_ci95"] == pytest.approx(stats.t.ppf(0.975, 2) * 0.1 / 3**0.5)
     assert rows[1]["flags"] == "cut short" and rows[2]["flags"] == "diverged"
+    # One epoch: its first loss is its last, which tells nothing of divergence.
+    one = fake_run(tmp_path / "one", "epoch", first=0.7, final=0.7, best=1, run=1, epochs=1)
+    assert compare.run_row(one)["flags"] == "cut short"
     assert rows[3]["test_accuracy"] == 0.5 and rows[4]["test_accuracy"] == 0.6
     table = compare.markdown(rows)
     assert "| 0.9000 ± 0.2484 |" in table
