@@ -691,3 +691,11 @@ def test_a_short_8_bit_file_is_named_short_not_silent(tmp_path):
                     subtype="PCM_U8")
     with pytest.raises(UserError, match="short.wav: 0.25 ms long, shorter than"):
         audio.read(tmp_path / "short.wav", 8000, min_samples=200)
+
+
+def test_a_recorded_format_of_a_path_that_is_gone_is_one_clear_line(tmp_path):
+    # A run's record names its data's format, so reading it again skips detection: the
+    # reader would meet the missing folder with a FileNotFoundError.
+    for fmt in ("audio", "ts", "frames"):
+        with pytest.raises(UserError, match="gone: no such file or folder"):
+            datasets.load(DataConfig(name=str(tmp_path / "gone"), format=fmt), FeatureConfig())

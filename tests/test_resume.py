@@ -300,7 +300,8 @@ def test_a_path_named_another_way_continues_the_same_experiment(tmp_path, monkey
     assert resume.comparable(records[0]) == resume.comparable(records[1])
 
 
-def test_relative_paths_in_a_record_name_folders_where_it_was_written(tmp_path, monkeypatch):
+def test_relative_paths_in_a_record_name_folders_where_it_was_written(tmp_path, monkeypatch,
+                                                                      caplog):
     for place in ("a", "b"):
         (tmp_path / place / "tones").mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "a")
@@ -326,9 +327,13 @@ def test_relative_paths_in_a_record_name_folders_where_it_was_written(tmp_path, 
     runs.write_json(tmp_path / "config.json", written)
     assert settings.read_run_config(tmp_path / "config.json").data.name == \
         str(tmp_path / "a" / "tones")  # fit --config reruns it on a's data
-    # A folder recorded that is gone since (the project moved): as from here, as before.
-    assert datasets.recorded(given.data, str(tmp_path / "gone")).name == \
-        str(tmp_path / "b" / "tones")
+    # A folder recorded that is gone since (the project moved): as from here, as before,
+    # and the user hears which folder is read, in case here holds other data of that name.
+    with caplog.at_level("WARNING", logger="kerasaudio.datasets"):
+        assert datasets.recorded(given.data, str(tmp_path / "gone")).name == \
+            str(tmp_path / "b" / "tones")
+    assert f"{tmp_path / 'gone'}, the folder the run was made in, is gone" in caplog.text
+    assert f"reading its data tones from here, {tmp_path / 'b' / 'tones'}" in caplog.text
 
 
 def test_a_run_whose_process_is_gone_is_called_stopped_not_running(tmp_path):

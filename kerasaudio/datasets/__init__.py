@@ -1,6 +1,7 @@
 """Data sources -> `Dataset`. Built-in corpora are registered by name; users' data is read
 from a path, by the reader its format names (given, or told from what the path holds)."""
 
+import functools
 import hashlib
 import importlib
 import json
@@ -169,7 +170,15 @@ def data_location(name: str, relative_to: str | None = None) -> str:
     if name in BUILTIN:
         return name
     base = relative_to if relative_to and Path(relative_to).is_dir() else "."
+    if relative_to and base == "." and not Path(name).is_absolute():
+        _warn_moved(relative_to, name)
     return str((Path(base) / name).resolve())
+
+
+@functools.cache  # once per command, however often its records are read
+def _warn_moved(relative_to: str, name: str) -> None:
+    log.warning(f"{relative_to}, the folder the run was made in, is gone (a moved project?): "
+                f"reading its data {name} from here, {Path(name).resolve()}")
 
 
 def recorded(data: DataConfig, cwd: str | None) -> DataConfig:
@@ -189,15 +198,19 @@ READERS = {
 }
 
 
+def _check_exists(path: Path) -> None:
+    if not path.exists():
+        raise UserError(f"{path}: no such file or folder, and not a built-in data set "
+                        f"({', '.join(sorted(BUILTIN))})")
+
+
 def detect_format(path: Path) -> str:
     """The reader for what `path` holds.
 
     Raises:
         UserError: if the path does not exist or its format cannot be told.
     """
-    if not path.exists():
-        raise UserError(f"{path}: no such file or folder, and not a built-in data set "
-                        f"({', '.join(sorted(BUILTIN))})")
+    _check_exists(path)
     if path.is_file() and path.suffix.lower() == ".ts":
         return "ts"
     if path.is_file() and path.suffix.lower() == ".csv":
@@ -216,7 +229,10 @@ def format_of(data: DataConfig) -> str | None:
     """The reader `data` is read with: None for a built-in data set."""
     if data.name in BUILTIN:
         return None
-    return data.format or detect_format(Path(data.name))
+    if data.format:  # as recorded, or given: the path must still be there
+        _check_exists(Path(data.name))
+        return data.format
+    return detect_format(Path(data.name))
 
 
 # Data that comes as features (frames, images, spectrograms, time series) rather than audio.
