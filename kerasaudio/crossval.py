@@ -230,7 +230,9 @@ def write_ensemble(experiment: Path, run_dirs: list, of: str) -> Path:
     member_splits = [runs.read_json(d / inference.SPLITS_FILE) for d in run_dirs]
     splits = member_splits[0]
     if of == "folds":  # the examples some member trained on (not all, with --train-fraction)
-        trained = dict.fromkeys(i for member in member_splits for i in member["train"])
+        # each resolved from where its member ran: a resumed experiment's can differ
+        trained = dict.fromkeys(i for member in member_splits
+                                for i in inference.placed_split(member, "train"))
         splits = {**splits, "train": list(trained), "val": []}
     runs.write_json(building / inference.SPLITS_FILE, splits)
     runs.write_json(building / "config.json", {

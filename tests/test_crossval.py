@@ -325,6 +325,24 @@ def test_an_ensemble_of_a_folder_named_relatively_is_written(tmp_path, monkeypat
         runs.read_record(members[0]).dataset.examples
 
 
+def test_a_fold_ensemble_of_members_run_from_different_folders_is_written(cross_validation,
+                                                                           tmp_path):
+    # A cross-validation resumed from another folder, its data named relative to each.
+    _, experiment, _ = cross_validation
+    copy = tmp_path / experiment.name
+    shutil.copytree(experiment, copy)
+    member = runs.experiment_runs(copy)[1]
+    splits = runs.read_json(member / "splits.json")
+    base = Path(splits["train"][0]).parent.parent
+    runs.write_json(member / "splits.json", {
+        **{split: [str(Path(i).relative_to(base)) for i in splits[split]] for split in SPLITS},
+        "relative_to": str(base)})
+    ensemble = crossval.write_ensemble(copy, runs.experiment_runs(copy), "folds")
+    trained = set(runs.read_json(ensemble / "splits.json")["train"])
+    assert trained == {i for m in runs.experiment_runs(experiment)
+                       for i in runs.read_json(m / "splits.json")["train"]}
+
+
 def test_an_ensemble_averages_its_members_and_exports_like_a_run(cross_validation, speakers_csv,
                                                                 tmp_path):
     _, experiment, _ = cross_validation
