@@ -131,9 +131,7 @@ def recorded_ids(run_dir, split: str) -> list:
 
 def placed_split(splits: dict, split: str) -> list:
     """`recorded_ids` of a splits.json's content, `splits`."""
-    then = Path(splits.get("relative_to", "."))  # older records: as if run from here
-    if not then.is_dir():  # a moved project: from here too, as `datasets.data_location`
-        then = Path(".")
+    then = runs.recorded_folder(splits.get("relative_to"))
     return [_place(str(example), then) for example in splits.get(split, [])]
 
 

@@ -213,14 +213,13 @@ def resolved_paths(config: dict) -> dict:
     is left out of the result, and must still exist), else from today's, as the command's
     own do."""
     config = dict(config)
-    cwd = config.pop(runs.CWD, None)
-    cwd = cwd if cwd and Path(cwd).is_dir() else None  # a moved project: as before cwd
+    base = str(runs.recorded_folder(config.pop(runs.CWD, None)))
     for key in ("data", "dataset"):  # the record of what was read names the data too
         if isinstance(config.get(key), dict) and isinstance(config[key].get("name"), str):
             config[key] = {**config[key],
-                           "name": datasets.data_location(config[key]["name"], cwd)}
+                           "name": datasets.data_location(config[key]["name"], base)}
     if isinstance(config.get("out"), str):
-        config["out"] = str((Path(cwd or ".") / config["out"]).resolve())
+        config["out"] = str((Path(base) / config["out"]).resolve())
     return config
 
 

@@ -178,6 +178,13 @@ ENSEMBLE = "ensemble"
 CWD = "cwd"
 
 
+def recorded_folder(cwd: str | None) -> Path:
+    """Where a record's relative paths resolve from: the working directory it recorded
+    (`cwd`) while that still exists; else (records from before it was recorded, a moved
+    project) today's."""
+    return Path(cwd) if cwd and Path(cwd).is_dir() else Path(".")
+
+
 def with_cwd(record: dict) -> dict:
     """`record` with the working directory it is written from (CWD)."""
     return {**record, CWD: os.getcwd()}

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasaudio import audio, cache
+from kerasaudio import audio, cache, runs
 from kerasaudio import features as feature_lib
 from kerasaudio.config import DataConfig, FeatureConfig
 from kerasaudio.datasets import images, music_synth, speech_synth, splits
@@ -169,10 +169,10 @@ def data_location(name: str, relative_to: str | None = None) -> str:
     moved): today's)."""
     if name in BUILTIN:
         return name
-    base = relative_to if relative_to and Path(relative_to).is_dir() else "."
-    if relative_to and base == "." and not Path(name).is_absolute():
+    base = runs.recorded_folder(relative_to)
+    if relative_to and base != Path(relative_to) and not Path(name).is_absolute():
         _warn_moved(relative_to, name)
-    return str((Path(base) / name).resolve())
+    return str((base / name).resolve())
 
 
 @functools.cache  # once per command, however often its records are read
