@@ -210,8 +210,7 @@ def features_for(data: DataConfig, kind: str | None, **given) -> FeatureConfig:
         # What config.json and compare call frames that came with the data: it names the
         # data, and computes nothing.
         if not datasets.comes_as_features(data):
-            if data.name not in datasets.BUILTIN:
-                datasets.format_of(data)  # a path missing or of no known format says so
+            datasets.format_of(data)  # a path missing or of no known format says so
             raise UserError(f"--features {GIVEN}: {data.name} is audio, whose features are "
                             f"computed; choose {', '.join(KINDS)}")
         del explicit["kind"]
