@@ -798,7 +798,12 @@ def runs_command(folder):
     from kerasaudio import runs
 
     for row in runs.listing(folder):
-        score = "" if row["score"] is None else f"test {row['metric']} {row['score']:.4f}"
+        scores = [] if row["score"] is None else [
+            f"test {row['metric']} {row['score']:.4f}" + (" (mean)" if row["kind"] != "run"
+                                                           else "")]
+        if row["ensemble_score"] is not None:
+            scores.append(f"ensemble {row['ensemble_score']:.4f}")
+        score = ", ".join(scores)
         data = [f"limit {row['limit']}"] if row["limit"] else []
         if row["train_fraction"] not in (None, 1):
             data.append(f"train fraction {row['train_fraction']:g}")

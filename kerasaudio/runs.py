@@ -9,6 +9,7 @@ import math
 import os
 import re
 import socket
+import statistics
 import tempfile
 import time
 import zipfile
@@ -269,10 +270,16 @@ def summary(path: Path) -> dict:
     members = experiment_runs(path) if record else [path]
     config = read_json(members[0] / "config.json") if members else {}
     metrics = read_json(path / "metrics.json") if (path / "metrics.json").exists() else {}
-    test = metrics.get("test", {})
-    score = test.get("accuracy", test.get("loss"))
-    if isinstance(score, dict):  # a cross-validation: the folds' mean
-        score = score.get("mean")
+    if record and not metrics:
+        # Repeated seeds write no metrics.json of their own: the finished members' mean.
+        finished = [read_metrics(p).get("test", {}) for p in members if is_complete(p)]
+        shared = set.intersection(*map(set, finished)) if finished else ()
+        metrics = {"test": {name: {"mean": statistics.fmean(t[name] for t in finished)}
+                            for name in shared}}
+    metric, score = _test_score(metrics)
+    ensemble = path / ENSEMBLE
+    ensemble_score = (_test_score(read_metrics(ensemble))[1]
+                      if record and is_run(ensemble) and is_complete(ensemble) else None)
     kind = (f"{record['folds']} folds" if record and record.get("folds")
             else f"{len(record['seeds'])} seeds" if record else "run")
     return {"name": path.name, "kind": kind,
@@ -281,10 +288,18 @@ def summary(path: Path) -> dict:
             "limit": config.get("data", {}).get("limit"),
             "train_fraction": config.get("data", {}).get("train_fraction", 1.0),
             "epochs": metrics.get("epochs_run"),
-            "metric": "accuracy" if "accuracy" in test else ("loss" if test else None),
-            "score": score,
+            "metric": metric, "score": score, "ensemble_score": ensemble_score,
             "status": (f"{sum(map(is_complete, members))}/{len(members)} complete" if record
                        else _status(path))}
+
+
+def _test_score(metrics: dict) -> tuple:
+    """(metric, value) of a metrics.json's test accuracy, else its test loss; an
+    experiment's value is its runs' mean."""
+    test = metrics.get("test", {})
+    metric = "accuracy" if "accuracy" in test else ("loss" if "loss" in test else None)
+    score = test.get(metric)
+    return metric, score.get("mean") if isinstance(score, dict) else score
 
 
 def listing(folder) -> list:
@@ -301,7 +316,7 @@ def listing(folder) -> list:
         except (ValueError, KeyError, TypeError, AttributeError, OSError):
             rows.append({"name": path.name, "kind": "?", "arch": None, "data": None,
                          "limit": None, "train_fraction": None, "epochs": None,
-                         "metric": None, "score": None,
+                         "metric": None, "score": None, "ensemble_score": None,
                          "status": "unreadable records"})
     return rows
 

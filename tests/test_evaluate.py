@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from click.testing import CliRunner
 from conftest import make_sequences
 from scipy import stats
 from sklearn.metrics import classification_report
@@ -334,6 +335,25 @@ def test_runs_lists_runs_and_experiments_newest_first(tmp_path):
                                                                       "interrupted")
     assert (rows[2]["kind"], rows[2]["status"]) == ("2 seeds", "1/1 complete")
     assert (rows[3]["score"], rows[3]["epochs"], rows[3]["status"]) == (0.8, 8, "complete")
+
+
+def test_runs_shows_an_experiments_mean_over_its_finished_seeds_and_its_ensemble(tmp_path):
+    experiment = runs.create_experiment(tmp_path, "gru", "toy", [0, 1, 2])
+    fake_run(experiment, "20260101-110000-gru-toy", seed=0, accuracy=0.8)
+    fake_run(experiment, "20260101-110100-gru-toy", seed=1, accuracy=0.9)
+    unfinished = fake_run(experiment, "20260101-110200-gru-toy", seed=2, accuracy=0.1)
+    runs.write_json(unfinished / "status.json", {"status": "interrupted"})
+    (row,) = runs.listing(tmp_path)
+    assert (row["metric"], row["score"], row["ensemble_score"]) == ("accuracy",
+                                                                   pytest.approx(0.85), None)
+    fake_run(experiment, runs.ENSEMBLE, accuracy=0.95)
+    (row,) = runs.listing(tmp_path)
+    assert (row["score"], row["ensemble_score"], row["status"]) == (pytest.approx(0.85), 0.95,
+                                                                   "2/3 complete")
+    import cli
+
+    shown = CliRunner().invoke(cli.main, ["runs", str(tmp_path)])
+    assert "test accuracy 0.8500 (mean), ensemble 0.9500" in shown.output
 
 
 def test_compare_shows_a_limited_run_as_such(tmp_path):
