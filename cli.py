@@ -802,7 +802,7 @@ def runs_command(folder):
             f"test {row['metric']} {row['score']:.4f}" + (" (mean)" if row["kind"] != "run"
                                                            else "")]
         if row["ensemble_score"] is not None:
-            scores.append(f"ensemble {row['ensemble_score']:.4f}")
+            scores.append(f"ensemble {row['ensemble_metric']} {row['ensemble_score']:.4f}")
         score = ", ".join(scores)
         data = [f"limit {row['limit']}"] if row["limit"] else []
         if row["train_fraction"] not in (None, 1):

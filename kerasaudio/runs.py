@@ -271,15 +271,9 @@ def summary(path: Path) -> dict:
     config = read_json(members[0] / "config.json") if members else {}
     metrics = read_json(path / "metrics.json") if (path / "metrics.json").exists() else {}
     if record and not metrics:
-        # Repeated seeds write no metrics.json of their own: the finished members' mean.
-        finished = [read_metrics(p).get("test", {}) for p in members if is_complete(p)]
-        shared = set.intersection(*map(set, finished)) if finished else ()
-        metrics = {"test": {name: {"mean": statistics.fmean(t[name] for t in finished)}
-                            for name in shared}}
+        metrics = _members_mean(members)
     metric, score = _test_score(metrics)
-    ensemble = path / ENSEMBLE
-    ensemble_score = (_test_score(read_metrics(ensemble))[1]
-                      if record and is_run(ensemble) and is_complete(ensemble) else None)
+    ensemble_metric, ensemble_score = _ensemble_score(path) if record else (None, None)
     kind = (f"{record['folds']} folds" if record and record.get("folds")
             else f"{len(record['seeds'])} seeds" if record else "run")
     return {"name": path.name, "kind": kind,
@@ -288,18 +282,48 @@ def summary(path: Path) -> dict:
             "limit": config.get("data", {}).get("limit"),
             "train_fraction": config.get("data", {}).get("train_fraction", 1.0),
             "epochs": metrics.get("epochs_run"),
-            "metric": metric, "score": score, "ensemble_score": ensemble_score,
+            "metric": metric, "score": score,
+            "ensemble_metric": ensemble_metric, "ensemble_score": ensemble_score,
             "status": (f"{sum(map(is_complete, members))}/{len(members)} complete" if record
                        else _status(path))}
 
 
+def _members_mean(members: list) -> dict:
+    """Repeated seeds write no metrics.json of their own: the mean of their finished runs'
+    test metric, as a metrics.json would hold it.
+
+    Raises:
+        KeyError: if a finished run has no such test metric (damaged or hand-made).
+    """
+    finished = [read_json(p / "metrics.json")["test"] for p in members if is_complete(p)]
+    if not finished:
+        return {}
+    metric, _ = _test_score({"test": finished[0]})
+    return {"test": {metric: {"mean": statistics.fmean(t[metric] for t in finished)}}}
+
+
+def _ensemble_score(experiment: Path) -> tuple:
+    """`_test_score` of an experiment's finished ensemble; (None, None) if it has none."""
+    ensemble = experiment / ENSEMBLE
+    if not (is_run(ensemble) and is_complete(ensemble) and (ensemble / "metrics.json").exists()):
+        return None, None
+    return _test_score(read_json(ensemble / "metrics.json"))
+
+
 def _test_score(metrics: dict) -> tuple:
     """(metric, value) of a metrics.json's test accuracy, else its test loss; an
-    experiment's value is its runs' mean."""
+    experiment's value is its runs' mean.
+
+    Raises:
+        TypeError: if the value is not a number.
+    """
     test = metrics.get("test", {})
     metric = "accuracy" if "accuracy" in test else ("loss" if "loss" in test else None)
     score = test.get(metric)
-    return metric, score.get("mean") if isinstance(score, dict) else score
+    score = score.get("mean") if isinstance(score, dict) else score
+    if not isinstance(score, (int, float, type(None))):
+        raise TypeError(f"test {metric} is {score!r}, not a number")
+    return metric, score
 
 
 def listing(folder) -> list:
@@ -316,7 +340,8 @@ def listing(folder) -> list:
         except (ValueError, KeyError, TypeError, AttributeError, OSError):
             rows.append({"name": path.name, "kind": "?", "arch": None, "data": None,
                          "limit": None, "train_fraction": None, "epochs": None,
-                         "metric": None, "score": None, "ensemble_score": None,
+                         "metric": None, "score": None, "ensemble_metric": None,
+                         "ensemble_score": None,
                          "status": "unreadable records"})
     return rows
 

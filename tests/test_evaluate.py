@@ -353,7 +353,16 @@ def test_runs_shows_an_experiments_mean_over_its_finished_seeds_and_its_ensemble
     import cli
 
     shown = CliRunner().invoke(cli.main, ["runs", str(tmp_path)])
-    assert "test accuracy 0.8500 (mean), ensemble 0.9500" in shown.output
+    assert "test accuracy 0.8500 (mean), ensemble accuracy 0.9500" in shown.output
+    # A damaged record spoils its own line only, never the listing.
+    fake_run(tmp_path, "20260101-120000-gru-toy", accuracy=0.7)
+    (experiment / runs.ENSEMBLE / "metrics.json").write_text('{"test": {"accuracy": "x"}}')
+    assert [r["status"] for r in runs.listing(tmp_path)] == ["unreadable records", "complete"]
+    (experiment / runs.ENSEMBLE / "metrics.json").write_text("{damaged")
+    assert [r["status"] for r in runs.listing(tmp_path)] == ["unreadable records", "complete"]
+    (experiment / runs.ENSEMBLE / "metrics.json").unlink()
+    (experiment / "20260101-110100-gru-toy" / "metrics.json").write_text('{"test": {}}')
+    assert [r["status"] for r in runs.listing(tmp_path)] == ["unreadable records", "complete"]
 
 
 def test_compare_shows_a_limited_run_as_such(tmp_path):
