@@ -334,6 +334,8 @@ class DatasetRecord:
         class_counts: task name -> split -> examples per class (classification tasks).
         n_features: values per frame.
         skipped: the problems of the examples a reader left out (`--skip-bad`).
+        fingerprint: `Dataset.fingerprint` of the examples as split ("" in records from
+            before it was kept).
     """
 
     name: str
@@ -343,6 +345,7 @@ class DatasetRecord:
     class_counts: dict = field(default_factory=dict)
     n_features: int = 0
     skipped: tuple = ()
+    fingerprint: str = ""
 
     @classmethod
     def from_dict(cls, d: dict) -> "DatasetRecord":

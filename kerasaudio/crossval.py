@@ -67,10 +67,12 @@ def fit_folds(cfg: RunConfig, folds: int, verbose="auto", resume: bool = True,
     fold_sets = [datasets.as_fold(base, m.data) for m in members]
     config = runs.with_cwd(json.loads(cfg.to_json()))
     seeds = [cfg.train.seed]
-    experiment = (resume_lib.unfinished_experiment(cfg.out, config, seeds, folds, ensemble)
-                  if resume else None)
+    fingerprint = base.fingerprint()
+    experiment = (resume_lib.unfinished_experiment(cfg.out, config, seeds, fingerprint, folds,
+                                                   ensemble) if resume else None)
     experiment = experiment or runs.create_experiment(cfg.out, cfg.model.arch, cfg.data.name,
-                                                      seeds, config, folds=folds)
+                                                      seeds, config, folds=folds,
+                                                      fingerprint=fingerprint)
     done = {runs.read_record(p).config.data.fold: p
             for p in runs.experiment_runs(experiment) if runs.is_complete(p)}
     run_dirs = []
@@ -203,7 +205,8 @@ def _dataset_record(record: dict, dataset, splits: dict) -> dict:
         labels[[where[e] for e in placed[split]]] = split
     counted = train.describe(dataclasses.replace(dataset, split=labels.astype(str)))
     return {**record, "examples": counted.examples,
-            "class_counts": json.loads(json.dumps(counted.class_counts))}
+            "class_counts": json.loads(json.dumps(counted.class_counts)),
+            "fingerprint": counted.fingerprint}
 
 
 def write_ensemble(experiment: Path, run_dirs: list, of: str) -> Path:

@@ -30,6 +30,8 @@ STATE_FILE = "state.json"
 # Attributes that make up a callback's state between epochs (those it has of them).
 CALLBACK_ATTRIBUTES = ("best", "best_epoch", "wait", "stopped_epoch", "cooldown_counter")
 RESUMABLE = ("running", "interrupted")
+# The key of a record's digest of the examples it trained on (`Dataset.fingerprint`).
+FINGERPRINT = "fingerprint"
 
 
 def _variables(model) -> list:
@@ -146,11 +148,26 @@ def comparable(config: dict) -> dict:
     record["augmentation"] = {name: strength for name, strength in
                               (config.get("augmentation") or {}).items()
                               if name != "spec_augment"}
+    # Apart from the rest of the data's record: see `_matches`.
+    if isinstance(record["dataset"], dict):
+        record["dataset"] = dict(record["dataset"])
+        record[FINGERPRINT] = record["dataset"].pop(FINGERPRINT, None) or None
     return json.loads(json.dumps(record))
 
 
-def unfinished_experiment(out, config: dict, seeds: list, folds: int | None = None,
-                          ensemble: bool = False) -> Path | None:
+
+def _matches(earlier: dict, wanted: dict) -> bool:
+    """Whether a record (`comparable`'s, or an experiment's) is of the settings and the data
+    of `wanted`. Counts of examples and classes match for data that changed with the same
+    counts; the fingerprint tells them apart. Records from before it was kept have none,
+    and are continued as they were: on their settings and counts."""
+    if earlier.get(FINGERPRINT) is None:
+        return {**earlier, FINGERPRINT: None} == {**wanted, FINGERPRINT: None}
+    return earlier == wanted
+
+
+def unfinished_experiment(out, config: dict, seeds: list, fingerprint: str,
+                          folds: int | None = None, ensemble: bool = False) -> Path | None:
     """The newest experiment under `out` of this configuration, seeds and folds that has
     work left to do (an interrupted `fit --repeats` or `--folds`; with `ensemble`, also one
     whose runs are all done but whose ensemble is not), or None. When the newest unfinished
@@ -159,19 +176,21 @@ def unfinished_experiment(out, config: dict, seeds: list, folds: int | None = No
     if not Path(out).is_dir():
         return None
     # Settings named as a run's resume names them (`train.lr`), and the seeds and folds.
-    wanted = {**resolved_paths(with_defaults(config)), "seeds": seeds, "folds": folds}
+    wanted = {**resolved_paths(with_defaults(config)), "seeds": seeds, "folds": folds,
+              FINGERPRINT: fingerprint}
     near = None
     for path in sorted(Path(out).iterdir(), reverse=True):
         if not runs.is_experiment(path):
             continue
         experiment = runs.read_json(path / "experiment.json")
         earlier = {**resolved_paths(with_defaults(experiment.get("config") or {})),
-                   "seeds": experiment["seeds"], "folds": experiment.get("folds")}
-        if earlier == wanted:
+                   "seeds": experiment["seeds"], "folds": experiment.get("folds"),
+                   FINGERPRINT: experiment.get(FINGERPRINT)}
+        if _matches(earlier, wanted):
             if _work_left(path, earlier, ensemble):
                 return path
         elif near is None and _work_left(path, earlier, False) and _same_data(earlier, wanted):
-            near = path, runs.differences(earlier, wanted)
+            near = path, _differences(earlier, wanted)
     _report_near_miss(near, "continuing")
     return None
 
@@ -199,10 +218,25 @@ def _report_near_miss(near: tuple | None, doing: str) -> None:
     """Logs which settings kept the newest interrupted run or experiment (`near`: its path
     and their names) from being continued: a changed option or default would otherwise
     start anew without a word."""
-    if near is not None:
-        path, changed = near
-        log.info(f"not {doing} {path}: its {', '.join(changed)} differ; give the same options "
-                 "to continue it")
+    if near is None:
+        return
+    path, changed = near
+    options = [name for name in changed if name != FINGERPRINT]
+    if FINGERPRINT in changed:  # no option brings back the examples it trained on
+        also = f"; its {', '.join(options)} differ too" if options else ""
+        log.warning(f"not {doing} {path}: the examples it trained on changed since (other "
+                    f"features or labels){also}; starting anew")
+    else:
+        log.info(f"not {doing} {path}: its {', '.join(options)} differ; give the same "
+                 "options to continue it")
+
+
+def _differences(earlier: dict, wanted: dict) -> list:
+    """`runs.differences` of two records, but for a fingerprint the earlier one never had
+    (it is no setting to give)."""
+    changed = runs.differences(earlier, wanted)
+    return [name for name in changed
+            if name != FINGERPRINT or earlier.get(FINGERPRINT) is not None]
 
 
 def resolved_paths(config: dict) -> dict:
@@ -251,7 +285,7 @@ def find(out, config: dict) -> tuple[Path, dict | None] | None:
             earlier = comparable(runs.read_json(run_dir / "config.json"))
         except ValueError:
             continue
-        if earlier == wanted:
+        if _matches(earlier, wanted):
             state = read_state(run_dir)
             if state is not None or _no_epoch_done(run_dir):
                 return run_dir, state
@@ -261,6 +295,6 @@ def find(out, config: dict) -> tuple[Path, dict | None] | None:
             continue
         # Nor is a fine-tuning, which no fit continues.
         if near is None and _same_data(earlier, wanted) and earlier.get("finetune") is None:
-            near = run_dir, runs.differences(earlier, wanted)
+            near = run_dir, _differences(earlier, wanted)
     _report_near_miss(near, "resuming")
     return None

@@ -147,12 +147,14 @@ def is_experiment(path: Path) -> bool:
 
 
 def create_experiment(out, arch: str, data: str, seeds: list, config: dict | None = None,
-                      folds: int | None = None) -> Path:
+                      folds: int | None = None, fingerprint: str | None = None) -> Path:
     """A folder grouping the runs of one configuration: repeated runs (seeds s..s+N-1), or
-    the runs of `folds` cross-validation folds."""
+    the runs of `folds` cross-validation folds; `fingerprint` is that of the data they
+    share (`Dataset.fingerprint`)."""
     path = create(out, arch, f"{slug(data)}-cv{folds}" if folds else f"{slug(data)}-x{len(seeds)}")
     write_json(path / "experiment.json", {"arch": arch, "data": data, "seeds": seeds,
-                                          "folds": folds, "config": config})
+                                          "folds": folds, "config": config,
+                                          "fingerprint": fingerprint})
     return path
 
 

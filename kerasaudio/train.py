@@ -424,7 +424,7 @@ def describe(dataset: Dataset) -> DatasetRecord:
                          class_names=dataset.class_names,
                          examples={s: len(d.lengths) for s, d in splits.items()},
                          class_counts=counts, n_features=dataset.n_features,
-                         skipped=tuple(dataset.skipped))
+                         skipped=tuple(dataset.skipped), fingerprint=dataset.fingerprint())
 
 
 # TensorBoard's HParams table shows the first five metrics in (tag, run) order; "Test/" sorts
@@ -490,10 +490,11 @@ def _fit_repeats(cfg, repeats, dataset, verbose, resume, callbacks,
     dataset = dataset or datasets.load(cfg.data, cfg.features)
     seeds = list(range(cfg.train.seed, cfg.train.seed + repeats))
     config = runs.with_cwd(json.loads(cfg.to_json()))
-    experiment = (resume_lib.unfinished_experiment(cfg.out, config, seeds, ensemble=ensemble)
-                  if resume else None)
+    fingerprint = dataset.fingerprint()
+    experiment = (resume_lib.unfinished_experiment(cfg.out, config, seeds, fingerprint,
+                                                   ensemble=ensemble) if resume else None)
     experiment = experiment or runs.create_experiment(cfg.out, cfg.model.arch, cfg.data.name,
-                                                      seeds, config)
+                                                      seeds, config, fingerprint=fingerprint)
     complete = {runs.read_record(p).config.train.seed: p
                 for p in runs.experiment_runs(experiment) if runs.is_complete(p)}
     results = []

@@ -1,5 +1,6 @@
 """Users' data: each reader on small files made here, and its answers to bad input."""
 
+import dataclasses
 import gzip
 import json
 import re
@@ -10,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from conftest import make_sequences
 
 from kerasaudio import audio, datasets, predict, settings, train
 from kerasaudio.config import DataConfig, FeatureConfig, ModelConfig, RunConfig, TrainConfig
@@ -187,6 +189,43 @@ def test_an_audio_folder_loads_split_by_seed_and_trains(tmp_path):
                     train=TrainConfig(epochs=1, batch_size=8))
     _, metrics = train.fit(cfg, verbose=0)
     assert 0 <= metrics["test"]["accuracy"] <= 1
+
+
+FINGERPRINT = """
+import sys
+sys.path.insert(0, {root!r})
+from kerasaudio import datasets
+from kerasaudio.config import DataConfig, FeatureConfig
+print(datasets.load(DataConfig(name=sys.argv[1]), FeatureConfig()).fingerprint())
+"""
+
+
+def test_an_audio_folders_fingerprint_holds_across_processes_and_moves_not_changes(tmp_path):
+    # What an interrupted run is continued on: the same examples, wherever the folder is.
+    def fingerprint(folder):
+        script = FINGERPRINT.format(root=str(ROOT))
+        return subprocess.run([sys.executable, "-c", script, str(folder)], check=True,
+                              capture_output=True, text=True).stdout.split()[-1]
+
+    root = write_audio_folder(tmp_path / "tones", per_class=6)
+    first = fingerprint(root)
+    assert fingerprint(root) == first
+    moved = root.rename(tmp_path / "elsewhere")
+    assert fingerprint(moved) == first
+    # One file of each of two classes swapped: every count the same, other examples.
+    high, low = moved / "high" / "0.wav", moved / "low" / "0.wav"
+    high.rename(tmp_path / "swap.wav")
+    low.rename(high)
+    (tmp_path / "swap.wav").rename(low)
+    assert fingerprint(moved) != first
+
+
+def test_a_fingerprint_reads_what_arrays_hold_not_how_they_are_typed():
+    # An object array's bytes are pointers: a split from pandas would never match itself.
+    data = make_sequences(30)
+    retyped = dataclasses.replace(data, split=data.split.astype(object),
+                                  lengths=data.lengths.astype(np.int32))
+    assert retyped.fingerprint() == data.fingerprint()
 
 
 def test_val_fraction_draws_that_share_and_is_refused_where_the_data_has_a_val_split(tmp_path):

@@ -150,20 +150,51 @@ def test_a_ctrl_c_that_came_out_as_another_error_leaves_a_run_to_continue(
     assert resumed_dir == run_dir and metrics["resumed_after_epoch"] == 2
 
 
-@pytest.mark.parametrize("older", ["mixup", "spec_augment masks"])
-def test_a_run_recorded_by_an_older_kerasaudio_is_continued(tmp_path, older):
+@pytest.mark.parametrize("older", ["mixup", "spec_augment masks", "fingerprint"])
+def test_a_run_recorded_by_an_older_kerasaudio_is_continued(tmp_path, older, caplog):
     data = make_sequences(60)
     with pytest.raises(KeyboardInterrupt):
         train.fit(config(tmp_path), data, verbose=0, callbacks=[InterruptAt(2)])
     (run_dir,) = tmp_path.iterdir()
     record = json.loads((run_dir / "config.json").read_text())
     # as an older kerasaudio wrote it: before mixup existed, before SpecAugment's masks
-    # were recorded
-    section, key = ("train", "mixup") if older == "mixup" else ("augmentation", "spec_augment")
+    # or the data's fingerprint were recorded
+    section, key = {"mixup": ("train", "mixup"),
+                    "spec_augment masks": ("augmentation", "spec_augment"),
+                    "fingerprint": ("dataset", "fingerprint")}[older]
+    written = json.loads(json.dumps(record))
     del record[section][key]
     (run_dir / "config.json").write_text(json.dumps(record))
+    # Another option names that option alone: what it never recorded is no setting to give.
+    with caplog.at_level("INFO", logger="kerasaudio.resume"):
+        assert resume.find(tmp_path, {**written, "train": {**written["train"], "lr": 0.5}}) \
+            is None
+    assert f"not resuming {run_dir}: its train.lr differ;" in caplog.text
     resumed_dir, metrics = train.fit(config(tmp_path), data, verbose=0)
     assert resumed_dir == run_dir and metrics["resumed_after_epoch"] == 2
+
+
+def changed_with_the_same_counts(data):
+    """`data` with one frame of its first example changed: every count the same."""
+    frames = data.frames.copy()
+    frames[0] += 1.0
+    return dataclasses.replace(data, frames=frames)
+
+
+def test_an_interrupted_fit_is_never_continued_on_data_changed_with_the_same_counts(
+        tmp_path, caplog):
+    data = make_sequences(60)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(config(tmp_path), data, verbose=0, callbacks=[InterruptAt(2)])
+    (run_dir,) = tmp_path.iterdir()
+    with caplog.at_level("WARNING", logger="kerasaudio.resume"):
+        again, metrics = train.fit(config(tmp_path), changed_with_the_same_counts(data),
+                                   verbose=0)
+    assert again != run_dir and "resumed_after_epoch" not in metrics
+    assert f"not resuming {run_dir}: the examples it trained on changed since" in caplog.text
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "interrupted"
+    # the data it trained on continues it
+    assert train.fit(config(tmp_path), data, verbose=0)[1]["resumed_after_epoch"] == 2
 
 
 class InterruptSecondRun(keras.callbacks.Callback):
@@ -197,6 +228,22 @@ def test_an_interrupted_experiment_keeps_its_finished_runs_and_resumes_the_rest(
     assert results[1]["resumed_after_epoch"] == 1
     assert sorted(runs.read_json(p / "config.json")["train"]["seed"]
                   for p in runs.experiment_runs(experiment)) == [5, 6, 7]
+
+
+def test_an_interrupted_experiment_is_never_continued_on_changed_data(tmp_path, caplog):
+    # Its finished runs would be averaged with runs on the new data as one experiment.
+    data = make_sequences(60)
+    cfg = RunConfig(out=str(tmp_path), model=ModelConfig("dense", {"hidden": 8}),
+                    train=TrainConfig(epochs=2, batch_size=16, seed=5))
+    with pytest.raises(KeyboardInterrupt):
+        train.fit_repeats(cfg, 2, data, verbose=0, callbacks=[InterruptSecondRun()])
+    (experiment,) = tmp_path.iterdir()
+    with caplog.at_level("WARNING", logger="kerasaudio.resume"):
+        again, _ = train.fit_repeats(cfg, 2, changed_with_the_same_counts(data), verbose=0)
+    assert again != experiment and len(runs.experiment_runs(again)) == 2
+    assert f"not continuing {experiment}: the examples it trained on changed since" in \
+        caplog.text
+    assert len(runs.experiment_runs(experiment)) == 2  # as it was left
 
 
 def test_a_member_stopped_in_its_first_epoch_starts_again_in_its_own_directory(tmp_path,
@@ -273,15 +320,15 @@ def test_an_unfinished_experiment_of_other_settings_is_named_not_continued(tmp_p
     other_lr = json.loads(dataclasses.replace(
         cfg, train=dataclasses.replace(cfg.train, lr=0.01)).to_json())
     with caplog.at_level("INFO", logger="kerasaudio.resume"):
-        assert resume.unfinished_experiment(tmp_path, other_lr, [0, 1, 2]) is None
+        assert resume.unfinished_experiment(tmp_path, other_lr, [0, 1, 2], None) is None
         assert f"not continuing {earlier}: its train.lr differ" in caplog.text
-        assert resume.unfinished_experiment(tmp_path, config, [0, 1]) is None  # --repeats 2
+        assert resume.unfinished_experiment(tmp_path, config, [0, 1], None) is None  # --repeats 2
         assert f"not continuing {earlier}: its seeds differ" in caplog.text
         other_data = json.loads(dataclasses.replace(cfg, data=DataConfig(name="other")).to_json())
         caplog.clear()
-        assert resume.unfinished_experiment(tmp_path, other_data, [0, 1, 2]) is None
+        assert resume.unfinished_experiment(tmp_path, other_data, [0, 1, 2], None) is None
         assert "not continuing" not in caplog.text  # another data set's is no near miss
-    assert resume.unfinished_experiment(tmp_path, config, [0, 1, 2]) == earlier
+    assert resume.unfinished_experiment(tmp_path, config, [0, 1, 2], None) == earlier
 
 
 def test_a_path_named_another_way_continues_the_same_experiment(tmp_path, monkeypatch):
@@ -292,7 +339,7 @@ def test_a_path_named_another_way_continues_the_same_experiment(tmp_path, monkey
                                      json.loads(given.to_json()), folds=2)
     assert earlier.name.endswith("-gru-tones-cv2")  # the folder's name, not the slash's
     again = RunConfig(data=DataConfig(name=str(tmp_path / "tones")), out=str(tmp_path / "runs"))
-    assert resume.unfinished_experiment(again.out, json.loads(again.to_json()), [0, 1],
+    assert resume.unfinished_experiment(again.out, json.loads(again.to_json()), [0, 1], None,
                                       folds=2) == tmp_path / "runs" / earlier.name
     # and a single run's resume compares the same way, the data's record included
     records = [{**json.loads(c.to_json()), "dataset": {"name": c.data.name, "examples": 3}}
@@ -312,12 +359,13 @@ def test_relative_paths_in_a_record_name_folders_where_it_was_written(tmp_path, 
     monkeypatch.chdir(tmp_path / "b")
     # From b, the same words name b's folders, other data: nothing to continue.
     here = runs.with_cwd(json.loads(given.to_json()))
-    assert resume.unfinished_experiment(tmp_path / "a" / "runs", here, [0, 1], folds=2) is None
+    assert resume.unfinished_experiment(tmp_path / "a" / "runs", here, [0, 1], None,
+                                        folds=2) is None
     assert resume.comparable(record) != resume.comparable({**here, "dataset": record["dataset"]})
     # a's folders named from b are a's experiment
     there = runs.with_cwd(json.loads(RunConfig(data=DataConfig(name="../a/tones"),
                                                out="../a/runs").to_json()))
-    assert resume.unfinished_experiment("../a/runs", there, [0, 1], folds=2) == Path(
+    assert resume.unfinished_experiment("../a/runs", there, [0, 1], None, folds=2) == Path(
         "../a/runs") / earlier.name
     assert resume.comparable(record) == resume.comparable({**there, "dataset": {
         "name": "../a/tones", "examples": 3}})

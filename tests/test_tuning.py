@@ -290,8 +290,17 @@ def test_a_search_is_not_continued_on_changed_data(tmp_path):
     search.check_resumable(cfg, False, make_sequences(60))
     with pytest.raises(UserError, match=r"other settings \(dataset differ\)"):
         search.check_resumable(cfg, False, make_sequences(90))
-    # A search recorded before searches recorded their data is compared on the rest.
+    # and so is the same path holding other examples in the same numbers
+    changed = make_sequences(60)
+    changed.frames[0] += 1.0
+    with pytest.raises(UserError, match=r"other settings \(dataset differ\)"):
+        search.check_resumable(cfg, False, changed)
+    # A search recorded before searches recorded the data's fingerprint is compared on its
+    # counts, and one recorded before they recorded their data on the rest.
     record = runs.read_json(cfg.directory / search.SETTINGS_FILE)
+    del record["dataset"]["fingerprint"]
+    runs.write_json(cfg.directory / search.SETTINGS_FILE, record)
+    search.check_resumable(cfg, False, changed)
     del record["dataset"]
     runs.write_json(cfg.directory / search.SETTINGS_FILE, record)
     search.check_resumable(cfg, False, make_sequences(90))

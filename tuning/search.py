@@ -325,6 +325,8 @@ def check_resumable(cfg: SearchConfig, overwrite: bool, dataset: Dataset | None 
         earlier = with_defaults(runs.read_json(path))
         if "dataset" not in earlier:  # recorded before searches recorded their data
             record.pop("dataset", None)
+        elif resume.FINGERPRINT not in earlier["dataset"] and "dataset" in record:
+            record["dataset"].pop(resume.FINGERPRINT, None)  # or the data's fingerprint
         # The same data named another way (`../tones/`, an absolute path) is the same search.
         earlier, record = resume.resolved_paths(earlier), resume.resolved_paths(record)
         if earlier != record:

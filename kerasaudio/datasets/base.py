@@ -69,6 +69,23 @@ class Dataset:
         return np.array([hashlib.sha1(np.ascontiguousarray(x).tobytes()).hexdigest()[:16]
                          for x in examples])
 
+    def fingerprint(self) -> str:
+        """A digest of what the examples hold and where they are dealt: their frames,
+        lengths, targets and splits, in order. Unlike `ids`, it survives the data's folder
+        moving, and it tells data that changed with every count the same from the data a run
+        trained on, which no interrupted run is continued on."""
+        # Each in one type, whatever array a caller gave: an object array's bytes are
+        # pointers, and an integer's width depends on the platform.
+        targets = [self.targets[task.name].astype(
+            np.float32 if task.kind == "regression" else np.int64, copy=False)
+            for task in sorted(self.tasks, key=lambda t: t.name)]
+        digest = hashlib.sha256("\n".join(map(str, self.split)).encode())
+        for array in (self.frames.astype(np.float32, copy=False),
+                      self.lengths.astype(np.int64, copy=False), *targets):
+            digest.update(str(array.shape).encode())
+            digest.update(np.ascontiguousarray(array).data)
+        return digest.hexdigest()[:16]
+
     def frame_level(self, task_name: str) -> bool:
         return next(t for t in self.tasks if t.name == task_name).level == "frame"
 
