@@ -155,7 +155,6 @@ def comparable(config: dict) -> dict:
     return json.loads(json.dumps(record))
 
 
-
 def _matches(earlier: dict, wanted: dict) -> bool:
     """Whether a record (`comparable`'s, or an experiment's) is of the settings and the data
     of `wanted`. Counts of examples and classes match for data that changed with the same
