@@ -212,13 +212,21 @@ class InterruptSecondRun(keras.callbacks.Callback):
             raise KeyboardInterrupt
 
 
-def test_an_interrupted_experiment_keeps_its_finished_runs_and_resumes_the_rest(tmp_path):
+def interrupted_experiment(out, repeats: int, epochs: int, at_epoch: int = 1):
+    """`fit --repeats` of a small dense model stopped by Ctrl-C in its second run: its data,
+    its config and the experiment directory it left."""
     data = make_sequences(60)
-    cfg = RunConfig(out=str(tmp_path), model=ModelConfig("dense", {"hidden": 8}),
-                    train=TrainConfig(epochs=3, batch_size=16, seed=5))
+    cfg = RunConfig(out=str(out), model=ModelConfig("dense", {"hidden": 8}),
+                    train=TrainConfig(epochs=epochs, batch_size=16, seed=5))
     with pytest.raises(KeyboardInterrupt):
-        train.fit_repeats(cfg, 3, data, verbose=0, callbacks=[InterruptSecondRun()])
-    (experiment,) = tmp_path.iterdir()
+        train.fit_repeats(cfg, repeats, data, verbose=0,
+                          callbacks=[InterruptSecondRun(epoch=at_epoch)])
+    (experiment,) = Path(out).iterdir()
+    return data, cfg, experiment
+
+
+def test_an_interrupted_experiment_keeps_its_finished_runs_and_resumes_the_rest(tmp_path):
+    data, cfg, experiment = interrupted_experiment(tmp_path, repeats=3, epochs=3)
     first, second = sorted(p for p in experiment.iterdir() if p.is_dir())
     first_written = (first / "metrics.json").read_text()
 
@@ -232,12 +240,7 @@ def test_an_interrupted_experiment_keeps_its_finished_runs_and_resumes_the_rest(
 
 def test_an_interrupted_experiment_is_never_continued_on_changed_data(tmp_path, caplog):
     # Its finished runs would be averaged with runs on the new data as one experiment.
-    data = make_sequences(60)
-    cfg = RunConfig(out=str(tmp_path), model=ModelConfig("dense", {"hidden": 8}),
-                    train=TrainConfig(epochs=2, batch_size=16, seed=5))
-    with pytest.raises(KeyboardInterrupt):
-        train.fit_repeats(cfg, 2, data, verbose=0, callbacks=[InterruptSecondRun()])
-    (experiment,) = tmp_path.iterdir()
+    data, cfg, experiment = interrupted_experiment(tmp_path, repeats=2, epochs=2)
     with caplog.at_level("WARNING", logger="kerasaudio.resume"):
         again, _ = train.fit_repeats(cfg, 2, changed_with_the_same_counts(data), verbose=0)
     assert again != experiment and len(runs.experiment_runs(again)) == 2
@@ -248,12 +251,7 @@ def test_an_interrupted_experiment_is_never_continued_on_changed_data(tmp_path, 
 
 def test_a_member_stopped_in_its_first_epoch_starts_again_in_its_own_directory(tmp_path,
                                                                               caplog):
-    data = make_sequences(60)
-    cfg = RunConfig(out=str(tmp_path), model=ModelConfig("dense", {"hidden": 8}),
-                    train=TrainConfig(epochs=2, batch_size=16, seed=5))
-    with pytest.raises(KeyboardInterrupt):
-        train.fit_repeats(cfg, 3, data, verbose=0, callbacks=[InterruptSecondRun(epoch=0)])
-    (experiment,) = tmp_path.iterdir()
+    data, cfg, experiment = interrupted_experiment(tmp_path, repeats=3, epochs=2, at_epoch=0)
     _, second = runs.experiment_runs(experiment)
     with caplog.at_level("INFO", logger="kerasaudio.train"):
         again, results = train.fit_repeats(cfg, 3, data, verbose=0)
