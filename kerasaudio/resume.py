@@ -150,9 +150,17 @@ def comparable(config: dict) -> dict:
                               if name != "spec_augment"}
     # Apart from the rest of the data's record: see `_matches`.
     if isinstance(record["dataset"], dict):
-        record["dataset"] = dict(record["dataset"])
+        record["dataset"] = compared_dataset(record["dataset"])
         record[FINGERPRINT] = record["dataset"].pop(FINGERPRINT, None) or None
     return json.loads(json.dumps(record))
+
+
+def compared_dataset(record: dict) -> dict:
+    """A data set's record (`train.describe`'s, in config.json or search.json) without what
+    two records of the same examples may hold differently: the lines of `--skip-bad` name
+    the files as the command named the data (`tones/mid/9.wav`, `/home/me/tones/mid/9.wav`),
+    and the fingerprint and counts already tell which examples were read."""
+    return {key: value for key, value in record.items() if key != "skipped"}
 
 
 def _matches(earlier: dict, wanted: dict) -> bool:

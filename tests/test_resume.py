@@ -340,7 +340,9 @@ def test_a_path_named_another_way_continues_the_same_experiment(tmp_path, monkey
     assert resume.unfinished_experiment(again.out, json.loads(again.to_json()), [0, 1], None,
                                       folds=2) == tmp_path / "runs" / earlier.name
     # and a single run's resume compares the same way, the data's record included
-    records = [{**json.loads(c.to_json()), "dataset": {"name": c.data.name, "examples": 3}}
+    records = [{**json.loads(c.to_json()), "dataset": {
+        "name": c.data.name, "examples": 3, "fingerprint": "f",
+        "skipped": [f"{c.data.name}/mid/9.wav: not a sound file"]}}  # as `--skip-bad` names
                for c in (given, again)]
     assert resume.comparable(records[0]) == resume.comparable(records[1])
 

@@ -272,6 +272,13 @@ def test_a_search_of_data_named_another_way_is_continued(tmp_path, monkeypatch):
     with pytest.raises(UserError, match=r"other settings \(data.name differ\)"):
         search.check_resumable(dataclasses.replace(cfg, run=dataclasses.replace(
             cfg.run, data=DataConfig(name="other/"))), overwrite=False)
+    # and so is its record of what was read: `--skip-bad` names the files it left out as
+    # the command named the data.
+    data = make_sequences(30)
+    for name in ("tones", str(tmp_path / "tones")):
+        data.skipped = [f"{name}/mid/9.wav: not a sound file"]
+        search.check_resumable(dataclasses.replace(cfg, name="skipping", run=dataclasses.replace(
+            cfg.run, data=DataConfig(name=name, skip_bad=True))), overwrite=False, dataset=data)
 
 
 def test_differences_name_settings_to_the_leaf():

@@ -329,6 +329,9 @@ def check_resumable(cfg: SearchConfig, overwrite: bool, dataset: Dataset | None 
             record["dataset"].pop(resume.FINGERPRINT, None)  # or the data's fingerprint
         # The same data named another way (`../tones/`, an absolute path) is the same search.
         earlier, record = resume.resolved_paths(earlier), resume.resolved_paths(record)
+        for settings_record in (earlier, record):
+            if isinstance(settings_record.get("dataset"), dict):
+                settings_record["dataset"] = resume.compared_dataset(settings_record["dataset"])
         if earlier != record:
             raise UserError(f"{cfg.directory} holds a search with other settings "
                             f"({', '.join(runs.differences(earlier, record))} differ); use another "
