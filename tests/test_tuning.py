@@ -295,12 +295,12 @@ def test_a_search_is_not_continued_on_changed_data(tmp_path):
     cfg = toy_search(tmp_path, max_trials=2)
     search.check_resumable(cfg, False, make_sequences(60))
     search.check_resumable(cfg, False, make_sequences(60))
-    with pytest.raises(UserError, match=r"other settings \(dataset differ\)"):
+    with pytest.raises(UserError, match=r"a search of other examples \(their files, "):
         search.check_resumable(cfg, False, make_sequences(90))
     # and so is the same path holding other examples in the same numbers
     changed = make_sequences(60)
     changed.frames[0] += 1.0
-    with pytest.raises(UserError, match=r"other settings \(dataset differ\)"):
+    with pytest.raises(UserError, match=r"a search of other examples \(their files, "):
         search.check_resumable(cfg, False, changed)
     # A search recorded before searches recorded the data's fingerprint is compared on its
     # counts, and one recorded before they recorded their data on the rest.

@@ -332,10 +332,14 @@ def check_resumable(cfg: SearchConfig, overwrite: bool, dataset: Dataset | None 
         for settings_record in (earlier, record):
             if isinstance(settings_record.get("dataset"), dict):
                 settings_record["dataset"] = resume.compared_dataset(settings_record["dataset"])
-        if earlier != record:
+        changed = runs.differences(earlier, record)
+        if changed == ["dataset"]:  # no option to give: the data under its path changed
+            raise UserError(f"{cfg.directory} holds a search of other examples (their files, "
+                            "features or labels changed since); use another --name, or "
+                            "--overwrite")
+        if changed:
             raise UserError(f"{cfg.directory} holds a search with other settings "
-                            f"({', '.join(runs.differences(earlier, record))} differ); use another "
-                            "--name, or --overwrite")
+                            f"({', '.join(changed)} differ); use another --name, or --overwrite")
         return
     cfg.directory.mkdir(parents=True, exist_ok=True)
     runs.write_json(path, record)
