@@ -150,26 +150,41 @@ def comparable(config: dict) -> dict:
                               if name != "spec_augment"}
     # Apart from the rest of the data's record: see `_matches`.
     if isinstance(record["dataset"], dict):
-        record["dataset"] = compared_dataset(record["dataset"])
+        record["dataset"] = dict(record["dataset"])
         record[FINGERPRINT] = record["dataset"].pop(FINGERPRINT, None) or None
     return json.loads(json.dumps(record))
 
 
-def compared_dataset(record: dict) -> dict:
-    """A data set's record (`train.describe`'s, in config.json or search.json) without what
-    two records of the same examples may hold differently: the lines of `--skip-bad` name
-    the files as the command named the data (`tones/mid/9.wav`, `/home/me/tones/mid/9.wav`),
-    and the fingerprint and counts already tell which examples were read."""
-    return {key: value for key, value in record.items() if key != "skipped"}
+def compared_datasets(earlier: dict, wanted: dict, fingerprinted: bool) -> tuple:
+    """Two data sets' records (`train.describe`'s, in config.json or search.json) as they
+    are compared. The lines of `--skip-bad` name the files as the command named the data
+    (`tones/mid/9.wav`, `/home/me/tones/mid/9.wav`), so two records of the same examples
+    may differ in them; when the earlier record was `fingerprinted`, the fingerprint tells
+    which examples were read, and they are left out. Older records keep them: beside the
+    counts, they were all that told a different bad file apart."""
+    if not fingerprinted:
+        return earlier, wanted
+    return tuple({key: value for key, value in record.items() if key != "skipped"}
+                 if isinstance(record, dict) else record for record in (earlier, wanted))
+
+
+def _as_compared(earlier: dict, wanted: dict) -> tuple:
+    """`comparable`'s records (or an experiment's, which hold no data set's) as compared:
+    see `compared_datasets`. Records from before the fingerprint was kept have none, and
+    are compared as they were: on their settings and counts."""
+    fingerprinted = earlier.get(FINGERPRINT) is not None
+    if not fingerprinted:
+        earlier, wanted = {**earlier, FINGERPRINT: None}, {**wanted, FINGERPRINT: None}
+    held = compared_datasets(earlier.get("dataset"), wanted.get("dataset"), fingerprinted)
+    return tuple({**record, "dataset": dataset} if "dataset" in record else record
+                 for record, dataset in zip((earlier, wanted), held))
 
 
 def _matches(earlier: dict, wanted: dict) -> bool:
     """Whether a record (`comparable`'s, or an experiment's) is of the settings and the data
     of `wanted`. Counts of examples and classes match for data that changed with the same
-    counts; the fingerprint tells them apart. Records from before it was kept have none,
-    and are continued as they were: on their settings and counts."""
-    if earlier.get(FINGERPRINT) is None:
-        return {**earlier, FINGERPRINT: None} == {**wanted, FINGERPRINT: None}
+    counts; the fingerprint tells them apart."""
+    earlier, wanted = _as_compared(earlier, wanted)
     return earlier == wanted
 
 
@@ -228,22 +243,23 @@ def _report_near_miss(near: tuple | None, doing: str) -> None:
     if near is None:
         return
     path, changed = near
-    options = [name for name in changed if name != FINGERPRINT]
-    if FINGERPRINT in changed:  # no option brings back the examples it trained on
-        also = f"; its {', '.join(options)} differ too" if options else ""
+    # What the data set held is no option to give: it follows from the data and the options.
+    options = ", ".join(name for name in changed if name not in (FINGERPRINT, "dataset"))
+    if not options:
         log.warning(f"not {doing} {path}: the examples it trained on changed since (other "
-                    f"features or labels){also}; starting anew")
+                    "files, features or labels); starting anew")
+    elif FINGERPRINT in changed or "dataset" in changed:
+        log.warning(f"not {doing} {path}: its {options} differ, and so do the examples it "
+                    "trained on; starting anew")
     else:
-        log.info(f"not {doing} {path}: its {', '.join(options)} differ; give the same "
-                 "options to continue it")
+        log.info(f"not {doing} {path}: its {options} differ; give the same options to "
+                 "continue it")
 
 
 def _differences(earlier: dict, wanted: dict) -> list:
-    """`runs.differences` of two records, but for a fingerprint the earlier one never had
-    (it is no setting to give)."""
-    changed = runs.differences(earlier, wanted)
-    return [name for name in changed
-            if name != FINGERPRINT or earlier.get(FINGERPRINT) is not None]
+    """`runs.differences` of two records as they are compared (`_as_compared`): not a
+    fingerprint the earlier one never had (it is no setting to give)."""
+    return runs.differences(*_as_compared(earlier, wanted))
 
 
 def resolved_paths(config: dict) -> dict:

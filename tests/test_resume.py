@@ -340,11 +340,41 @@ def test_a_path_named_another_way_continues_the_same_experiment(tmp_path, monkey
     assert resume.unfinished_experiment(again.out, json.loads(again.to_json()), [0, 1], None,
                                       folds=2) == tmp_path / "runs" / earlier.name
     # and a single run's resume compares the same way, the data's record included
-    records = [{**json.loads(c.to_json()), "dataset": {
-        "name": c.data.name, "examples": 3, "fingerprint": "f",
-        "skipped": [f"{c.data.name}/mid/9.wav: not a sound file"]}}  # as `--skip-bad` names
+    records = [{**json.loads(c.to_json()), "dataset": {"name": c.data.name, "examples": 3}}
                for c in (given, again)]
     assert resume.comparable(records[0]) == resume.comparable(records[1])
+
+
+def test_the_files_skip_bad_left_out_are_compared_only_in_records_without_a_fingerprint(
+        tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+
+    def record(name: str, bad: str, fingerprint: str | None) -> dict:
+        dataset = {"name": name, "examples": 3, "skipped": [f"{name}/{bad}: not a sound file"]}
+        if fingerprint:
+            dataset["fingerprint"] = fingerprint
+        config = RunConfig(data=DataConfig(name=name, skip_bad=True), out="runs")
+        return {**json.loads(config.to_json()), "dataset": dataset}
+
+    def interrupted_run(config: dict) -> Path:
+        run_dir = Path("runs") / "20260101-000000-gru_attention-tones"
+        run_dir.mkdir(parents=True, exist_ok=True)
+        runs.write_json(run_dir / "config.json", config)
+        runs.write_json(run_dir / "status.json", {"status": "interrupted"})
+        return run_dir
+
+    (tmp_path / "tones").mkdir()
+    here = str(tmp_path / "tones")
+    # `--skip-bad` names the file as the command named the data: the same examples named
+    # another way continue the run, their fingerprint the same.
+    run_dir = interrupted_run(record("tones", "mid/9.wav", "f"))
+    assert resume.find("runs", record(here, "mid/9.wav", "f"))[0] == run_dir
+    assert resume.find("runs", record(here, "mid/9.wav", "g")) is None
+    # A record from before the fingerprint has only its counts and these lines to tell a
+    # different bad file from the same one.
+    interrupted_run(record("tones", "mid/9.wav", None))
+    assert resume.find("runs", record("tones", "mid/9.wav", "f"))[0] == run_dir
+    assert resume.find("runs", record("tones", "low/3.wav", "f")) is None
 
 
 def test_relative_paths_in_a_record_name_folders_where_it_was_written(tmp_path, monkeypatch,

@@ -275,10 +275,22 @@ def test_a_search_of_data_named_another_way_is_continued(tmp_path, monkeypatch):
     # and so is its record of what was read: `--skip-bad` names the files it left out as
     # the command named the data.
     data = make_sequences(30)
-    for name in ("tones", str(tmp_path / "tones")):
+    skipping = {name: dataclasses.replace(cfg, name="skipping", run=dataclasses.replace(
+        cfg.run, data=DataConfig(name=name, skip_bad=True))) for name in ("tones", "./tones")}
+    for name, given in skipping.items():
         data.skipped = [f"{name}/mid/9.wav: not a sound file"]
-        search.check_resumable(dataclasses.replace(cfg, name="skipping", run=dataclasses.replace(
-            cfg.run, data=DataConfig(name=name, skip_bad=True))), overwrite=False, dataset=data)
+        search.check_resumable(given, overwrite=False, dataset=data)
+    # A search recorded before the data's fingerprint has only its counts and these lines
+    # to tell a different bad file from the same one.
+    path = skipping["tones"].directory / search.SETTINGS_FILE
+    record = runs.read_json(path)
+    del record["dataset"]["fingerprint"]
+    runs.write_json(path, record)
+    data.skipped = ["tones/mid/9.wav: not a sound file"]
+    search.check_resumable(skipping["tones"], overwrite=False, dataset=data)
+    data.skipped = ["tones/low/3.wav: not a sound file"]
+    with pytest.raises(UserError, match=r"a search of other examples \(their files, "):
+        search.check_resumable(skipping["tones"], overwrite=False, dataset=data)
 
 
 def test_differences_name_settings_to_the_leaf():

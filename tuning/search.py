@@ -329,17 +329,20 @@ def check_resumable(cfg: SearchConfig, overwrite: bool, dataset: Dataset | None 
             record["dataset"].pop(resume.FINGERPRINT, None)  # or the data's fingerprint
         # The same data named another way (`../tones/`, an absolute path) is the same search.
         earlier, record = resume.resolved_paths(earlier), resume.resolved_paths(record)
-        for settings_record in (earlier, record):
-            if isinstance(settings_record.get("dataset"), dict):
-                settings_record["dataset"] = resume.compared_dataset(settings_record["dataset"])
+        if "dataset" in earlier and "dataset" in record:
+            earlier["dataset"], record["dataset"] = resume.compared_datasets(
+                earlier["dataset"], record["dataset"],
+                fingerprinted=resume.FINGERPRINT in earlier["dataset"])
         changed = runs.differences(earlier, record)
-        if changed == ["dataset"]:  # no option to give: the data under its path changed
+        # What the data set held is no option to give: it follows from the data and the rest.
+        options = [name for name in changed if name != "dataset"]
+        if options:
+            raise UserError(f"{cfg.directory} holds a search with other settings "
+                            f"({', '.join(options)} differ); use another --name, or --overwrite")
+        if changed:
             raise UserError(f"{cfg.directory} holds a search of other examples (their files, "
                             "features or labels changed since); use another --name, or "
                             "--overwrite")
-        if changed:
-            raise UserError(f"{cfg.directory} holds a search with other settings "
-                            f"({', '.join(changed)} differ); use another --name, or --overwrite")
         return
     cfg.directory.mkdir(parents=True, exist_ok=True)
     runs.write_json(path, record)
