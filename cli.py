@@ -360,6 +360,9 @@ def main():
               show_default=True,
               help="Mixup's alpha: train on pairs of examples mixed with a Beta(alpha, alpha) "
                    "weight, their targets mixed alike (0: off; 0.2-0.4 is usual).")
+@click.option("--label-smoothing", type=FiniteFloatRange(0, 1, max_open=True),
+              default=TrainConfig.label_smoothing, show_default=True,
+              help="Move each class target this far towards uniform (0: off; 0.1 is usual).")
 @click.option("--spec-augment/--no-spec-augment", default=None, help=SPEC_AUGMENT_HELP)
 @click.option("--augment", "augment_names", help=AUGMENT_HELP)
 @click.option("--window-edge", type=click.Choice(WINDOW_EDGES),

@@ -158,7 +158,7 @@ def parse_augment(text: str) -> tuple:
 
 # TrainConfig fields added after runs were recorded without them, whose default is what those
 # runs did.
-TRAIN_ADDED = {"mixup": 0.0}
+TRAIN_ADDED = {"mixup": 0.0, "label_smoothing": 0.0}
 
 
 def with_defaults(record: dict) -> dict:
@@ -167,7 +167,7 @@ def with_defaults(record: dict) -> dict:
     existed, whose behaviour the defaults keep), so that it compares equal to today's record
     of the same settings. Of `train`, only the fields in TRAIN_ADDED are filled: a record
     without `min_epoch_steps` trained with other epochs and other buckets, and is continued
-    by none of today's runs, while one without `mixup` trained without it."""
+    by none of today's runs, while one without `mixup` (or `label_smoothing`) trained without it."""
     filled = dict(record)
     for key, kind in (("data", DataConfig), ("features", FeatureConfig)):
         if isinstance(record.get(key), dict):
@@ -226,6 +226,8 @@ class TrainConfig:
             applied on the fly; needs a data set that keeps its audio.
         mixup: mixup's alpha: each training example is mixed with another of its batch, with
             a Beta(alpha, alpha) weight, and so are their targets (0: off).
+        label_smoothing: each class target moved this far towards uniform (0: off): the
+            true class weighs 1 - label_smoothing + label_smoothing / classes.
         window_edge: how frame windows are filled past an utterance's ends (`repeat`, `zero`).
         seed: seeds Python, NumPy, TensorFlow and the input pipeline's shuffling.
         strategy: `default` (one device), `mirrored` (every local GPU, or every logical CPU)
@@ -252,6 +254,7 @@ class TrainConfig:
     spec_augment: bool = False
     augment: tuple = ()
     mixup: float = 0.0
+    label_smoothing: float = 0.0
     window_edge: str = "repeat"
     seed: int = 0
     strategy: str = "default"

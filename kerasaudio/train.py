@@ -279,6 +279,10 @@ def check_options(cfg: RunConfig, dataset: Dataset, kind: str) -> None:
     if cfg.train.mixup and cfg.train.overfit_batches:
         raise UserError("--overfit-batches checks that the loss can reach ~0, which mixed "
                         "targets never let it: use --mixup 0")
+    if cfg.train.label_smoothing and not any(task.kind == "classification"
+                                             for task in dataset.tasks):
+        raise UserError("--label-smoothing smooths class targets; this data set has only "
+                        "regression tasks: use --label-smoothing 0")
     pipeline.check_augmentable(dataset, cfg.train.augment)
     pipeline.check_mixable(dataset, cfg.train.mixup)
     check_monitor(cfg.train.monitor, dataset)
@@ -456,6 +460,7 @@ def _log_hparams(run_dir: Path, cfg: RunConfig, metrics: dict) -> None:
                 "limit": cfg.data.limit if cfg.data.limit is not None else "all",
                 "fold": (f"{cfg.data.fold}/{cfg.data.folds}" if cfg.data.folds else "none"),
                 "augment": "+".join(cfg.train.augment) or "none", "mixup": cfg.train.mixup,
+                "label_smoothing": cfg.train.label_smoothing,
                 "spec_augment": cfg.train.spec_augment,
                 "class_weights": cfg.train.class_weights, **cfg.model.hparams}
     step = max((metrics.get("best_epoch") or 1) - 1, 0)  # Keras's callback counts from 0
@@ -699,7 +704,8 @@ def compile_model(model, t: TrainConfig, steps: int, tasks: list) -> None:
     """Compiles `model` for `tasks` with the optimizer of `t` (inside the strategy's scope):
     what `fit` and every tuning trial train with."""
     mixup = bool(t.mixup)
-    model.compile(optimizer=make_optimizer(t, steps), loss=heads.losses(tasks, mixup),
+    model.compile(optimizer=make_optimizer(t, steps),
+                  loss=heads.losses(tasks, mixup, t.label_smoothing),
                   loss_weights=heads.loss_weights(tasks, t.task_weights),
                   metrics=heads.metrics(tasks, mixup))
     # Keras always has a strategy (the default one when none is set), under which the first

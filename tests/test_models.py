@@ -8,6 +8,7 @@ from conftest import make_frames, make_sequences
 
 from kerasaudio import features, models, pipeline
 from kerasaudio.config import FeatureConfig
+from kerasaudio.datasets.base import make_task
 from kerasaudio.errors import UserError
 from kerasaudio.features import GIVEN, frame_step_ms
 from kerasaudio.models import heads
@@ -287,6 +288,25 @@ def test_mixup_loss_is_the_cross_entropy_against_mixed_one_hot_targets():
     accuracy = heads.MixupAccuracy()
     accuracy.update_state(mixed, probs)  # heavier classes 0 and 1: right, then wrong
     assert float(accuracy.result()) == 0.5
+
+
+def test_label_smoothing_is_keras_cross_entropy_against_smoothed_one_hot_targets():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.3, 0.6]], np.float32)
+    classes = np.array([0, 2])
+    smoothed = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)
+    np.testing.assert_allclose(heads.SmoothedCrossentropy(0.1)(classes, probs),
+                               smoothed(np.eye(3)[classes], probs), rtol=1e-6)
+    # mixup's targets: each of the pair's classes smoothed, then mixed
+    mixed = np.array([[0, 2, 0.75], [1, 1, 0.3]], np.float32)
+    soft = np.array([[0.75, 0, 0.25], [0, 1, 0]], np.float32) * 0.9 + 0.1 / 3
+    loss = heads.MixupCrossentropy(0.1)
+    np.testing.assert_allclose(loss(mixed, probs),
+                               keras.losses.CategoricalCrossentropy()(soft, probs), rtol=1e-5)
+    # a saved model's loss comes back with its smoothing
+    again = keras.losses.deserialize(keras.losses.serialize(loss))
+    assert isinstance(again, heads.MixupCrossentropy) and again.label_smoothing == 0.1
+    assert heads.losses([make_task("digit", ["a", "b"])])["digit"].__class__ is \
+        keras.losses.SparseCategoricalCrossentropy  # off: Keras's own, as before
 
 
 def _rocket(sequences, features=840, seed=0):

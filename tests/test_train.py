@@ -11,8 +11,10 @@ from conftest import make_frames, make_sequences
 
 from kerasaudio import predict, train
 from kerasaudio.config import FeatureConfig, ModelConfig, RunConfig, TrainConfig
+from kerasaudio.datasets.base import make_regression_task
 from kerasaudio.errors import UserError
 from kerasaudio.features import GIVEN
+from kerasaudio.models import heads
 
 
 def run(tmp_path, arch="gru", hparams=None, **train_options):
@@ -106,6 +108,25 @@ def test_adamw_with_weight_decay_trains_with_it_and_records_it(tmp_path):
     optimizer = keras.models.load_model(run_dir / "best.keras").optimizer
     assert isinstance(optimizer, keras.optimizers.AdamW)
     assert optimizer.weight_decay == pytest.approx(1e-3)
+
+
+def test_label_smoothing_trains_with_smoothed_targets_and_records_it(tmp_path):
+    run_dir, _ = train.fit(run(tmp_path, label_smoothing=0.1, epochs=1), make_sequences(30),
+                           verbose=0)
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["train"]["label_smoothing"] == 0.1
+    loss = keras.models.load_model(run_dir / "best.keras").loss["label"]
+    assert isinstance(loss, heads.SmoothedCrossentropy) and loss.label_smoothing == 0.1
+
+
+def test_label_smoothing_without_a_class_to_smooth_is_a_user_error(tmp_path):
+    data = make_sequences(30)
+    level = np.linspace(0, 1, len(data.lengths), dtype=np.float32)
+    only_regression = dataclasses.replace(data, targets={"level": level},
+                                          tasks=[make_regression_task("level", bounded=True)])
+    with pytest.raises(UserError, match="--label-smoothing smooths class targets"):
+        train.fit(run(tmp_path / "out", label_smoothing=0.1), only_regression, verbose=0)
+    assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize(("options", "message"), [

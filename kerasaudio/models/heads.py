@@ -52,20 +52,52 @@ def layer_names(task: Task) -> list:
     return [task.name] if task.kind == "classification" else [f"{task.name}_value", task.name]
 
 
+def _crossentropy(classes, y_pred, label_smoothing: float):
+    """Cross-entropy against class indices; with `label_smoothing`, against their one-hot
+    targets moved that far towards uniform (Keras's sparse cross-entropy has no smoothing)."""
+    if not label_smoothing:
+        return keras.losses.sparse_categorical_crossentropy(classes, y_pred)
+    targets = keras.ops.one_hot(keras.ops.cast(classes, "int32"), keras.ops.shape(y_pred)[-1])
+    return keras.losses.categorical_crossentropy(targets, y_pred,
+                                                 label_smoothing=label_smoothing)
+
+
 @keras.saving.register_keras_serializable(package="kerasaudio")
-class MixupCrossentropy(keras.losses.Loss):
-    """Sparse categorical cross-entropy; against mixup's training targets (class, partner's
-    class, lam), lam * CE(class) + (1 - lam) * CE(partner's class), which is the
-    cross-entropy against the mixed one-hot targets. Validation and test targets stay
-    classes, so the same compiled model scores them as usual."""
+class SmoothedCrossentropy(keras.losses.Loss):
+    """Sparse categorical cross-entropy against targets smoothed by `label_smoothing`: the
+    true class weighs 1 - label_smoothing + label_smoothing / classes, every other class
+    label_smoothing / classes."""
+
+    def __init__(self, label_smoothing: float = 0.0, name: str = "smoothed_crossentropy",
+                 **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.label_smoothing = label_smoothing
+
+    def call(self, y_true, y_pred):
+        return _crossentropy(y_true, y_pred, self.label_smoothing)
+
+    def get_config(self):
+        return {**super().get_config(), "label_smoothing": self.label_smoothing}
+
+
+@keras.saving.register_keras_serializable(package="kerasaudio")
+class MixupCrossentropy(SmoothedCrossentropy):
+    """Sparse categorical cross-entropy (smoothed as SmoothedCrossentropy's); against
+    mixup's training targets (class, partner's class, lam), lam * CE(class) + (1 - lam) *
+    CE(partner's class), which is the cross-entropy against the mixed one-hot targets.
+    Validation and test targets stay classes, so the same compiled model scores them as
+    usual."""
+
+    def __init__(self, label_smoothing: float = 0.0, name: str = "mixup_crossentropy",
+                 **kwargs):
+        super().__init__(label_smoothing, name=name, **kwargs)
 
     def call(self, y_true, y_pred):
         if len(y_true.shape) < len(y_pred.shape):
-            return keras.losses.sparse_categorical_crossentropy(y_true, y_pred)
+            return _crossentropy(y_true, y_pred, self.label_smoothing)
         lam = y_true[..., 2]
-        return (lam * keras.losses.sparse_categorical_crossentropy(y_true[..., 0], y_pred)
-                + (1 - lam) * keras.losses.sparse_categorical_crossentropy(y_true[..., 1],
-                                                                           y_pred))
+        return (lam * _crossentropy(y_true[..., 0], y_pred, self.label_smoothing)
+                + (1 - lam) * _crossentropy(y_true[..., 1], y_pred, self.label_smoothing))
 
 
 @keras.saving.register_keras_serializable(package="kerasaudio")
@@ -78,12 +110,19 @@ class MixupAccuracy(keras.metrics.SparseCategoricalAccuracy):
         return super().update_state(y_true, y_pred, sample_weight)
 
 
-def losses(tasks: list[Task], mixup: bool = False) -> dict:
-    """Each task's loss; with `mixup`, one that also reads mixup's class targets."""
+def losses(tasks: list[Task], mixup: bool = False, label_smoothing: float = 0.0) -> dict:
+    """Each task's loss; with `mixup`, one that also reads mixup's class targets; with
+    `label_smoothing`, classes' targets smoothed."""
     # Keras computes cross-entropy from the softmax's logits, so probabilities as outputs
     # cost no numerical stability (the course project's "softmax before cross-entropy" bug
     # cannot happen).
-    crossentropy = MixupCrossentropy if mixup else keras.losses.SparseCategoricalCrossentropy
+    def crossentropy():
+        if mixup:
+            return MixupCrossentropy(label_smoothing)
+        if label_smoothing:
+            return SmoothedCrossentropy(label_smoothing)
+        return keras.losses.SparseCategoricalCrossentropy()
+
     return {task.name: crossentropy() if task.kind == "classification"
             else keras.losses.MeanSquaredError() for task in tasks}
 
