@@ -102,7 +102,8 @@ def evaluate_run(run_dir, split: str = "test", training: bool = False) -> dict:
     """Computes the report of `split` from the run directory, writes it into metrics.json
     (under "evaluation") and report.md, and draws the plots into plots/.
 
-    Test predictions are written by `fit`; other splits are predicted here with best.keras.
+    Test predictions are written by `fit`; other splits are predicted here with best.keras,
+    every time: the data under the run's path may have changed since an earlier evaluate.
     report.md says when the run is not complete, unless `training` (the run's own report,
     written before its status.json says complete).
 
@@ -112,7 +113,7 @@ def evaluate_run(run_dir, split: str = "test", training: bool = False) -> dict:
     run_dir = Path(run_dir)
     record = runs.read_record(run_dir)
     path = runs.predictions_path(run_dir, split)
-    if not path.exists() and split != "test":
+    if split != "test":
         # TensorFlow only when a model must run (compare reads this module too).
         from kerasaudio import inference
 

@@ -190,6 +190,11 @@ def test_evaluate_val_split_runs_the_saved_model(toy_run, monkeypatch):
     assert val < text.index("plots/confusion_label_val_counts.png")
     assert test < text.index("Baselines on the test split") < val  # baselines are the test's
     assert text.count("Baselines") == 1
+    # Predicted anew each time, from the data as it is: examples gone since are named, not
+    # scored from the predictions an earlier evaluate left.
+    monkeypatch.setattr("kerasaudio.datasets.load", lambda *_: make_sequences(90, seed=1))
+    with pytest.raises(UserError, match="examples of the run's val split are no longer"):
+        evaluate.evaluate_run(toy_run, "val")
 
 
 def test_report_lists_classes_in_the_data_order(tmp_path):
