@@ -76,7 +76,8 @@ class Group(click.Group):
 
 # Failures of the disk or its permissions, which a user fixes, not a bug in kerasaudio.
 FULL = (errno.ENOSPC, errno.EDQUOT)
-DISK_ERRORS = (*FULL, errno.EACCES, errno.EROFS, errno.EPERM, errno.ENOTDIR, errno.EISDIR)
+DISK_ERRORS = (*FULL, errno.EACCES, errno.EROFS, errno.EPERM, errno.ENOTDIR, errno.EISDIR,
+               errno.EEXIST)  # an output another process made meanwhile
 
 
 class FiniteFloatRange(click.FloatRange):
@@ -732,7 +733,8 @@ def evaluate(run_dir, split, data_path):
 @click.argument("run_dir", type=click.Path(file_okay=False))
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @click.option("--out", "csv_path", type=click.Path(dir_okay=False),
-              help="CSV of the predictions [default: RUN_DIR/predict-TIME.csv].")
+              help="CSV of the predictions [default: RUN_DIR/predict-TIME.csv]; never "
+                   "overwritten.")
 @click.option("--submission", type=click.Path(dir_okay=False),
               help="Also write a Kaggle-style submission CSV here: Id (the file's name) and "
                    "one column per task, the predicted value or class "
@@ -751,10 +753,13 @@ def predict(run_dir, paths, csv_path, submission, skip_bad):
     from kerasaudio import runs
     from kerasaudio.datasets.base import Problems
 
-    path = Path(csv_path or Path(run_dir) / f"predict-{time.strftime('%Y%m%d-%H%M%S')}.csv")
     # The folders are searched once: predict_files takes the files found here.
     files = predict_lib.input_files(paths)
-    predict_lib.check_outputs(run_dir, files, [path] + ([Path(submission)] if submission else []))
+    outputs = {"--out": csv_path} if csv_path else {}
+    outputs.update({"--submission": submission} if submission else {})
+    predict_lib.check_outputs(run_dir, files, outputs)
+    if not csv_path:
+        runs.check_writable(run_dir, "--out (by default the run directory)")
     if skip_bad and submission:
         raise UserError("--skip-bad leaves files out, and a --submission needs every file's "
                         "Id; fix or remove the bad files instead")
@@ -769,11 +774,17 @@ def predict(run_dir, paths, csv_path, submission, skip_bad):
     click.echo("\t".join(header[i] for i in shown))
     for row in rows:
         click.echo("\t".join(str(row[i]) for i in shown))
-    runs.write_text(path, predict_lib.to_csv(header, rows))
+    text = predict_lib.to_csv(header, rows)
+    if csv_path:
+        path = Path(csv_path)
+        runs.write_new_text(path, text)
+    else:  # never another predict's of the same second
+        path = runs.write_numbered(Path(run_dir), f"predict-{time.strftime('%Y%m%d-%H%M%S')}",
+                                   ".csv", text)
     # The table is the data on stdout (`predict RUN wavs > preds.tsv`); the rest is status.
     click.echo(f"wrote {path}", err=True)
     if submission:
-        runs.write_text(Path(submission), predict_lib.to_csv(*table))
+        runs.write_new_text(Path(submission), predict_lib.to_csv(*table))
         click.echo(f"wrote {submission}", err=True)
 
 
@@ -822,7 +833,7 @@ def runs_command(folder):
 @click.option("--sort", help="Column to sort by (e.g. test_accuracy, lr, arch).")
 @click.option("--desc", is_flag=True, help="Sort in descending order.")
 @click.option("--csv", "csv_path", type=click.Path(dir_okay=False),
-              help="Also write the table as CSV to this file.")
+              help="Also write the table as CSV to this file (never overwritten).")
 def compare(paths, sort, desc, csv_path):
     """One table of runs and experiments (mean ± 95 % CI) with the baselines.
 
@@ -831,13 +842,15 @@ def compare(paths, sort, desc, csv_path):
     from kerasaudio import compare as compare_lib
     from kerasaudio import runs
 
+    if csv_path:
+        runs.check_new_file(Path(csv_path), "--csv")
     left_out = []
     rows = compare_lib.table(list(paths), sort=sort, descending=desc, left_out=left_out)
     for line in left_out:
         click.echo(f"warning: {line}", err=True)
     click.echo(compare_lib.markdown(rows), nl=False)
     if csv_path:
-        runs.write_text(Path(csv_path), compare_lib.to_csv(rows))
+        runs.write_new_text(Path(csv_path), compare_lib.to_csv(rows))
 
 
 @main.group()

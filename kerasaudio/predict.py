@@ -186,19 +186,19 @@ def submission(header: list, rows: list) -> tuple[list, list]:
             [[name] + [row[i] for i in tasks] for name, row in zip(ids, rows)])
 
 
-def check_outputs(run_dir, files: list, outputs: list) -> None:
-    """Refuses, before anything is predicted or written, an output path that would replace
-    one of the `files` to predict (input_files) or a record of the run (its config.json,
-    say), that is given twice, or whose folder does not exist.
+def check_outputs(run_dir, files: list, outputs: dict) -> None:
+    """Refuses, before anything is predicted or written, an output path (option -> path)
+    that would replace one of the `files` to predict (input_files) or any other file (a
+    record of a run, say), that is given twice, or whose folder does not exist or cannot be
+    written.
 
     Raises:
         UserError: naming the output path.
     """
     runs.load_run(run_dir, warn=False)  # a mistyped run is named as such, not by its --out
     inputs = {p.resolve() for p in files}
-    run = Path(run_dir).resolve()
     seen = set()
-    for out in outputs:
+    for option, out in outputs.items():
         target = Path(out).resolve()
         if not target.parent.is_dir():
             raise UserError(f"{out}: its folder {target.parent} does not exist")
@@ -206,9 +206,7 @@ def check_outputs(run_dir, files: list, outputs: list) -> None:
             raise UserError(f"{out}: is one of the files to predict; write elsewhere")
         if target in seen:
             raise UserError(f"{out}: given for both --out and --submission")
-        if run in target.parents and target.exists() and not target.name.startswith("predict-"):
-            raise UserError(f"{out}: would replace a record of the run {run_dir}; write "
-                            "elsewhere")
+        runs.check_new_file(Path(out), option)
         seen.add(target)
 
 

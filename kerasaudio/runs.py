@@ -3,6 +3,7 @@
 import contextlib
 import csv
 import fcntl
+import itertools
 import json
 import logging
 import math
@@ -112,11 +113,69 @@ def write_text(path: Path, text: str) -> None:
                 os.fchmod(f.fileno(), 0o666 & ~_UMASK)
             f.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as error:
         # A full disk or a kill mid-write leaves no temporary file behind.
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        _name_the_file(error, path)
         raise
+
+
+def _name_the_file(error: BaseException, path: Path) -> None:
+    """Gives a write's OSError without a file name (a full disk's, raised by `write`) the
+    file written, so its one line says which."""
+    if isinstance(error, OSError) and error.filename is None:
+        error.filename = str(path)
+
+
+def write_new_text(path: Path, text: str) -> None:
+    """Writes a file that must not exist yet (a table the user asked for, which may be named
+    after anything, another run's best.keras included), whole or not at all.
+
+    Raises:
+        FileExistsError: when `path` exists, also when another process made it meanwhile
+            (the file is linked into place, which never replaces one).
+    """
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            with contextlib.suppress(OSError):
+                os.fchmod(f.fileno(), 0o666 & ~_UMASK)
+            f.write(text)
+        os.link(tmp, path)
+    except OSError as error:
+        _name_the_file(error, path)
+        raise
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+
+
+def write_numbered(folder: Path, stem: str, suffix: str, text: str) -> Path:
+    """Writes `text` to `folder/stem + suffix`, or, when that exists (the same command
+    started twice in one second), to `stem-2 + suffix`, `stem-3`, ...; returns the path."""
+    for number in itertools.count(1):
+        path = folder / (stem + (f"-{number}" if number > 1 else "") + suffix)
+        try:
+            write_new_text(path, text)
+            return path
+        except FileExistsError:
+            continue
+
+
+def check_new_file(path: Path, option: str) -> None:
+    """Refuses, before any work, an output file that exists or whose folder is missing or
+    cannot be written (`write_new_text` never replaces a file).
+
+    Raises:
+        UserError: naming the option and the file.
+    """
+    path = Path(path)
+    if path.exists():
+        raise UserError(f"{option} {path}: already exists; remove it or give another name")
+    if not path.absolute().parent.is_dir():
+        raise UserError(f"{option} {path}: its folder {path.absolute().parent} does not exist")
+    check_writable(path.absolute().parent, option)
 
 
 def write_json(path: Path, data) -> None:

@@ -189,13 +189,14 @@ def test_evaluating_a_run_that_did_not_complete_warns(tone_run, tmp_path):
 def test_predict_never_writes_over_its_inputs_or_the_runs_record(tone_run, wav_folder,
                                                                 tmp_path):
     wav = sorted(wav_folder.glob("*.wav"))[0]
-    kept = {path: path.read_bytes() for path in (wav, Path(tone_run) / "config.json")}
     twin = tmp_path / "other" / wav.name  # a second file of the same name, elsewhere
     twin.parent.mkdir()
     twin.write_bytes(wav.read_bytes())
+    kept = {path: path.read_bytes() for path in (wav, Path(tone_run) / "config.json", twin)}
     for paths, options, message in [
             ([wav_folder], ["--out", wav], "is one of the files to predict"),
-            ([wav], ["--out", Path(tone_run) / "config.json"], "would replace a record of"),
+            ([wav], ["--out", Path(tone_run) / "config.json"], "already exists"),
+            ([wav], ["--out", twin], "already exists"),  # any file, not only a run's
             ([wav], ["--out", tmp_path / "nowhere" / "p.csv"], "does not exist"),
             ([wav], ["--out", tmp_path / "p.csv", "--submission", tmp_path / "p.csv"],
              "given for both"),
@@ -209,6 +210,24 @@ def test_predict_never_writes_over_its_inputs_or_the_runs_record(tone_run, wav_f
         assert message in result.stderr and result.stderr.count("\n") == 1, result.stderr
     assert all(path.read_bytes() == data for path, data in kept.items())
     assert not (tmp_path / "p.csv").exists()  # nothing written before the submission failed
+
+
+def test_tables_the_user_asks_for_never_replace_a_file(tone_run, tmp_path):
+    victim = tmp_path / "best.keras"  # another run's model, say
+    victim.write_bytes(b"a model")
+    result = CliRunner().invoke(cli.main, ["compare", str(tone_run), "--csv", str(victim)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert "already exists" in result.stderr and victim.read_bytes() == b"a model"
+    result = CliRunner().invoke(cli.main, ["compare", str(tone_run), "--csv",
+                                           str(tmp_path / "table.csv")])
+    assert result.exit_code == 0 and tone_run.name in (tmp_path / "table.csv").read_text()
+    # Two predicts of one run in the same second: each keeps its table.
+    first = runs.write_numbered(tmp_path, "predict-20260101-000000", ".csv", "first\n")
+    second = runs.write_numbered(tmp_path, "predict-20260101-000000", ".csv", "second\n")
+    assert (first.name, second.name) == ("predict-20260101-000000.csv",
+                                         "predict-20260101-000000-2.csv")
+    assert (first.read_text(), second.read_text()) == ("first\n", "second\n")
+    assert not list(tmp_path.glob("*.tmp"))
 
 
 def test_finetune_warns_when_its_test_split_holds_the_source_s_training_files(tmp_path,
