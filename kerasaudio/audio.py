@@ -1,6 +1,7 @@
 """Reading audio files: any format libsndfile reads (WAV, FLAC, OGG, ...), mixed down to mono
 and resampled with soxr to the rate the features were computed at."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,12 @@ def is_audio(path: Path) -> bool:
     return Path(path).suffix.lower() in AUDIO_SUFFIXES
 
 
+def is_file_or_broken_link(path: Path) -> bool:
+    """Whether a path found in a folder is a file to read: a file, or a link whose file is
+    gone, which reading then names instead of leaving it out without a word."""
+    return path.is_file() or (path.is_symlink() and not path.exists())
+
+
 def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     """A file's samples as float32 mono in [-1, 1] at `sample_rate` Hz.
 
@@ -42,6 +49,8 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     import soxr
 
     path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"{path}: a link to {os.readlink(path)}, which does not exist")
     if not path.is_file():
         raise UserError(f"{path}: no such file")
     try:

@@ -35,8 +35,8 @@ def input_files(paths) -> list:
     found = []
     for path in map(Path, paths):
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*")
-                            if p.is_file() and (audio.is_audio(p) or is_array(p)))
+            found += sorted(p for p in path.rglob("*") if audio.is_file_or_broken_link(p)
+                            and (audio.is_audio(p) or is_array(p)))
         elif not path.exists():
             raise UserError(f"{path}: no such file or folder")
         elif audio.is_audio(path) or is_array(path):

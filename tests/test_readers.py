@@ -341,6 +341,9 @@ def bad_audio_cases(tmp_path):
     soundfile.write(short / "high" / "2.wav", np.full(1, 0.5), 8000)
     cases["one sample"] = (short, r"high/2.wav: 0.125 ms long, shorter than one analysis "
                                   r"window \(25 ms\)")
+    linked = write_audio_folder(tmp_path / "linked", per_class=3)
+    (linked / "mid" / "3.wav").symlink_to(tmp_path / "gone.wav")  # a file moved away since
+    cases["broken link"] = (linked, r"mid/3.wav: a link to .*gone.wav, which does not exist")
     twice = write_audio_folder(tmp_path / "twice", per_class=3)
     samples, rate = soundfile.read(twice / "low" / "1.wav")
     soundfile.write(twice / "low" / "1.flac", samples, rate)
@@ -595,6 +598,13 @@ def test_bad_data_is_one_line_naming_the_file(tmp_path, cases):
         with pytest.raises(UserError, match=message):
             datasets.load(DataConfig(name=str(path)), FeatureConfig())
             pytest.fail(f"{case}: loaded")
+
+
+def test_predict_reads_a_broken_link_in_a_folder_rather_than_leaving_it_out(tmp_path):
+    linked, message = bad_audio_cases(tmp_path)["broken link"]
+    (found,) = [p for p in predict.input_files([linked]) if p.is_symlink()]
+    with pytest.raises(UserError, match=message):
+        audio.read(found, 16000)
 
 
 def write_multitask_folder(root, n: int = 40, seed: int = 0):

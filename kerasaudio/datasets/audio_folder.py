@@ -35,7 +35,8 @@ def _class_folders(folder: Path) -> dict:
     _refuse_loose_files(folder)
     found = {}
     for sub in _subfolders(folder):
-        files = sorted(p for p in sub.rglob("*") if p.is_file() and audio.is_audio(p))
+        files = sorted(p for p in sub.rglob("*")
+                       if audio.is_file_or_broken_link(p) and audio.is_audio(p))
         if not files:
             raise UserError(f"{sub}: no audio files ({', '.join(audio.AUDIO_SUFFIXES)})")
         _refuse_two_formats(files)
