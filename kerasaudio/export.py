@@ -18,6 +18,7 @@ returns, per task, the class probabilities, `<task>_class` (the most probable cl
 frame classifiers return them per frame, (batch, frames, ...), with `num_frames`.
 """
 
+import errno
 import os
 import shutil
 import tempfile
@@ -35,6 +36,15 @@ DEFAULT_NAMES = {"keras": "model.keras", "savedmodel": "savedmodel", "tflite": "
                  "onnx": "model.onnx"}
 ONNX_OPSET = 17
 ENDPOINT = "serve"
+
+
+def _raise_full_disk_as_the_export(error: Exception, out: Path) -> None:
+    """Raises a full disk's error, from the OS or from TensorFlow's writers, as an OSError
+    naming `out`: the file being made, not the run's best.keras being copied from."""
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+        raise OSError(error.errno, error.strerror, str(out)) from None
+    if "No space left on device" in str(error):  # tf.errors.ResourceExhaustedError
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out)) from None
 
 
 def _windows(x, num_frames, window: int, edge: str):
@@ -203,6 +213,9 @@ def export(run_dir, fmt: str, out=None) -> Path:
         else:
             tmp.write_bytes(_tflite_bytes(model, cfg, class_names))
         os.replace(tmp, out)
+    except Exception as error:
+        _raise_full_disk_as_the_export(error, out)
+        raise
     finally:
         # A full disk or an error half-way leaves no hidden temporary file or folder.
         if tmp.is_dir():

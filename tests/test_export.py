@@ -212,6 +212,25 @@ def test_predict_never_writes_over_its_inputs_or_the_runs_record(tone_run, wav_f
     assert not (tmp_path / "p.csv").exists()  # nothing written before the submission failed
 
 
+@pytest.mark.parametrize(("fmt", "writer", "error"), [
+    ("keras", "shutil.copyfile", OSError(28, "No space left on device", "best.keras")),
+    ("savedmodel", "kerasaudio.export._write_savedmodel",
+     tf.errors.ResourceExhaustedError(None, None, "tmp/saved_model.pb; No space left on device")),
+])
+def test_an_export_on_a_full_disk_is_one_line_naming_the_export(tone_run, tmp_path,
+                                                                monkeypatch, fmt, writer, error):
+    def full(*_):
+        raise error
+
+    monkeypatch.setattr(writer, full)
+    out = tmp_path / ("m.keras" if fmt == "keras" else "sm")
+    result = CliRunner().invoke(cli.main, ["export", str(tone_run), "--format", fmt,
+                                           "--out", str(out)])
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+    assert result.stderr.startswith(f"error: {out}: No space left on device"), result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing half-made left
+
+
 def test_tables_the_user_asks_for_never_replace_a_file(tone_run, tmp_path):
     victim = tmp_path / "best.keras"  # another run's model, say
     victim.write_bytes(b"a model")
