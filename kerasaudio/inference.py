@@ -4,6 +4,7 @@ data set's order, predictions.csv, and the splits a run recorded (splits.json). 
 it."""
 
 import csv
+import logging
 import os
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from kerasaudio import datasets, models, pipeline, runs
 from kerasaudio.config import RunConfig
 from kerasaudio.datasets.base import SPLITS, Dataset
 from kerasaudio.errors import UserError
+
+log = logging.getLogger(__name__)
 
 EVAL_BATCH = 256
 
@@ -154,6 +157,9 @@ def recorded_split(run_dir: Path, dataset: Dataset, split: str) -> Dataset:
     """
     path = run_dir / SPLITS_FILE
     if not path.exists():
+        log.warning(f"{run_dir}: has no {SPLITS_FILE} (from before runs recorded their splits, "
+                    f"or deleted): its {split} split is the one the data set draws today, which "
+                    "holds other examples if the data changed since")
         return dataset.subset(split)
     recorded = recorded_ids(run_dir, split)
     if not recorded:

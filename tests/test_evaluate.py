@@ -2,6 +2,7 @@
 report and plots of a real (toy) run, and the compare table."""
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 
@@ -195,6 +196,19 @@ def test_evaluate_val_split_runs_the_saved_model(toy_run, monkeypatch):
     monkeypatch.setattr("kerasaudio.datasets.load", lambda *_: make_sequences(90, seed=1))
     with pytest.raises(UserError, match="examples of the run's val split are no longer"):
         evaluate.evaluate_run(toy_run, "val")
+
+
+def test_a_split_without_its_record_is_drawn_again_with_a_warning(toy_run, tmp_path,
+                                                                  monkeypatch, caplog):
+    run_dir = tmp_path / "run"
+    shutil.copytree(toy_run, run_dir)
+    (run_dir / "splits.json").unlink()
+    data = make_sequences(90)
+    monkeypatch.setattr("kerasaudio.datasets.load", lambda *_: data)
+    with caplog.at_level("WARNING", logger="kerasaudio.inference"):
+        report = evaluate.evaluate_run(run_dir, "val")
+    assert f"{run_dir}: has no splits.json" in caplog.text
+    assert sum(report["label"]["classes"][c]["support"] for c in "abc") == 30
 
 
 def test_report_lists_classes_in_the_data_order(tmp_path):
