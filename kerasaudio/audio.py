@@ -53,6 +53,8 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
         raise UserError(f"{path}: a link to {os.readlink(path)}, which does not exist")
     if not path.is_file():
         raise UserError(f"{path}: no such file")
+    if not os.access(path, os.R_OK):  # libsndfile would say "System error"
+        raise UserError(f"{path}: not readable (permission denied)")
     try:
         samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:

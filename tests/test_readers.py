@@ -3,6 +3,7 @@
 import dataclasses
 import gzip
 import json
+import os
 import re
 import subprocess
 import sys
@@ -598,6 +599,18 @@ def test_bad_data_is_one_line_naming_the_file(tmp_path, cases):
         with pytest.raises(UserError, match=message):
             datasets.load(DataConfig(name=str(path)), FeatureConfig())
             pytest.fail(f"{case}: loaded")
+
+
+def test_an_unreadable_file_or_class_folder_is_named_as_such(tmp_path, monkeypatch):
+    root = write_audio_folder(tmp_path / "tones", per_class=3)
+    denied = {root / "low" / "1.wav", root / "mid"}  # chmod 000 (root would read them anyway)
+    allowed = os.access
+    monkeypatch.setattr(os, "access", lambda path, mode: Path(path) not in denied
+                        and allowed(path, mode))
+    with pytest.raises(UserError, match=r"tones/low/1.wav: not readable \(permission denied"):
+        audio.read(root / "low" / "1.wav", 16000)
+    with pytest.raises(UserError, match=r"tones/mid: cannot be read \(permission denied\)"):
+        datasets.load(DataConfig(name=str(root)), FeatureConfig())
 
 
 def test_predict_reads_a_broken_link_in_a_folder_rather_than_leaving_it_out(tmp_path):

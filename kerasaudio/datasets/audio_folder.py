@@ -12,6 +12,7 @@ feature configuration's rate; the features are then computed as for the built-in
 """
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +36,8 @@ def _class_folders(folder: Path) -> dict:
     _refuse_loose_files(folder)
     found = {}
     for sub in _subfolders(folder):
+        if not os.access(sub, os.R_OK | os.X_OK):  # its files would not be found
+            raise UserError(f"{sub}: cannot be read (permission denied)")
         files = sorted(p for p in sub.rglob("*")
                        if audio.is_file_or_broken_link(p) and audio.is_audio(p))
         if not files:
