@@ -500,7 +500,9 @@ def load_run(run_dir, warn: bool = True) -> RunRecord:
     """
     record = read_record(run_dir)
     if not (record.path / "best.keras").is_file():
-        raise UserError(f"{record.path}: has no best.keras (the run never finished an epoch)")
+        why = ("it was moved or deleted since" if incomplete(record.path) is None
+               else "the run never finished an epoch")
+        raise UserError(f"{record.path}: has no best.keras ({why})")
     if warn:
         warn_if_incomplete(record.path)
     return record

@@ -167,6 +167,17 @@ def test_a_run_that_did_not_complete_is_used_with_a_warning(tone_run, tmp_path, 
     assert "not complete" not in caplog.text
 
 
+def test_a_run_without_best_keras_is_named_with_the_likely_cause(tone_run, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tone_run, run_dir)
+    (run_dir / "best.keras").unlink()
+    with pytest.raises(UserError, match="has no best.keras \\(it was moved or deleted since"):
+        runs.load_run(run_dir)
+    runs.write_json(run_dir / "status.json", {"status": "interrupted"})
+    with pytest.raises(UserError, match="has no best.keras \\(the run never finished an"):
+        runs.load_run(run_dir)
+
+
 def test_evaluating_a_run_that_did_not_complete_warns(tone_run, tmp_path):
     run_dir = tmp_path / "run"
     shutil.copytree(tone_run, run_dir)
