@@ -43,8 +43,9 @@ def _raise_full_disk_as_the_export(error: Exception, out: Path) -> None:
     naming `out`: the file being made, not the run's best.keras being copied from."""
     if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
         raise OSError(error.errno, error.strerror, str(out)) from None
-    if "No space left on device" in str(error):  # tf.errors.ResourceExhaustedError
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(out)) from None
+    for code in (errno.ENOSPC, errno.EDQUOT):  # tf.errors.ResourceExhaustedError's text
+        if os.strerror(code) in str(error):
+            raise OSError(code, os.strerror(code), str(out)) from None
 
 
 def _windows(x, num_frames, window: int, edge: str):

@@ -190,7 +190,7 @@ def check_outputs(run_dir, files: list, outputs: dict) -> None:
     """Refuses, before anything is predicted or written, an output path (option -> path)
     that would replace one of the `files` to predict (input_files) or any other file (a
     record of a run, say), that is given twice, or whose folder does not exist or cannot be
-    written.
+    written (`runs.check_new_file`).
 
     Raises:
         UserError: naming the output path.
@@ -200,8 +200,6 @@ def check_outputs(run_dir, files: list, outputs: dict) -> None:
     seen = set()
     for option, out in outputs.items():
         target = Path(out).resolve()
-        if not target.parent.is_dir():
-            raise UserError(f"{out}: its folder {target.parent} does not exist")
         if target in inputs:
             raise UserError(f"{out}: is one of the files to predict; write elsewhere")
         if target in seen:

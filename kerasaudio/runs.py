@@ -2,6 +2,7 @@
 
 import contextlib
 import csv
+import errno
 import fcntl
 import itertools
 import json
@@ -142,13 +143,26 @@ def write_new_text(path: Path, text: str) -> None:
             with contextlib.suppress(OSError):
                 os.fchmod(f.fileno(), 0o666 & ~_UMASK)
             f.write(text)
-        os.link(tmp, path)
+        try:
+            os.link(tmp, path)
+        except OSError as error:
+            if error.errno not in NO_HARD_LINKS:
+                raise
+            # vfat, exFAT, some network and FUSE mounts: made exclusively instead (a kill
+            # mid-write may then leave part of the file, never a replaced one).
+            with open(path, "x") as f:
+                f.write(text)
     except OSError as error:
-        _name_the_file(error, path)
+        # The output, not the temporary file the error names (and which is gone).
+        error.filename, error.filename2 = str(path), None
         raise
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+# What os.link raises on file systems without hard links.
+NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS)
 
 
 def write_numbered(folder: Path, stem: str, suffix: str, text: str) -> Path:
@@ -171,7 +185,7 @@ def check_new_file(path: Path, option: str) -> None:
         UserError: naming the option and the file.
     """
     path = Path(path)
-    if path.exists():
+    if path.exists() or path.is_symlink():  # a link, even to nothing, is not replaced
         raise UserError(f"{option} {path}: already exists; remove it or give another name")
     if not path.absolute().parent.is_dir():
         raise UserError(f"{option} {path}: its folder {path.absolute().parent} does not exist")

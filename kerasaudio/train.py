@@ -279,6 +279,9 @@ def check_options(cfg: RunConfig, dataset: Dataset, kind: str) -> None:
     if cfg.train.mixup and cfg.train.overfit_batches:
         raise UserError("--overfit-batches checks that the loss can reach ~0, which mixed "
                         "targets never let it: use --mixup 0")
+    if cfg.train.label_smoothing and cfg.train.overfit_batches:
+        raise UserError("--overfit-batches checks that the loss can reach ~0, which smoothed "
+                        "targets never let it: use --label-smoothing 0")
     if cfg.train.label_smoothing and not any(task.kind == "classification"
                                              for task in dataset.tasks):
         raise UserError("--label-smoothing smooths class targets; this data set has only "

@@ -86,6 +86,7 @@ music() {  # issue 24: the music course project's experiments on music-genres, 1
   source=$(ls -d "$out"/*-cnn2d-music-genres | head -n 1)  # the genre classifier
   python cli.py finetune --from "$source" --tasks valence,energy,danceability \
     --freeze-epochs 3 --epochs 10 --out "$out"
+  rm -f results/music_runs.csv  # compare --csv never replaces a file
   python cli.py compare "$out" --csv results/music_runs.csv
 }
 
@@ -103,6 +104,7 @@ music_transfer() {  # issue 24 part 3: the genre classifier's backbone against s
         --freeze-epochs 3 --epochs 10 --train-fraction $fraction --seed $seed --out "$out"
     done
   done
+  rm -f results/music_transfer.csv  # compare --csv never replaces a file
   python cli.py compare "$out" --csv results/music_transfer.csv
 }
 

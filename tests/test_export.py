@@ -1,7 +1,9 @@
 """predict on audio files, and exported models that compute their own features."""
 
+import errno
 import json
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -258,6 +260,24 @@ def test_tables_the_user_asks_for_never_replace_a_file(tone_run, tmp_path):
                                          "predict-20260101-000000-2.csv")
     assert (first.read_text(), second.read_text()) == ("first\n", "second\n")
     assert not list(tmp_path.glob("*.tmp"))
+    # A link, even to nothing, is not written through.
+    (tmp_path / "link.csv").symlink_to(tmp_path / "nothing")
+    with pytest.raises(UserError, match="link.csv: already exists"):
+        runs.check_new_file(tmp_path / "link.csv", "--out")
+
+
+def test_a_new_file_is_written_where_hard_links_are_not_made(tmp_path, monkeypatch):
+    def no_links(*_):  # vfat, exFAT, some network and FUSE mounts
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    runs.write_new_text(tmp_path / "p.csv", "a,b\n")
+    assert (tmp_path / "p.csv").read_text() == "a,b\n"
+    with pytest.raises(FileExistsError) as raised:  # the output named, not a temporary file
+        runs.write_new_text(tmp_path / "p.csv", "c,d\n")
+    assert raised.value.filename == str(tmp_path / "p.csv")
+    assert (tmp_path / "p.csv").read_text() == "a,b\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["p.csv"]
 
 
 def test_finetune_warns_when_its_test_split_holds_the_source_s_training_files(tmp_path,

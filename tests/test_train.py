@@ -134,6 +134,7 @@ def test_label_smoothing_without_a_class_to_smooth_is_a_user_error(tmp_path):
     ({"optimizer": "rmsprop"}, "unknown optimizer 'rmsprop'"),
     ({"schedule": "step"}, "unknown schedule 'step'"),
     ({"mixup": 0.2, "overfit_batches": 2}, "--overfit-batches checks that the loss can reach"),
+    ({"label_smoothing": 0.1, "overfit_batches": 2}, "which smoothed targets never let it"),
 ])
 def test_bad_training_options_are_user_errors_before_anything_is_written(tmp_path, options,
                                                                          message):

@@ -52,7 +52,8 @@ def _class_folders(folder: Path) -> dict:
 def _refuse_loose_files(folder: Path) -> None:
     """Raises UserError for audio files directly in `folder`, which have no class (or split)
     and would be left out without a word."""
-    loose = sorted(p.name for p in folder.iterdir() if p.is_file() and audio.is_audio(p))
+    loose = sorted(p.name for p in folder.iterdir()
+                   if audio.is_file_or_broken_link(p) and audio.is_audio(p))
     if loose:
         raise UserError(f"{folder}: {len(loose)} audio file{'s' * (len(loose) > 1)} outside "
                         "the class folders "
