@@ -4,6 +4,7 @@ data set's order, predictions.csv, and the splits a run recorded (splits.json). 
 it."""
 
 import csv
+import io
 import logging
 import os
 from pathlib import Path
@@ -51,24 +52,24 @@ class Batches:
 def write_predictions(path: Path, dataset: Dataset, outputs: dict) -> None:
     """One row per test example (or frame): per task the true and predicted class and the
     predicted class's probability, or the true and predicted value."""
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as f:
-        writer = csv.writer(f)
-        header = ["index"]
-        columns = [np.arange(len(next(iter(outputs.values()))))]
-        for task in dataset.tasks:
-            predicted, true = outputs[task.name], dataset.targets[task.name]
-            if task.kind == "regression":
-                header += [f"{task.name}_true", f"{task.name}_pred"]
-                columns += [np.char.mod("%.6f", true), np.char.mod("%.6f", predicted)]
-                continue
-            header += [f"{task.name}_true", f"{task.name}_pred", f"{task.name}_prob"]
-            names = np.array(dataset.class_names[task.name])
-            columns += [names[true], names[predicted.argmax(axis=1)],
-                        np.char.mod("%.6f", predicted.max(axis=1))]
-        writer.writerow(header)
-        writer.writerows(zip(*columns))
-    os.replace(tmp, path)
+    text = io.StringIO()
+    writer = csv.writer(text)
+    header = ["index"]
+    columns = [np.arange(len(next(iter(outputs.values()))))]
+    for task in dataset.tasks:
+        predicted, true = outputs[task.name], dataset.targets[task.name]
+        if task.kind == "regression":
+            header += [f"{task.name}_true", f"{task.name}_pred"]
+            columns += [np.char.mod("%.6f", true), np.char.mod("%.6f", predicted)]
+            continue
+        header += [f"{task.name}_true", f"{task.name}_pred", f"{task.name}_prob"]
+        names = np.array(dataset.class_names[task.name])
+        columns += [names[true], names[predicted.argmax(axis=1)],
+                    np.char.mod("%.6f", predicted.max(axis=1))]
+    writer.writerow(header)
+    writer.writerows(zip(*columns))
+    # Through a temporary file of its own: two evaluates of one split never share one.
+    runs.write_text(path, text.getvalue())
 
 
 def predict(model, batches, order) -> dict:
@@ -173,6 +174,18 @@ def recorded_split(run_dir: Path, dataset: Dataset, split: str) -> Dataset:
     return dataset.take(np.array([where[example] for example in recorded], int))
 
 
+def _check_classes(run_dir: Path, recorded: dict, data: Dataset) -> None:
+    """Raises UserError when the data set's classes are not the run's, in its order: the
+    model's output i is the i-th class the run trained on, and another list (a class folder
+    added, say) would name its predictions and targets wrongly."""
+    for name, classes in data.class_names.items():
+        if name in recorded and list(classes) != list(recorded[name]):
+            raise UserError(f"{run_dir}: the data set's classes of {name!r} are now "
+                            f"{', '.join(map(str, classes))}; the run trained on "
+                            f"{', '.join(map(str, recorded[name]))}: its predictions "
+                            "cannot be named")
+
+
 def write_split_predictions(run_dir: Path, split: str) -> Path:
     """Predicts `split` of the run's data set, as the run recorded it, with its best.keras
     into predictions_<split>.csv."""
@@ -182,6 +195,7 @@ def write_split_predictions(run_dir: Path, split: str) -> Path:
         raise UserError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     data = recorded_split(run_dir, datasets.load(datasets.recorded(cfg.data, record.cwd),
                                                  cfg.features), split)
+    _check_classes(run_dir, record.dataset.class_names, data)
     kind = models.input_kind(cfg.model.arch)
     model = runs.load_model(run_dir, compile=False)
     batches, order = Batches(cfg, kind, cfg.model.hparams).evaluation(data)

@@ -1,6 +1,7 @@
 """Metrics against scikit-learn and hand-computed values, confidence intervals, baselines,
 report and plots of a real (toy) run, and the compare table."""
 
+import dataclasses
 import json
 import shutil
 import warnings
@@ -16,6 +17,7 @@ from sklearn.metrics import classification_report
 
 from kerasaudio import compare, evaluate, plots, runs, train
 from kerasaudio.config import DataConfig, DatasetRecord, ModelConfig, RunConfig, TrainConfig
+from kerasaudio.datasets.base import make_task
 from kerasaudio.errors import UserError
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -196,6 +198,17 @@ def test_evaluate_val_split_runs_the_saved_model(toy_run, monkeypatch):
     monkeypatch.setattr("kerasaudio.datasets.load", lambda *_: make_sequences(90, seed=1))
     with pytest.raises(UserError, match="examples of the run's val split are no longer"):
         evaluate.evaluate_run(toy_run, "val")
+    # A class added since (a folder that sorts first, say) moves every class's number: the
+    # model's outputs would be named wrongly.
+    classes = ["_", "a", "b", "c"]
+    added = dataclasses.replace(data, tasks=[make_task("label", classes)],
+                                class_names={"label": classes},
+                                targets={"label": data.targets["label"] + 1})
+    monkeypatch.setattr("kerasaudio.datasets.load", lambda *_: added)
+    kept = (toy_run / "predictions_val.csv").read_text()
+    with pytest.raises(UserError, match="the data set's classes of 'label' are now _, a, b, c"):
+        evaluate.evaluate_run(toy_run, "val")
+    assert (toy_run / "predictions_val.csv").read_text() == kept
 
 
 def test_a_split_without_its_record_is_drawn_again_with_a_warning(toy_run, tmp_path,
