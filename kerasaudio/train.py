@@ -181,7 +181,17 @@ def validate(cfg: RunConfig) -> None:
     if t.strategy not in distribute.STRATEGIES:
         raise UserError(f"unknown strategy {t.strategy!r}; valid: "
                         f"{', '.join(distribute.STRATEGIES)}")
+    # The command line's ranges, for settings read from a config.json (`fit --config`).
+    _check_number("label_smoothing", t.label_smoothing, below=1)
+    _check_number("mixup", t.mixup)
     models.resolve(cfg.model.arch, cfg.model.hparams)
+
+
+def _check_number(name: str, value, below: float = math.inf) -> None:
+    """Raises UserError unless `value` is a number from 0 up to (not including) `below`."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < below:
+        bound = f"below {below:g}" if below < math.inf else "finite"
+        raise UserError(f"train.{name} is {value!r}; expected a number, at least 0 and {bound}")
 
 
 def check_monitor(monitor: str, dataset: Dataset) -> None:

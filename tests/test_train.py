@@ -135,6 +135,11 @@ def test_label_smoothing_without_a_class_to_smooth_is_a_user_error(tmp_path):
     ({"schedule": "step"}, "unknown schedule 'step'"),
     ({"mixup": 0.2, "overfit_batches": 2}, "--overfit-batches checks that the loss can reach"),
     ({"label_smoothing": 0.1, "overfit_batches": 2}, "which smoothed targets never let it"),
+    # what `fit --config` may read from a config.json, past the command line's ranges
+    ({"label_smoothing": 1.5}, r"train.label_smoothing is 1.5; expected a number, at least 0"),
+    ({"label_smoothing": True}, r"train.label_smoothing is True; expected a number"),
+    ({"label_smoothing": "abc"}, r"train.label_smoothing is 'abc'; expected a number"),
+    ({"mixup": -1}, r"train.mixup is -1; expected a number, at least 0 and finite"),
 ])
 def test_bad_training_options_are_user_errors_before_anything_is_written(tmp_path, options,
                                                                          message):
