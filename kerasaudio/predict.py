@@ -37,7 +37,7 @@ def input_files(paths) -> list:
         if path.is_dir():
             found += sorted(p for p in path.rglob("*") if audio.is_file_or_broken_link(p)
                             and (audio.is_audio(p) or is_array(p)))
-        elif not path.exists():
+        elif not path.exists() and not path.is_symlink():  # a broken link: read names it
             raise UserError(f"{path}: no such file or folder")
         elif audio.is_audio(path) or is_array(path):
             found.append(path)
