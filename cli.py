@@ -68,8 +68,10 @@ class Group(click.Group):
             if error.errno not in DISK_ERRORS:
                 raise
             where = f"{error.filename}: " if error.filename else ""
-            hint = ("; free some space and run the same command again (fit and tune "
-                    "continue where they stopped)" if error.errno in FULL else "")
+            resumes = (" (it continues where it stopped)"
+                       if ctx.invoked_subcommand in ("fit", "tune") else "")
+            hint = (f"; free some space and run the same command again{resumes}"
+                    if error.errno in FULL else "")
             click.echo(f"error: {where}{error.strerror}{hint}", err=True)
             ctx.exit(2)
 

@@ -242,7 +242,7 @@ def test_a_full_disk_is_one_line_with_exit_status_2(tmp_path, monkeypatch):
     assert result.exit_code == 2
     assert result.stderr.strip() == (f"error: {tmp_path / 'info' / 'info.json'}: No space left "
                                      "on device; free some space and run the same command "
-                                     "again (fit and tune continue where they stopped)")
+                                     "again")  # only fit and tune continue where they stopped
 
 
 def test_the_search_space_passes_the_hyperparameter_checks():
