@@ -181,9 +181,14 @@ def _check_classes(run_dir: Path, recorded: dict, data: Dataset) -> None:
     for name, classes in data.class_names.items():
         if name in recorded and list(classes) != list(recorded[name]):
             raise UserError(f"{run_dir}: the data set's classes of {name!r} are now "
-                            f"{', '.join(map(str, classes))}; the run trained on "
-                            f"{', '.join(map(str, recorded[name]))}: its predictions "
-                            "cannot be named")
+                            f"{_few(classes)}; the run trained on {_few(recorded[name])}: its "
+                            "predictions cannot be named")
+
+
+def _few(classes, shown: int = 6) -> str:
+    """A class list for one line: the first few, and how many in all."""
+    names = ", ".join(map(str, classes[:shown]))
+    return names if len(classes) <= shown else f"{names}, ... ({len(classes)} in all)"
 
 
 def write_split_predictions(run_dir: Path, split: str) -> Path:
