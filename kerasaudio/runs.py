@@ -107,12 +107,7 @@ def write_text(path: Path, text: str) -> None:
     """Writes through a temporary file and a rename, so readers never see half a file."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            # mkstemp makes the file private (0600); a run's records are as readable as the
-            # rest (some file systems, e.g. vfat, refuse the change: no matter).
-            with contextlib.suppress(OSError):
-                os.fchmod(f.fileno(), 0o666 & ~_UMASK)
-            f.write(text)
+        _fill(fd, text)
         os.replace(tmp, path)
     except BaseException as error:
         # A full disk or a kill mid-write leaves no temporary file behind.
@@ -120,6 +115,16 @@ def write_text(path: Path, text: str) -> None:
             os.unlink(tmp)
         _name_the_file(error, path)
         raise
+
+
+def _fill(fd: int, text: str) -> None:
+    """Writes `text` into the temporary file mkstemp opened as `fd`, and closes it."""
+    with os.fdopen(fd, "w") as f:
+        # mkstemp makes the file private (0600); a run's records are as readable as the
+        # rest (some file systems, e.g. vfat, refuse the change: no matter).
+        with contextlib.suppress(OSError):
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)
+        f.write(text)
 
 
 def _name_the_file(error: BaseException, path: Path) -> None:
@@ -139,10 +144,7 @@ def write_new_text(path: Path, text: str) -> None:
     """
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
-            with contextlib.suppress(OSError):
-                os.fchmod(f.fileno(), 0o666 & ~_UMASK)
-            f.write(text)
+        _fill(fd, text)
         try:
             os.link(tmp, path)
         except OSError as error:
