@@ -1,11 +1,11 @@
 """Reading audio files: any format libsndfile reads (WAV, FLAC, OGG, ...), mixed down to mono
 and resampled with soxr to the rate the features were computed at."""
 
-import os
 from pathlib import Path
 
 import numpy as np
 
+from kerasaudio import userfiles
 from kerasaudio.errors import UserError
 
 # What the pinned soundfile wheel's libsndfile (1.2) reads, MP3 included.
@@ -26,12 +26,6 @@ def is_audio(path: Path) -> bool:
     return Path(path).suffix.lower() in AUDIO_SUFFIXES
 
 
-def is_file_or_broken_link(path: Path) -> bool:
-    """Whether a path found in a folder is a file to read: a file, or a link whose file is
-    gone, which reading then names instead of leaving it out without a word."""
-    return path.is_file() or (path.is_symlink() and not path.exists())
-
-
 def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     """A file's samples as float32 mono in [-1, 1] at `sample_rate` Hz.
 
@@ -49,12 +43,7 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     import soxr
 
     path = Path(path)
-    if path.is_symlink() and not path.exists():
-        raise UserError(f"{path}: a link to {os.readlink(path)}, which does not exist")
-    if not path.is_file():
-        raise UserError(f"{path}: no such file")
-    if not os.access(path, os.R_OK):  # libsndfile would say "System error"
-        raise UserError(f"{path}: not readable (permission denied)")
+    userfiles.check_readable(path)  # libsndfile would say "System error" for each
     try:
         samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasaudio import audio, features, inference, models, runs
+from kerasaudio import audio, features, inference, models, runs, userfiles
 from kerasaudio.config import RunConfig
 from kerasaudio.datasets import spectrograms
 from kerasaudio.datasets.base import Dataset, Problems, read_frames
@@ -35,7 +35,7 @@ def input_files(paths) -> list:
     found = []
     for path in map(Path, paths):
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if audio.is_file_or_broken_link(p)
+            found += sorted(p for p in path.rglob("*") if userfiles.is_file_or_broken_link(p)
                             and (audio.is_audio(p) or is_array(p)))
         elif not path.exists() and not path.is_symlink():  # a broken link: read names it
             raise UserError(f"{path}: no such file or folder")

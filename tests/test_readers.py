@@ -481,6 +481,10 @@ def test_an_image_folder_loads_as_rows_and_bad_images_are_named(tmp_path):
     (tmp_path / "pics" / "b" / "wide.png").write_bytes(b"\x89PNG broken")
     with pytest.raises(UserError, match=r"b/wide.png: not a readable image"):
         datasets.load(DataConfig(name=str(tmp_path / "pics")), FeatureConfig())
+    (tmp_path / "pics" / "b" / "wide.png").unlink()
+    (tmp_path / "pics" / "a" / "6.png").symlink_to(tmp_path / "gone.png")  # moved since
+    with pytest.raises(UserError, match=r"a/6.png: a link to .*gone.png, which does not exist"):
+        datasets.load(DataConfig(name=str(tmp_path / "pics")), FeatureConfig())
 
 
 GENRES = ["Rock", "Psych-Rock", "Jazz", "Pop", "Old-Time"]
@@ -699,6 +703,12 @@ def test_a_file_that_is_not_one_npy_array_is_named_as_such(tmp_path, name, probl
         (tmp_path / name).write_text("frame,value\n0,1\n")
     with pytest.raises(UserError, match=problem):
         read_frames(tmp_path / name)
+
+
+def test_a_link_to_an_array_that_is_gone_names_its_target(tmp_path):
+    (tmp_path / "frames.npy").symlink_to(tmp_path / "moved.npy")
+    with pytest.raises(UserError, match=r"frames.npy: a link to .*moved.npy, which does not exist"):
+        read_frames(tmp_path / "frames.npy")
 
 
 def test_a_damaged_gzipped_array_is_named(tmp_path):

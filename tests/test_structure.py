@@ -100,8 +100,8 @@ LAYERS = (
     ("inference", "transfer"),
     ("pipeline", "settings", "resume", "distribute"),
     ("datasets", "features", "augment", "models", "runs", "audio", "cache"),
-    ("config", "errors", "plots", "processes", "progress", "quiet", "monitor", "interrupts",
-     "kerasaudio"),
+    ("config", "errors", "userfiles", "plots", "processes", "progress", "quiet", "monitor",
+     "interrupts", "kerasaudio"),
 )
 
 

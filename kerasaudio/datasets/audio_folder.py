@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasaudio import audio, features, progress
+from kerasaudio import audio, features, progress, userfiles
 from kerasaudio.config import DataConfig, FeatureConfig
 from kerasaudio.datasets.base import SPLITS, Dataset, Problems, as_waves, make_task, read_text
 from kerasaudio.datasets.splits import draw_missing
@@ -39,7 +39,7 @@ def _class_folders(folder: Path) -> dict:
         if not os.access(sub, os.R_OK | os.X_OK):  # its files would not be found
             raise UserError(f"{sub}: cannot be read (permission denied)")
         files = sorted(p for p in sub.rglob("*")
-                       if audio.is_file_or_broken_link(p) and audio.is_audio(p))
+                       if userfiles.is_file_or_broken_link(p) and audio.is_audio(p))
         if not files:
             raise UserError(f"{sub}: no audio files ({', '.join(audio.AUDIO_SUFFIXES)})")
         _refuse_two_formats(files)
@@ -53,7 +53,7 @@ def _refuse_loose_files(folder: Path) -> None:
     """Raises UserError for audio files directly in `folder`, which have no class (or split)
     and would be left out without a word."""
     loose = sorted(p.name for p in folder.iterdir()
-                   if audio.is_file_or_broken_link(p) and audio.is_audio(p))
+                   if userfiles.is_file_or_broken_link(p) and audio.is_audio(p))
     if loose:
         raise UserError(f"{folder}: {len(loose)} audio file{'s' * (len(loose) > 1)} outside "
                         "the class folders "

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasaudio import userfiles
 from kerasaudio.config import SPLITS, FeatureConfig, Task
 from kerasaudio.errors import UserError
 
@@ -185,6 +186,7 @@ def read_frames(path, n_features: int | None = None, transpose: bool = False) ->
         UserError: naming the file, if it is unreadable, of another shape (or another width
             than `n_features`), empty, or not finite.
     """
+    userfiles.check_readable(path)
     try:
         x = _read_npy(path)
     except (OSError, ValueError, EOFError, zlib.error) as error:  # zlib: a damaged .gz

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasaudio import features
+from kerasaudio import features, userfiles
 from kerasaudio.config import DataConfig, FeatureConfig
 from kerasaudio.datasets.base import Dataset, Problems, make_task
 from kerasaudio.datasets.splits import draw_missing
@@ -48,6 +48,7 @@ def load_digits(data: DataConfig, _: FeatureConfig) -> Dataset:
 def _read_image(path: Path) -> np.ndarray:
     from matplotlib import image
 
+    userfiles.check_readable(path)
     try:
         x = image.imread(path)
     except (OSError, ValueError, SyntaxError) as error:
@@ -68,10 +69,11 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     if not classes:
         raise UserError(f"{root}: no class subfolders with images")
-    images, labels, files, width = [], [], [], None
+    images, labels, read, width = [], [], [], None
     problems = Problems(data.skip_bad)
     for k, name in enumerate(classes):
-        paths = sorted(p for p in (root / name).rglob("*") if p.is_file() and is_image(p))
+        paths = sorted(p for p in (root / name).rglob("*")
+                       if userfiles.is_file_or_broken_link(p) and is_image(p))
         if not paths:
             raise UserError(f"{root / name}: no images ({', '.join(IMAGE_SUFFIXES)})")
         for path in paths:
@@ -85,6 +87,6 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
             width = x.shape[1]
             images.append(x)
             labels.append(k)
-            files.append(str(path))
+            read.append(str(path))
     return _dataset(str(root), images, np.array(labels), classes, data,
-                    {"file": np.array(files)}, problems.found)
+                    {"file": np.array(read)}, problems.found)

@@ -1,0 +1,32 @@
+"""Files found in the user's folders, and the one line that says why one cannot be read,
+shared by the readers of audio, images and arrays."""
+
+import os
+from pathlib import Path
+
+from kerasaudio.errors import UserError
+
+
+def is_file_or_broken_link(path: Path) -> bool:
+    """Whether a path found in a folder is a file to read: a file, or a link whose file is
+    gone, which reading then names instead of leaving it out without a word."""
+    path = Path(path)
+    return path.is_file() or (path.is_symlink() and not path.exists())
+
+
+def check_readable(path: Path) -> None:
+    """Raises the line naming why `path` cannot be read as a file, if it cannot.
+
+    Raises:
+        UserError: naming the file, if it is a link to nothing, missing, not a file or not
+            readable.
+    """
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"{path}: a link to {os.readlink(path)}, which does not exist")
+    if not path.exists():
+        raise UserError(f"{path}: no such file")
+    if not path.is_file():
+        raise UserError(f"{path}: not a file")
+    if not os.access(path, os.R_OK):  # the readers would each word it differently
+        raise UserError(f"{path}: not readable (permission denied)")
