@@ -362,7 +362,16 @@ def summary(path: Path) -> dict:
             "metric": metric, "score": score,
             "ensemble_metric": ensemble_metric, "ensemble_score": ensemble_score,
             "status": (f"{sum(map(is_complete, members))}/{len(members)} complete" if record
-                       else _status(path))}
+                       else _run_status(path))}
+
+
+def _run_status(path: Path) -> str:
+    """A run's status for `runs`; a complete run whose model is gone cannot be evaluated,
+    predicted with or exported, which the listing says rather than "complete"."""
+    status = _status(path)
+    if status == "complete" and not (path / "best.keras").is_file():
+        return "complete, best.keras missing"
+    return status
 
 
 def _members_mean(members: list) -> dict:

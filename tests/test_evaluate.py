@@ -259,6 +259,7 @@ def fake_run(parent, name, arch="gru", seed=0, accuracy=0.9, first=2.0, final=0.
         "test": {"accuracy": accuracy, "loss": 0.3}, "first_train_loss": first,
         "final_train_loss": final, "best_epoch": best, "epochs_run": run,
         "seconds_per_epoch": 1.0})
+    (path / "best.keras").touch()
     return path
 
 
@@ -367,6 +368,8 @@ def test_runs_lists_runs_and_experiments_newest_first(tmp_path):
                                                                       "interrupted")
     assert (rows[2]["kind"], rows[2]["status"]) == ("2 seeds", "1/1 complete")
     assert (rows[3]["score"], rows[3]["epochs"], rows[3]["status"]) == (0.8, 8, "complete")
+    (tmp_path / "20260101-100000-gru-toy" / "best.keras").unlink()  # moved or deleted since
+    assert runs.listing(tmp_path)[3]["status"] == "complete, best.keras missing"
 
 
 def test_runs_shows_an_experiments_mean_over_its_finished_seeds_and_its_ensemble(tmp_path):
