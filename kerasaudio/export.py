@@ -200,6 +200,7 @@ def export(run_dir, fmt: str, out=None) -> Path:
         raise UserError(f"{out}: already exists; remove it or give another --out")
     check_writable(out.parent)  # a file where a folder should be, say: mkdir would say less
     model = load_model(run_dir)  # also for keras: a damaged best.keras is not exported
+    made = _missing_folders(out.parent)
     out.parent.mkdir(parents=True, exist_ok=True)
     best = Path(run_dir) / "best.keras"
     # Written under a temporary name and renamed: an interrupted export leaves nothing half-made.
@@ -218,9 +219,30 @@ def export(run_dir, fmt: str, out=None) -> Path:
         _raise_full_disk_as_the_export(error, out)
         raise
     finally:
-        # A full disk or an error half-way leaves no hidden temporary file or folder.
+        # A full disk or an error half-way leaves no hidden temporary file or folder, nor
+        # the folders made for the export.
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
+        if not out.exists():
+            _remove_empty(made)
     return out
+
+
+def _missing_folders(folder: Path) -> list:
+    """The folders that making `folder` would create, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
+
+
+def _remove_empty(folders: list) -> None:
+    """Removes those of `folders` (deepest first) that are still empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:  # something else was put there meanwhile: it stays
+            return

@@ -236,12 +236,12 @@ def test_an_export_on_a_full_disk_is_one_line_naming_the_export(tone_run, tmp_pa
         raise error
 
     monkeypatch.setattr(writer, full)
-    out = tmp_path / ("m.keras" if fmt == "keras" else "sm")
+    out = tmp_path / "exports" / "v2" / ("m.keras" if fmt == "keras" else "sm")
     result = CliRunner().invoke(cli.main, ["export", str(tone_run), "--format", fmt,
                                            "--out", str(out)])
     assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
     assert result.stderr.startswith(f"error: {out}: No space left on device"), result.stderr
-    assert list(tmp_path.iterdir()) == []  # nothing half-made left
+    assert list(tmp_path.iterdir()) == []  # nothing half-made left, nor the folders made for it
 
 
 def test_tables_the_user_asks_for_never_replace_a_file(tone_run, tmp_path):
