@@ -1,6 +1,7 @@
 """Reading audio files: any format libsndfile reads (WAV, FLAC, OGG, ...), mixed down to mono
 and resampled with soxr to the rate the features were computed at."""
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,11 @@ from kerasaudio.errors import UserError
 # What the pinned soundfile wheel's libsndfile (1.2) reads, MP3 included.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".caf")
 MAX_AMPLITUDE = 100.0
+# libsndfile's log of a WAV file whose data chunk is not the size its header gives.
+WAV_DATA_SIZES = re.compile(r"^data : (\d+) \(should be (\d+)\)", re.MULTILINE)
+# Writers that stream (to a pipe, or recording as they go) leave the size 0 or about 2 or
+# 4 GiB (0x7FFFFFFF, 0xFFFFFFFF and the like): they did not know it.
+STREAMED_FROM = 2**31 - 4096
 # A recording whose loudest sample is below this (-60 dBFS) holds no sound a model could
 # classify: a microphone left muted or unplugged records hiss of a few 16-bit steps, which
 # per-utterance normalisation would scale up into a confident class. Speech peaks tens of
@@ -35,7 +41,7 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
             from padding.
 
     Raises:
-        UserError: naming the file, if it is missing, unreadable, empty, shorter than
+        UserError: naming the file, if it is missing, unreadable, cut short, empty, shorter than
             `min_samples`, silent (every sample 0, none above SILENCE_DBFS about the mean,
             or every channel on IDLE_LEVELS neighbouring 8-bit levels) or not finite.
     """
@@ -45,9 +51,12 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     path = Path(path)
     userfiles.check_readable(path)  # libsndfile would say "System error" for each
     try:
-        samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+        with soundfile.SoundFile(path) as f:
+            samples, rate, log = f.read(dtype="float32", always_2d=True), f.samplerate, \
+                f.extra_info
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise UserError(f"{path}: not a readable audio file ({error})") from None
+    _check_whole(path, log)
     if samples.shape[0] == 0:
         raise UserError(f"{path}: holds no samples")
     if not np.all(np.isfinite(samples)):
@@ -81,6 +90,21 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
                         "or fewer (near silence, an idle microphone's); no sound to learn or "
                         "classify")
     return mono
+
+
+def _check_whole(path: Path, log: str) -> None:
+    """Raises UserError for a WAV file cut short (a partial copy or download), which
+    libsndfile reads without complaint as the samples that are there: its log compares the
+    data size the header gives with what the file holds. Streamed files, and writers that
+    count a pad byte, are whole."""
+    found = WAV_DATA_SIZES.search(log)
+    if not found:
+        return
+    promised, held = int(found[1]), int(found[2])
+    streamed = promised == 0 or promised >= STREAMED_FROM
+    if not streamed and held < promised - 1:
+        raise UserError(f"{path}: cut short: its header gives {promised} bytes of samples, "
+                        f"the file holds {held} (a partial copy or download?)")
 
 
 def _idles(samples: np.ndarray) -> bool:

@@ -342,6 +342,11 @@ def bad_audio_cases(tmp_path):
     soundfile.write(short / "high" / "2.wav", np.full(1, 0.5), 8000)
     cases["one sample"] = (short, r"high/2.wav: 0.125 ms long, shorter than one analysis "
                                   r"window \(25 ms\)")
+    cut = write_audio_folder(tmp_path / "cut", per_class=3)
+    whole = (cut / "low" / "2.wav").read_bytes()
+    (cut / "low" / "2.wav").write_bytes(whole[:len(whole) // 2])  # a partial copy
+    cases["cut short"] = (cut, r"low/2.wav: cut short: its header gives \d+ bytes of samples, "
+                               r"the file holds \d+")
     linked = write_audio_folder(tmp_path / "linked", per_class=3)
     (linked / "mid" / "3.wav").symlink_to(tmp_path / "gone.wav")  # a file moved away since
     cases["broken link"] = (linked, r"mid/3.wav: a link to .*gone.wav, which does not exist")
