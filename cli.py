@@ -68,12 +68,23 @@ class Group(click.Group):
             if error.errno not in DISK_ERRORS:
                 raise
             where = f"{error.filename}: " if error.filename else ""
-            resumes = (" (it continues where it stopped)"
-                       if ctx.invoked_subcommand in ("fit", "tune") else "")
-            hint = (f"; free some space and run the same command again{resumes}"
+            hint = (f"; free some space and {ctx.meta.get(RERUN, 'run the same command again')}"
                     if error.errno in FULL else "")
             click.echo(f"error: {where}{error.strerror}{hint}", err=True)
             ctx.exit(2)
+
+
+# ctx.meta's key for what rerunning an interrupted command does, which fit and tune set.
+RERUN = "kerasaudio.rerun"
+
+
+def _rerun_advice(ctx, resumes: bool, instead: str = "") -> str:
+    """What to run after an interruption or a full disk, kept in ctx.meta for
+    `invoke`: the same command again, or (`instead`) it without an option that would start
+    anew; only when the command `resumes` does it continue where it stopped."""
+    rerun = f"run the same command again{instead}"
+    ctx.meta[RERUN] = f"{rerun} (it continues where it stopped)" if resumes else rerun
+    return ctx.meta[RERUN]
 
 
 # Failures of the disk or its permissions, which a user fixes, not a bug in kerasaudio.
@@ -418,6 +429,10 @@ def fit(ctx, repeats, folds, ensemble, resume, verbose, **options):
                 if ctx.get_parameter_source(p) != click.core.ParameterSource.DEFAULT}
     repeats, members_of = settings.ensemble_plan(repeats, folds, ensemble)
     cfg = settings.fit_config(options, explicit)
+    # A multiworker run is never resumed: every worker would have to find the same state.
+    multiworker = cfg.train.strategy == "multiworker"
+    rerun = _rerun_advice(ctx, not multiworker, "" if resume or multiworker else
+                          " without --no-resume")
     from kerasaudio import crossval, interrupts, runs, train
 
     if folds:
@@ -436,8 +451,7 @@ def fit(ctx, repeats, folds, ensemble, resume, verbose, **options):
                 members = [p for p in runs.experiment_runs(experiment) if runs.is_complete(p)]
                 ensemble_dir = crossval.write_ensemble(experiment, members, members_of)
     except KeyboardInterrupt:
-        click.echo("\ninterrupted; run the same command again to continue from the last "
-                   "completed epoch", err=True)
+        click.echo(f"\ninterrupted; {rerun}", err=True)
         sys.exit(130)
     if not folds and repeats == 1:
         click.echo(_summary(metrics))
@@ -606,6 +620,7 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
                            archs, feature_settings, overrides=overrides, tuner=tuner,
                            max_epochs=max_epochs, max_trials=max_trials, objective=objective,
                            name=name, out=out, folds=folds)
+    _rerun_advice(click.get_current_context(), True, " without --overwrite" if overwrite else "")
     role = os.environ.get("KERASTUNER_TUNER_ID")
     # Read and checked before the search's folder and lock are made: bad data leaves none.
     dataset = search.load_data(cfg)
@@ -652,8 +667,8 @@ def _search_or_exit(cfg, dataset, verbose: int, export: bool = False) -> None:
         with interrupts.remembered():
             search.search(cfg, dataset, verbose)
     except KeyboardInterrupt:
-        click.echo(f"\ninterrupted; run the same command again to resume {cfg.directory}",
-                   err=True)
+        click.echo(f"\n{cfg.directory}: interrupted; "
+                   f"{click.get_current_context().meta[RERUN]}", err=True)
         if export:
             _export_so_far(cfg)
         sys.exit(130)

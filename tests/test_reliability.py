@@ -245,6 +245,25 @@ def test_a_full_disk_is_one_line_with_exit_status_2(tmp_path, monkeypatch):
                                      "again")  # only fit and tune continue where they stopped
 
 
+def test_a_full_disk_says_what_rerunning_fit_or_tune_does(tmp_path, monkeypatch):
+    def full_disk(*_, **__):
+        raise OSError(errno.ENOSPC, "No space left on device", "best.keras")
+
+    monkeypatch.setattr(train, "fit", full_disk)
+    monkeypatch.setattr(search, "search", full_disk)
+    fit = ["fit", "--data", "digits-images", "--arch", "dense", "--out", str(tmp_path)]
+    tune = ["tune", "--data", "digits-images", "--arch", "dense", "--out", str(tmp_path)]
+    for command, advice in [
+            (fit, "again (it continues where it stopped)"),
+            (fit + ["--no-resume"], "again without --no-resume (it continues where it stopped)"),
+            (tune, "again (it continues where it stopped)"),
+            (tune + ["--overwrite"], "again without --overwrite (it continues where it stopped)")]:
+        result = CliRunner().invoke(cli.main, command)
+        assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
+        assert result.stderr == ("error: best.keras: No space left on device; free some space "
+                                 f"and run the same command {advice}\n"), command
+
+
 def test_the_search_space_passes_the_hyperparameter_checks():
     """Every value a search may draw is a valid value for fit (dropout 0 is an int there)."""
     for arch in spaces.ARCHITECTURES:
