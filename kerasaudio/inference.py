@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasaudio import datasets, models, pipeline, runs
-from kerasaudio.config import RunConfig
+from kerasaudio.config import DatasetRecord, RunConfig
 from kerasaudio.datasets.base import SPLITS, Dataset
 from kerasaudio.errors import UserError
 
@@ -174,15 +174,26 @@ def recorded_split(run_dir: Path, dataset: Dataset, split: str) -> Dataset:
     return dataset.take(np.array([where[example] for example in recorded], int))
 
 
-def _check_classes(run_dir: Path, recorded: dict, data: Dataset) -> None:
-    """Raises UserError when the data set's classes are not the run's, in its order: the
-    model's output i is the i-th class the run trained on, and another list (a class folder
-    added, say) would name its predictions and targets wrongly."""
+def _check_targets(run_dir: Path, recorded: DatasetRecord, data: Dataset) -> None:
+    """Raises UserError when the data set's targets are not the run's: a target gone, or of
+    another kind (classes that became numbers, say), or classes not the run's, in its order:
+    the model's output i is the i-th class the run trained on, and another list (a class
+    folder added, say) would name its predictions and targets wrongly."""
+    now = {task.name: task for task in data.tasks}
+    for task in recorded.tasks:
+        if task.name not in now:
+            raise UserError(f"{run_dir}: the data set no longer has the target {task.name!r} "
+                            f"the run trained on (it has {_few(list(now))})")
+        if now[task.name].kind != task.kind:
+            raise UserError(f"{run_dir}: the data set's {task.name!r} is now a "
+                            f"{now[task.name].kind} target; the run trained it as "
+                            f"{task.kind}")
     for name, classes in data.class_names.items():
-        if name in recorded and list(classes) != list(recorded[name]):
+        if name in recorded.class_names and list(classes) != list(recorded.class_names[name]):
             raise UserError(f"{run_dir}: the data set's classes of {name!r} are now "
-                            f"{_few(classes)}; the run trained on {_few(recorded[name])}: its "
-                            "predictions cannot be named")
+                            f"{_few(classes)}; the run trained on "
+                            f"{_few(recorded.class_names[name])}: its predictions cannot be "
+                            "named")
 
 
 def _few(classes, shown: int = 6) -> str:
@@ -200,7 +211,7 @@ def write_split_predictions(run_dir: Path, split: str) -> Path:
         raise UserError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")
     data = recorded_split(run_dir, datasets.load(datasets.recorded(cfg.data, record.cwd),
                                                  cfg.features), split)
-    _check_classes(run_dir, record.dataset.class_names, data)
+    _check_targets(run_dir, record.dataset, data)
     kind = models.input_kind(cfg.model.arch)
     model = runs.load_model(run_dir, compile=False)
     batches, order = Batches(cfg, kind, cfg.model.hparams).evaluation(data)

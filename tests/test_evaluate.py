@@ -16,7 +16,7 @@ from scipy import stats
 from sklearn.metrics import classification_report
 
 from kerasaudio import compare, evaluate, plots, runs, train
-from kerasaudio.config import DataConfig, DatasetRecord, ModelConfig, RunConfig, TrainConfig
+from kerasaudio.config import DataConfig, DatasetRecord, ModelConfig, RunConfig, Task, TrainConfig
 from kerasaudio.datasets.base import make_task
 from kerasaudio.errors import UserError
 
@@ -208,6 +208,20 @@ def test_evaluate_val_split_runs_the_saved_model(toy_run, monkeypatch):
     kept = (toy_run / "predictions_val.csv").read_text()
     with pytest.raises(UserError, match="the data set's classes of 'label' are now _, a, b, c"):
         evaluate.evaluate_run(toy_run, "val")
+    # A label column that became numbers, or another target in its place.
+    numbers = dataclasses.replace(data, tasks=[Task("label", kind="regression")],
+                                  class_names={},
+                                  targets={"label": data.targets["label"].astype(np.float32)})
+    renamed = dataclasses.replace(data, tasks=[make_task("genre", list("abc"))],
+                                  class_names={"genre": list("abc")},
+                                  targets={"genre": data.targets["label"]})
+    for changed, problem in [(numbers, "the data set's 'label' is now a regression target; "
+                                       "the run trained it as classification"),
+                             (renamed, "the data set no longer has the target 'label' the "
+                                       "run trained on .it has genre.")]:
+        monkeypatch.setattr("kerasaudio.datasets.load", lambda *_, d=changed: d)
+        with pytest.raises(UserError, match=problem):
+            evaluate.evaluate_run(toy_run, "val")
     assert (toy_run / "predictions_val.csv").read_text() == kept
 
 
