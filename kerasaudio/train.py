@@ -388,8 +388,21 @@ def _fit(cfg: RunConfig, strategy, dataset, verbose, resume, callbacks) -> tuple
         if state is None:
             runs.write_json(run_dir / "config.json", config)
             runs.write_json(run_dir / inference.SPLITS_FILE, inference.record_splits(dataset))
+        else:
+            _record_skipped(run_dir, config)
         return _run_in(run_dir, model, resolved, batching, kind, hparams, replicas, train, val,
                        test, verbose, state, callbacks, strategy)
+
+
+def _record_skipped(run_dir: Path, config: dict) -> None:
+    """A resumed run trains on the examples it started with (their fingerprint says so),
+    but the bad files `--skip-bad` left out may be others now (one deleted, another gone
+    bad): config.json names those of the session that continues."""
+    recorded = runs.read_json(run_dir / "config.json")
+    skipped = config["dataset"].get("skipped", [])
+    if recorded.get("dataset", {}).get("skipped", []) != skipped:
+        recorded["dataset"]["skipped"] = skipped
+        runs.write_json(run_dir / "config.json", recorded)
 
 
 def _run_in(run_dir, model, resolved, batching, kind, hparams, replicas, train, val, test,

@@ -121,6 +121,18 @@ def test_an_interrupted_fit_is_marked_and_resumed_only_with_the_same_settings(tm
     assert not (run_dir / "predictions_val.csv").exists()
 
 
+def test_a_resumed_run_records_the_bad_files_its_own_session_left_out(tmp_path):
+    """The same examples, another bad file left out (one deleted, another gone bad)."""
+    first = dataclasses.replace(make_sequences(60), skipped=["tones/mid/9.wav: cut short"])
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(config(tmp_path), first, verbose=0, callbacks=[InterruptAt(2)])
+    (run_dir,) = tmp_path.iterdir()
+    now = dataclasses.replace(first, skipped=["tones/low/3.wav: holds no samples"])
+    assert train.fit(config(tmp_path), now, verbose=0)[0] == run_dir
+    recorded = runs.read_json(run_dir / "config.json")
+    assert recorded["dataset"]["skipped"] == ["tones/low/3.wav: holds no samples"]
+
+
 class CtrlCTurnedInto(keras.callbacks.Callback):
     """Ctrl-C at the start of epoch 2, coming out of TensorFlow as `error`."""
 
