@@ -3,6 +3,7 @@ regression errors and Spearman correlation, baselines, and report.md with its pl
 split other than test needs the data set again, to predict it (kerasaudio/inference.py)."""
 
 import csv
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,8 @@ from kerasaudio import plots, runs
 from kerasaudio.config import DatasetRecord, Task
 from kerasaudio.errors import UserError
 from kerasaudio.runs import RunRecord
+
+log = logging.getLogger(__name__)
 
 
 def classification_metrics(y_true, y_pred, class_names: list) -> dict:
@@ -127,6 +130,10 @@ def evaluate_run(run_dir, split: str = "test", training: bool = False) -> dict:
     if regression:
         summary["mean_spearman"] = mean_spearman(regression)
     metrics = runs.read_metrics(run_dir)
+    if not metrics and not training and runs.incomplete(run_dir) is None:
+        log.warning(f"{run_dir}: a complete run without metrics.json (moved or deleted "
+                    "since): the one written now holds this evaluation, not the run's test "
+                    "metrics or training figures")
     metrics.setdefault("evaluation", {})[split] = summary
     metrics["baselines"] = run_baselines(dataset)
     runs.write_json(run_dir / "metrics.json", metrics)

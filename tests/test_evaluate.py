@@ -238,6 +238,16 @@ def test_a_split_without_its_record_is_drawn_again_with_a_warning(toy_run, tmp_p
     assert sum(report["label"]["classes"][c]["support"] for c in "abc") == 30
 
 
+def test_evaluate_warns_that_a_complete_run_s_metrics_json_was_gone(toy_run, tmp_path, caplog):
+    run_dir = tmp_path / "run"
+    shutil.copytree(toy_run, run_dir)
+    (run_dir / "metrics.json").unlink()
+    with caplog.at_level("WARNING", logger="kerasaudio.evaluate"):
+        evaluate.evaluate_run(run_dir)
+    assert f"{run_dir}: a complete run without metrics.json" in caplog.text
+    assert set(runs.read_json(run_dir / "metrics.json")) == {"evaluation", "baselines"}
+
+
 def test_report_lists_classes_in_the_data_order(tmp_path):
     classes = ["zero", "one", "two"]
     report = evaluate.classification_metrics([0, 1, 2, 2], [0, 1, 2, 1], classes)
