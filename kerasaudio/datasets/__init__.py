@@ -217,12 +217,24 @@ def detect_format(path: Path) -> str:
         return "audio"
     if (path / "train_labels.txt").is_file():
         return "frames" if (path / "feat").is_dir() else "spectrograms"
-    if path.is_dir() and any(audio.is_audio(p) for p in path.rglob("*")):
-        return "audio"
-    if path.is_dir() and any(images.is_image(p) for p in path.rglob("*")):
-        return "images"
+    if path.is_dir():
+        found = _folder_format(path)
+        if found:
+            return found
     raise UserError(f"{path}: cannot tell its format; give --format "
                     f"({', '.join(READERS)})")
+
+
+def _folder_format(folder: Path) -> str | None:
+    """"audio" if the folder holds an audio file anywhere (however many images beside it),
+    else "images" if it holds an image, else None; in one walk, which stops at the first
+    audio file."""
+    holds_images = False
+    for path in folder.rglob("*"):
+        if audio.is_audio(path):
+            return "audio"
+        holds_images = holds_images or images.is_image(path)
+    return "images" if holds_images else None
 
 
 def format_of(data: DataConfig) -> str | None:
