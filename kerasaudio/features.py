@@ -39,12 +39,17 @@ def frame_step_ms(cfg: FeatureConfig) -> float | None:
     return 1000.0 * cfg.frame_step / cfg.sample_rate
 
 
+def frame_centres(count: int, frame_step: int, frame_length: int) -> np.ndarray:
+    """The sample at the centre of each of `count` frames' analysis windows (frames start
+    at multiples of `frame_step`): where a frame's label is read."""
+    return np.arange(count) * frame_step + frame_length // 2
+
+
 def frame_centres_s(cfg: FeatureConfig, count: int) -> np.ndarray | None:
-    """Seconds from the start of the audio to the centre of each of `count` frames' windows,
-    where a frame's label is read (speech_synth.frame_labels); None as `frame_step_ms`."""
+    """`frame_centres` in seconds from the start of the audio; None as `frame_step_ms`."""
     if frame_step_ms(cfg) is None:
         return None
-    return (np.arange(count) * cfg.frame_step + cfg.frame_length // 2) / cfg.sample_rate
+    return frame_centres(count, cfg.frame_step, cfg.frame_length) / cfg.sample_rate
 
 
 def kinds(cfg: FeatureConfig) -> list:

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasaudio import cache, processes, progress
+from kerasaudio import cache, features, processes, progress
 from kerasaudio.errors import UserError
 
 DIGITS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
@@ -635,8 +635,7 @@ def frame_labels(starts: np.ndarray, names: list, num_samples: int, frame_step: 
         str array, one label per frame: ceil(num_samples / frame_step) frames, as the
         features have.
     """
-    n_frames = -(-num_samples // frame_step)
-    centres = np.arange(n_frames) * frame_step + frame_length // 2
+    centres = features.frame_centres(-(-num_samples // frame_step), frame_step, frame_length)
     # eSpeak ends every utterance with a pause event, so the noisy tail is `sil` too.
     labels = np.array([SILENCE] + [phoneme_class(n) for n in names])
     return labels[np.searchsorted(np.asarray(starts), centres, side="right")]
