@@ -15,8 +15,9 @@ MAX_AMPLITUDE = 100.0
 # libsndfile's log of a WAV file whose data chunk is not the size its header gives.
 WAV_DATA_SIZES = re.compile(r"^data : (\d+) \(should be (\d+)\)", re.MULTILINE)
 # Writers that stream (to a pipe, or recording as they go) leave the size 0 or about 2 or
-# 4 GiB (0x7FFFFFFF, 0xFFFFFFFF and the like): they did not know it.
-STREAMED_FROM = 2**31 - 4096
+# 4 GiB: they did not know it. ffmpeg writes 0xFFFFFFFF, arecord 0x7FFFFFFF, and sox
+# 0x7FFFF000 rounded down to whole frames (a frame, blockAlign, is at most 0xFFFF bytes).
+STREAMED_FROM = 0x7FFFF000 - 0xFFFF
 # A recording whose loudest sample is below this (-60 dBFS) holds no sound a model could
 # classify: a microphone left muted or unplugged records hiss of a few 16-bit steps, which
 # per-utterance normalisation would scale up into a confident class. Speech peaks tens of
@@ -52,8 +53,10 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     userfiles.check_readable(path)  # libsndfile would say "System error" for each
     try:
         with soundfile.SoundFile(path) as f:
-            samples, rate, log = f.read(dtype="float32", always_2d=True), f.samplerate, \
-                f.extra_info
+            # All frames, counted: formats libsndfile cannot seek in (GSM 6.10, G.72x)
+            # refuse a read of unknown length.
+            samples = f.read(f.frames, dtype="float32", always_2d=True)
+            rate, log = f.samplerate, f.extra_info
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise UserError(f"{path}: not a readable audio file ({error})") from None
     _check_whole(path, log)

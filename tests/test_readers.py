@@ -295,6 +295,32 @@ def test_mp3_files_are_read_and_files_outside_the_class_folders_are_named(tmp_pa
         datasets.load(DataConfig(name=str(split)), FeatureConfig())
 
 
+def _with_data_size(path, size) -> None:
+    """Writes `size` into a WAV file's data chunk header, as other writers leave it ("pad":
+    one more byte than the chunk holds)."""
+    data = bytearray(path.read_bytes())
+    at = data.index(b"data") + 4
+    if size == "pad":
+        size = int.from_bytes(data[at:at + 4], "little") + 1
+    data[at:at + 4] = size.to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(("subtype", "size"), [
+    ("GSM610", None),  # a format libsndfile cannot seek in
+    ("PCM_16", 0xFFFFFFFF),  # ffmpeg to a pipe
+    ("PCM_16", 0x7FFFFFFF),  # arecord
+    ("PCM_24", 0x7FFFF000 // 3 * 3),  # sox to a pipe, rounded down to whole frames
+    ("PCM_16", "pad"),  # a size that counts the pad byte of an odd-length chunk
+])
+def test_whole_wav_files_of_other_writers_are_read_whole(tmp_path, subtype, size):
+    path = tmp_path / "tone.wav"
+    write_tone(path, 440.0, np.random.default_rng(0), rate=8000, subtype=subtype)
+    if size is not None:
+        _with_data_size(path, size)
+    assert len(audio.read(path, 8000, min_samples=200)) == soundfile.info(path).frames
+
+
 def test_an_audio_folder_with_split_folders_keeps_them(tmp_path):
     root = write_audio_folder(tmp_path / "tones", per_class=4, splits=("train", "test"))
     data = datasets.load(DataConfig(name=str(root)), FeatureConfig())

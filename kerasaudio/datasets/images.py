@@ -69,7 +69,7 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
     classes = sorted(p.name for p in root.iterdir() if p.is_dir())
     if not classes:
         raise UserError(f"{root}: no class subfolders with images")
-    images, labels, read, width = [], [], [], None
+    images, labels, paths_read, width = [], [], [], None
     problems = Problems(data.skip_bad)
     for k, name in enumerate(classes):
         paths = sorted(p for p in (root / name).rglob("*")
@@ -87,6 +87,6 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
             width = x.shape[1]
             images.append(x)
             labels.append(k)
-            read.append(str(path))
+            paths_read.append(str(path))
     return _dataset(str(root), images, np.array(labels), classes, data,
-                    {"file": np.array(read)}, problems.found)
+                    {"file": np.array(paths_read)}, problems.found)
