@@ -79,9 +79,9 @@ RERUN = "kerasaudio.rerun"
 
 
 def _rerun_advice(ctx, resumes: bool, instead: str = "") -> str:
-    """What to run after an interruption or a full disk, kept in ctx.meta for
-    `invoke`: the same command again, or (`instead`) it without an option that would start
-    anew; only when the command `resumes` does it continue where it stopped."""
+    """What to run after an interruption or a full disk, kept in ctx.meta for `invoke`:
+    the same command again, or (`instead`) it without an option that would start anew;
+    only when the command `resumes` does it continue where it stopped."""
     rerun = f"run the same command again{instead}"
     ctx.meta[RERUN] = f"{rerun} (it continues where it stopped)" if resumes else rerun
     return ctx.meta[RERUN]
@@ -429,10 +429,9 @@ def fit(ctx, repeats, folds, ensemble, resume, verbose, **options):
                 if ctx.get_parameter_source(p) != click.core.ParameterSource.DEFAULT}
     repeats, members_of = settings.ensemble_plan(repeats, folds, ensemble)
     cfg = settings.fit_config(options, explicit)
-    # A multiworker run is never resumed: every worker would have to find the same state.
-    multiworker = cfg.train.strategy == "multiworker"
-    rerun = _rerun_advice(ctx, not multiworker, "" if resume or multiworker else
-                          " without --no-resume")
+    # --no-resume starts anew; a multiworker run is never resumed (every worker would have
+    # to find the same state).
+    rerun = _rerun_advice(ctx, resume and cfg.train.strategy != "multiworker")
     from kerasaudio import crossval, interrupts, runs, train
 
     if folds:
@@ -620,7 +619,8 @@ def tune(arch, data, feature_kind, tuner, max_epochs, max_trials, objective, pat
                            archs, feature_settings, overrides=overrides, tuner=tuner,
                            max_epochs=max_epochs, max_trials=max_trials, objective=objective,
                            name=name, out=out, folds=folds)
-    _rerun_advice(click.get_current_context(), True, " without --overwrite" if overwrite else "")
+    # --overwrite starts afresh: until the earlier search is emptied, the same command does.
+    _rerun_advice(click.get_current_context(), not overwrite)
     role = os.environ.get("KERASTUNER_TUNER_ID")
     # Read and checked before the search's folder and lock are made: bad data leaves none.
     dataset = search.load_data(cfg)
@@ -648,6 +648,8 @@ def _tune_here(cfg, dataset, overwrite: bool, workers: int | None, verbose: int)
     from tuning import search
 
     search.check_resumable(cfg, overwrite, dataset)
+    if overwrite:  # emptied: from now on the search to continue is this one
+        _rerun_advice(click.get_current_context(), True, " without --overwrite")
     if workers:
         argv = [a for a in sys.argv if a != "--overwrite"]
         argv = _without_option(argv, "--workers")

@@ -255,13 +255,19 @@ def test_a_full_disk_says_what_rerunning_fit_or_tune_does(tmp_path, monkeypatch)
     tune = ["tune", "--data", "digits-images", "--arch", "dense", "--out", str(tmp_path)]
     for command, advice in [
             (fit, "again (it continues where it stopped)"),
-            (fit + ["--no-resume"], "again without --no-resume (it continues where it stopped)"),
+            (fit + ["--no-resume"], "again"),  # which starts anew
             (tune, "again (it continues where it stopped)"),
+            # the earlier search emptied: the new one is continued without --overwrite
             (tune + ["--overwrite"], "again without --overwrite (it continues where it stopped)")]:
         result = CliRunner().invoke(cli.main, command)
         assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
         assert result.stderr == ("error: best.keras: No space left on device; free some space "
                                  f"and run the same command {advice}\n"), command
+    # A full disk before the earlier search is emptied (the data's feature cache, say):
+    # the same command, --overwrite included, still has everything to do.
+    monkeypatch.setattr(search, "load_data", full_disk)
+    result = CliRunner().invoke(cli.main, tune + ["--overwrite"])
+    assert result.stderr.endswith("free some space and run the same command again\n")
 
 
 def test_the_search_space_passes_the_hyperparameter_checks():
