@@ -175,19 +175,25 @@ def recorded_split(run_dir: Path, dataset: Dataset, split: str) -> Dataset:
 
 
 def _check_targets(run_dir: Path, recorded: DatasetRecord, data: Dataset) -> None:
-    """Raises UserError when the data set's targets are not the run's: a target gone, or of
-    another kind (classes that became numbers, say), or classes not the run's, in its order:
-    the model's output i is the i-th class the run trained on, and another list (a class
-    folder added, say) would name its predictions and targets wrongly."""
+    """Raises UserError when the data set's targets are not the run's (`--tasks` applied):
+    a target gone or added, or of another kind (classes that became numbers, say), or
+    classes not the run's, in its order: the model's output i is the i-th class the run
+    trained on, and another list (a class folder added, say) would name its predictions and
+    targets wrongly."""
     now = {task.name: task for task in data.tasks}
+    trained = {task.name: task for task in recorded.tasks}
     for task in recorded.tasks:
         if task.name not in now:
             raise UserError(f"{run_dir}: the data set no longer has the target {task.name!r} "
                             f"the run trained on (it has {_few(list(now))})")
-        if now[task.name].kind != task.kind:
+        if (now[task.name].kind, now[task.name].level) != (task.kind, task.level):
             raise UserError(f"{run_dir}: the data set's {task.name!r} is now a "
-                            f"{now[task.name].kind} target; the run trained it as "
-                            f"{task.kind}")
+                            f"{now[task.name].level}-level {now[task.name].kind} target; the "
+                            f"run trained it as {task.level}-level {task.kind}")
+    added = [name for name in now if name not in trained]
+    if trained and added:  # (records from before tasks were kept name none)
+        raise UserError(f"{run_dir}: the data set has targets the run never trained on "
+                        f"({_few(added)}); its model predicts {_few(list(trained))}")
     for name, classes in data.class_names.items():
         if name in recorded.class_names and list(classes) != list(recorded.class_names[name]):
             raise UserError(f"{run_dir}: the data set's classes of {name!r} are now "

@@ -215,10 +215,15 @@ def test_evaluate_val_split_runs_the_saved_model(toy_run, monkeypatch):
     renamed = dataclasses.replace(data, tasks=[make_task("genre", list("abc"))],
                                   class_names={"genre": list("abc")},
                                   targets={"genre": data.targets["label"]})
-    for changed, problem in [(numbers, "the data set's 'label' is now a regression target; "
-                                       "the run trained it as classification"),
+    added = dataclasses.replace(data, tasks=[*data.tasks, Task("loudness", kind="regression")],
+                                targets={**data.targets, "loudness": np.zeros(90, np.float32)})
+    for changed, problem in [(numbers, "the data set's 'label' is now a sequence-level "
+                                       "regression target; the run trained it as "
+                                       "sequence-level classification"),
                              (renamed, "the data set no longer has the target 'label' the "
-                                       "run trained on .it has genre.")]:
+                                       "run trained on .it has genre."),
+                             (added, r"the data set has targets the run never trained on "
+                                     r"\(loudness\); its model predicts label")]:
         monkeypatch.setattr("kerasaudio.datasets.load", lambda *_, d=changed: d)
         with pytest.raises(UserError, match=problem):
             evaluate.evaluate_run(toy_run, "val")
