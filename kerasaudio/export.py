@@ -201,11 +201,11 @@ def export(run_dir, fmt: str, out=None) -> Path:
     check_writable(out.parent)  # a file where a folder should be, say: mkdir would say less
     model = load_model(run_dir)  # also for keras: a damaged best.keras is not exported
     made = _missing_folders(out.parent)
-    out.parent.mkdir(parents=True, exist_ok=True)
     best = Path(run_dir) / "best.keras"
     # Written under a temporary name and renamed: an interrupted export leaves nothing half-made.
     tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
     try:
+        out.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "keras":
             shutil.copyfile(best, tmp)
         elif fmt == "savedmodel":

@@ -242,6 +242,19 @@ def test_an_export_on_a_full_disk_is_one_line_naming_the_export(tone_run, tmp_pa
     assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
     assert result.stderr.startswith(f"error: {out}: No space left on device"), result.stderr
     assert list(tmp_path.iterdir()) == []  # nothing half-made left, nor the folders made for it
+    # Nor when the disk fills while the folders are made.
+    made = Path.mkdir
+
+    def mkdir_then_full(path, *args, **kwargs):
+        if path.name == "v2":
+            raise OSError(28, "No space left on device", str(path))
+        made(path, *args, **kwargs)
+
+    monkeypatch.setattr(Path, "mkdir", mkdir_then_full)
+    result = CliRunner().invoke(cli.main, ["export", str(tone_run), "--format", fmt,
+                                           "--out", str(out)])
+    assert result.exit_code == 2 and "No space left on device" in result.stderr, result.output
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_tables_the_user_asks_for_never_replace_a_file(tone_run, tmp_path):
