@@ -12,8 +12,11 @@ from kerasaudio.errors import UserError
 # What the pinned soundfile wheel's libsndfile (1.2) reads, MP3 included.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".caf")
 MAX_AMPLITUDE = 100.0
-# libsndfile's log of a WAV file whose data chunk is not the size its header gives.
-WAV_DATA_SIZES = re.compile(r"^data : (\d+) \(should be (\d+)\)", re.MULTILINE)
+# libsndfile's log of a file whose samples are not the size its header gives: a WAV file's
+# data chunk, an AIFF file's SSND chunk, an AU file's data size. (Its other formats either
+# fail to decode when cut, as FLAC does, or log no such line.)
+DATA_SIZES = re.compile(r"^\s*(?:data|SSND|Data Size)\s*: (\d+) \(should be (\d+)\)",
+                        re.MULTILINE)
 # Writers that stream (to a pipe, or recording as they go) leave the size 0 or about 2 or
 # 4 GiB: they did not know it. ffmpeg writes 0xFFFFFFFF, arecord 0x7FFFFFFF, and sox
 # 0x7FFFF000 rounded down to whole frames (a frame, blockAlign, is at most 0xFFFF bytes).
@@ -96,11 +99,11 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
 
 
 def _check_whole(path: Path, log: str) -> None:
-    """Raises UserError for a WAV file cut short (a partial copy or download), which
+    """Raises UserError for a WAV, AIFF or AU file cut short (a partial copy or download), which
     libsndfile reads without complaint as the samples that are there: its log compares the
     data size the header gives with what the file holds. Streamed files, and writers that
     count a pad byte, are whole."""
-    found = WAV_DATA_SIZES.search(log)
+    found = DATA_SIZES.search(log)
     if not found:
         return
     promised, held = int(found[1]), int(found[2])

@@ -321,6 +321,17 @@ def test_whole_wav_files_of_other_writers_are_read_whole(tmp_path, subtype, size
     assert len(audio.read(path, 8000, min_samples=200)) == soundfile.info(path).frames
 
 
+@pytest.mark.parametrize("suffix", [".wav", ".aiff", ".au"])
+def test_a_file_cut_short_is_named_and_a_whole_one_read(tmp_path, suffix):
+    path = tmp_path / f"tone{suffix}"
+    write_tone(path, 440.0, np.random.default_rng(0))
+    assert len(audio.read(path, 16000)) == soundfile.info(path).frames
+    whole = path.read_bytes()
+    path.write_bytes(whole[:len(whole) // 2])  # a partial copy
+    with pytest.raises(UserError, match=f"tone{suffix}: cut short"):
+        audio.read(path, 16000)
+
+
 def test_an_audio_folder_with_split_folders_keeps_them(tmp_path):
     root = write_audio_folder(tmp_path / "tones", per_class=4, splits=("train", "test"))
     data = datasets.load(DataConfig(name=str(root)), FeatureConfig())
