@@ -12,11 +12,16 @@ from kerasaudio.errors import UserError
 # What the pinned soundfile wheel's libsndfile (1.2) reads, MP3 included.
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".caf")
 MAX_AMPLITUDE = 100.0
-# libsndfile's log of a file whose samples are not the size its header gives: a WAV file's
-# data chunk, an AIFF file's SSND chunk, an AU file's data size. (Its other formats either
-# fail to decode when cut, as FLAC does, or log no such line.)
-DATA_SIZES = re.compile(r"^\s*(?:data|SSND|Data Size)\s*: (\d+) \(should be (\d+)\)",
-                        re.MULTILINE)
+# libsndfile's log of a file whose samples are not what its header gives, and in what: a
+# WAV file's data chunk, an AIFF file's SSND chunk, an AU file's data size (bytes); an RF64
+# file's frame count. (Its other formats either fail to decode when cut, as FLAC does, or
+# log no such line.)
+CUT_SHORT_LOGS = (
+    (re.compile(r"^\s*(?:data|SSND|Data Size)\s*: (?P<promised>\d+) "
+                r"\(should be (?P<held>\d+)\)", re.MULTILINE), "bytes of samples"),
+    (re.compile(r"Calculated frame count (?P<held>\d+) does not match value from 'ds64' "
+                r"chunk of (?P<promised>\d+)"), "frames"),
+)
 # Writers that stream (to a pipe, or recording as they go) leave the size 0 or about 2 or
 # 4 GiB: they did not know it. ffmpeg writes 0xFFFFFFFF, arecord 0x7FFFFFFF, and sox
 # 0x7FFFF000 rounded down to whole frames (a frame, blockAlign, is at most 0xFFFF bytes).
@@ -99,18 +104,19 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
 
 
 def _check_whole(path: Path, log: str) -> None:
-    """Raises UserError for a WAV, AIFF or AU file cut short (a partial copy or download), which
-    libsndfile reads without complaint as the samples that are there: its log compares the
-    data size the header gives with what the file holds. Streamed files, and writers that
-    count a pad byte, are whole."""
-    found = DATA_SIZES.search(log)
-    if not found:
-        return
-    promised, held = int(found[1]), int(found[2])
-    streamed = promised == 0 or promised >= STREAMED_FROM
-    if not streamed and held < promised - 1:
-        raise UserError(f"{path}: cut short: its header gives {promised} bytes of samples, "
-                        f"the file holds {held} (a partial copy or download?)")
+    """Raises UserError for a WAV, RF64, AIFF or AU file cut short (a partial copy or
+    download), which libsndfile reads without complaint as the samples that are there: its
+    log compares the size the header gives with what the file holds. Streamed files, and
+    writers that count a pad byte, are whole."""
+    for pattern, unit in CUT_SHORT_LOGS:
+        found = pattern.search(log)
+        if not found:
+            continue
+        promised, held = int(found["promised"]), int(found["held"])
+        streamed = promised == 0 or promised >= STREAMED_FROM
+        if not streamed and held < promised - 1:
+            raise UserError(f"{path}: cut short: its header gives {promised} {unit}, the "
+                            f"file holds {held} (a partial copy or download?)")
 
 
 def _idles(samples: np.ndarray) -> bool:
