@@ -198,6 +198,8 @@ def export(run_dir, fmt: str, out=None) -> Path:
                         "ending in .keras")
     if out.exists():
         raise UserError(f"{out}: already exists; remove it or give another --out")
+    # Resolved: `x/../y` names y, and making it must neither make x nor count y as made.
+    out = out.parent.resolve() / out.name
     check_writable(out.parent)  # a file where a folder should be, say: mkdir would say less
     model = load_model(run_dir)  # also for keras: a damaged best.keras is not exported
     made = _missing_folders(out.parent)
@@ -240,8 +242,10 @@ def _missing_folders(folder: Path) -> list:
 
 
 def _remove_empty(folders: list) -> None:
-    """Removes those of `folders` (deepest first) that are still empty."""
+    """Removes those of `folders` (deepest first) that were made and are still empty."""
     for folder in folders:
+        if not folder.is_dir() or folder.is_symlink():  # never made (a failure above it)
+            continue
         try:
             folder.rmdir()
         except OSError:  # something else was put there meanwhile: it stays

@@ -245,16 +245,25 @@ def test_an_export_on_a_full_disk_is_one_line_naming_the_export(tone_run, tmp_pa
     # Nor when the disk fills while the folders are made.
     made = Path.mkdir
 
-    def mkdir_then_full(path, *args, **kwargs):
-        if path.name == "v2":
-            raise OSError(28, "No space left on device", str(path))
-        made(path, *args, **kwargs)
+    for full_at in ("v2", "exports"):  # the deepest folder, or one above it
+        def mkdir_then_full(path, *args, full_at=full_at, **kwargs):
+            if path.name == full_at:  # once the folders above it are made
+                path.parent.mkdir(parents=True, exist_ok=True)
+                raise OSError(28, "No space left on device", str(path))
+            made(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "mkdir", mkdir_then_full)
-    result = CliRunner().invoke(cli.main, ["export", str(tone_run), "--format", fmt,
-                                           "--out", str(out)])
-    assert result.exit_code == 2 and "No space left on device" in result.stderr, result.output
-    assert list(tmp_path.iterdir()) == []
+        monkeypatch.setattr(Path, "mkdir", mkdir_then_full)
+        result = CliRunner().invoke(cli.main, ["export", str(tone_run), "--format", fmt,
+                                               "--out", str(out)])
+        assert result.exit_code == 2 and "No space left" in result.stderr, result.output
+        assert list(tmp_path.iterdir()) == []
+    # A folder named through one that does not exist is that folder: kept, and none made.
+    monkeypatch.setattr(Path, "mkdir", made)
+    (tmp_path / "kept").mkdir()
+    result = CliRunner().invoke(cli.main, ["export", str(tone_run), "--format", fmt, "--out",
+                                           str(tmp_path / "x" / ".." / "kept" / out.name)])
+    assert result.exit_code == 2 and "No space left" in result.stderr, result.output
+    assert [p.name for p in tmp_path.iterdir()] == ["kept"]
 
 
 def test_tables_the_user_asks_for_never_replace_a_file(tone_run, tmp_path):
