@@ -1,5 +1,5 @@
-"""Files found in the user's folders, and the one line that says why one cannot be read,
-shared by the readers of audio, images and arrays."""
+"""Files and folders found in the user's folders, and the one line that says why one cannot
+be read, shared by the readers of audio, images and arrays."""
 
 import os
 from pathlib import Path
@@ -30,3 +30,18 @@ def check_readable(path: Path) -> None:
         raise UserError(f"{path}: not a file")
     if not os.access(path, os.R_OK):  # the readers would each word it differently
         raise UserError(f"{path}: not readable (permission denied)")
+
+
+def subfolders(folder: Path) -> list:
+    """The visible subfolders of `folder`, sorted: hidden ones (.ipynb_checkpoints, .git)
+    are no classes.
+
+    Raises:
+        UserError: for a visible link in `folder` to something gone (a class folder moved
+            away, say), which would otherwise be left out without a word.
+    """
+    visible = sorted(p for p in Path(folder).iterdir() if not p.name.startswith("."))
+    for path in visible:
+        if path.is_symlink() and not path.exists():
+            check_readable(path)
+    return [p for p in visible if p.is_dir()]

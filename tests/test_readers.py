@@ -388,6 +388,9 @@ def bad_audio_cases(tmp_path):
     linked = write_audio_folder(tmp_path / "linked", per_class=3)
     (linked / "mid" / "3.wav").symlink_to(tmp_path / "gone.wav")  # a file moved away since
     cases["broken link"] = (linked, r"mid/3.wav: a link to .*gone.wav, which does not exist")
+    moved = write_audio_folder(tmp_path / "moved", per_class=3)
+    (moved / "extra").symlink_to(tmp_path / "gone")  # a class folder moved away since
+    cases["broken class link"] = (moved, r"moved/extra: a link to .*gone, which does not exist")
     twice = write_audio_folder(tmp_path / "twice", per_class=3)
     samples, rate = soundfile.read(twice / "low" / "1.wav")
     soundfile.write(twice / "low" / "1.flac", samples, rate)
@@ -527,6 +530,13 @@ def test_an_image_folder_loads_as_rows_and_bad_images_are_named(tmp_path):
     (tmp_path / "pics" / "b" / "wide.png").unlink()
     (tmp_path / "pics" / "a" / "6.png").symlink_to(tmp_path / "gone.png")  # moved since
     with pytest.raises(UserError, match=r"a/6.png: a link to .*gone.png, which does not exist"):
+        datasets.load(DataConfig(name=str(tmp_path / "pics")), FeatureConfig())
+    (tmp_path / "pics" / "a" / "6.png").unlink()
+    (tmp_path / "pics" / ".ipynb_checkpoints").mkdir()  # hidden: no class
+    assert datasets.load(DataConfig(name=str(tmp_path / "pics")),
+                         FeatureConfig()).class_names == {"class": ["a", "b"]}
+    (tmp_path / "pics" / "c").symlink_to(tmp_path / "gone")  # a class folder moved away
+    with pytest.raises(UserError, match=r"pics/c: a link to .*gone, which does not exist"):
         datasets.load(DataConfig(name=str(tmp_path / "pics")), FeatureConfig())
 
 

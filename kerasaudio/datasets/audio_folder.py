@@ -35,7 +35,7 @@ def _class_folders(folder: Path) -> dict:
     """
     _refuse_loose_files(folder)
     found = {}
-    for sub in _subfolders(folder):
+    for sub in userfiles.subfolders(folder):
         if not os.access(sub, os.R_OK | os.X_OK):  # its files would not be found
             raise UserError(f"{sub}: cannot be read (permission denied)")
         files = sorted(p for p in sub.rglob("*")
@@ -72,11 +72,6 @@ def _refuse_two_formats(files: list) -> None:
                             "recording in two formats; keep one (or rename one)")
 
 
-def _subfolders(folder: Path) -> list:
-    """The visible subfolders: hidden ones (.ipynb_checkpoints, .git) are no classes."""
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
 def _from_folders(root: Path, to_train: bool = True) -> tuple[list, list, list, None]:
     """(files, labels, given split or "" to draw, no groups) of a folder layout; split
     folders without train/ only when not `to_train` (a test set to score a run on).
@@ -86,7 +81,7 @@ def _from_folders(root: Path, to_train: bool = True) -> tuple[list, list, list, 
             split folders in another case (TRAIN/), or other folders beside them, which
             would silently become classes or be left out.
     """
-    subfolders = _subfolders(root)
+    subfolders = userfiles.subfolders(root)
     miscased = [p.name for p in subfolders if p.name.lower() in SPLITS and p.name not in SPLITS]
     if miscased:
         raise UserError(f"{root}: split folders are named {', '.join(SPLITS)} in lower case; "

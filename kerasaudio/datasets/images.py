@@ -66,7 +66,7 @@ def _read_image(path: Path) -> np.ndarray:
 def load(data: DataConfig, _: FeatureConfig) -> Dataset:
     """FOLDER/<class>/*.png|jpg, split with the data seed (`DataConfig.seed`, not `--seed`)."""
     root = Path(data.name)
-    classes = sorted(p.name for p in root.iterdir() if p.is_dir())
+    classes = [p.name for p in userfiles.subfolders(root)]
     if not classes:
         raise UserError(f"{root}: no class subfolders with images")
     images, labels, paths_read, width = [], [], [], None
