@@ -71,9 +71,19 @@ class BestCheckpoint(keras.callbacks.Callback):
             return
         if value is not None and self.sign * value < self.best:
             self.best, self.best_epoch = self.sign * value, epoch + 1
-            tmp = self.path.with_name(self.path.stem + ".tmp.keras")
+            self._save()
+
+    def _save(self) -> None:
+        tmp = self.path.with_name(self.path.stem + ".tmp.keras")
+        try:
             self.model.save(tmp)
             os.replace(tmp, self.path)
+        except OSError as error:
+            tmp.unlink(missing_ok=True)  # a full disk leaves no partial model behind
+            if error.errno is None:
+                raise
+            # Keras's zip writer names no file: the line the user reads names the model.
+            raise OSError(error.errno, error.strerror, str(self.path)) from error
 
 
 class EpochStats(keras.callbacks.Callback):

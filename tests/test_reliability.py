@@ -453,6 +453,20 @@ def test_a_full_disk_leaves_a_run_that_the_same_command_continues(tmp_path):
     assert metrics["epochs_run"] == 3
 
 
+def test_a_checkpoint_on_a_full_disk_leaves_no_partial_model_and_names_best_keras(tmp_path):
+    class ModelOnAFullDisk:
+        def save(self, path):
+            Path(path).write_bytes(b"half a zip archive")
+            raise OSError(errno.ENOSPC, "No space left on device")  # Keras names no file
+
+    checkpoint = train.BestCheckpoint(tmp_path / "best.keras")
+    checkpoint.set_model(ModelOnAFullDisk())
+    with pytest.raises(OSError) as raised:
+        checkpoint.on_epoch_end(0, {"loss": 1.0, "val_loss": 1.0})
+    assert raised.value.filename == str(tmp_path / "best.keras")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_run_being_resumed_elsewhere_is_not_resumed_twice(tmp_path):
     data = make_sequences(45)
     run_dir = run_stopped_by_a_full_disk(tmp_path, data)
