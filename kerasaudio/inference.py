@@ -211,7 +211,7 @@ def _few(classes, shown: int = 6) -> str:
 def write_split_predictions(run_dir: Path, split: str) -> Path:
     """Predicts `split` of the run's data set, as the run recorded it, with its best.keras
     into predictions_<split>.csv."""
-    record = runs.read_record(run_dir)
+    record = runs.load_run(run_dir, warn=False)  # its model there, before the data is read
     cfg = record.config
     if split not in SPLITS:
         raise UserError(f"unknown split {split!r}; valid: {', '.join(SPLITS)}")

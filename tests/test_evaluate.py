@@ -251,6 +251,9 @@ def test_evaluate_warns_that_a_complete_run_s_metrics_json_was_gone(toy_run, tmp
         evaluate.evaluate_run(run_dir)
     assert f"{run_dir}: a complete run without metrics.json" in caplog.text
     assert set(runs.read_json(run_dir / "metrics.json")) == {"evaluation", "baselines"}
+    (run_dir / "best.keras").unlink()
+    with pytest.raises(UserError, match=r"has no best.keras \(it was moved or deleted since\)"):
+        evaluate.evaluate_run(run_dir, "val")
 
 
 def test_report_lists_classes_in_the_data_order(tmp_path):
