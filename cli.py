@@ -53,9 +53,9 @@ class Group(click.Group):
         except click.ClickException as error:
             error.show()
             sys.exit(error.exit_code)
-        except click.Abort:
-            click.echo("aborted", err=True)
-            sys.exit(1)
+        except click.Abort:  # a Ctrl-C before a command's own handling (at import, say)
+            click.echo("\ninterrupted", err=True)
+            sys.exit(130)  # as for any program a SIGINT stops
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):

@@ -42,6 +42,17 @@ def test_bad_arch_is_one_line_and_exit_status_2(tmp_path):
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
+def test_a_ctrl_c_before_a_command_handles_it_exits_with_status_130(tmp_path, monkeypatch):
+    import cli
+
+    def interrupted(*_):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(runs, "listing", interrupted)
+    result = CliRunner().invoke(cli.main, ["runs", str(tmp_path)])
+    assert result.exit_code == 130 and result.stderr.strip() == "interrupted", result.output
+
+
 def test_bad_hyperparameter_value_is_a_usage_error():
     result = run_cli("fit", "--hidden", "12,x")
     assert result.returncode == 2 and "Traceback" not in result.stderr
