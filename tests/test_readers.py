@@ -409,6 +409,10 @@ def bad_audio_cases(tmp_path):
     cases["missing"] = (tmp_path / "missing.csv", r"missing.csv:3: 'nope.wav': no such file")
     (tmp_path / "header.csv").write_text("file,class\nx.wav,low\n")
     cases["header"] = (tmp_path / "header.csv", r"header.csv:1: expected a header path,label")
+    (tmp_path / "speaker.csv").write_text("path,label,speaker\ntones/low/1.wav,low,ann\n")
+    cases["unknown column"] = (tmp_path / "speaker.csv",
+                               r"speaker.csv:1: unknown column 'speaker'; the header is "
+                               r"path,label\[,group\]")
     (tmp_path / "short.csv").write_text("path,label,group\ntones/low/1.wav,low\n")
     cases["short row"] = (tmp_path / "short.csv", r"short.csv:2: expected path,label,group")
     huge = write_audio_folder(tmp_path / "huge", per_class=3)

@@ -128,6 +128,12 @@ def _from_list(path: Path, problems: Problems) -> tuple[list, list, list, list |
     if not rows or [c.strip().lower() for c in rows[0][:2]] != ["path", "label"]:
         raise UserError(f"{path}:1: expected a header path,label[,group]")
     grouped = len(rows[0]) > 2 and rows[0][2].strip().lower() == "group"
+    # A speaker column under another name would be ignored: splits drawn across speakers.
+    unknown = [c.strip() for c in rows[0][3 if grouped else 2:] if c.strip()]
+    if unknown:
+        raise UserError(f"{path}:1: unknown column {unknown[0]!r}; the header is "
+                        "path,label[,group] (group: the speaker or session, which no two "
+                        "splits share)")
     files, labels, groups = [], [], []
     for n, row in enumerate(rows[1:], 2):
         if not row:
