@@ -1,6 +1,7 @@
 """Files and folders found in the user's folders, and the one line that says why one cannot
 be read, shared by the readers of audio, images and arrays."""
 
+import errno
 import os
 from pathlib import Path
 
@@ -23,13 +24,25 @@ def check_readable(path: Path) -> None:
     """
     path = Path(path)
     if path.is_symlink() and not path.exists():
-        raise UserError(f"{path}: a link to {os.readlink(path)}, which does not exist")
+        raise UserError(f"{path}: a link to {os.readlink(path)}, which "
+                        f"{'leads back to itself' if _loops(path) else 'does not exist'}")
     if not path.exists():
         raise UserError(f"{path}: no such file")
     if not path.is_file():
         raise UserError(f"{path}: not a file")
     if not os.access(path, os.R_OK):  # the readers would each word it differently
         raise UserError(f"{path}: not readable (permission denied)")
+
+
+def _loops(link: Path) -> bool:
+    """Whether following `link` comes back to it (a -> b -> a) instead of ending."""
+    try:
+        link.resolve(strict=True)
+    except RuntimeError:  # Python 3.11-3.12; OSError(ELOOP) from 3.13
+        return True
+    except OSError as error:
+        return error.errno == errno.ELOOP
+    return False
 
 
 def subfolders(folder: Path) -> list:

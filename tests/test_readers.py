@@ -766,6 +766,10 @@ def test_a_link_to_an_array_that_is_gone_names_its_target(tmp_path):
     (tmp_path / "frames.npy").symlink_to(tmp_path / "moved.npy")
     with pytest.raises(UserError, match=r"frames.npy: a link to .*moved.npy, which does not exist"):
         read_frames(tmp_path / "frames.npy")
+    (tmp_path / "a.npy").symlink_to(tmp_path / "b.npy")
+    (tmp_path / "b.npy").symlink_to(tmp_path / "a.npy")
+    with pytest.raises(UserError, match=r"a.npy: a link to .*b.npy, which leads back to itself"):
+        read_frames(tmp_path / "a.npy")
 
 
 def test_a_damaged_gzipped_array_is_named(tmp_path):
