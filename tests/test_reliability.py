@@ -263,6 +263,15 @@ def test_a_full_disk_says_what_rerunning_fit_or_tune_does(tmp_path, monkeypatch)
         assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.output
         assert result.stderr == ("error: best.keras: No space left on device; free some space "
                                  f"and run the same command {advice}\n"), command
+    # A full disk in a trial's process ends the search with the same line, not trial after
+    # trial failing with KerasTuner's tracebacks.
+    monkeypatch.undo()
+    monkeypatch.setattr(search, "_result", full_disk)
+    result = CliRunner().invoke(cli.main, tune + ["--tuner", "random", "--max-trials", "2",
+                                                  "--max-epochs", "1"])
+    assert result.exit_code == 2 and result.stderr == (
+        "error: best.keras: No space left on device; free some space and run the same "
+        "command again (it continues where it stopped)\n"), result.output
     # A full disk before the earlier search is emptied (the data's feature cache, say):
     # the same command, --overwrite included, still has everything to do.
     monkeypatch.setattr(search, "load_data", full_disk)

@@ -8,6 +8,7 @@ interrupted search continues where it stopped and finished trials are never redo
 
 import csv
 import dataclasses
+import errno
 import io
 import json
 import logging
@@ -185,9 +186,16 @@ class IsolatedTrials:
         context = multiprocessing.get_context("spawn")  # a fresh interpreter, not a fork
         with futures.ProcessPoolExecutor(1, mp_context=context, initializer=trial_process.start,
                                          initargs=(os.getpid(),)) as pool:
-            results = _result(pool, pool.submit(_run_trial_here, self.kerastuner_class,
-                                                self.hypermodel, self.construction_kwargs,
-                                                trial, args, kwargs))
+            try:
+                results = _result(pool, pool.submit(_run_trial_here, self.kerastuner_class,
+                                                    self.hypermodel, self.construction_kwargs,
+                                                    trial, args, kwargs))
+            except OSError as error:
+                if error.errno not in FULL_DISK:
+                    raise
+                # KerasTuner would call the trial invalid and go on to the next, which fails
+                # the same way, and end with their tracebacks: the search stops here.
+                raise DiskFull(error.errno, error.strerror, error.filename) from None
         histories = []
         for logs in results:
             history = keras.callbacks.History()
@@ -202,6 +210,14 @@ class IsolatedTrials:
                                      for logs in results]
         append_execution(Path(self.get_trial_dir(trial.trial_id)) / EXECUTIONS, record)
         return histories
+
+
+FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
+
+
+class DiskFull(OSError, kt.errors.FatalError):
+    """A full disk in a trial: an OSError, which the CLI names in one line, and a KerasTuner
+    FatalError, which ends the search rather than failing one trial after another."""
 
 
 def _result(pool: futures.ProcessPoolExecutor, future: futures.Future):
