@@ -50,11 +50,13 @@ def subfolders(folder: Path) -> list:
     are no classes.
 
     Raises:
-        UserError: for a visible link in `folder` to something gone (a class folder moved
-            away, say), which would otherwise be left out without a word.
+        UserError: for a visible link in `folder`, named as folders are (without a suffix),
+            to something gone: a class folder moved away, which would otherwise be left out
+            without a word. (A dangling README.md link is no class; it is passed over, as
+            any file beside the classes is.)
     """
     visible = sorted(p for p in Path(folder).iterdir() if not p.name.startswith("."))
     for path in visible:
-        if path.is_symlink() and not path.exists():
+        if path.is_symlink() and not path.exists() and not path.suffix:
             check_readable(path)
     return [p for p in visible if p.is_dir()]

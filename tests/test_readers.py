@@ -539,6 +539,9 @@ def test_an_image_folder_loads_as_rows_and_bad_images_are_named(tmp_path):
     (tmp_path / "pics" / ".ipynb_checkpoints").mkdir()  # hidden: no class
     assert datasets.load(DataConfig(name=str(tmp_path / "pics")),
                          FeatureConfig()).class_names == {"class": ["a", "b"]}
+    (tmp_path / "pics" / "README.md").symlink_to(tmp_path / "docs" / "README.md")  # no class
+    assert datasets.load(DataConfig(name=str(tmp_path / "pics")),
+                         FeatureConfig()).class_names == {"class": ["a", "b"]}
     (tmp_path / "pics" / "c").symlink_to(tmp_path / "gone")  # a class folder moved away
     with pytest.raises(UserError, match=r"pics/c: a link to .*gone, which does not exist"):
         datasets.load(DataConfig(name=str(tmp_path / "pics")), FeatureConfig())
