@@ -196,18 +196,19 @@ def export(run_dir, fmt: str, out=None) -> Path:
         # archive is read as legacy HDF5, and fails.
         raise UserError(f"{out}: the keras format is a .keras archive; give --out a name "
                         "ending in .keras")
-    if out.exists():
+    # Written where `out` resolves to (`x/../y` is y: making it makes no x, nor counts y as
+    # made), named as the user gave it.
+    target = out.parent.resolve() / out.name
+    if out.exists() or target.exists():
         raise UserError(f"{out}: already exists; remove it or give another --out")
-    # Resolved: `x/../y` names y, and making it must neither make x nor count y as made.
-    out = out.parent.resolve() / out.name
     check_writable(out.parent)  # a file where a folder should be, say: mkdir would say less
     model = load_model(run_dir)  # also for keras: a damaged best.keras is not exported
-    made = _missing_folders(out.parent)
+    made = _missing_folders(target.parent)
     best = Path(run_dir) / "best.keras"
     # Written under a temporary name and renamed: an interrupted export leaves nothing half-made.
-    tmp = out.with_name(f".{out.name}.tmp{os.getpid()}")
+    tmp = target.with_name(f".{out.name}.tmp{os.getpid()}")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
+        target.parent.mkdir(parents=True, exist_ok=True)
         if fmt == "keras":
             shutil.copyfile(best, tmp)
         elif fmt == "savedmodel":
@@ -216,7 +217,7 @@ def export(run_dir, fmt: str, out=None) -> Path:
             tmp.write_bytes(_onnx_bytes(model))
         else:
             tmp.write_bytes(_tflite_bytes(model, cfg, class_names))
-        os.replace(tmp, out)
+        os.replace(tmp, target)
     except Exception as error:
         _raise_full_disk_as_the_export(error, out)
         raise
@@ -227,7 +228,7 @@ def export(run_dir, fmt: str, out=None) -> Path:
             shutil.rmtree(tmp, ignore_errors=True)
         elif tmp.exists():
             tmp.unlink()
-        if not out.exists():
+        if not target.exists():
             _remove_empty(made)
     return out
 

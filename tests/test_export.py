@@ -264,6 +264,10 @@ def test_an_export_on_a_full_disk_is_one_line_naming_the_export(tone_run, tmp_pa
                                            str(tmp_path / "x" / ".." / "kept" / out.name)])
     assert result.exit_code == 2 and "No space left" in result.stderr, result.output
     assert [p.name for p in tmp_path.iterdir()] == ["kept"]
+    (tmp_path / "kept" / out.name).mkdir()  # what is there is never written over
+    result = CliRunner().invoke(cli.main, ["export", str(tone_run), "--format", fmt, "--out",
+                                           str(tmp_path / "x" / ".." / "kept" / out.name)])
+    assert result.exit_code == 2 and "already exists" in result.stderr, result.output
 
 
 def test_tables_the_user_asks_for_never_replace_a_file(tone_run, tmp_path):
