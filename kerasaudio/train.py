@@ -78,9 +78,11 @@ class BestCheckpoint(keras.callbacks.Callback):
         try:
             self.model.save(tmp)
             os.replace(tmp, self.path)
-        except OSError as error:
-            tmp.unlink(missing_ok=True)  # a full disk leaves no partial model behind
-            if error.errno is None:
+        except BaseException as error:
+            # A full disk (or a Ctrl-C) leaves no partial model behind.
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
+            if not isinstance(error, OSError) or error.errno is None or error.filename:
                 raise
             # Keras's zip writer names no file: the line the user reads names the model.
             raise OSError(error.errno, error.strerror, str(self.path)) from error
