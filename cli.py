@@ -53,9 +53,12 @@ class Group(click.Group):
         except click.ClickException as error:
             error.show()
             sys.exit(error.exit_code)
-        except click.Abort:  # a Ctrl-C before a command's own handling (at import, say)
-            click.echo("\ninterrupted", err=True)
-            sys.exit(130)  # as for any program a SIGINT stops
+        except click.Abort as error:
+            if isinstance(error.__cause__, KeyboardInterrupt):  # before a command handled it
+                click.echo("interrupted", err=True)  # (click printed a new line first)
+                sys.exit(130)  # as for any program a SIGINT stops
+            click.echo("aborted", err=True)
+            sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 
     def invoke(self, ctx):

@@ -50,7 +50,7 @@ def test_a_ctrl_c_before_a_command_handles_it_exits_with_status_130(tmp_path, mo
 
     monkeypatch.setattr(runs, "listing", interrupted)
     result = CliRunner().invoke(cli.main, ["runs", str(tmp_path)])
-    assert result.exit_code == 130 and result.stderr.strip() == "interrupted", result.output
+    assert result.exit_code == 130 and result.stderr == "\ninterrupted\n", result.output
 
 
 def test_bad_hyperparameter_value_is_a_usage_error():
