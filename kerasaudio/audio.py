@@ -19,6 +19,7 @@ MAX_AMPLITUDE = 100.0
 CUT_SHORT_LOGS = (
     (re.compile(r"^\s*(?:data|SSND|Data Size)\s*: (?P<promised>\d+) "
                 r"\(should be (?P<held>\d+)\)", re.MULTILINE), "bytes of samples"),
+    # RF64 exists for files past 4 GiB, and its ds64 chunk holds their true length.
     (re.compile(r"Calculated frame count (?P<held>\d+) does not match value from 'ds64' "
                 r"chunk of (?P<promised>\d+)"), "frames"),
 )
@@ -113,7 +114,7 @@ def _check_whole(path: Path, log: str) -> None:
         if not found:
             continue
         promised, held = int(found["promised"]), int(found["held"])
-        streamed = promised == 0 or promised >= STREAMED_FROM
+        streamed = unit != "frames" and (promised == 0 or promised >= STREAMED_FROM)
         if not streamed and held < promised - 1:
             raise UserError(f"{path}: cut short: its header gives {promised} {unit}, the "
                             f"file holds {held} (a partial copy or download?)")

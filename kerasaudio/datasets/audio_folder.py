@@ -131,9 +131,10 @@ def _from_list(path: Path, problems: Problems) -> tuple[list, list, list, list |
     # A speaker column under another name would be ignored: splits drawn across speakers.
     unknown = [c.strip() for c in rows[0][3 if grouped else 2:] if c.strip()]
     if unknown:
-        raise UserError(f"{path}:1: unknown column {unknown[0]!r}; the header is "
-                        "path,label[,group] (group: the speaker or session, which no two "
-                        "splits share)")
+        problem = ("group must be the third column" if unknown[0].lower() == "group"
+                   else f"unknown column {unknown[0]!r}")
+        raise UserError(f"{path}:1: {problem}; the header is path,label[,group] (group: the "
+                        "speaker or session, which no two splits share)")
     files, labels, groups = [], [], []
     for n, row in enumerate(rows[1:], 2):
         if not row:
