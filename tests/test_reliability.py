@@ -475,6 +475,17 @@ def test_a_checkpoint_on_a_full_disk_leaves_no_partial_model_and_names_best_kera
     assert raised.value.filename == str(tmp_path / "best.keras")
     assert list(tmp_path.iterdir()) == []
 
+    class InterruptedSave:
+        def save(self, path):
+            Path(path).write_bytes(b"half a zip archive")
+            raise KeyboardInterrupt
+
+    checkpoint = train.BestCheckpoint(tmp_path / "best.keras")
+    checkpoint.set_model(InterruptedSave())
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.on_epoch_end(0, {"loss": 1.0, "val_loss": 1.0})
+    assert list(tmp_path.iterdir()) == []
+
 
 def test_a_run_being_resumed_elsewhere_is_not_resumed_twice(tmp_path):
     data = make_sequences(45)
