@@ -30,7 +30,7 @@ from kerasaudio.config import (
     TrainConfig,
 )
 from kerasaudio.distribute import STRATEGIES
-from kerasaudio.errors import UserError
+from kerasaudio.errors import FULL_DISK, UserError, is_full_disk
 from tuning.spaces import TUNERS
 
 
@@ -72,7 +72,7 @@ class Group(click.Group):
                 raise
             where = f"{error.filename}: " if error.filename else ""
             hint = (f"; free some space and {ctx.meta.get(RERUN, 'run the same command again')}"
-                    if error.errno in FULL else "")
+                    if is_full_disk(error) else "")
             click.echo(f"error: {where}{error.strerror}{hint}", err=True)
             ctx.exit(2)
 
@@ -91,8 +91,7 @@ def _rerun_advice(ctx, resumes: bool, instead: str = "") -> str:
 
 
 # Failures of the disk or its permissions, which a user fixes, not a bug in kerasaudio.
-FULL = (errno.ENOSPC, errno.EDQUOT)
-DISK_ERRORS = (*FULL, errno.EACCES, errno.EROFS, errno.EPERM, errno.ENOTDIR, errno.EISDIR,
+DISK_ERRORS = (*FULL_DISK, errno.EACCES, errno.EROFS, errno.EPERM, errno.ENOTDIR, errno.EISDIR,
                errno.EEXIST)  # an output another process made meanwhile
 
 

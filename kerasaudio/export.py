@@ -18,7 +18,6 @@ returns, per task, the class probabilities, `<task>_class` (the most probable cl
 frame classifiers return them per frame, (batch, frames, ...), with `num_frames`.
 """
 
-import errno
 import os
 import shutil
 import tempfile
@@ -27,7 +26,7 @@ from pathlib import Path
 
 from kerasaudio import features, models
 from kerasaudio.config import EXPORT_FORMATS
-from kerasaudio.errors import UserError
+from kerasaudio.errors import FULL_DISK, UserError, is_full_disk
 from kerasaudio.models import heads
 from kerasaudio.runs import check_writable, load_model, load_run
 
@@ -41,9 +40,9 @@ ENDPOINT = "serve"
 def _raise_full_disk_as_the_export(error: Exception, out: Path) -> None:
     """Raises a full disk's error, from the OS or from TensorFlow's writers, as an OSError
     naming `out`: the file being made, not the run's best.keras being copied from."""
-    if isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT):
+    if is_full_disk(error):
         raise OSError(error.errno, error.strerror, str(out)) from None
-    for code in (errno.ENOSPC, errno.EDQUOT):  # tf.errors.ResourceExhaustedError's text
+    for code in FULL_DISK:  # tf.errors.ResourceExhaustedError's text
         if os.strerror(code) in str(error):
             raise OSError(code, os.strerror(code), str(out)) from None
 

@@ -3,7 +3,6 @@ predictions.csv, report.md, plots/, status.json, tensorboard/)."""
 
 import contextlib
 import dataclasses
-import errno
 import json
 import logging
 import math
@@ -41,7 +40,7 @@ from kerasaudio.config import (
     TrainConfig,
 )
 from kerasaudio.datasets.base import SPLITS, Dataset
-from kerasaudio.errors import UserError
+from kerasaudio.errors import UserError, is_full_disk
 from kerasaudio.features import frame_step_ms
 from kerasaudio.models import heads
 from kerasaudio.models.inputs import spec_augment_settings, spec_of
@@ -444,7 +443,7 @@ def _run_in(run_dir, model, resolved, batching, kind, hparams, replicas, train, 
         # A full disk: the last completed epoch's state is kept, and the same command
         # continues from it once there is space (if status.json cannot be written either,
         # "running" with a dead process is resumed too).
-        full = isinstance(error, OSError) and error.errno in (errno.ENOSPC, errno.EDQUOT)
+        full = is_full_disk(error)
         with contextlib.suppress(OSError):
             runs.write_json(run_dir / "status.json",
                             {"status": "interrupted" if full else "failed",

@@ -8,7 +8,6 @@ interrupted search continues where it stopped and finished trials are never redo
 
 import csv
 import dataclasses
-import errno
 import io
 import json
 import logging
@@ -30,7 +29,7 @@ from keras_tuner.src import utils as kt_utils
 from kerasaudio import datasets, inference, models, monitor, plots, resume, runs, settings, train
 from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig, with_defaults
 from kerasaudio.datasets.base import Dataset
-from kerasaudio.errors import UserError
+from kerasaudio.errors import UserError, is_full_disk
 from kerasaudio.features import frame_step_ms, kinds
 from kerasaudio.models.inputs import spec_of
 from tuning import spaces, trial_process
@@ -191,7 +190,7 @@ class IsolatedTrials:
                                                     self.hypermodel, self.construction_kwargs,
                                                     trial, args, kwargs))
             except OSError as error:
-                if error.errno not in FULL_DISK:
+                if not is_full_disk(error):
                     raise
                 # KerasTuner would call the trial invalid and go on to the next, which fails
                 # the same way, and end with their tracebacks: the search stops here.
@@ -211,8 +210,6 @@ class IsolatedTrials:
         append_execution(Path(self.get_trial_dir(trial.trial_id)) / EXECUTIONS, record)
         return histories
 
-
-FULL_DISK = (errno.ENOSPC, errno.EDQUOT)
 
 
 class DiskFull(OSError, kt.errors.FatalError):
