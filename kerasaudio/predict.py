@@ -35,8 +35,8 @@ def input_files(paths) -> list:
     found = []
     for path in map(Path, paths):
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if userfiles.is_file_or_broken_link(p)
-                            and (audio.is_audio(p) or is_array(p)))
+            found += [p for p in userfiles.files_under(path)
+                      if audio.is_audio(p) or is_array(p)]
         elif not path.exists() and not path.is_symlink():  # a broken link: read names it
             raise UserError(f"{path}: no such file or folder")
         elif audio.is_audio(path) or is_array(path):

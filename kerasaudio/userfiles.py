@@ -15,6 +15,37 @@ def is_file_or_broken_link(path: Path) -> bool:
     return path.is_file() or (path.is_symlink() and not path.exists())
 
 
+def files_under(folder: Path) -> list:
+    """The files under `folder` at any depth, broken links among them, sorted (see
+    `walk_files`)."""
+    return sorted(walk_files(folder))
+
+
+def walk_files(folder: Path):
+    """Yields the files under `folder` at any depth, and its broken links, which reading
+    then names.
+
+    Links to folders are followed, as a user who made one expects (pathlib's rglob does
+    not follow them, and their files were left out without a word); a folder reached
+    twice, by a link back up the tree, is walked once.
+
+    Raises:
+        UserError: for a folder inside that cannot be read, whose files would be missing.
+    """
+    walked = set()
+    for root, folders, files in os.walk(folder, onerror=_raise_unreadable, followlinks=True):
+        real = os.path.realpath(root)
+        if real in walked:
+            folders.clear()
+            continue
+        walked.add(real)
+        yield from (p for p in (Path(root, name) for name in files) if is_file_or_broken_link(p))
+
+
+def _raise_unreadable(error: OSError) -> None:
+    raise UserError(f"{error.filename}: cannot be read ({error.strerror.lower()})")
+
+
 def check_readable(path: Path) -> None:
     """Raises the line naming why `path` cannot be read as a file, if it cannot.
 

@@ -677,6 +677,42 @@ def test_an_unreadable_file_or_class_folder_is_named_as_such(tmp_path, monkeypat
         datasets.load(DataConfig(name=str(root)), FeatureConfig())
 
 
+def test_links_to_folders_in_a_class_are_followed_and_a_loop_walked_once(tmp_path):
+    root = write_audio_folder(tmp_path / "tones", per_class=3)
+    kept_elsewhere = write_audio_folder(tmp_path / "more", per_class=2)
+    (root / "low" / "session2").symlink_to(kept_elsewhere / "low")  # 2 more recordings
+    (root / "low" / "session2_again").symlink_to(kept_elsewhere / "low")  # the same 2
+    (root / "mid" / "up").symlink_to(root / "mid")  # a link back up the tree
+    data = datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    files = list(data.info["file"])
+    assert sum("/low/" in f for f in files) == 5 and sum("/mid/" in f for f in files) == 3
+    assert len(predict.input_files([root])) == 3 * 3 + 2
+    # A class folder that is a link, and one reached only through links, are found too.
+    linked = tmp_path / "linked"
+    linked.mkdir()
+    for name in ("low", "mid", "high"):
+        (linked / name).symlink_to(root / name)
+    assert datasets.detect_format(linked) == "audio"
+
+
+def test_an_unreadable_folder_inside_a_class_is_named_not_left_out(tmp_path):
+    root = write_audio_folder(tmp_path / "tones", per_class=3)
+    nested = root / "low" / "session2"
+    nested.mkdir()
+    (root / "low" / "0.wav").rename(nested / "0.wav")
+    real_scandir = os.scandir
+
+    def denied(path="."):
+        if Path(path) == nested:  # chmod 000 (root would read it anyway)
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(os, "scandir", denied)
+        with pytest.raises(UserError, match=r"low/session2: cannot be read \(permission denied\)"):
+            datasets.load(DataConfig(name=str(root)), FeatureConfig())
+
+
 def test_predict_reads_a_broken_link_in_a_folder_rather_than_leaving_it_out(tmp_path):
     linked, message = bad_audio_cases(tmp_path)["broken link"]
     files = predict.input_files([linked])

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasaudio import audio, cache, runs
+from kerasaudio import audio, cache, runs, userfiles
 from kerasaudio import features as feature_lib
 from kerasaudio.config import DataConfig, FeatureConfig
 from kerasaudio.datasets import images, music_synth, speech_synth, splits
@@ -230,7 +230,7 @@ def _folder_format(folder: Path) -> str | None:
     else "images" if it holds an image, else None; in one walk, which stops at the first
     audio file."""
     holds_images = False
-    for path in folder.rglob("*"):
+    for path in userfiles.walk_files(folder):
         if audio.is_audio(path):
             return "audio"
         holds_images = holds_images or images.is_image(path)

@@ -38,8 +38,7 @@ def _class_folders(folder: Path) -> dict:
     for sub in userfiles.subfolders(folder):
         if not os.access(sub, os.R_OK | os.X_OK):  # its files would not be found
             raise UserError(f"{sub}: cannot be read (permission denied)")
-        files = sorted(p for p in sub.rglob("*")
-                       if userfiles.is_file_or_broken_link(p) and audio.is_audio(p))
+        files = [p for p in userfiles.files_under(sub) if audio.is_audio(p)]
         if not files:
             raise UserError(f"{sub}: no audio files ({', '.join(audio.AUDIO_SUFFIXES)})")
         _refuse_two_formats(files)

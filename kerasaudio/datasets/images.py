@@ -72,8 +72,7 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
     images, labels, paths_read, width = [], [], [], None
     problems = Problems(data.skip_bad)
     for k, name in enumerate(classes):
-        paths = sorted(p for p in (root / name).rglob("*")
-                       if userfiles.is_file_or_broken_link(p) and is_image(p))
+        paths = [p for p in userfiles.files_under(root / name) if is_image(p)]
         if not paths:
             raise UserError(f"{root / name}: no images ({', '.join(IMAGE_SUFFIXES)})")
         for path in paths:
