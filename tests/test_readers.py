@@ -637,6 +637,16 @@ def bad_spectrogram_cases(tmp_path):
         with open(root / "train_labels.txt", "a") as f:
             f.write(line + "\n")
         cases[name] = (root, message)
+    root = write_multitask_folder(tmp_path / "multitask broken link")
+    (root / "train" / "1000.fused.full.npy.gz").unlink()
+    (root / "train" / "1000.fused.full.npy.gz").symlink_to(tmp_path / "gone.npy.gz")  # by id
+    cases["multitask broken link"] = (
+        root, r"train/1000.fused.full.npy.gz: a link to .*gone.npy.gz, which does not exist")
+    root = write_spectrogram_folder(tmp_path / "broken link", per_genre=3)
+    (root / "train" / "Jazz-0.fused.full.npy").unlink()
+    (root / "train" / "Jazz-0.fused.full.npy").symlink_to(root / "elsewhere.npy")  # by name
+    cases["broken link"] = (
+        root, r"train/Jazz-0.fused.full.npy: a link to .*elsewhere.npy, which does not exist")
     return cases
 
 

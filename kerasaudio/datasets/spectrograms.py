@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasaudio import features
+from kerasaudio import features, userfiles
 from kerasaudio.config import SPECTROGRAM_PARTS, DataConfig, FeatureConfig
 from kerasaudio.datasets.base import (
     Dataset,
@@ -80,6 +80,7 @@ def read_mapping(path: Path) -> dict:
 
 def _array_path(root: Path, split: str, name: str, where: str) -> Path:
     for folder in (root / split, root):
+        _refuse_broken_link(folder / name)
         path = (folder / name).resolve()
         if not path.is_relative_to(root.resolve()):
             raise UserError(f"{where}: {name!r} points outside {root}")
@@ -89,9 +90,18 @@ def _array_path(root: Path, split: str, name: str, where: str) -> Path:
         named = [p for p in sorted(folder.glob(f"{name}.*")) if p.name.endswith(ARRAYS)]
         if len(named) > 1:
             raise UserError(f"{where}: id {name!r} matches {len(named)} files in {folder}")
+        if named:
+            _refuse_broken_link(named[0])
         if named and named[0].resolve().is_relative_to(root.resolve()):
             return named[0].resolve()
     raise UserError(f"{where}: {name}: no such file in {root / split} or {root}")
+
+
+def _refuse_broken_link(path: Path) -> None:
+    """Names a link to an array that was moved away, and where it led, rather than the
+    file's absence (or its target's place outside the folder)."""
+    if path.is_symlink() and not path.exists():
+        userfiles.check_readable(path)
 
 
 def rows(x: np.ndarray, part: str, path: Path) -> np.ndarray:
