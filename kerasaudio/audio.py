@@ -13,16 +13,23 @@ from kerasaudio.errors import UserError
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".oga", ".mp3", ".aiff", ".aif", ".au", ".caf")
 MAX_AMPLITUDE = 100.0
 # libsndfile's log of a file whose samples are not what its header gives, and in what: a
-# WAV file's data chunk, an AIFF file's SSND chunk, an AU file's data size (bytes); an RF64
-# file's frame count. (Its other formats either fail to decode when cut, as FLAC does, or
-# log no such line.)
+# WAV file's data chunk, an AIFF file's SSND chunk, an AU file's data size (bytes); a W64
+# file's size (bytes: such files are often named .wav); an RF64 file's frame count. (Its
+# other formats either fail to decode when cut, as FLAC does, or log no such line: NIST's,
+# see NIST_FIELDS.)
 CUT_SHORT_LOGS = (
     (re.compile(r"^\s*(?:data|SSND|Data Size)\s*: (?P<promised>\d+) "
                 r"\(should be (?P<held>\d+)\)", re.MULTILINE), "bytes of samples"),
+    (re.compile(r"^riff : (?P<promised>\d+) \(should be (?P<held>\d+)\)", re.MULTILINE),
+     "bytes"),
     # RF64 exists for files past 4 GiB, and its ds64 chunk holds their true length.
     (re.compile(r"Calculated frame count (?P<held>\d+) does not match value from 'ds64' "
                 r"chunk of (?P<promised>\d+)"), "frames"),
 )
+# A NIST SPHERE file's text header (TIMIT's .WAV files are such) gives its size in bytes,
+# then its samples: their count, channels and bytes each.
+NIST_FIELDS = re.compile(rb"^(sample_count|channel_count|sample_n_bytes) -i (\d+)\s*$",
+                         re.MULTILINE)
 # Writers that stream (to a pipe, or recording as they go) leave the size 0 or about 2 or
 # 4 GiB: they did not know it. ffmpeg writes 0xFFFFFFFF, arecord 0x7FFFFFFF, and sox
 # 0x7FFFF000 rounded down to whole frames (a frame, blockAlign, is at most 0xFFFF bytes).
@@ -65,10 +72,12 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
             # All frames, counted: formats libsndfile cannot seek in (GSM 6.10, G.72x)
             # refuse a read of unknown length.
             samples = f.read(f.frames, dtype="float32", always_2d=True)
-            rate, log = f.samplerate, f.extra_info
+            rate, log, container = f.samplerate, f.extra_info, f.format
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise UserError(f"{path}: not a readable audio file ({error})") from None
     _check_whole(path, log)
+    if container == "NIST":
+        _check_nist_whole(path)
     if samples.shape[0] == 0:
         raise UserError(f"{path}: holds no samples")
     if not np.all(np.isfinite(samples)):
@@ -105,7 +114,7 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
 
 
 def _check_whole(path: Path, log: str) -> None:
-    """Raises UserError for a WAV, RF64, AIFF or AU file cut short (a partial copy or
+    """Raises UserError for a WAV, W64, RF64, AIFF or AU file cut short (a partial copy or
     download), which libsndfile reads without complaint as the samples that are there: its
     log compares the size the header gives with what the file holds. Streamed files, and
     writers that count a pad byte, are whole."""
@@ -118,6 +127,22 @@ def _check_whole(path: Path, log: str) -> None:
         if not streamed and held < promised - 1:
             raise UserError(f"{path}: cut short: its header gives {promised} {unit}, the "
                             f"file holds {held} (a partial copy or download?)")
+
+
+def _check_nist_whole(path: Path) -> None:
+    """Raises UserError for a NIST SPHERE file cut short, of which libsndfile logs nothing:
+    its header's sample count against the bytes after the header."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    lines = head.split(b"\n", 2)
+    fields = {name.decode(): int(value) for name, value in NIST_FIELDS.findall(head)}
+    if len(lines) < 3 or not lines[1].strip().isdigit() or len(fields) < 3:
+        return  # a header libsndfile read some other way: nothing to compare
+    promised = fields["sample_count"] * fields["channel_count"] * fields["sample_n_bytes"]
+    held = path.stat().st_size - int(lines[1])
+    if held < promised:
+        raise UserError(f"{path}: cut short: its header gives {promised} bytes of samples, "
+                        f"the file holds {held} (a partial copy or download?)")
 
 
 def _idles(samples: np.ndarray) -> bool:

@@ -321,8 +321,9 @@ def test_whole_wav_files_of_other_writers_are_read_whole(tmp_path, subtype, size
     assert len(audio.read(path, 8000, min_samples=200)) == soundfile.info(path).frames
 
 
-@pytest.mark.parametrize(("suffix", "container"), [(".wav", "WAV"), (".wav", "RF64"),
-                                                  (".aiff", "AIFF"), (".au", "AU")])
+@pytest.mark.parametrize(("suffix", "container"), [
+    (".wav", "WAV"), (".wav", "RF64"), (".aiff", "AIFF"), (".au", "AU"),
+    (".wav", "W64"), (".wav", "NIST")])  # both often named .wav (NIST: TIMIT's files)
 def test_a_file_cut_short_is_named_and_a_whole_one_read(tmp_path, suffix, container):
     path = tmp_path / f"tone{suffix}"
     soundfile.write(path, np.sin(np.arange(4001) / 5) / 2, 16000, format=container)
