@@ -655,15 +655,17 @@ def _tune_here(cfg, dataset, overwrite: bool, workers: int | None, verbose: int)
     if workers:
         argv = [a for a in sys.argv if a != "--overwrite"]
         argv = _without_option(argv, "--workers")
-        search.launch_distributed(argv, workers, cfg.directory / "workers")
+        try:
+            search.launch_distributed(argv, workers, cfg.directory / "workers")
+        except KeyboardInterrupt:  # the chief and workers are stopped by now
+            _exit_interrupted(cfg, export=True)
     else:
         _search_or_exit(cfg, dataset, verbose, export=True)
     return search.export(cfg)
 
 
 def _search_or_exit(cfg, dataset, verbose: int, export: bool = False) -> None:
-    """Runs the search; on Ctrl-C exits with status 130, having exported (with `export`)
-    the trials completed so far, whose best `fit --hparams` can use meanwhile."""
+    """Runs the search; on Ctrl-C exits with status 130 (`_exit_interrupted`)."""
     from kerasaudio import interrupts
     from tuning import search
 
@@ -671,11 +673,17 @@ def _search_or_exit(cfg, dataset, verbose: int, export: bool = False) -> None:
         with interrupts.remembered():
             search.search(cfg, dataset, verbose)
     except KeyboardInterrupt:
-        click.echo(f"\n{cfg.directory}: interrupted; "
-                   f"{click.get_current_context().meta[RERUN]}", err=True)
-        if export:
-            _export_so_far(cfg)
-        sys.exit(130)
+        _exit_interrupted(cfg, export)
+
+
+def _exit_interrupted(cfg, export: bool) -> None:
+    """Says what rerunning does, exports (with `export`) the trials completed so far, whose
+    best `fit --hparams` can use meanwhile, and exits with status 130."""
+    click.echo(f"\n{cfg.directory}: interrupted; "
+               f"{click.get_current_context().meta[RERUN]}", err=True)
+    if export:
+        _export_so_far(cfg)
+    sys.exit(130)
 
 
 def _export_so_far(cfg) -> None:

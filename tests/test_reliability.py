@@ -282,6 +282,18 @@ def test_a_full_disk_says_what_rerunning_fit_or_tune_does(tmp_path, monkeypatch)
     assert result.stderr.endswith("free some space and run the same command again\n")
 
 
+def test_an_interrupted_distributed_search_says_what_rerunning_does(tmp_path, monkeypatch):
+    def ctrl_c(*_, **__):  # the launcher stops its chief and workers, then raises
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(search, "launch_distributed", ctrl_c)
+    result = CliRunner().invoke(cli.main, ["tune", "--data", "digits-images", "--arch", "dense",
+                                           "--out", str(tmp_path), "--workers", "2"])
+    assert result.exit_code == 130, result.output
+    assert result.stderr.endswith(": interrupted; run the same command again (it continues "
+                                  "where it stopped)\n"), result.stderr
+
+
 def test_the_search_space_passes_the_hyperparameter_checks():
     """Every value a search may draw is a valid value for fit (dropout 0 is an int there)."""
     for arch in spaces.ARCHITECTURES:
