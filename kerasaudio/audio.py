@@ -17,18 +17,23 @@ MAX_AMPLITUDE = 100.0
 # file's size (bytes: such files are often named .wav); an RF64 file's frame count. (Its
 # other formats either fail to decode when cut, as FLAC does, or log no such line: NIST's,
 # see NIST_FIELDS.)
+# Each with the size from which a writer that streamed left it (see STREAMED_FROM).
 CUT_SHORT_LOGS = (
     (re.compile(r"^\s*(?:data|SSND|Data Size)\s*: (?P<promised>\d+) "
-                r"\(should be (?P<held>\d+)\)", re.MULTILINE), "bytes of samples"),
+                r"\(should be (?P<held>\d+)\)", re.MULTILINE), "bytes of samples", True),
+    # W64's sizes have 64 bits: only 0 or ffmpeg's INT64_MAX (past any disk) is streamed.
     (re.compile(r"^riff : (?P<promised>\d+) \(should be (?P<held>\d+)\)", re.MULTILINE),
-     "bytes"),
+     "bytes", False),
     # RF64 exists for files past 4 GiB, and its ds64 chunk holds their true length.
     (re.compile(r"Calculated frame count (?P<held>\d+) does not match value from 'ds64' "
-                r"chunk of (?P<promised>\d+)"), "frames"),
+                r"chunk of (?P<promised>\d+)"), "frames", None),
 )
+# A W64 size from which the file cannot be on any disk: a placeholder.
+W64_STREAMED_FROM = 2 ** 62
 # A NIST SPHERE file's text header (TIMIT's .WAV files are such) gives its size in bytes,
 # then its samples: their count, channels and bytes each.
-NIST_FIELDS = re.compile(rb"^(sample_count|channel_count|sample_n_bytes) -i (\d+)\s*$",
+# (Integers are "-i N"; libsndfile writes mu-law's and A-law's sample_n_bytes as "-s1 1".)
+NIST_FIELDS = re.compile(rb"^(sample_count|channel_count|sample_n_bytes) -(?:i|s\d+) (\d+)\s*$",
                          re.MULTILINE)
 # Writers that stream (to a pipe, or recording as they go) leave the size 0 or about 2 or
 # 4 GiB: they did not know it. ffmpeg writes 0xFFFFFFFF, arecord 0x7FFFFFFF, and sox
@@ -118,12 +123,14 @@ def _check_whole(path: Path, log: str) -> None:
     download), which libsndfile reads without complaint as the samples that are there: its
     log compares the size the header gives with what the file holds. Streamed files, and
     writers that count a pad byte, are whole."""
-    for pattern, unit in CUT_SHORT_LOGS:
+    for pattern, unit, sizes_of_32_bits in CUT_SHORT_LOGS:
         found = pattern.search(log)
         if not found:
             continue
         promised, held = int(found["promised"]), int(found["held"])
-        streamed = unit != "frames" and (promised == 0 or promised >= STREAMED_FROM)
+        streamed = sizes_of_32_bits is not None and (
+            promised == 0 or promised >= (STREAMED_FROM if sizes_of_32_bits
+                                          else W64_STREAMED_FROM))
         if not streamed and held < promised - 1:
             raise UserError(f"{path}: cut short: its header gives {promised} {unit}, the "
                             f"file holds {held} (a partial copy or download?)")
@@ -135,11 +142,15 @@ def _check_nist_whole(path: Path) -> None:
     with open(path, "rb") as f:
         head = f.read(4096)
     lines = head.split(b"\n", 2)
-    fields = {name.decode(): int(value) for name, value in NIST_FIELDS.findall(head)}
-    if len(lines) < 3 or not lines[1].strip().isdigit() or len(fields) < 3:
+    if len(lines) < 3 or not lines[1].strip().isdigit():
         return  # a header libsndfile read some other way: nothing to compare
+    header_bytes = int(lines[1])
+    fields = {name.decode(): int(value)
+              for name, value in NIST_FIELDS.findall(head[:header_bytes])}
+    if len(fields) < 3:
+        return
     promised = fields["sample_count"] * fields["channel_count"] * fields["sample_n_bytes"]
-    held = path.stat().st_size - int(lines[1])
+    held = path.stat().st_size - header_bytes
     if held < promised:
         raise UserError(f"{path}: cut short: its header gives {promised} bytes of samples, "
                         f"the file holds {held} (a partial copy or download?)")

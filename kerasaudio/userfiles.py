@@ -39,7 +39,28 @@ def walk_files(folder: Path):
             folders.clear()
             continue
         walked.add(real)
+        folders.sort()  # a folder reached two ways is named the same way on every machine
         yield from (p for p in (Path(root, name) for name in files) if is_file_or_broken_link(p))
+
+
+def refuse_one_file_twice(files: list, what: str) -> None:
+    """Raises UserError for a file that links make appear at two places of a layout (two
+    classes, or two splits): it would be trained on and tested on, or taught as two
+    classes, without a word.
+
+    Args:
+        files: the paths found, in order.
+        what: what one file is, for the message ("a recording").
+    """
+    first = {}
+    for path in files:
+        if not Path(path).exists():  # a broken link: reading it names it
+            continue
+        real = os.path.realpath(path)
+        if real in first:
+            raise UserError(f"{path}: the same file as {first[real]} (through a link); "
+                            f"{what} belongs to one class and one split, once")
+        first[real] = path
 
 
 def _raise_unreadable(error: OSError) -> None:

@@ -321,12 +321,26 @@ def test_whole_wav_files_of_other_writers_are_read_whole(tmp_path, subtype, size
     assert len(audio.read(path, 8000, min_samples=200)) == soundfile.info(path).frames
 
 
-@pytest.mark.parametrize(("suffix", "container"), [
-    (".wav", "WAV"), (".wav", "RF64"), (".aiff", "AIFF"), (".au", "AU"),
-    (".wav", "W64"), (".wav", "NIST")])  # both often named .wav (NIST: TIMIT's files)
-def test_a_file_cut_short_is_named_and_a_whole_one_read(tmp_path, suffix, container):
+def test_a_w64_file_cut_short_is_named_whatever_size_its_header_claims(tmp_path):
+    # W64's sizes have 64 bits: one past 2 GiB is no streaming writer's placeholder, as it
+    # is in a WAV file.
+    path = tmp_path / "tone.wav"
+    soundfile.write(path, np.sin(np.arange(4001) / 5) / 2, 16000, format="W64")
+    data = bytearray(path.read_bytes())
+    data[16:24] = (3_000_000_000).to_bytes(8, "little")  # the riff chunk's size
+    path.write_bytes(bytes(data))
+    with pytest.raises(UserError, match=r"tone.wav: cut short: its header gives 3000000000 "):
+        audio.read(path, 16000)
+
+
+@pytest.mark.parametrize(("suffix", "container", "subtype"), [
+    (".wav", "WAV", None), (".wav", "RF64", None), (".aiff", "AIFF", None), (".au", "AU", None),
+    # both often named .wav (NIST: TIMIT's files); NIST's mu-law header words a size apart
+    (".wav", "W64", None), (".wav", "NIST", None), (".wav", "NIST", "ULAW")])
+def test_a_file_cut_short_is_named_and_a_whole_one_read(tmp_path, suffix, container, subtype):
     path = tmp_path / f"tone{suffix}"
-    soundfile.write(path, np.sin(np.arange(4001) / 5) / 2, 16000, format=container)
+    soundfile.write(path, np.sin(np.arange(4001) / 5) / 2, 16000, format=container,
+                    subtype=subtype)
     assert len(audio.read(path, 16000)) == soundfile.info(path).frames
     whole = path.read_bytes()
     path.write_bytes(whole[:len(whole) // 2])  # a partial copy
@@ -546,6 +560,11 @@ def test_an_image_folder_loads_as_rows_and_bad_images_are_named(tmp_path):
     (tmp_path / "pics" / "c").symlink_to(tmp_path / "gone")  # a class folder moved away
     with pytest.raises(UserError, match=r"pics/c: a link to .*gone, which does not exist"):
         datasets.load(DataConfig(name=str(tmp_path / "pics")), FeatureConfig())
+    (tmp_path / "pics" / "c").unlink()
+    (tmp_path / "pics" / "b" / "also").symlink_to(tmp_path / "pics" / "a")  # a's in b too
+    with pytest.raises(UserError, match=r"b/also/0.png: the same file as .*a/0.png \(through "
+                                         r"a link\); an image belongs to one class"):
+        datasets.load(DataConfig(name=str(tmp_path / "pics")), FeatureConfig())
 
 
 GENRES = ["Rock", "Psych-Rock", "Jazz", "Pop", "Old-Time"]
@@ -704,6 +723,16 @@ def test_links_to_folders_in_a_class_are_followed_and_a_loop_walked_once(tmp_pat
     for name in ("low", "mid", "high"):
         (linked / name).symlink_to(root / name)
     assert datasets.detect_format(linked) == "audio"
+    # One recording reached through links in two classes, or two splits, is refused: it
+    # would be taught as two classes, or trained on and tested on.
+    (root / "high" / "again").symlink_to(kept_elsewhere / "low")
+    with pytest.raises(UserError, match=r"low/session2/0.wav: the same file as .*high/again/"
+                                         r"0.wav \(through a link\); a recording belongs"):
+        datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    splits = write_audio_folder(tmp_path / "splits", per_class=3, splits=("train", "test"))
+    (splits / "train" / "low" / "all").symlink_to(splits / "test")  # a link up and across
+    with pytest.raises(UserError, match=r"the same file as .* \(through a link\)"):
+        datasets.load(DataConfig(name=str(splits)), FeatureConfig())
 
 
 def test_an_unreadable_folder_inside_a_class_is_named_not_left_out(tmp_path):

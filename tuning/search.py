@@ -211,7 +211,6 @@ class IsolatedTrials:
         return histories
 
 
-
 class DiskFull(OSError, kt.errors.FatalError):
     """A full disk in a trial: an OSError, which the CLI names in one line, and a KerasTuner
     FatalError, which ends the search rather than failing one trial after another."""

@@ -100,6 +100,7 @@ def _from_folders(root: Path, to_train: bool = True) -> tuple[list, list, list, 
             files += paths
             labels += [label] * len(paths)
             split += [part] * len(paths)
+    userfiles.refuse_one_file_twice(files, "a recording")
     return files, labels, split, None
 
 

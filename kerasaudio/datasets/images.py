@@ -71,11 +71,14 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
         raise UserError(f"{root}: no class subfolders with images")
     images, labels, paths_read, width = [], [], [], None
     problems = Problems(data.skip_bad)
-    for k, name in enumerate(classes):
-        paths = [p for p in userfiles.files_under(root / name) if is_image(p)]
+    found = {name: [p for p in userfiles.files_under(root / name) if is_image(p)]
+             for name in classes}
+    for name, paths in found.items():
         if not paths:
             raise UserError(f"{root / name}: no images ({', '.join(IMAGE_SUFFIXES)})")
-        for path in paths:
+    userfiles.refuse_one_file_twice([p for paths in found.values() for p in paths], "an image")
+    for k, name in enumerate(classes):
+        for path in found[name]:
             try:
                 x = _read_image(path)
                 if width is not None and x.shape[1] != width:
