@@ -17,11 +17,14 @@ MAX_AMPLITUDE = 100.0
 # file's size (bytes: such files are often named .wav); an RF64 file's frame count. (Its
 # other formats either fail to decode when cut, as FLAC does, or log no such line: NIST's,
 # see NIST_FIELDS.)
-# Each with the size from which a writer that streamed left it (see STREAMED_FROM).
+# Each with whether its sizes have 32 bits (True) or 64 (False), or count frames (None):
+# which sizes a streaming writer leaves as placeholders (`_streamed`).
 CUT_SHORT_LOGS = (
     (re.compile(r"^\s*(?:data|SSND|Data Size)\s*: (?P<promised>\d+) "
                 r"\(should be (?P<held>\d+)\)", re.MULTILINE), "bytes of samples", True),
-    # W64's sizes have 64 bits: only 0 or ffmpeg's INT64_MAX (past any disk) is streamed.
+    # W64's sizes have 64 bits: a size past 2 GiB is streamed only at WavPack's 32-bit
+    # placeholder (0x7FFFF000 bytes of data) or past any disk. (ffmpeg writes -1, which
+    # this line never matches.)
     (re.compile(r"^riff : (?P<promised>\d+) \(should be (?P<held>\d+)\)", re.MULTILINE),
      "bytes", False),
     # RF64 exists for files past 4 GiB, and its ds64 chunk holds their true length.
@@ -128,12 +131,21 @@ def _check_whole(path: Path, log: str) -> None:
         if not found:
             continue
         promised, held = int(found["promised"]), int(found["held"])
-        streamed = sizes_of_32_bits is not None and (
-            promised == 0 or promised >= (STREAMED_FROM if sizes_of_32_bits
-                                          else W64_STREAMED_FROM))
-        if not streamed and held < promised - 1:
+        if not _streamed(promised, sizes_of_32_bits) and held < promised - 1:
             raise UserError(f"{path}: cut short: its header gives {promised} {unit}, the "
                             f"file holds {held} (a partial copy or download?)")
+
+
+def _streamed(promised: int, sizes_of_32_bits: bool | None) -> bool:
+    """Whether a size is a streaming writer's placeholder: 0 or past STREAMED_FROM in
+    32-bit sizes; in W64's 64-bit ones, 0, WavPack's 32-bit placeholder, or past any disk;
+    never in RF64's frame counts (None)."""
+    if sizes_of_32_bits is None:
+        return False
+    if sizes_of_32_bits:
+        return promised == 0 or promised >= STREAMED_FROM
+    return (promised == 0 or STREAMED_FROM <= promised <= 0x80000000 + 0xFFFF
+            or promised >= W64_STREAMED_FROM)
 
 
 def _check_nist_whole(path: Path) -> None:

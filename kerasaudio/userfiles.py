@@ -43,23 +43,24 @@ def walk_files(folder: Path):
         yield from (p for p in (Path(root, name) for name in files) if is_file_or_broken_link(p))
 
 
-def refuse_one_file_twice(files: list, what: str) -> None:
-    """Raises UserError for a file that links make appear at two places of a layout (two
-    classes, or two splits): it would be trained on and tested on, or taught as two
-    classes, without a word.
+def refuse_one_file_twice(files: list, rule: str) -> None:
+    """Raises UserError for a file that links (symbolic or hard) make appear at two places
+    of a layout (two classes, or two splits): it would be trained on and tested on, or
+    taught as two classes, without a word.
 
     Args:
         files: the paths found, in order.
-        what: what one file is, for the message ("a recording").
+        rule: the rule a repeat breaks, for the message ("a recording belongs to one
+            class and one split, once").
     """
     first = {}
     for path in files:
         if not Path(path).exists():  # a broken link: reading it names it
             continue
-        real = os.path.realpath(path)
+        stat = os.stat(path)
+        real = stat.st_dev, stat.st_ino  # one file, whether by symbolic or hard links
         if real in first:
-            raise UserError(f"{path}: the same file as {first[real]} (through a link); "
-                            f"{what} belongs to one class and one split, once")
+            raise UserError(f"{path}: the same file as {first[real]} (through a link); {rule}")
         first[real] = path
 
 

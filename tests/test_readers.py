@@ -331,6 +331,12 @@ def test_a_w64_file_cut_short_is_named_whatever_size_its_header_claims(tmp_path)
     path.write_bytes(bytes(data))
     with pytest.raises(UserError, match=r"tone.wav: cut short: its header gives 3000000000 "):
         audio.read(path, 16000)
+    # WavPack streams W64 with a 32-bit placeholder, 0x7FFFF000 bytes of samples: whole.
+    data[16:24] = (0x7FFFF000 + 104).to_bytes(8, "little")  # the header's 104 bytes
+    at = data.index(b"data") + 16  # the data chunk's size, after its 16-byte GUID
+    data[at:at + 8] = (0x7FFFF000 + 24).to_bytes(8, "little")
+    path.write_bytes(bytes(data))
+    assert len(audio.read(path, 16000)) == 4001
 
 
 @pytest.mark.parametrize(("suffix", "container", "subtype"), [
@@ -523,6 +529,20 @@ def test_digits_images_train_dense_and_cnn2d(tmp_path, arch):
                     model=ModelConfig(arch, hparams), train=TrainConfig(epochs=3, lr=0.01))
     _, metrics = train.fit(cfg, data, verbose=0)
     assert metrics["test"]["accuracy"] > 0.5  # 10 classes: chance is 0.1
+
+
+def test_one_file_in_two_places_through_a_hard_link_or_a_frames_link_is_refused(tmp_path):
+    root = write_audio_folder(tmp_path / "tones", per_class=3)
+    os.link(root / "low" / "0.wav", root / "mid" / "copy.wav")  # a hard link: one file
+    with pytest.raises(UserError, match=r"mid/copy.wav: the same file as .*low/0.wav"):
+        datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    # Frames: a test utterance's array that is a link to a training utterance's.
+    frames = write_frame_folder(tmp_path / "frames")
+    (frames / "feat" / "train" / "u024.npy").unlink()
+    (frames / "feat" / "train" / "u024.npy").symlink_to(frames / "feat" / "train" / "u000.npy")
+    with pytest.raises(UserError, match=r"u024.npy: the same file as .*u000.npy \(through a "
+                                        r"link\); an utterance's array belongs to one split"):
+        datasets.load(DataConfig(name=str(frames)), FeatureConfig())
 
 
 def test_an_image_folder_loads_as_rows_and_bad_images_are_named(tmp_path):

@@ -100,7 +100,8 @@ def _from_folders(root: Path, to_train: bool = True) -> tuple[list, list, list, 
             files += paths
             labels += [label] * len(paths)
             split += [part] * len(paths)
-    userfiles.refuse_one_file_twice(files, "a recording")
+    userfiles.refuse_one_file_twice(
+        files, "a recording belongs to one class and one split, once")
     return files, labels, split, None
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasaudio import features
+from kerasaudio import features, userfiles
 from kerasaudio.config import DataConfig, FeatureConfig
 from kerasaudio.datasets.base import (
     Dataset,
@@ -80,6 +80,8 @@ def load(data: DataConfig, cfg: FeatureConfig) -> Dataset:
     for name, ids in splits.items():
         order += ids
         split += [name] * len(ids)
+    userfiles.refuse_one_file_twice([arrays[u] for u in order if u in arrays],
+                                    "an utterance's array belongs to one split, once")
     series, frame_labels, n_features = [], [], None
     problems, kept = Problems(data.skip_bad), []
     for u, name in zip(order, split):

@@ -76,7 +76,8 @@ def load(data: DataConfig, _: FeatureConfig) -> Dataset:
     for name, paths in found.items():
         if not paths:
             raise UserError(f"{root / name}: no images ({', '.join(IMAGE_SUFFIXES)})")
-    userfiles.refuse_one_file_twice([p for paths in found.values() for p in paths], "an image")
+    userfiles.refuse_one_file_twice([p for paths in found.values() for p in paths],
+                                    "an image belongs to one class, once")
     for k, name in enumerate(classes):
         for path in found[name]:
             try:
