@@ -362,6 +362,23 @@ def test_an_audio_folder_with_split_folders_keeps_them(tmp_path):
     assert all("/test/" in f for f in data.subset("test").info["file"])
 
 
+def test_an_audio_list_follows_links_in_its_folder_and_knows_one_file_by_two_names(tmp_path):
+    elsewhere = write_audio_folder(tmp_path / "elsewhere", per_class=3)
+    (tmp_path / "project").mkdir()
+    (tmp_path / "project" / "clips").symlink_to(elsewhere)  # recordings kept elsewhere
+    rows = [f"clips/{name}/{n}.wav,{name}" for name in PITCHES for n in range(3)]
+    (tmp_path / "project" / "list.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    data = datasets.load(DataConfig(name=str(tmp_path / "project" / "list.csv")),
+                         FeatureConfig())
+    assert len(data.lengths) == 9
+    (tmp_path / "project" / "same.wav").symlink_to(elsewhere / "low" / "0.wav")
+    with open(tmp_path / "project" / "list.csv", "a") as f:
+        f.write("same.wav,mid\n")  # taught as mid too
+    with pytest.raises(UserError, match=r"list.csv: same.wav and .*clips/low/0.wav are one file "
+                                        r"\(through a link\) \(rows 2 and 11\)"):
+        datasets.load(DataConfig(name=str(tmp_path / "project" / "list.csv")), FeatureConfig())
+
+
 def test_an_audio_list_keeps_each_group_in_one_split(tmp_path):
     rng = np.random.default_rng(0)
     lines = ["path,label,group"]
@@ -428,6 +445,14 @@ def bad_audio_cases(tmp_path):
     cases["escape"] = (tmp_path / "escape.csv", r"escape.csv:2: '../outside.wav' points outside")
     (tmp_path / "missing.csv").write_text("path,label\ntones/low/1.wav,low\nnope.wav,mid\n")
     cases["missing"] = (tmp_path / "missing.csv", r"missing.csv:3: 'nope.wav': no such file")
+    (tmp_path / "twice.csv").write_text("path,label\ntones/low/1.wav,low\n"
+                                        "tones/mid/1.wav,mid\ntones/low/1.wav,mid\n")
+    cases["listed twice"] = (tmp_path / "twice.csv", r"twice.csv: 1.wav is listed twice "
+                                                     r"\(rows 2 and 4\)")
+    (tmp_path / "clip.wav").symlink_to(tmp_path / "moved.wav")  # a file moved away since
+    (tmp_path / "linked.csv").write_text("path,label\nclip.wav,low\n")
+    cases["broken link in a list"] = (tmp_path / "linked.csv", r"linked.csv:2: .*clip.wav: a "
+                                      r"link to .*moved.wav, which does not exist")
     (tmp_path / "header.csv").write_text("file,class\nx.wav,low\n")
     cases["header"] = (tmp_path / "header.csv", r"header.csv:1: expected a header path,label")
     (tmp_path / "speaker.csv").write_text("path,label,speaker\ntones/low/1.wav,low,ann\n")

@@ -115,9 +115,16 @@ def labelled_files(path: Path, problems: Problems | None = None) -> tuple[list, 
 
 
 def _inside(root: Path, relative: str, where: str) -> Path:
-    path = (root / relative).resolve()
-    if not path.is_relative_to(root.resolve()):
+    """The file a list's row names, which must lie in the list's folder as written; a link
+    there may lead elsewhere, as links in audio folders may."""
+    path = Path(os.path.abspath(root / relative))
+    if not path.is_relative_to(os.path.abspath(root)):
         raise UserError(f"{where}: {relative!r} points outside {root}")
+    if path.is_symlink() and not path.exists():
+        try:
+            userfiles.check_readable(path)  # names the link and where it led
+        except UserError as error:
+            raise UserError(f"{where}: {error}") from None
     if not path.is_file():
         raise UserError(f"{where}: {relative!r}: no such file")
     return path
@@ -136,7 +143,7 @@ def _from_list(path: Path, problems: Problems) -> tuple[list, list, list, list |
                    else f"unknown column {unknown[0]!r}")
         raise UserError(f"{path}:1: {problem}; the header is path,label[,group] (group: the "
                         "speaker or session, which no two splits share)")
-    files, labels, groups = [], [], []
+    files, labels, groups, row_numbers = [], [], [], []
     for n, row in enumerate(rows[1:], 2):
         if not row:
             continue
@@ -148,16 +155,22 @@ def _from_list(path: Path, problems: Problems) -> tuple[list, list, list, list |
             problems(error)
             continue
         labels.append(row[1].strip())
+        row_numbers.append(n)
         if grouped:
             groups.append(row[2].strip())
     if not files:
         raise UserError(f"{path}: lists no files")
     first = {}
-    for n, file in enumerate(files):
-        if file in first:
-            raise UserError(f"{path}: {file.name} is listed twice (rows {first[file]} and "
-                            f"{n + 2} of the kept rows); a file belongs to one split, once")
-        first[file] = n + 2
+    for n, file in zip(row_numbers, files):
+        stat = file.stat()  # one file, however many links name it
+        key = stat.st_dev, stat.st_ino
+        if key in first:
+            row, earlier = first[key]
+            same = (f"{file.name} is listed twice" if earlier == file
+                    else f"{file.name} and {earlier} are one file (through a link)")
+            raise UserError(f"{path}: {same} (rows {row} and {n}); a file belongs to one "
+                            "split, once")
+        first[key] = n, file
     return files, labels, [""] * len(files), groups if grouped else None
 
 
