@@ -55,13 +55,26 @@ def refuse_one_file_twice(files: list, rule: str) -> None:
     """
     first = {}
     for path in files:
-        if not Path(path).exists():  # a broken link: reading it names it
+        try:
+            real = identity(path)
+        except OSError:  # a broken link, say: reading it names it
             continue
-        stat = os.stat(path)
-        real = stat.st_dev, stat.st_ino  # one file, whether by symbolic or hard links
         if real in first:
             raise UserError(f"{path}: the same file as {first[real]} (through a link); {rule}")
         first[real] = path
+
+
+def identity(path: Path) -> tuple:
+    """What one file is known by, whatever links (symbolic or hard) name it: its device and
+    inode, or its real path where the file system gives no inode numbers.
+
+    Raises:
+        OSError: if the file cannot be reached.
+    """
+    stat = os.stat(path)
+    if stat.st_ino == 0:
+        return (os.path.realpath(path),)
+    return stat.st_dev, stat.st_ino
 
 
 def _raise_unreadable(error: OSError) -> None:

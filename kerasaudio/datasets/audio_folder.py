@@ -115,19 +115,28 @@ def labelled_files(path: Path, problems: Problems | None = None) -> tuple[list, 
 
 
 def _inside(root: Path, relative: str, where: str) -> Path:
-    """The file a list's row names, which must lie in the list's folder as written; a link
-    there may lead elsewhere, as links in audio folders may."""
-    path = Path(os.path.abspath(root / relative))
-    if not path.is_relative_to(os.path.abspath(root)):
+    """The file a list's row names (its real path), which must lie in the list's folder:
+    where it leads, or as written without '..', so that a link there may lead elsewhere,
+    as links in audio folders may."""
+    written = root / relative
+    real = Path(os.path.realpath(written))
+    if not (real.is_relative_to(os.path.realpath(root)) or _written_inside(root, relative)):
         raise UserError(f"{where}: {relative!r} points outside {root}")
-    if path.is_symlink() and not path.exists():
+    if written.is_symlink() and not written.exists():
         try:
-            userfiles.check_readable(path)  # names the link and where it led
+            userfiles.check_readable(written)  # names the link and where it led
         except UserError as error:
             raise UserError(f"{where}: {error}") from None
-    if not path.is_file():
+    if not real.is_file():
         raise UserError(f"{where}: {relative!r}: no such file")
-    return path
+    return real
+
+
+def _written_inside(root: Path, relative: str) -> bool:
+    """Whether a row's path, as written, lies in `root`. ('..' is refused: the system takes
+    it after following a link, where the text alone would take it before.)"""
+    return ".." not in Path(relative).parts and Path(
+        os.path.abspath(root / relative)).is_relative_to(os.path.abspath(root))
 
 
 def _from_list(path: Path, problems: Problems) -> tuple[list, list, list, list | None]:
@@ -155,22 +164,24 @@ def _from_list(path: Path, problems: Problems) -> tuple[list, list, list, list |
             problems(error)
             continue
         labels.append(row[1].strip())
-        row_numbers.append(n)
+        row_numbers.append((n, row[0].strip()))
         if grouped:
             groups.append(row[2].strip())
     if not files:
         raise UserError(f"{path}: lists no files")
     first = {}
-    for n, file in zip(row_numbers, files):
-        stat = file.stat()  # one file, however many links name it
-        key = stat.st_dev, stat.st_ino
+    for (n, written), file in zip(row_numbers, files):
+        try:
+            key = userfiles.identity(file)  # one file, however many links name it
+        except OSError as error:  # gone since it was found
+            raise UserError(f"{path}:{n}: {written!r}: {error.strerror}") from None
         if key in first:
             row, earlier = first[key]
-            same = (f"{file.name} is listed twice" if earlier == file
-                    else f"{file.name} and {earlier} are one file (through a link)")
+            same = (f"{written!r} is listed twice" if earlier == written
+                    else f"{earlier!r} and {written!r} are one file (through a link)")
             raise UserError(f"{path}: {same} (rows {row} and {n}); a file belongs to one "
                             "split, once")
-        first[key] = n, file
+        first[key] = n, written
     return files, labels, [""] * len(files), groups if grouped else None
 
 
