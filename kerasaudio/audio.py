@@ -83,9 +83,7 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
             rate, log, container = f.samplerate, f.extra_info, f.format
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise UserError(f"{path}: not a readable audio file ({error})") from None
-    _check_whole(path, log)
-    if container == "NIST":
-        _check_nist_whole(path)
+    _check_whole(path, log, container)
     if samples.shape[0] == 0:
         raise UserError(f"{path}: holds no samples")
     if not np.all(np.isfinite(samples)):
@@ -121,11 +119,13 @@ def read(path, sample_rate: int, min_samples: int = 1) -> np.ndarray:
     return mono
 
 
-def _check_whole(path: Path, log: str) -> None:
-    """Raises UserError for a WAV, W64, RF64, AIFF or AU file cut short (a partial copy or
-    download), which libsndfile reads without complaint as the samples that are there: its
-    log compares the size the header gives with what the file holds. Streamed files, and
-    writers that count a pad byte, are whole."""
+def _check_whole(path: Path, log: str, container: str) -> None:
+    """Raises UserError for a WAV, W64, RF64, AIFF, AU or NIST file cut short (a partial
+    copy or download), which libsndfile reads without complaint as the samples that are
+    there: its log compares the size the header gives with what the file holds (a NIST
+    header is read here). Streamed files, and writers that count a pad byte, are whole."""
+    if container == "NIST":
+        _check_nist_whole(path)
     for pattern, unit, sizes_of_32_bits in CUT_SHORT_LOGS:
         found = pattern.search(log)
         if not found:
