@@ -89,15 +89,26 @@ def check_readable(path: Path) -> None:
             readable.
     """
     path = Path(path)
-    if path.is_symlink() and not path.exists():
-        raise UserError(f"{path}: a link to {os.readlink(path)}, which "
-                        f"{'leads back to itself' if _loops(path) else 'does not exist'}")
+    refuse_broken_link(path)
     if not path.exists():
         raise UserError(f"{path}: no such file")
     if not path.is_file():
         raise UserError(f"{path}: not a file")
     if not os.access(path, os.R_OK):  # the readers would each word it differently
         raise UserError(f"{path}: not readable (permission denied)")
+
+
+def refuse_broken_link(path: Path) -> None:
+    """Raises the line naming a link whose file is gone (or that leads back to itself), and
+    where it led, if `path` is one: its absence alone would hide that a link was there.
+
+    Raises:
+        UserError: naming the link and its target.
+    """
+    path = Path(path)
+    if path.is_symlink() and not path.exists():
+        raise UserError(f"{path}: a link to {os.readlink(path)}, which "
+                        f"{'leads back to itself' if _loops(path) else 'does not exist'}")
 
 
 def _loops(link: Path) -> bool:
@@ -123,6 +134,6 @@ def subfolders(folder: Path) -> list:
     """
     visible = sorted(p for p in Path(folder).iterdir() if not p.name.startswith("."))
     for path in visible:
-        if path.is_symlink() and not path.exists() and not path.suffix:
-            check_readable(path)
+        if not path.suffix:
+            refuse_broken_link(path)
     return [p for p in visible if p.is_dir()]

@@ -122,11 +122,10 @@ def _inside(root: Path, relative: str, where: str) -> Path:
     real = Path(os.path.realpath(written))
     if not (real.is_relative_to(os.path.realpath(root)) or _written_inside(root, relative)):
         raise UserError(f"{where}: {relative!r} points outside {root}")
-    if written.is_symlink() and not written.exists():
-        try:
-            userfiles.check_readable(written)  # names the link and where it led
-        except UserError as error:
-            raise UserError(f"{where}: {error}") from None
+    try:
+        userfiles.refuse_broken_link(written)
+    except UserError as error:
+        raise UserError(f"{where}: {error}") from None
     if not real.is_file():
         raise UserError(f"{where}: {relative!r}: no such file")
     return real

@@ -80,7 +80,7 @@ def read_mapping(path: Path) -> dict:
 
 def _array_path(root: Path, split: str, name: str, where: str) -> Path:
     for folder in (root / split, root):
-        _refuse_broken_link(folder / name)
+        userfiles.refuse_broken_link(folder / name)
         path = (folder / name).resolve()
         if not path.is_relative_to(root.resolve()):
             raise UserError(f"{where}: {name!r} points outside {root}")
@@ -91,17 +91,10 @@ def _array_path(root: Path, split: str, name: str, where: str) -> Path:
         if len(named) > 1:
             raise UserError(f"{where}: id {name!r} matches {len(named)} files in {folder}")
         if named:
-            _refuse_broken_link(named[0])
+            userfiles.refuse_broken_link(named[0])
         if named and named[0].resolve().is_relative_to(root.resolve()):
             return named[0].resolve()
     raise UserError(f"{where}: {name}: no such file in {root / split} or {root}")
-
-
-def _refuse_broken_link(path: Path) -> None:
-    """Names a link to an array that was moved away, and where it led, rather than the
-    file's absence (or its target's place outside the folder)."""
-    if path.is_symlink() and not path.exists():
-        userfiles.check_readable(path)
 
 
 def rows(x: np.ndarray, part: str, path: Path) -> np.ndarray:
