@@ -114,11 +114,18 @@ def test_every_batch_norm_uses_the_projects_momentum(arch):
     assert norms or arch not in ("conv1d", "cnn2d", "frame_mlp", "bilstm_frames")
 
 
-@pytest.mark.parametrize("arch", SEQUENCE_ARCHS)
-def test_padding_never_changes_a_prediction(arch):
+# gru_attention's optional convolutions before its GRUs must keep padding out too.
+CONV_GRU_ATTENTION = {"hidden": 8, "conv_layers": 2, "conv_filters": 8}
+
+
+@pytest.mark.parametrize("arch,hparams",
+                         [(a, SMALL[a]) for a in SEQUENCE_ARCHS]
+                         + [("gru_attention", CONV_GRU_ATTENTION)],
+                         ids=SEQUENCE_ARCHS + ["gru_attention-conv"])
+def test_padding_never_changes_a_prediction(arch, hparams):
     keras.utils.set_random_seed(1)
     data = make_sequences(30, min_len=4, max_len=40)
-    model = models.build(arch, _spec(data), data.tasks, **SMALL[arch])
+    model = models.build(arch, _spec(data), data.tasks, **hparams)
     seqs = data.sequences()
     short = min(seqs, key=len)
     alone = model.predict(_batch([short], len(short)), verbose=0)["label"]
@@ -227,6 +234,20 @@ def test_gru_attention_hyperparameters_shape_the_model(toy_dataset):
     grus = [layer for layer in model.layers if isinstance(layer, keras.layers.GRU)]
     assert [g.units for g in grus] == [32, 32, 32]
     assert model.get_layer("attention") is not None
+
+
+def test_gru_attention_convolutions_come_before_unmasked_grus(toy_dataset):
+    plain = models.build("gru_attention", _spec(toy_dataset), toy_dataset.tasks, hidden=8)
+    assert not [la for la in plain.layers if isinstance(la, keras.layers.Conv1D)]
+    model = models.build("gru_attention", _spec(toy_dataset), toy_dataset.tasks,
+                         **CONV_GRU_ATTENTION)
+    convs = [la for la in model.layers if isinstance(la, keras.layers.Conv1D)]
+    assert [(c.filters, c.kernel_size) for c in convs] == [(8, (5,)), (8, (5,))]
+    # The GRUs get zeroed frames and no mask: their unmasked loop is the cheaper one.
+    assert model.get_layer("gru_0").input is model.get_layer("conv_output").output
+    assert models.resolve("gru_attention", {"conv_layers": 0})["conv_layers"] == 0
+    with pytest.raises(UserError, match="conv_layers=-1"):
+        models.resolve("gru_attention", {"conv_layers": -1})
 
 
 def test_unknown_architecture_and_hyperparameter_are_user_errors(toy_dataset):

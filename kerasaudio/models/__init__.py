@@ -114,7 +114,7 @@ def _value_problem(key: str, value, default) -> str | None:
     if isinstance(default, tuple) or default is None or isinstance(default, int):
         several = isinstance(value, tuple | list) and not isinstance(default, int)
         counts = value if several else (value,)
-        least = 0 if key == "depth" else 1  # depth 0: no MLP blocks
+        least = 0 if key in ("depth", "conv_layers") else 1  # 0: no such blocks
         if not counts or not all(_is_count(c, least) for c in counts):
             return f"expected a whole number of at least {least}" + (
                 "" if isinstance(default, int) else " (or several, comma-separated)")

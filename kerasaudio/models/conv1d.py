@@ -3,8 +3,7 @@
 import keras
 
 from kerasaudio.models import heads
-from kerasaudio.models.inputs import InputSpec, sequence_inputs
-from kerasaudio.models.layers import BATCH_NORM_MOMENTUM, ZeroPadding
+from kerasaudio.models.inputs import InputSpec, conv_blocks, sequence_inputs
 
 
 def build(spec: InputSpec, tasks, filters: int = 128, kernel: int = 5, layers: int = 3,
@@ -20,12 +19,7 @@ def build(spec: InputSpec, tasks, filters: int = 128, kernel: int = 5, layers: i
         dropout: dropout before the heads.
     """
     inputs, x, mask = sequence_inputs(spec)
-    for i in range(layers):
-        x = ZeroPadding(name=f"zero_padding_{i}")(x, mask=mask)
-        x = keras.layers.Conv1D(filters, kernel, padding="same", name=f"conv_{i}")(x)
-        x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM,
-                                            name=f"batch_norm_{i}")(x, mask=mask)
-        x = keras.layers.ReLU(name=f"relu_{i}")(x)
+    x = conv_blocks(x, mask, filters, kernel, layers)
     x = keras.layers.GlobalAveragePooling1D(name="mean_over_time")(x, mask=mask)
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
     return keras.Model(inputs, heads.outputs(x, tasks), name="conv1d")

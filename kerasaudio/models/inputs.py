@@ -6,7 +6,12 @@ import keras
 import numpy as np
 
 from kerasaudio.errors import UserError
-from kerasaudio.models.layers import BATCH_NORM_MOMENTUM, SpecAugment, UtteranceNormalization
+from kerasaudio.models.layers import (
+    BATCH_NORM_MOMENTUM,
+    SpecAugment,
+    UtteranceNormalization,
+    ZeroPadding,
+)
 
 
 @dataclass(frozen=True)
@@ -145,4 +150,22 @@ def mlp_blocks(x, width: int, depth: int, dropout: float, prefix: str = "block")
                                             name=f"{prefix}_{i}_batch_norm")(x)
         x = keras.layers.ReLU(name=f"{prefix}_{i}_relu")(x)
         x = keras.layers.Dropout(dropout, name=f"{prefix}_{i}_dropout")(x)
+    return x
+
+
+def conv_blocks(x, mask, filters: int, kernel: int, layers: int):
+    """[zero padding -> Conv1D -> masked BatchNorm -> ReLU] x layers over padded sequences.
+
+    The padded frames are zeroed before each convolution, so a sequence gives the same
+    outputs at its real frames alone as in a batch, and batch norm's statistics are over the
+    real frames only. The output keeps Keras's mask from batch norm; layers after it that
+    should not see the mask (a forward GRU, whose unmasked loop is cheaper) need another
+    ZeroPadding, which hands no mask on.
+    """
+    for i in range(layers):
+        x = ZeroPadding(name=f"zero_padding_{i}")(x, mask=mask)
+        x = keras.layers.Conv1D(filters, kernel, padding="same", name=f"conv_{i}")(x)
+        x = keras.layers.BatchNormalization(momentum=BATCH_NORM_MOMENTUM,
+                                            name=f"batch_norm_{i}")(x, mask=mask)
+        x = keras.layers.ReLU(name=f"relu_{i}")(x)
     return x
