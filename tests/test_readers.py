@@ -668,6 +668,30 @@ def test_a_spectrogram_folder_merges_and_drops_classes_and_trains(tmp_path):
     assert {row[1] for row in rows} <= {"Jazz", "Pop", "Rock"}
 
 
+def test_a_spectrogram_folder_follows_links_in_it_as_a_list_does(tmp_path):
+    """Arrays kept elsewhere, reached through links in the folder, are read as an audio
+    list's rows are; a name with '..' must still lead inside."""
+    root = write_spectrogram_folder(tmp_path / "music", per_genre=3)
+    store = tmp_path / "store"
+    store.mkdir()
+    moved = root / "train" / "Jazz-0.fused.full.npy"
+    (store / "jazz.npy").write_bytes(moved.read_bytes())
+    moved.unlink()
+    moved.symlink_to(store / "jazz.npy")  # an array that is a link out
+    (root / "kept").symlink_to(store, target_is_directory=True)  # a folder that is one
+    (store / "extra.npy").write_bytes((store / "jazz.npy").read_bytes())
+    before = datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    with open(root / "train_labels.txt", "a") as f:
+        f.write("kept/extra.npy Jazz\n")
+    data = datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    assert len(data.lengths) == len(before.lengths) + 1
+    with open(root / "train_labels.txt", "a") as f:
+        f.write("kept/../store/extra.npy Jazz\n")  # '..' taken after the link: outside
+    with pytest.raises(UserError, match=r"train_labels.txt:\d+: 'kept/../store/extra.npy' "
+                                        "points outside"):
+        datasets.load(DataConfig(name=str(root)), FeatureConfig())
+
+
 def bad_spectrogram_cases(tmp_path):
     """name -> (folder made bad, expected message): a line added to a labels file, or an
     array broken."""

@@ -119,23 +119,16 @@ def _inside(root: Path, relative: str, where: str) -> Path:
     where it leads, or as written without '..', so that a link there may lead elsewhere,
     as links in audio folders may."""
     written = root / relative
-    real = Path(os.path.realpath(written))
-    if not (real.is_relative_to(os.path.realpath(root)) or _written_inside(root, relative)):
+    if not userfiles.lies_in(root, written):
         raise UserError(f"{where}: {relative!r} points outside {root}")
     try:
         userfiles.refuse_broken_link(written)
     except UserError as error:
         raise UserError(f"{where}: {error}") from None
+    real = Path(os.path.realpath(written))
     if not real.is_file():
         raise UserError(f"{where}: {relative!r}: no such file")
     return real
-
-
-def _written_inside(root: Path, relative: str) -> bool:
-    """Whether a row's path, as written, lies in `root`. ('..' is refused: the system takes
-    it after following a link, where the text alone would take it before.)"""
-    return ".." not in Path(relative).parts and Path(
-        os.path.abspath(root / relative)).is_relative_to(os.path.abspath(root))
 
 
 def _from_list(path: Path, problems: Problems) -> tuple[list, list, list, list | None]:

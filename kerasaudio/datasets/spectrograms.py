@@ -81,18 +81,16 @@ def read_mapping(path: Path) -> dict:
 def _array_path(root: Path, split: str, name: str, where: str) -> Path:
     for folder in (root / split, root):
         userfiles.refuse_broken_link(folder / name)
-        path = (folder / name).resolve()
-        if not path.is_relative_to(root.resolve()):
+        if not userfiles.lies_in(root, folder / name):
             raise UserError(f"{where}: {name!r} points outside {root}")
-        if path.is_file():
-            return path
+        if (folder / name).is_file():
+            return (folder / name).resolve()
         # An id: the course project's multitask labels name `123` for 123.fused.full.npy.gz.
         named = [p for p in sorted(folder.glob(f"{name}.*")) if p.name.endswith(ARRAYS)]
         if len(named) > 1:
             raise UserError(f"{where}: id {name!r} matches {len(named)} files in {folder}")
         if named:
             userfiles.refuse_broken_link(named[0])
-        if named and named[0].resolve().is_relative_to(root.resolve()):
             return named[0].resolve()
     raise UserError(f"{where}: {name}: no such file in {root / split} or {root}")
 
