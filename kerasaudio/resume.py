@@ -19,7 +19,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from kerasaudio import datasets, runs
+from kerasaudio import datasets, models, runs
 from kerasaudio.config import with_defaults
 from kerasaudio.errors import UserError
 
@@ -135,6 +135,16 @@ def interrupted(run_dir: Path) -> bool:
     return status.get("status") == "interrupted" or runs.process_gone(status)
 
 
+def _with_default_hparams(model):
+    """A config's model with the hyperparameters its architecture has gained since the run
+    was recorded filled in with their defaults, which build what the run built (a
+    gru_attention run from before `conv_layers` has none), so that it can be continued."""
+    if not isinstance(model, dict) or model.get("arch") not in models.ARCHITECTURES:
+        return model
+    hparams = {**models.hyperparameters(model["arch"]), **(model.get("hparams") or {})}
+    return {**model, "hparams": json.loads(json.dumps(hparams))}
+
+
 def comparable(config: dict) -> dict:
     """The parts of a config.json that must match for a run to be continued (through JSON,
     so tuples compare as lists)."""
@@ -142,6 +152,7 @@ def comparable(config: dict) -> dict:
     keys = ("data", "features", "model", "train", "out", "dataset", "finetune")
     config = resolved_paths(with_defaults(config))
     record = {k: config.get(k) for k in keys}
+    record["model"] = _with_default_hparams(record["model"])
     # Augmentation strengths (runs before augmentation existed had none). SpecAugment's
     # masks follow from train.spec_augment and the frame step, compared above; runs from
     # before config.json recorded them would otherwise never be continued.

@@ -248,6 +248,8 @@ def test_gru_attention_convolutions_come_before_unmasked_grus(toy_dataset):
     assert models.resolve("gru_attention", {"conv_layers": 0})["conv_layers"] == 0
     with pytest.raises(UserError, match="conv_layers=-1"):
         models.resolve("gru_attention", {"conv_layers": -1})
+    with pytest.raises(UserError, match="give conv_layers too"):  # not silently ignored
+        models.build("gru_attention", _spec(toy_dataset), toy_dataset.tasks, conv_filters=64)
 
 
 def test_unknown_architecture_and_hyperparameter_are_user_errors(toy_dataset):

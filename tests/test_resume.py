@@ -14,7 +14,7 @@ import keras
 import pytest
 from conftest import make_sequences
 
-from kerasaudio import datasets, interrupts, resume, runs, settings, train
+from kerasaudio import datasets, interrupts, models, resume, runs, settings, train
 from kerasaudio.config import DataConfig, ModelConfig, RunConfig, TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -321,6 +321,21 @@ def test_an_interrupted_finetune_is_never_continued_by_a_plain_fit():
     plain = json.loads(config("runs").to_json())
     tuned = {**plain, "finetune": {"source": "runs/source", "freeze_epochs": 5}}
     assert resume.comparable(plain) != resume.comparable(tuned)
+
+
+def test_a_run_from_before_its_architecture_gained_a_hyperparameter_is_continued():
+    """gru_attention gained conv_layers (default 0, what every earlier run built): an
+    interrupted run recorded without it is the same model, and must not start anew."""
+    cfg = RunConfig(data=DataConfig(name="toy"),
+                    model=ModelConfig("gru_attention", models.resolve("gru_attention", {})))
+    today = json.loads(cfg.to_json())
+    older = json.loads(cfg.to_json())
+    older["model"]["hparams"] = {k: v for k, v in older["model"]["hparams"].items()
+                                 if not k.startswith("conv_")}
+    assert resume.comparable(older) == resume.comparable(today)
+    convolved = json.loads(cfg.to_json())
+    convolved["model"]["hparams"]["conv_layers"] = 2
+    assert resume.comparable(older) != resume.comparable(convolved)
 
 
 def test_an_unfinished_experiment_of_other_settings_is_named_not_continued(tmp_path, caplog):

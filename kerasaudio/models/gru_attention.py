@@ -2,6 +2,7 @@
 
 import keras
 
+from kerasaudio.errors import UserError
 from kerasaudio.models import heads
 from kerasaudio.models.inputs import InputSpec, conv_blocks, sequence_inputs
 from kerasaudio.models.layers import AttentionPooling, ZeroPadding
@@ -33,6 +34,10 @@ def build(spec: InputSpec, tasks, hidden: int = 128, layers: int = 2,
         conv_filters: channels of every convolution.
         conv_kernel: kernel length in frames.
     """
+    if not conv_layers and (conv_filters, conv_kernel) != (128, 5):
+        raise UserError("gru_attention: conv_filters and conv_kernel shape the convolutions "
+                        "before the GRUs, and there are none; give conv_layers too "
+                        "(--set conv_layers=2)")
     inputs, x, mask = sequence_inputs(spec)
     if conv_layers:
         x = conv_blocks(x, mask, conv_filters, conv_kernel, conv_layers)
