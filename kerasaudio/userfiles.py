@@ -111,18 +111,17 @@ def refuse_broken_link(path: Path) -> None:
                         f"{'leads back to itself' if _loops(path) else 'does not exist'}")
 
 
-def lies_in(root: Path, path: Path) -> bool:
-    """Whether `path`, a file a list in `root` names (`root / the name as written`), lies in
-    `root`: where it leads, or as written without '..', so that a link there may lead
-    elsewhere, as links in data folders may. ('..' counts only where it leads: the system
-    takes it after following a link, where the text alone would take it before.)"""
-    if Path(os.path.realpath(path)).is_relative_to(os.path.realpath(root)):
+def lies_in(root: Path, name) -> bool:
+    """Whether the file a list in `root` names (`name` as written: relative to `root`, or
+    absolute) lies in `root`: where it leads, or as written without '..', so that a link
+    there may lead elsewhere, as links in data folders may. ('..' counts only where it
+    leads: the system takes it after following a link, where the text alone would take it
+    before.)"""
+    written = Path(root) / name
+    if Path(os.path.realpath(written)).is_relative_to(os.path.realpath(root)):
         return True
-    try:
-        written = Path(path).relative_to(root)
-    except ValueError:  # an absolute name elsewhere
-        return False
-    return ".." not in written.parts
+    return ".." not in Path(name).parts and Path(
+        os.path.abspath(written)).is_relative_to(os.path.abspath(root))
 
 
 def _loops(link: Path) -> bool:

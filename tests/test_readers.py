@@ -362,7 +362,8 @@ def test_an_audio_folder_with_split_folders_keeps_them(tmp_path):
     assert all("/test/" in f for f in data.subset("test").info["file"])
 
 
-def test_an_audio_list_follows_links_in_its_folder_and_knows_one_file_by_two_names(tmp_path):
+def test_an_audio_list_follows_links_in_its_folder_and_knows_one_file_by_two_names(
+        tmp_path, monkeypatch):
     elsewhere = write_audio_folder(tmp_path / "elsewhere", per_class=3)
     (tmp_path / "project").mkdir()
     (tmp_path / "project" / "clips").symlink_to(elsewhere)  # recordings kept elsewhere
@@ -382,6 +383,12 @@ def test_an_audio_list_follows_links_in_its_folder_and_knows_one_file_by_two_nam
     (tmp_path / "project" / "list.csv").write_text("path,label\ndeep/../mid/0.wav,mid\n")
     with pytest.raises(UserError, match=r"list.csv:2: 'deep/../mid/0.wav' points outside"):
         datasets.load(DataConfig(name=str(tmp_path / "project" / "list.csv")), FeatureConfig())
+    # A row may name a file in the folder by its absolute path, the folder given as relative.
+    monkeypatch.chdir(tmp_path)
+    rows[0] = f"{tmp_path / 'project' / 'same.wav'},low"  # clips/low/0.wav
+    (tmp_path / "project" / "list.csv").write_text("path,label\n" + "\n".join(rows) + "\n")
+    data = datasets.load(DataConfig(name="project/list.csv"), FeatureConfig())
+    assert len(data.lengths) == 9
 
 
 def test_an_audio_list_keeps_each_group_in_one_split(tmp_path):
@@ -689,6 +696,14 @@ def test_a_spectrogram_folder_follows_links_in_it_as_a_list_does(tmp_path):
         f.write("kept/../store/extra.npy Jazz\n")  # '..' taken after the link: outside
     with pytest.raises(UserError, match=r"train_labels.txt:\d+: 'kept/../store/extra.npy' "
                                         "points outside"):
+        datasets.load(DataConfig(name=str(root)), FeatureConfig())
+    # An id is matched by name, never as a pattern that could walk out through a link.
+    (root / "train" / "deep").symlink_to(store, target_is_directory=True)
+    (store.parent / "hidden").mkdir()
+    (store.parent / "hidden" / "777.npy").write_bytes((store / "jazz.npy").read_bytes())
+    lines = (root / "train_labels.txt").read_text().splitlines()[:-1]
+    (root / "train_labels.txt").write_text("\n".join(lines + ["*/../hidden/777 Jazz"]) + "\n")
+    with pytest.raises(UserError, match=r"\*/../hidden/777: no such file"):
         datasets.load(DataConfig(name=str(root)), FeatureConfig())
 
 

@@ -119,7 +119,7 @@ def _inside(root: Path, relative: str, where: str) -> Path:
     where it leads, or as written without '..', so that a link there may lead elsewhere,
     as links in audio folders may."""
     written = root / relative
-    if not userfiles.lies_in(root, written):
+    if not userfiles.lies_in(root, relative):
         raise UserError(f"{where}: {relative!r} points outside {root}")
     try:
         userfiles.refuse_broken_link(written)

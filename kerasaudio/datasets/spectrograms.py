@@ -17,6 +17,7 @@ files, and validation always is, with the data seed (`DataConfig.seed`, not `--s
 test folder without labels is left for `predict`.
 """
 
+import glob
 from pathlib import Path
 
 import numpy as np
@@ -79,14 +80,16 @@ def read_mapping(path: Path) -> dict:
 
 
 def _array_path(root: Path, split: str, name: str, where: str) -> Path:
-    for folder in (root / split, root):
+    for within in (Path(split), Path()):
+        folder = root / within
         userfiles.refuse_broken_link(folder / name)
-        if not userfiles.lies_in(root, folder / name):
+        if not userfiles.lies_in(root, within / name):
             raise UserError(f"{where}: {name!r} points outside {root}")
         if (folder / name).is_file():
             return (folder / name).resolve()
         # An id: the course project's multitask labels name `123` for 123.fused.full.npy.gz.
-        named = [p for p in sorted(folder.glob(f"{name}.*")) if p.name.endswith(ARRAYS)]
+        named = [p for p in sorted(folder.glob(f"{glob.escape(name)}.*"))
+                 if p.name.endswith(ARRAYS)]
         if len(named) > 1:
             raise UserError(f"{where}: id {name!r} matches {len(named)} files in {folder}")
         if named:
