@@ -39,6 +39,11 @@ def test_overrides_fix_narrow_and_grid_the_space():
     assert space["layers"][0].grid() == [1, 2, 3]
     assert not space["optimizer"][0].searched  # stays adam unless opened
     assert spaces.grid_size(space, ["gru_attention"]) == 1 * 3 * 3 * 2 * 3
+    assert not space["conv_layers"][0].searched  # none unless opened
+    opened = spaces.resolve(["gru_attention"], spaces.Overrides.parse(grid=["conv_layers=0,2"]))
+    assert opened["conv_layers"][0].grid() == [0, 2]
+    with pytest.raises(UserError, match="'conv_layers' is not in the search space of gru"):
+        spaces.resolve(["gru"], spaces.Overrides.parse(fix=["conv_layers=2"]))
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [

@@ -75,7 +75,8 @@ TRAINING = {
 ARCHITECTURES = {
     "dense": {"hidden": _int(16, 256, 16), "layers": _int(1, 3), "dropout": DROPOUT},
     "gru": RECURRENT,
-    "gru_attention": RECURRENT,
+    # Convolutions before the GRUs: opened with --fix or --grid (they triple an epoch's time).
+    "gru_attention": {**RECURRENT, "conv_layers": _choice(0, 1, 2, searched=False)},
     "lstm": RECURRENT,
     "bilstm": RECURRENT,
     "conv1d": {"filters": _int(32, 256, 32), "kernel": _choice(3, 5, 7), "layers": _int(1, 4),
