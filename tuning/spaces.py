@@ -75,7 +75,7 @@ TRAINING = {
 ARCHITECTURES = {
     "dense": {"hidden": _int(16, 256, 16), "layers": _int(1, 3), "dropout": DROPOUT},
     "gru": RECURRENT,
-    # Convolutions before the GRUs: opened with --fix or --grid (they triple an epoch's time).
+    # Convolutions before the GRUs: searched only when opened with --fix or --grid.
     "gru_attention": {**RECURRENT, "conv_layers": _choice(0, 1, 2, searched=False)},
     "lstm": RECURRENT,
     "bilstm": RECURRENT,

@@ -29,8 +29,8 @@ def build(spec: InputSpec, tasks, hidden: int = 128, layers: int = 2,
         layers: number of stacked GRU layers.
         dropout: dropout between GRU layers and before the heads.
         conv_layers: convolution blocks (as conv1d's) before the GRUs; 0 for none. Two of
-            them heard real voices better, at about three times the time per epoch
-            (results/README.md, "Convolutions hear new voices better").
+            them heard real voices better over two seeds, at about 18 % more time per
+            epoch (results/README.md, "Convolutions hear new voices better").
         conv_filters: channels of every convolution.
         conv_kernel: kernel length in frames.
     """
