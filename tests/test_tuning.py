@@ -524,7 +524,9 @@ def test_fit_retrains_the_winner_from_best_json(tmp_path, corpus_cache):
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = (tmp_path / "runs").iterdir()
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["model"] == {"arch": "gru_attention", "hparams": best["hparams"]}
+    # best.json's values, and the defaults of the rest (no convolutions before the GRUs).
+    assert config["model"] == {"arch": "gru_attention", "hparams": {
+        **best["hparams"], "conv_layers": 0, "conv_filters": 128, "conv_kernel": 5}}
     assert config["train"]["lr"] == 0.003 and config["train"]["batch_size"] == 8
     assert config["train"]["epochs"] == 2
     assert config["features"]["n_mfcc"] == 20 and config["train"]["augment"] == []
