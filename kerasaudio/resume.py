@@ -135,6 +135,15 @@ def interrupted(run_dir: Path) -> bool:
     return status.get("status") == "interrupted" or runs.process_gone(status)
 
 
+def _as_today(config: dict) -> dict:
+    """A config (a run's, an experiment's) as today's record of the same settings would be:
+    fields added since filled with their defaults, and the data path resolved."""
+    config = resolved_paths(with_defaults(config))
+    if "model" in config:
+        config["model"] = _with_default_hparams(config["model"])
+    return config
+
+
 def _with_default_hparams(model):
     """A config's model with the hyperparameters its architecture has gained since the run
     was recorded filled in with their defaults, which build what the run built (a
@@ -150,9 +159,8 @@ def comparable(config: dict) -> dict:
     so tuples compare as lists)."""
     # finetune too: an interrupted fine-tuning is no plain fit's to continue.
     keys = ("data", "features", "model", "train", "out", "dataset", "finetune")
-    config = resolved_paths(with_defaults(config))
+    config = _as_today(config)
     record = {k: config.get(k) for k in keys}
-    record["model"] = _with_default_hparams(record["model"])
     # Augmentation strengths (runs before augmentation existed had none). SpecAugment's
     # masks follow from train.spec_augment and the frame step, compared above; runs from
     # before config.json recorded them would otherwise never be continued.
@@ -209,14 +217,14 @@ def unfinished_experiment(out, config: dict, seeds: list, fingerprint: str,
     if not Path(out).is_dir():
         return None
     # Settings named as a run's resume names them (`train.lr`), and the seeds and folds.
-    wanted = {**resolved_paths(with_defaults(config)), "seeds": seeds, "folds": folds,
+    wanted = {**_as_today(config), "seeds": seeds, "folds": folds,
               FINGERPRINT: fingerprint}
     near = None
     for path in sorted(Path(out).iterdir(), reverse=True):
         if not runs.is_experiment(path):
             continue
         experiment = runs.read_json(path / "experiment.json")
-        earlier = {**resolved_paths(with_defaults(experiment.get("config") or {})),
+        earlier = {**_as_today(experiment.get("config") or {}),
                    "seeds": experiment["seeds"], "folds": experiment.get("folds"),
                    FINGERPRINT: experiment.get(FINGERPRINT)}
         if _matches(earlier, wanted):

@@ -323,10 +323,10 @@ def test_an_interrupted_finetune_is_never_continued_by_a_plain_fit():
     assert resume.comparable(plain) != resume.comparable(tuned)
 
 
-def test_a_run_from_before_its_architecture_gained_a_hyperparameter_is_continued():
+def test_a_run_from_before_its_architecture_gained_a_hyperparameter_is_continued(tmp_path):
     """gru_attention gained conv_layers (default 0, what every earlier run built): an
     interrupted run recorded without it is the same model, and must not start anew."""
-    cfg = RunConfig(data=DataConfig(name="toy"),
+    cfg = RunConfig(data=DataConfig(name="toy"), out=str(tmp_path),
                     model=ModelConfig("gru_attention", models.resolve("gru_attention", {})))
     today = json.loads(cfg.to_json())
     older = json.loads(cfg.to_json())
@@ -336,6 +336,9 @@ def test_a_run_from_before_its_architecture_gained_a_hyperparameter_is_continued
     convolved = json.loads(cfg.to_json())
     convolved["model"]["hparams"]["conv_layers"] = 2
     assert resume.comparable(older) != resume.comparable(convolved)
+    # ...and so is an interrupted experiment (fit --repeats) recorded without it.
+    earlier = runs.create_experiment(tmp_path, "gru_attention", "toy", [0, 1], older)
+    assert resume.unfinished_experiment(tmp_path, today, [0, 1], None) == earlier
 
 
 def test_an_unfinished_experiment_of_other_settings_is_named_not_continued(tmp_path, caplog):
