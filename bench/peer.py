@@ -40,6 +40,8 @@ from kerasaudio.config import DataConfig, FeatureConfig, ModelConfig, RunConfig,
 # The PyTorch reference of each architecture compared.
 PEERS = {"gru_attention": ROOT.parent / "shared" / "peers" / "torch_gru_attention.py",
          "lstm": ROOT / "bench" / "torch_lstm.py"}
+# The references have no convolutions before their recurrent layers.
+PEER_HPARAMS = {"gru_attention": {"conv_layers": 0}}
 
 
 def emit(figure: str, value, **extra):
@@ -86,7 +88,8 @@ class ValidationTime(keras.callbacks.Callback):
 def run_kerasaudio(data, out: Path, args) -> dict:
     cfg = RunConfig(
         model=ModelConfig(arch=args.arch,
-                          hparams={"hidden": args.hidden, "layers": args.layers}),
+                          hparams={"hidden": args.hidden, "layers": args.layers,
+                                   **PEER_HPARAMS.get(args.arch, {})}),
         train=TrainConfig(epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
                           patience=args.epochs),  # fixed epochs, like the reference
         out=str(out))

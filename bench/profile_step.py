@@ -1,5 +1,5 @@
-"""Where a recurrent model's training time goes, on spoken-digits (the default
-gru_attention unless --arch says otherwise).
+"""Where a recurrent model's training time goes, on spoken-digits (gru_attention without its
+convolutions, as bench/peer.py compares it, unless --arch says otherwise).
 
     python bench/profile_step.py [--batches 60] [--arch gru_attention|gru|lstm] [--batch-size B]
 
@@ -74,7 +74,9 @@ def main():
     cfg = TrainConfig(batch_size=args.batch_size)
     ds, steps = pipeline.training_batches(data, cfg.batch_size, cfg.seed)
     batches = [(x, y) for x, y in ds.take(min(args.batches, steps))]
-    model = models.build(args.arch, spec_of(data, seed=0), data.tasks)
+    # The model bench/peer.py compares: gru_attention without convolutions, as the reference.
+    hparams = {"conv_layers": 0} if args.arch == "gru_attention" else {}
+    model = models.build(args.arch, spec_of(data, seed=0), data.tasks, **hparams)
     model.compile(optimizer=train.make_optimizer(cfg, steps), loss=heads.losses(data.tasks),
                   metrics=heads.metrics(data.tasks))
     loss_fn = heads.losses(data.tasks)["digit"]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasaudio import datasets, runs
+from kerasaudio import datasets, models, runs
 from kerasaudio.config import DataConfig, RunConfig
 from kerasaudio.errors import UserError
 from kerasaudio.evaluate import confidence_interval, run_baselines
@@ -102,7 +102,9 @@ def run_row(path: Path) -> dict:
         "finetuned_from": Path(cfg.finetune.source).name if cfg.finetune else None,
         "mean_spearman": evaluation.get("mean_spearman"),
         **{f"{SPEARMAN}{name}": r["spearman"] for name, r in reports.items() if "spearman" in r},
-        "hparams": _hparams_text(cfg.model.hparams),
+        # A run from before `conv_layers` reads as the model it built (conv_layers=0).
+        "hparams": _hparams_text(models.recorded_hyperparameters(cfg.model.arch,
+                                                                 cfg.model.hparams)),
         "optimizer": cfg.train.optimizer, "lr": cfg.train.lr,
         "batch_size": cfg.train.batch_size, "seeds": _seeds(path, cfg, ensemble),
         "test_accuracy": report.get("accuracy", test.get("accuracy")),

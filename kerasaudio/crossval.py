@@ -65,7 +65,7 @@ def fit_folds(cfg: RunConfig, folds: int, verbose="auto", resume: bool = True,
     members = fold_configs(cfg, folds)
     # Every fold is dealt before anything is written: too few groups fail here.
     fold_sets = [datasets.as_fold(base, m.data) for m in members]
-    config = runs.with_cwd(json.loads(cfg.to_json()))
+    config = runs.with_cwd(json.loads(train.with_every_hparam(cfg).to_json()))
     seeds = [cfg.train.seed]
     fingerprint = base.fingerprint()
     experiment = (resume_lib.unfinished_experiment(cfg.out, config, seeds, fingerprint, folds,

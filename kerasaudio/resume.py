@@ -146,11 +146,11 @@ def _as_today(config: dict) -> dict:
 
 def _with_default_hparams(model):
     """A config's model with the hyperparameters its architecture has gained since the run
-    was recorded filled in with their defaults, which build what the run built (a
-    gru_attention run from before `conv_layers` has none), so that it can be continued."""
-    if not isinstance(model, dict) or model.get("arch") not in models.ARCHITECTURES:
+    was recorded filled in with what builds what the run built (a gru_attention run from
+    before `conv_layers` has no convolutions), so that it can be continued."""
+    if not isinstance(model, dict):
         return model
-    hparams = {**models.hyperparameters(model["arch"]), **(model.get("hparams") or {})}
+    hparams = models.recorded_hyperparameters(model.get("arch"), model.get("hparams"))
     return {**model, "hparams": json.loads(json.dumps(hparams))}
 
 

@@ -117,11 +117,16 @@ def _searched_run(path, best: dict) -> RunConfig:
 def earlier(best: dict | None, record: RunConfig | None) -> dict | None:
     """The settings an earlier search or run gives: {"arch", "hparams", "train"} from a
     best.json (its training settings and best epoch count) or a run's config.json."""
+    # A record from before its architecture gained a hyperparameter built the model without
+    # it, which today's default need not do (gru_attention's convolutions).
     if best is not None:
-        return {"arch": best["arch"], "hparams": best["hparams"],
+        return {"arch": best["arch"],
+                "hparams": models.recorded_hyperparameters(best["arch"], best["hparams"]),
                 "train": {**best["train"], "epochs": best["epochs"]}}
     if record is not None:
-        return {"arch": record.model.arch, "hparams": record.model.hparams,
+        return {"arch": record.model.arch,
+                "hparams": models.recorded_hyperparameters(record.model.arch,
+                                                           record.model.hparams),
                 "train": dataclasses.asdict(record.train)}
     return None
 

@@ -527,11 +527,19 @@ def fit_repeats(cfg: RunConfig, repeats: int, dataset: Dataset | None = None,
                             resume, callbacks, ensemble)
 
 
+def with_every_hparam(cfg: RunConfig) -> RunConfig:
+    """`cfg` with every hyperparameter of its architecture, defaults included, as an
+    experiment.json records it: a run's config.json has them all, and a default that changes
+    later must not change what an experiment's record says its runs built."""
+    hparams = models.resolve(cfg.model.arch, cfg.model.hparams)
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, hparams=hparams))
+
+
 def _fit_repeats(cfg, repeats, dataset, verbose, resume, callbacks,
                  ensemble) -> tuple[Path, list]:
     dataset = dataset or datasets.load(cfg.data, cfg.features)
     seeds = list(range(cfg.train.seed, cfg.train.seed + repeats))
-    config = runs.with_cwd(json.loads(cfg.to_json()))
+    config = runs.with_cwd(json.loads(with_every_hparam(cfg).to_json()))
     fingerprint = dataset.fingerprint()
     experiment = (resume_lib.unfinished_experiment(cfg.out, config, seeds, fingerprint,
                                                    ensemble=ensemble) if resume else None)

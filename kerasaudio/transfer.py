@@ -7,7 +7,7 @@ from pathlib import Path
 
 import keras
 
-from kerasaudio import datasets, runs
+from kerasaudio import datasets, models, runs
 from kerasaudio.config import FinetuneConfig, RunConfig
 from kerasaudio.errors import UserError
 from kerasaudio.models import heads
@@ -163,6 +163,9 @@ def finetune_config(run_dir, data, train, freeze_epochs: int, out: str,
                                    test_fraction=source.data.test_fraction,
                                    folds=source.data.folds, fold=source.data.fold)
     train = dataclasses.replace(train, spec_augment=_spec_augment(run_dir, source, spec_augment))
-    return RunConfig(data=data, features=source.features, model=source.model, train=train,
+    # The model as it was built: a source from before a hyperparameter existed lacks it.
+    model = dataclasses.replace(source.model, hparams=models.recorded_hyperparameters(
+        source.model.arch, source.model.hparams))
+    return RunConfig(data=data, features=source.features, model=model, train=train,
                      out=out, finetune=FinetuneConfig(source=str(run_dir),
                                                       freeze_epochs=freeze_epochs))

@@ -98,7 +98,7 @@ def test_fit_smoke_run_writes_a_complete_run_directory(smoke_run):
     assert config["augmentation"]["spec_augment"]["time_width"] == 5
     assert config["features"]["hop_ms"] == 20.0
     assert config["model"]["hparams"] == {"hidden": 16, "layers": 1, "dropout": 0.1,
-                                          "conv_layers": 0, "conv_filters": 128,
+                                          "conv_layers": 2, "conv_filters": 128,
                                           "conv_kernel": 5}
     # Not given, so gru_attention's own training settings, not TrainConfig's 32 and 1e-3.
     assert (config["train"]["batch_size"], config["train"]["lr"],

@@ -317,6 +317,13 @@ def test_compare_gives_mean_and_interval_of_an_experiment_and_baseline_rows(tmp_
     assert "test_accuracy_ci95" in header and "lr" in header
 
 
+def test_compare_shows_a_run_from_before_a_hyperparameter_as_the_model_it_built(tmp_path):
+    # Recorded before gru_attention had convolutions: it had none, whatever today's default.
+    older = fake_run(tmp_path, "older", arch="gru_attention")  # hparams {"hidden": 8}
+    assert compare.run_row(older)["hparams"] == ("conv_filters=128 conv_kernel=5 conv_layers=0 "
+                                                 "dropout=0.1 hidden=8 layers=2")
+
+
 def test_compare_gives_folders_typed_alike_their_own_baselines(tmp_path, monkeypatch):
     # `--data tones` run in two project folders reads two data sets; a run made before
     # the working directory was recorded (None) reads one nobody can tell.

@@ -358,6 +358,23 @@ def test_finetune_on_the_source_s_data_keeps_the_source_s_splits(tone_run, tmp_p
                                  str(tmp_path), own_data=True)
 
 
+def test_finetune_records_a_source_from_before_a_hyperparameter_as_it_was_built(tone_run,
+                                                                               tmp_path):
+    # A gru_attention run from before conv_layers had no convolutions, whatever today's
+    # default: the fine-tuned run's record must not say it has.
+    source = tmp_path / "source"
+    source.mkdir()
+    config = json.loads((tone_run / "config.json").read_text())
+    config["model"] = {"arch": "gru_attention",
+                       "hparams": {"hidden": 8, "layers": 1, "dropout": 0.1}}
+    (source / "config.json").write_text(json.dumps(config))
+    (source / "best.keras").write_bytes((tone_run / "best.keras").read_bytes())
+    cfg = transfer.finetune_config(source, DataConfig(name="x"), TrainConfig(epochs=4), 1,
+                                   str(tmp_path))
+    assert cfg.model.hparams == {**models.hyperparameters("gru_attention"), "hidden": 8,
+                                 "layers": 1, "conv_layers": 0}
+
+
 def test_an_ensemble_s_batch_norm_stays_frozen_when_its_backbones_are_unfrozen():
     member = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4),
                                keras.layers.BatchNormalization()], name="member_0_backbone")

@@ -248,6 +248,10 @@ def test_an_interrupted_experiment_keeps_its_finished_runs_and_resumes_the_rest(
     assert results[1]["resumed_after_epoch"] == 1
     assert sorted(runs.read_json(p / "config.json")["train"]["seed"]
                   for p in runs.experiment_runs(experiment)) == [5, 6, 7]
+    # Every hyperparameter, given or default, as the runs' config.json: a default changed
+    # later must not make the record say another model.
+    assert runs.read_json(experiment / "experiment.json")["config"]["model"]["hparams"] == \
+        json.loads(json.dumps(models.resolve("dense", {"hidden": 8})))
 
 
 def test_an_interrupted_experiment_is_never_continued_on_changed_data(tmp_path, caplog):
@@ -324,21 +328,24 @@ def test_an_interrupted_finetune_is_never_continued_by_a_plain_fit():
 
 
 def test_a_run_from_before_its_architecture_gained_a_hyperparameter_is_continued(tmp_path):
-    """gru_attention gained conv_layers (default 0, what every earlier run built): an
-    interrupted run recorded without it is the same model, and must not start anew."""
-    cfg = RunConfig(data=DataConfig(name="toy"), out=str(tmp_path),
-                    model=ModelConfig("gru_attention", models.resolve("gru_attention", {})))
-    today = json.loads(cfg.to_json())
-    older = json.loads(cfg.to_json())
-    older["model"]["hparams"] = {k: v for k, v in older["model"]["hparams"].items()
-                                 if not k.startswith("conv_")}
-    assert resume.comparable(older) == resume.comparable(today)
-    convolved = json.loads(cfg.to_json())
-    convolved["model"]["hparams"]["conv_layers"] = 2
-    assert resume.comparable(older) != resume.comparable(convolved)
-    # ...and so is an interrupted experiment (fit --repeats) recorded without it.
-    earlier = runs.create_experiment(tmp_path, "gru_attention", "toy", [0, 1], older)
-    assert resume.unfinished_experiment(tmp_path, today, [0, 1], None) == earlier
+    """gru_attention gained conv_layers, and every run recorded before had no convolutions,
+    whatever today's default: such an interrupted run is the same model as conv_layers=0,
+    and must neither start anew nor be continued with convolutions."""
+    def record(hparams):
+        return json.loads(RunConfig(data=DataConfig(name="toy"), out=str(tmp_path),
+                                    model=ModelConfig("gru_attention", hparams)).to_json())
+
+    plain = record(models.resolve("gru_attention", {"conv_layers": 0}))
+    today = record(models.resolve("gru_attention", {}))  # as config.json records it
+    older = record({k: v for k, v in plain["model"]["hparams"].items()
+                    if not k.startswith("conv_")})
+    assert resume.comparable(older) == resume.comparable(plain)
+    assert resume.comparable(older) != resume.comparable(today)
+    # ...and so is an interrupted experiment (fit --repeats), which recorded only the
+    # hyperparameters given.
+    earlier = runs.create_experiment(tmp_path, "gru_attention", "toy", [0, 1], record({}))
+    assert resume.unfinished_experiment(tmp_path, today, [0, 1], None) is None
+    assert resume.unfinished_experiment(tmp_path, plain, [0, 1], None) == earlier
 
 
 def test_an_unfinished_experiment_of_other_settings_is_named_not_continued(tmp_path, caplog):

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from conftest import make_sequences
 
 import cli
-from kerasaudio import runs, settings
+from kerasaudio import models, runs, settings
 from kerasaudio.config import DataConfig, RunConfig, TrainConfig
 from kerasaudio.errors import UserError
 from tuning import search, spaces
@@ -203,8 +203,30 @@ def test_an_earlier_search_trained_at_a_constant_rate_is_not_continued(tmp_path)
     assert "arch_training" not in search._settings_record(toy_search(tmp_path))
 
 
+def test_an_earlier_search_whose_trials_built_other_defaults_is_not_continued(tmp_path):
+    # Recorded before search.json held the architectures' defaults: a gru_attention search
+    # of then built no convolutions, which today's trials would.
+    cfg = dataclasses.replace(toy_search(tmp_path), archs=["gru_attention"])
+    search.check_resumable(cfg, overwrite=False)
+    record = json.loads((cfg.directory / "search.json").read_text())
+    assert record["arch_hparams"]["gru_attention"]["conv_layers"] == 2
+    del record["arch_hparams"]
+    (cfg.directory / "search.json").write_text(json.dumps(record))
+    with pytest.raises(UserError, match=r"other settings "
+                       r"\(arch_hparams\.gru_attention\.conv_layers differ\)"):
+        search.check_resumable(cfg, overwrite=False)
+    # gru's defaults have not changed: its earlier searches are continued.
+    gru = toy_search(tmp_path / "gru")
+    search.check_resumable(gru, overwrite=False)
+    record = json.loads((gru.directory / "search.json").read_text())
+    del record["arch_hparams"]
+    (gru.directory / "search.json").write_text(json.dumps(record))
+    search.check_resumable(gru, overwrite=False)
+
+
 def test_random_search_exports_trials_best_and_parallel_coordinates(tmp_path):
-    cfg = toy_search(tmp_path, max_trials=3, max_epochs=2)
+    cfg = dataclasses.replace(toy_search(tmp_path, max_trials=3, max_epochs=2),
+                              archs=["gru_attention"])
     search.check_resumable(cfg, overwrite=False)
     search.search(cfg, make_sequences(60), verbose=0)
     best = search.export(cfg)
@@ -214,8 +236,13 @@ def test_random_search_exports_trials_best_and_parallel_coordinates(tmp_path):
     assert {"lr", "batch_size", "dropout", "hidden", "epochs", "score"} <= set(trials[0])
     scores = [float(t["score"]) for t in trials]
     assert best["objective"]["value"] == max(scores)
-    assert best["arch"] == "gru" and best["hparams"]["hidden"] == 8
-    assert set(best["train"]) == {"lr", "batch_size"} and 1 <= best["epochs"] <= 2
+    # Every hyperparameter the winner built with, searched or not (conv_layers is not):
+    # fit --hparams must build it so even after a default changes.
+    assert best["arch"] == "gru_attention" and best["hparams"] == {
+        **models.hyperparameters("gru_attention"), "hidden": 8, "layers": 1,
+        "dropout": best["hparams"]["dropout"]}
+    # The searched training settings and gru_attention's own (its batch 64 searched over).
+    assert set(best["train"]) == {"lr", "batch_size", "schedule"} and 1 <= best["epochs"] <= 2
     assert best["search"]["epochs_trained"] == sum(int(t["epochs"]) for t in trials)
     # fit --hparams retrains on the search's data (its path resolved: it may run from
     # another folder), features and augmentation.
@@ -524,7 +551,8 @@ def test_fit_retrains_the_winner_from_best_json(tmp_path, corpus_cache):
     assert result.returncode == 0, result.stderr[-3000:]
     (run_dir,) = (tmp_path / "runs").iterdir()
     config = json.loads((run_dir / "config.json").read_text())
-    # best.json's values, and the defaults of the rest (no convolutions before the GRUs).
+    # best.json's values; it is from a search before gru_attention had convolutions (its
+    # hparams lack conv_layers), and so it had none, whatever today's default.
     assert config["model"] == {"arch": "gru_attention", "hparams": {
         **best["hparams"], "conv_layers": 0, "conv_filters": 128, "conv_kernel": 5}}
     assert config["train"]["lr"] == 0.003 and config["train"]["batch_size"] == 8

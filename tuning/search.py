@@ -316,6 +316,9 @@ def _settings_record(cfg: SearchConfig, dataset: Dataset | None = None) -> dict:
         # Trials have trained with them since searches recorded them: an earlier search of
         # these architectures trained at a constant rate, and its trials do not compare.
         record["arch_training"] = own
+    # What trials build with the values not searched: a default changed since (gru_attention's
+    # convolutions) gives trials that do not compare with the earlier ones.
+    record["arch_hparams"] = {arch: models.hyperparameters(arch) for arch in cfg.archs}
     if dataset is not None:
         record["dataset"] = dataclasses.asdict(train.describe(dataset))
     return json.loads(json.dumps(runs.with_cwd(record)))
@@ -335,6 +338,10 @@ def check_resumable(cfg: SearchConfig, overwrite: bool, dataset: Dataset | None 
     if path.exists():
         _check_state_files(cfg.directory)
         earlier = with_defaults(runs.read_json(path))
+        if "arch_hparams" not in earlier:  # recorded before searches recorded them
+            earlier["arch_hparams"] = json.loads(json.dumps({
+                arch: models.recorded_hyperparameters(arch, {})
+                for arch in earlier.get("archs") or []}))
         if "dataset" not in earlier:  # recorded before searches recorded their data
             record.pop("dataset", None)
         elif resume.FINGERPRINT not in earlier["dataset"] and "dataset" in record:
@@ -561,7 +568,8 @@ def export(cfg: SearchConfig, finished: bool = True) -> dict:
     training = _trial_training(cfg, arch, best, train_names)
     record = settings.write_best(
         cfg.directory / "best.json", arch,
-        hparams={k: v for k, v in best.items() if k in model_names},
+        # Every one, searched or not: what the winner built, whatever later defaults are.
+        hparams=models.resolve(arch, {k: v for k, v in best.items() if k in model_names}),
         train=training, epochs=retrain_epochs(cfg, rows, best, training),
         objective={"name": cfg.objective, "value": best["score"]},
         trial=best["trial"],

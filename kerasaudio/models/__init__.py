@@ -1,8 +1,10 @@
 """Architecture registry: one module per architecture, each with
 `build(spec, tasks, **hparams) -> keras.Model`; frame classifiers that take a window of
 frames say `INPUT = "window"`, sequence labellers (a whole sequence in, a label per frame out)
-`LEVEL = "frame"`; `TRAINING` holds training settings of its own (e.g. a batch size). Modules
-are imported only when used, so listing names does not import Keras."""
+`LEVEL = "frame"`; `TRAINING` holds training settings of its own (e.g. a batch size);
+`EARLIER` holds, for hyperparameters added since runs were recorded, the value that builds what
+those runs built where it is not the default. Modules are imported only when used, so listing
+names does not import Keras."""
 
 import ast
 import importlib
@@ -62,17 +64,38 @@ def summary(name: str) -> dict:
     """What `archs` lists of an architecture, read from its module's source without
     importing it (importing Keras takes seconds): the docstring's first sentence, `build`'s
     hyperparameters with their defaults, and its own training settings."""
-    check_name(name)
-    tree = ast.parse(Path(importlib.util.find_spec(ARCHITECTURES[name]).origin).read_text())
+    tree = _source(name)
     doc = " ".join(ast.get_docstring(tree).split("\n\n")[0].split())
     build = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "build")
     named = build.args.args[len(build.args.args) - len(build.args.defaults):]
-    training = next((n.value for n in tree.body if isinstance(n, ast.Assign)
-                     and any(getattr(t, "id", None) == "TRAINING" for t in n.targets)), None)
     return {"description": doc.split(": ", 1)[-1],
             "hyperparameters": {a.arg: ast.literal_eval(d)
                                 for a, d in zip(named, build.args.defaults)},
-            "training": ast.literal_eval(training) if training is not None else {}}
+            "training": _assigned(tree, "TRAINING") or {}}
+
+
+def recorded_hyperparameters(name: str, hparams: dict) -> dict:
+    """A run's hyperparameters as its config.json holds them, with those the architecture has
+    gained since filled in: with the value that builds what the run built (`EARLIER`, where a
+    default has changed since), else the default. Read from source, without importing Keras.
+    A name that is no architecture (any more) keeps its record: building it says what is
+    wrong."""
+    if not isinstance(name, str) or name not in ARCHITECTURES:
+        return dict(hparams or {})
+    return {**summary(name)["hyperparameters"], **(_assigned(_source(name), "EARLIER") or {}),
+            **(hparams or {})}
+
+
+def _source(name: str) -> ast.Module:
+    check_name(name)
+    return ast.parse(Path(importlib.util.find_spec(ARCHITECTURES[name]).origin).read_text())
+
+
+def _assigned(tree: ast.Module, variable: str):
+    """The literal a module assigns to `variable` at its top level, or None."""
+    value = next((n.value for n in tree.body if isinstance(n, ast.Assign)
+                  and any(getattr(t, "id", None) == variable for t in n.targets)), None)
+    return ast.literal_eval(value) if value is not None else None
 
 
 def hyperparameters(name: str) -> dict:

@@ -1,4 +1,4 @@
-"""`gru_attention`: optional convolutions, stacked GRU, attention pooling over the real frames."""
+"""`gru_attention`: convolutions, stacked GRU, attention pooling over the real frames."""
 
 import keras
 
@@ -14,10 +14,13 @@ from kerasaudio.models.recurrent import rnn_stack
 # at the last epoch; a cosine decay to zero over the epochs lets it settle, which the real
 # voices reward (results/README.md, "Real voices").
 TRAINING = {"batch_size": 64, "lr": 2e-3, "schedule": "cosine"}
+# Runs recorded before conv_layers existed had no convolutions; their config.json (and a
+# search's best.json) lacks it, and must still build what they built.
+EARLIER = {"conv_layers": 0}
 
 
 def build(spec: InputSpec, tasks, hidden: int = 128, layers: int = 2,
-          dropout: float = 0.1, conv_layers: int = 0, conv_filters: int = 128,
+          dropout: float = 0.1, conv_layers: int = 2, conv_filters: int = 128,
           conv_kernel: int = 5) -> keras.Model:
     """[Conv1D blocks] -> stacked GRU -> additive attention pooling (padding masked out) ->
     dropout -> heads.
@@ -29,15 +32,15 @@ def build(spec: InputSpec, tasks, hidden: int = 128, layers: int = 2,
         layers: number of stacked GRU layers.
         dropout: dropout between GRU layers and before the heads.
         conv_layers: convolution blocks (as conv1d's) before the GRUs; 0 for none. Two of
-            them heard real voices better over two seeds, at about 18 % more time per
+            them heard real voices better over five seeds, at about 18 % more time per
             epoch (results/README.md, "Convolutions hear new voices better").
         conv_filters: channels of every convolution.
         conv_kernel: kernel length in frames.
     """
     if not conv_layers and (conv_filters, conv_kernel) != (128, 5):
-        raise UserError("gru_attention: conv_filters and conv_kernel shape the convolutions "
-                        "before the GRUs, and there are none; give conv_layers too "
-                        "(--set conv_layers=2)")
+        raise UserError("gru_attention: conv_layers=0 builds no convolutions, so conv_filters "
+                        "and conv_kernel shape nothing; leave them out, or give conv_layers "
+                        "1 or more")
     inputs, x, mask = sequence_inputs(spec)
     if conv_layers:
         x = conv_blocks(x, mask, conv_filters, conv_kernel, conv_layers)
