@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 out=results/runs/reference
 fit() { python cli.py fit --out "$out" "$@"; }
 # gru_attention's figures below were made before its two convolutions
-# became its default: `--set conv_layers=0` (`--fix conv_layers=0` in a search) builds them.
+# became its default: `--set conv_layers=0` (`--fix conv_layers=0` in a search) builds the
+# model they were made with.
 
 zoo() {  # issue 3: one run per architecture, and the overfit sanity check
   fit --arch dense                 # the seed's baseline: hidden 100,10, dropout 0.5

@@ -34,7 +34,7 @@ def build(spec: InputSpec, tasks, hidden: int = 128, layers: int = 2,
         conv_layers: convolution blocks (as conv1d's) before the GRUs; 0 for none. Over
             five seeds two of them added a point on the synthetic test speakers and one of
             a real speaker's ten digits, level on other engines' voices, at about 18 % more
-            time per epoch (results/README.md, "Convolutions hear new voices better").
+            time per epoch (results/README.md, "Two convolutions before the GRUs").
         conv_filters: channels of every convolution.
         conv_kernel: kernel length in frames.
     """
