@@ -36,6 +36,7 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from bench.peer import PEER_HPARAMS  # noqa: E402
 from kerasaudio import datasets, models, pipeline, train  # noqa: E402
 from kerasaudio.config import DataConfig, FeatureConfig, TrainConfig  # noqa: E402
 from kerasaudio.models import heads  # noqa: E402
@@ -75,8 +76,8 @@ def main():
     ds, steps = pipeline.training_batches(data, cfg.batch_size, cfg.seed)
     batches = [(x, y) for x, y in ds.take(min(args.batches, steps))]
     # The model bench/peer.py compares: gru_attention without convolutions, as the reference.
-    hparams = {"conv_layers": 0} if args.arch == "gru_attention" else {}
-    model = models.build(args.arch, spec_of(data, seed=0), data.tasks, **hparams)
+    model = models.build(args.arch, spec_of(data, seed=0), data.tasks,
+                         **PEER_HPARAMS.get(args.arch, {}))
     model.compile(optimizer=train.make_optimizer(cfg, steps), loss=heads.losses(data.tasks),
                   metrics=heads.metrics(data.tasks))
     loss_fn = heads.losses(data.tasks)["digit"]

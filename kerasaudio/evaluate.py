@@ -10,7 +10,7 @@ import numpy as np
 from scipy import stats
 from sklearn import metrics as skm
 
-from kerasaudio import plots, runs
+from kerasaudio import models, plots, runs
 from kerasaudio.config import DatasetRecord, Task
 from kerasaudio.errors import UserError
 from kerasaudio.runs import RunRecord
@@ -209,9 +209,11 @@ def report_markdown(run_dir: Path, record: RunRecord, metrics: dict, figures: li
     # An ensemble's record is its first member's: its seed is not the ensemble's.
     seed = (f"the mean of {len(record.ensemble['members'])} models' probabilities "
             f"({record.ensemble['of']})" if record.ensemble else f"seed {train.seed}")
+    # A run from before a hyperparameter was added reads as the model it built.
+    hparams = models.recorded_hyperparameters(model.arch, model.hparams)
     lines = [f"# {run_dir.name}", "",
              f"`{model.arch}` on `{cfg.data.name}` ({cfg.features.kind} "
-             f"features); hyperparameters {model.hparams}; {train.optimizer} lr "
+             f"features); hyperparameters {hparams}; {train.optimizer} lr "
              f"{train.lr}, batch {train.batch_size}, {seed}"
              + (f"; at most {cfg.data.limit} examples per split (--limit)"
                 if cfg.data.limit else "") + ".", ""]

@@ -324,6 +324,13 @@ def test_compare_shows_a_run_from_before_a_hyperparameter_as_the_model_it_built(
                                                  "dropout=0.1 hidden=8 layers=2")
 
 
+def test_report_shows_a_run_from_before_a_hyperparameter_as_the_model_it_built(tmp_path):
+    older = fake_run(tmp_path, "older", arch="gru_attention")  # hparams {"hidden": 8}
+    text = evaluate.report_markdown(older, runs.read_record(older), {}, [])
+    assert ("hyperparameters {'hidden': 8, 'layers': 2, 'dropout': 0.1, 'conv_layers': 0, "
+            "'conv_filters': 128, 'conv_kernel': 5};") in text
+
+
 def test_compare_gives_folders_typed_alike_their_own_baselines(tmp_path, monkeypatch):
     # `--data tones` run in two project folders reads two data sets; a run made before
     # the working directory was recorded (None) reads one nobody can tell.

@@ -66,11 +66,8 @@ def summary(name: str) -> dict:
     hyperparameters with their defaults, and its own training settings."""
     tree = _source(name)
     doc = " ".join(ast.get_docstring(tree).split("\n\n")[0].split())
-    build = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "build")
-    named = build.args.args[len(build.args.args) - len(build.args.defaults):]
     return {"description": doc.split(": ", 1)[-1],
-            "hyperparameters": {a.arg: ast.literal_eval(d)
-                                for a, d in zip(named, build.args.defaults)},
+            "hyperparameters": _defaults(tree),
             "training": _assigned(tree, "TRAINING") or {}}
 
 
@@ -82,13 +79,20 @@ def recorded_hyperparameters(name: str, hparams: dict) -> dict:
     wrong."""
     if not isinstance(name, str) or name not in ARCHITECTURES:
         return dict(hparams or {})
-    return {**summary(name)["hyperparameters"], **(_assigned(_source(name), "EARLIER") or {}),
-            **(hparams or {})}
+    tree = _source(name)
+    return {**_defaults(tree), **(_assigned(tree, "EARLIER") or {}), **(hparams or {})}
 
 
 def _source(name: str) -> ast.Module:
     check_name(name)
     return ast.parse(Path(importlib.util.find_spec(ARCHITECTURES[name]).origin).read_text())
+
+
+def _defaults(tree: ast.Module) -> dict:
+    """`build`'s hyperparameters (its arguments after spec and tasks) with their defaults."""
+    build = next(n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == "build")
+    named = build.args.args[len(build.args.args) - len(build.args.defaults):]
+    return {a.arg: ast.literal_eval(d) for a, d in zip(named, build.args.defaults)}
 
 
 def _assigned(tree: ast.Module, variable: str):
