@@ -357,6 +357,19 @@ def test_a_search_is_not_continued_on_changed_data(tmp_path):
     search.check_resumable(cfg, False, make_sequences(90))
 
 
+def test_a_search_never_starts_among_other_files(tmp_path):
+    # Else its files would sit beside the user's, and a later --overwrite would delete both.
+    cfg = toy_search(tmp_path, max_trials=2)
+    cfg.directory.mkdir(parents=True)
+    (cfg.directory / "keep.txt").write_text("precious")
+    for overwrite in (False, True):
+        with pytest.raises(UserError, match="no search.json"):
+            search.check_resumable(cfg, overwrite=overwrite)
+    assert sorted(p.name for p in cfg.directory.iterdir()) == ["keep.txt"]
+    (cfg.directory / "keep.txt").unlink()
+    search.check_resumable(cfg, overwrite=False)  # an empty folder is no one's
+
+
 def test_a_corrupt_state_file_is_named_before_resuming(tmp_path):
     cfg = toy_search(tmp_path, max_trials=2)
     search.check_resumable(cfg, overwrite=False)

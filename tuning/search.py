@@ -363,8 +363,21 @@ def check_resumable(cfg: SearchConfig, overwrite: bool, dataset: Dataset | None 
                             "features or labels changed since); use another --name, or "
                             "--overwrite")
         return
+    _check_not_foreign(cfg.directory)
     cfg.directory.mkdir(parents=True, exist_ok=True)
     runs.write_json(path, record)
+
+
+def _check_not_foreign(directory: Path) -> None:
+    """Refuses to start a search in a folder that holds other files: a later --overwrite
+    would empty it, taking them with it.
+
+    Raises:
+        UserError: when `directory` exists, is not empty and holds no search.json.
+    """
+    if directory.is_dir() and any(directory.iterdir()):
+        raise UserError(f"{directory} holds files but no search (no {SETTINGS_FILE}); a search "
+                        "there would mix its files with them: use another --name or --out")
 
 
 def _clear(directory: Path) -> None:
