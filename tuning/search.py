@@ -363,21 +363,18 @@ def check_resumable(cfg: SearchConfig, overwrite: bool, dataset: Dataset | None 
                             "features or labels changed since); use another --name, or "
                             "--overwrite")
         return
-    _check_not_foreign(cfg.directory)
+    # Never among other files: a later --overwrite would empty the folder, taking them with it.
+    if _holds_other_files(cfg.directory):
+        raise UserError(f"{cfg.directory} holds files but no search (no {SETTINGS_FILE}); a "
+                        "search there would mix its files with them: use another --name or --out")
     cfg.directory.mkdir(parents=True, exist_ok=True)
     runs.write_json(path, record)
 
 
-def _check_not_foreign(directory: Path) -> None:
-    """Refuses to start a search in a folder that holds other files: a later --overwrite
-    would empty it, taking them with it.
-
-    Raises:
-        UserError: when `directory` exists, is not empty and holds no search.json.
-    """
-    if directory.is_dir() and any(directory.iterdir()):
-        raise UserError(f"{directory} holds files but no search (no {SETTINGS_FILE}); a search "
-                        "there would mix its files with them: use another --name or --out")
+def _holds_other_files(directory: Path) -> bool:
+    """Whether `directory` holds files but no search (no search.json)."""
+    return (directory.is_dir() and any(directory.iterdir())
+            and not (directory / SETTINGS_FILE).is_file())
 
 
 def _clear(directory: Path) -> None:
@@ -389,11 +386,10 @@ def _clear(directory: Path) -> None:
     """
     if not directory.is_dir():
         return
-    contents = list(directory.iterdir())
-    if contents and not (directory / SETTINGS_FILE).is_file():
+    if _holds_other_files(directory):
         raise UserError(f"{directory} is not a search (it has no {SETTINGS_FILE}); "
                         "--overwrite deletes only searches, so it is left alone")
-    for path in contents:
+    for path in list(directory.iterdir()):
         if path.is_dir() and not path.is_symlink():
             shutil.rmtree(path)
         else:
